@@ -1,0 +1,53 @@
+import type { ConfigIssue } from '../errors.js';
+import type { EnvSource } from '../config/env-source.js';
+import type { BackendDefinition, StorageTarget } from './types.js';
+import { filesystemBackend } from './filesystem.js';
+
+/** Every storage backend, one row each. Adding a backend is one file and one row here. */
+export const backends: readonly BackendDefinition[] = [filesystemBackend];
+
+/**
+ * Picks the backend: by KOPIA_REPOSITORY's scheme when given, otherwise by which
+ * backend's variables are set. Problems are pushed to `issues`, naming variables.
+ */
+export function resolveStorage(
+  env: EnvSource,
+  issues: ConfigIssue[],
+  customCa: string | undefined,
+): StorageTarget | undefined {
+  const rawUrl = env.get('KOPIA_REPOSITORY');
+  if (rawUrl !== undefined) {
+    const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(rawUrl)?.[1]?.toLowerCase();
+    const backend = backends.find((b) => scheme !== undefined && b.schemes.includes(scheme));
+    if (!backend) {
+      const known = backends.flatMap((b) => b.schemes.map((s) => `${s}://`)).join(', ');
+      issues.push({
+        source: 'KOPIA_REPOSITORY',
+        message: `unsupported repository URL scheme${scheme ? ` "${scheme}"` : ''}; expected one of ${known}`,
+      });
+      return undefined;
+    }
+    let url: URL | undefined;
+    try {
+      url = new URL(rawUrl);
+    } catch {
+      url = undefined;
+    }
+    return backend.resolve({ env, url, rawUrl, customCa, issues });
+  }
+
+  const configured = backends.filter((b) => b.selectingVariables.some((v) => env.has(v)));
+  if (configured.length > 1) {
+    const described = configured
+      .map((b) => `${b.name} (${b.selectingVariables.filter((v) => env.has(v)).join(', ')})`)
+      .join(' and ');
+    issues.push({
+      source: 'KOPIA_REPOSITORY',
+      message: `not set, and more than one backend is configured: ${described}; set KOPIA_REPOSITORY to choose`,
+    });
+    return undefined;
+  }
+  const [only] = configured;
+  if (only) return only.resolve({ env, customCa, issues });
+  return undefined;
+}

@@ -1,0 +1,46 @@
+import type { ConfigIssue } from '../errors.js';
+import type { EnvSource } from '../config/env-source.js';
+import type { Secret } from '../config/secret.js';
+
+/** A secret written to a 0600 temp file whose path is passed to kopia as `flag`. */
+export interface SecretFile {
+  flag: string;
+  content: Secret;
+  /** What the file holds, for the plan (never the content). */
+  purpose: string;
+}
+
+/** Where the repository lives, resolved from env into what kopia needs. */
+export interface StorageTarget {
+  backend: string;
+  /** kopia arguments after `repository connect|create`, e.g. ['filesystem', '--path=/repo']. No secrets. */
+  args: string[];
+  /** Secrets and settings for the kopia child's environment. */
+  env: Record<string, Secret | string>;
+  secretFiles: SecretFile[];
+  /** Human description for logs: no credentials. */
+  description: string;
+  /** Whether the storage section of an existing kopia.config points at this same repository. */
+  matchesStorage(storage: { type?: string; config?: Record<string, unknown> }): boolean;
+  warnings: string[];
+}
+
+export interface BackendContext {
+  env: EnvSource;
+  /** The parsed KOPIA_REPOSITORY URL when its scheme selected this backend. */
+  url?: URL;
+  /** The raw KOPIA_REPOSITORY value. */
+  rawUrl?: string;
+  customCa?: string;
+  issues: ConfigIssue[];
+}
+
+export interface BackendDefinition {
+  name: string;
+  /** URL schemes of KOPIA_REPOSITORY that select this backend. */
+  schemes: string[];
+  /** Variables whose presence selects this backend when KOPIA_REPOSITORY is not set. */
+  selectingVariables: string[];
+  /** Build the target, or push issues (naming the variable) and return undefined. */
+  resolve(ctx: BackendContext): StorageTarget | undefined;
+}

@@ -1,0 +1,276 @@
+import { existsSync } from 'node:fs';
+import { posix } from 'node:path';
+import { z } from 'zod';
+import { resolveStorage } from '../backends/index.js';
+import { ConfigError, type ConfigIssue } from '../errors.js';
+import { checkAdditionalArgs, splitAdditionalArgs } from './additional-args.js';
+import { EnvSource, type EnvMap } from './env-source.js';
+import { Secret } from './secret.js';
+import { SECRET_VARIABLES } from './secret-variables.js';
+import type { Identity, MoverConfig, Operation } from './types.js';
+import {
+  absolutePath,
+  booleanFlag,
+  compressor,
+  duration,
+  identityPart,
+  logLevel,
+  rfc3339,
+  singleLine,
+  wholeNumber,
+} from './validators.js';
+
+const DIRECTIONS: Record<string, Operation> = {
+  source: 'backup',
+  destination: 'restore',
+  maintenance: 'maintenance',
+};
+
+/** Facts about the machine that supply defaults; passed in so parsing stays pure. */
+export interface SystemFacts {
+  username: string;
+  hostname: string;
+  homeDir: string;
+  stdoutIsTTY: boolean;
+}
+
+export interface ParseOptions {
+  /** The operation chosen by a subcommand; otherwise DIRECTION decides. */
+  operation?: Operation;
+  system: SystemFacts;
+  /** Skip checks that look at the disk (used by `plan`). */
+  offline?: boolean;
+}
+
+const MAX_INT = 2_147_483_647;
+
+/**
+ * The schema of every value variable. Each key is the variable name, so a zod
+ * issue's path is the name an operator has to fix.
+ */
+const valueSchema = z.object({
+  DATA_DIR: absolutePath('DATA_DIR').optional(),
+  KOPIA_CACHE_DIR: absolutePath('KOPIA_CACHE_DIR').optional(),
+  KOPIA_PASSWORD: z.string().max(4096, 'must be at most 4096 characters').optional(),
+  KOPIA_OVERRIDE_USERNAME: identityPart('username').optional(),
+  KOPIA_OVERRIDE_HOSTNAME: identityPart('hostname').optional(),
+  KOPIA_OVERRIDE_MAINTENANCE_USERNAME: z.string().trim().optional(),
+  KOPIA_SOURCE_PATH_OVERRIDE: absolutePath('KOPIA_SOURCE_PATH_OVERRIDE').optional(),
+  KOPIA_COMPRESSION: compressor.optional(),
+  KOPIA_PARALLELISM: wholeNumber(1, 1024).optional(),
+  KOPIA_RETAIN_HOURLY: wholeNumber(0, MAX_INT).optional(),
+  KOPIA_RETAIN_DAILY: wholeNumber(0, MAX_INT).optional(),
+  KOPIA_RETAIN_WEEKLY: wholeNumber(0, MAX_INT).optional(),
+  KOPIA_RETAIN_MONTHLY: wholeNumber(0, MAX_INT).optional(),
+  KOPIA_RETAIN_YEARLY: wholeNumber(0, MAX_INT).optional(),
+  KOPIA_RETAIN_LATEST: wholeNumber(0, MAX_INT).optional(),
+  KOPIA_BEFORE_SNAPSHOT: z.string().max(65536, 'must be at most 65536 characters').optional(),
+  KOPIA_AFTER_SNAPSHOT: z.string().max(65536, 'must be at most 65536 characters').optional(),
+  KOPIA_ACTION_TIMEOUT_SECONDS: wholeNumber(1, 86400).optional(),
+  KOPIA_RESTORE_AS_OF: rfc3339.optional(),
+  KOPIA_SHALLOW: wholeNumber(0, MAX_INT).optional(),
+  KOPIA_PREVIOUS: wholeNumber(0, MAX_INT).optional(),
+  KOPIA_ENABLE_FILE_DELETION: booleanFlag.optional(),
+  KOPIA_DISCOVER_SNAPSHOTS: booleanFlag.optional(),
+  KOPIA_CONFIG_PATH: absolutePath('KOPIA_CONFIG_PATH').optional(),
+  KOPIA_GLOBAL_POLICY_FILE: singleLine(4096).optional(),
+  KOPIA_REPOSITORY_CONFIG_FILE: singleLine(4096).optional(),
+  CUSTOM_CA: absolutePath('CUSTOM_CA').optional(),
+  KOPIA_METADATA_CACHE_SIZE_LIMIT_MB: wholeNumber(0, 16_777_216).optional(),
+  KOPIA_CONTENT_CACHE_SIZE_LIMIT_MB: wholeNumber(0, 16_777_216).optional(),
+  KOPIA_SKIP_CACHE_CONFIG: booleanFlag.optional(),
+  KOPIA_CACHE_CAPACITY_BYTES: wholeNumber(1, Number.MAX_SAFE_INTEGER).optional(),
+  KOPIA_FORCE_CACHE_REBUILD: booleanFlag.optional(),
+  KOPIA_LOG_LEVEL: logLevel.optional(),
+  KOPIA_FILE_LOG_LEVEL: logLevel.optional(),
+  KOPIA_LOG_DIR_MAX_FILES: wholeNumber(0, 100_000).optional(),
+  KOPIA_LOG_DIR_MAX_AGE: duration.optional(),
+  KOPIA_CONTENT_LOG_DIR_MAX_FILES: wholeNumber(0, 100_000).optional(),
+  KOPIA_CONTENT_LOG_DIR_MAX_AGE: duration.optional(),
+  KOPIA_MOVER_LOG_FORMAT: z.enum(['json', 'pretty'], 'must be "json" or "pretty"').optional(),
+  KOPIA_MOVER_TERMINATION_LOG: absolutePath('KOPIA_MOVER_TERMINATION_LOG').optional(),
+  KOPIA_MOVER_PROGRESS_INTERVAL_SECONDS: wholeNumber(0, 3600).optional(),
+  KOPIA_MOVER_LEGACY_REPOSITORY_CONFIG: absolutePath('KOPIA_MOVER_LEGACY_REPOSITORY_CONFIG').optional(),
+  DEBUG_MOVER: z.string().optional(),
+});
+
+type Values = z.infer<typeof valueSchema>;
+
+function readValues(env: EnvSource, issues: ConfigIssue[]): Values | undefined {
+  const raw: Record<string, string | undefined> = {};
+  for (const key of Object.keys(valueSchema.shape)) raw[key] = env.get(key);
+  const parsed = valueSchema.safeParse(raw);
+  if (parsed.success) return parsed.data;
+  for (const issue of parsed.error.issues) {
+    issues.push({ source: String(issue.path[0] ?? 'environment'), message: issue.message });
+  }
+  return undefined;
+}
+
+function maintenanceIdentity(raw: string | undefined, issues: ConfigIssue[]): Identity {
+  const value = raw ?? 'maintenance';
+  const [user, host, ...rest] = value.split('@');
+  const identity = { username: user ?? '', hostname: host ?? 'volsync' };
+  const source = 'KOPIA_OVERRIDE_MAINTENANCE_USERNAME';
+  if (rest.length > 0) {
+    issues.push({ source, message: 'must be "user" or "user@host"' });
+    return identity;
+  }
+  for (const [part, schema] of [
+    [identity.username, identityPart('username')],
+    [identity.hostname, identityPart('hostname')],
+  ] as const) {
+    const result = schema.safeParse(part);
+    if (!result.success) issues.push({ source, message: result.error.issues[0]?.message ?? 'is invalid' });
+  }
+  return identity;
+}
+
+/** kopia accepts lower-case host names best; a machine's name can carry a domain and capitals. */
+function defaultHostname(system: SystemFacts): string {
+  const cleaned = system.hostname.toLowerCase().split('.')[0]?.replace(/[^a-z0-9_-]/g, '-') ?? '';
+  return cleaned.length > 0 ? cleaned : 'localhost';
+}
+
+function defaultUsername(system: SystemFacts): string {
+  const cleaned = system.username.replace(/[^A-Za-z0-9_.-]/g, '-').replace(/^[-.]+/, '');
+  return cleaned.length > 0 ? cleaned : 'user';
+}
+
+function defaultCacheDir(env: EnvSource, system: SystemFacts): string {
+  const xdg = env.get('XDG_CACHE_HOME');
+  const base = xdg && xdg.startsWith('/') ? xdg : posix.join(system.homeDir, '.cache');
+  return posix.join(base, 'kopia-mover');
+}
+
+/**
+ * Turns the environment into one validated MoverConfig, or throws a ConfigError
+ * listing every problem found, each naming its variable.
+ */
+export function parseConfig(envMap: EnvMap, options: ParseOptions): MoverConfig {
+  const env = new EnvSource(envMap);
+  const issues: ConfigIssue[] = [];
+
+  let operation = options.operation;
+  if (operation === undefined) {
+    const direction = env.get('DIRECTION');
+    if (direction === undefined) {
+      issues.push({ source: 'DIRECTION', message: 'is required: source, destination or maintenance' });
+    } else if (DIRECTIONS[direction.trim()] === undefined) {
+      issues.push({ source: 'DIRECTION', message: 'must be source, destination or maintenance' });
+    } else {
+      operation = DIRECTIONS[direction.trim()];
+    }
+  }
+
+  const values = readValues(env, issues) ?? ({} as Values);
+
+  if (env.get('KOPIA_PASSWORD') === undefined) {
+    issues.push({ source: 'KOPIA_PASSWORD', message: 'is required' });
+  }
+  if (operation !== 'maintenance' && operation !== undefined && values.DATA_DIR === undefined && !issues.some((i) => i.source === 'DATA_DIR')) {
+    issues.push({ source: 'DATA_DIR', message: `is required for ${operation}` });
+  }
+
+  const customCa = values.CUSTOM_CA;
+  if (customCa !== undefined && !options.offline && !existsSync(customCa)) {
+    issues.push({ source: 'CUSTOM_CA', message: `file ${customCa} does not exist` });
+  }
+
+  const storage = resolveStorage(env, issues, customCa);
+  const structured = env.get('KOPIA_STRUCTURED_REPOSITORY_CONFIG');
+  const legacyConfig = values.KOPIA_MOVER_LEGACY_REPOSITORY_CONFIG ?? '/credentials/repository.config';
+  const hasLegacy = !options.offline && existsSync(legacyConfig);
+  if (
+    storage === undefined &&
+    structured === undefined &&
+    !hasLegacy &&
+    !issues.some((i) => i.source === 'KOPIA_REPOSITORY')
+  ) {
+    issues.push({
+      source: 'KOPIA_REPOSITORY',
+      message: `is required (e.g. filesystem:///repository or s3://bucket/prefix), unless KOPIA_STRUCTURED_REPOSITORY_CONFIG or ${legacyConfig} provides the connection`,
+    });
+  }
+
+  const additionalArgs = splitAdditionalArgs(env.get('KOPIA_ADDITIONAL_ARGS'));
+  checkAdditionalArgs(additionalArgs, issues);
+
+  const maintenance = maintenanceIdentity(values.KOPIA_OVERRIDE_MAINTENANCE_USERNAME, issues);
+
+  if (issues.length > 0) throw new ConfigError(issues);
+
+  const dataDir = values.DATA_DIR;
+  const sourcePath =
+    values.KOPIA_SOURCE_PATH_OVERRIDE ??
+    (operation === 'restore' && dataDir === '/restore/data' ? '/data' : dataDir);
+
+  const debug = values.DEBUG_MOVER;
+  return {
+    operation,
+    dataDir,
+    cacheDir: values.KOPIA_CACHE_DIR ?? defaultCacheDir(env, options.system),
+    password: new Secret(env.get('KOPIA_PASSWORD') ?? ''),
+    storage,
+    identity: {
+      username: values.KOPIA_OVERRIDE_USERNAME ?? defaultUsername(options.system),
+      hostname: values.KOPIA_OVERRIDE_HOSTNAME ?? defaultHostname(options.system),
+    },
+    maintenanceIdentity: maintenance,
+    sourcePath,
+    backup: {
+      compression: values.KOPIA_COMPRESSION,
+      parallelism: values.KOPIA_PARALLELISM,
+      retention: {
+        hourly: values.KOPIA_RETAIN_HOURLY,
+        daily: values.KOPIA_RETAIN_DAILY,
+        weekly: values.KOPIA_RETAIN_WEEKLY,
+        monthly: values.KOPIA_RETAIN_MONTHLY,
+        yearly: values.KOPIA_RETAIN_YEARLY,
+        latest: values.KOPIA_RETAIN_LATEST,
+      },
+      beforeSnapshot: values.KOPIA_BEFORE_SNAPSHOT,
+      afterSnapshot: values.KOPIA_AFTER_SNAPSHOT,
+      actionTimeoutMs: (values.KOPIA_ACTION_TIMEOUT_SECONDS ?? 300) * 1000,
+    },
+    restore: {
+      asOf: values.KOPIA_RESTORE_AS_OF,
+      shallow: values.KOPIA_SHALLOW,
+      previous: values.KOPIA_PREVIOUS ?? 0,
+      enableFileDeletion: values.KOPIA_ENABLE_FILE_DELETION ?? false,
+      discoverSnapshots: values.KOPIA_DISCOVER_SNAPSHOTS ?? false,
+    },
+    additionalArgs,
+    files: {
+      configPath: values.KOPIA_CONFIG_PATH,
+      globalPolicyFile: values.KOPIA_GLOBAL_POLICY_FILE,
+      repositoryConfigFile: values.KOPIA_REPOSITORY_CONFIG_FILE,
+      legacyRepositoryConfig: legacyConfig,
+      customCa,
+    },
+    manualConfigJson: env.get('KOPIA_MANUAL_CONFIG'),
+    structuredRepositoryConfigJson: structured === undefined ? undefined : new Secret(structured),
+    cache: {
+      metadataLimitMb: values.KOPIA_METADATA_CACHE_SIZE_LIMIT_MB,
+      contentLimitMb: values.KOPIA_CONTENT_CACHE_SIZE_LIMIT_MB,
+      skip: values.KOPIA_SKIP_CACHE_CONFIG ?? false,
+      capacityBytes: values.KOPIA_CACHE_CAPACITY_BYTES,
+      forceRebuild: values.KOPIA_FORCE_CACHE_REBUILD ?? false,
+    },
+    kopiaLogging: {
+      level: values.KOPIA_LOG_LEVEL,
+      fileLevel: values.KOPIA_FILE_LOG_LEVEL,
+      maxFiles: values.KOPIA_LOG_DIR_MAX_FILES ?? 3,
+      maxAge: values.KOPIA_LOG_DIR_MAX_AGE ?? '4h',
+      contentMaxFiles: values.KOPIA_CONTENT_LOG_DIR_MAX_FILES ?? 3,
+      contentMaxAge: values.KOPIA_CONTENT_LOG_DIR_MAX_AGE ?? '4h',
+    },
+    output: {
+      format: values.KOPIA_MOVER_LOG_FORMAT ?? (options.system.stdoutIsTTY ? 'pretty' : 'json'),
+      terminationLog: values.KOPIA_MOVER_TERMINATION_LOG ?? '/dev/termination-log',
+      progressIntervalMs: (values.KOPIA_MOVER_PROGRESS_INTERVAL_SECONDS ?? 10) * 1000,
+    },
+    debugMover: debug === '1' || debug?.toLowerCase() === 'true',
+    secretVariables: [...SECRET_VARIABLES],
+  };
+}

@@ -1,0 +1,102 @@
+/**
+ * One error hierarchy for the whole program. Each class carries the exit code
+ * from the table in the README, so the CLI edge is the only place that maps
+ * a failure to a process exit.
+ */
+export const ExitCode = {
+  Success: 0,
+  OperationFailed: 1,
+  Config: 2,
+  Repository: 3,
+  BeforeSnapshotAction: 4,
+  MaintenanceOwnership: 5,
+  MaintenanceRun: 6,
+  CacheExhausted: 137,
+} as const;
+
+export type ExitCodeValue = number;
+
+export abstract class MoverError extends Error {
+  abstract readonly exitCode: ExitCodeValue;
+  /** kopia's own error output, when the failure came from a kopia process. */
+  kopiaOutput?: string;
+}
+
+/** A single finding about one input: the variable or file it concerns, and what is wrong. */
+export interface ConfigIssue {
+  /** Environment variable name, file path, or flag the problem is about. */
+  source: string;
+  message: string;
+}
+
+export class ConfigError extends MoverError {
+  readonly exitCode = ExitCode.Config;
+  readonly issues: ConfigIssue[];
+  constructor(issues: ConfigIssue[] | ConfigIssue) {
+    const list = Array.isArray(issues) ? issues : [issues];
+    super(list.map((i) => `${i.source}: ${i.message}`).join('; '));
+    this.name = 'ConfigError';
+    this.issues = list;
+  }
+}
+
+export class RepositoryError extends MoverError {
+  readonly exitCode = ExitCode.Repository;
+  constructor(message: string, kopiaOutput?: string) {
+    super(message);
+    this.name = 'RepositoryError';
+    this.kopiaOutput = kopiaOutput;
+  }
+}
+
+export class OperationError extends MoverError {
+  readonly exitCode = ExitCode.OperationFailed;
+  constructor(message: string, kopiaOutput?: string) {
+    super(message);
+    this.name = 'OperationError';
+    this.kopiaOutput = kopiaOutput;
+  }
+}
+
+export class BeforeSnapshotActionError extends MoverError {
+  readonly exitCode = ExitCode.BeforeSnapshotAction;
+  constructor(message: string) {
+    super(message);
+    this.name = 'BeforeSnapshotActionError';
+  }
+}
+
+export class MaintenanceOwnershipError extends MoverError {
+  readonly exitCode = ExitCode.MaintenanceOwnership;
+  constructor(message: string, readonly currentOwner?: string) {
+    super(message);
+    this.name = 'MaintenanceOwnershipError';
+  }
+}
+
+export class MaintenanceRunError extends MoverError {
+  readonly exitCode = ExitCode.MaintenanceRun;
+  constructor(message: string, kopiaOutput?: string) {
+    super(message);
+    this.name = 'MaintenanceRunError';
+    this.kopiaOutput = kopiaOutput;
+  }
+}
+
+/** The run was stopped by a signal; exit code is 128 + the signal number. */
+export class TerminatedError extends MoverError {
+  readonly exitCode: ExitCodeValue;
+  constructor(readonly signal: NodeJS.Signals, signalNumber: number) {
+    super(`terminated by ${signal}`);
+    this.name = 'TerminatedError';
+    this.exitCode = 128 + signalNumber;
+  }
+}
+
+export class CacheExhaustedError extends MoverError {
+  readonly exitCode = ExitCode.CacheExhausted;
+  constructor(message: string) {
+    super(message);
+    this.name = 'CacheExhaustedError';
+  }
+}
