@@ -1,0 +1,20 @@
+import type { SecretFile } from '../backends/types.js';
+
+/** One kopia invocation, as a plain value: the plan is a list of these. */
+export interface KopiaCommand {
+  /** Arguments after the global flags, e.g. ['snapshot', 'create', '/data']. Never a secret. */
+  args: string[];
+  /** What the step is for, shown in the plan and in logs. */
+  purpose: string;
+  /** A condition under which the step runs, shown in the plan (e.g. "if the repository does not exist"). */
+  when?: string;
+  /** Collect stdout whole (for --json output) instead of logging it line by line. */
+  captureStdout?: boolean;
+  /** Secrets written to 0600 temp files for this command; their paths are appended as flags. */
+  secretFiles?: SecretFile[];
+}
+
+/** Renders argv for humans; every value is already secret-free, quoting keeps it copy-pasteable. */
+export function formatArgv(argv: readonly string[]): string {
+  return argv.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`)).join(' ');
+}

@@ -1,0 +1,136 @@
+import { writeFileSync, rmSync } from 'node:fs';
+import { execa, type ResultPromise } from 'execa';
+import tmp from 'tmp';
+import type { SecretFile } from '../backends/types.js';
+import type { Output } from '../report/output.js';
+import type { KopiaCommand } from './command.js';
+import { LineSplitter } from './lines.js';
+
+export interface KopiaResult {
+  exitCode: number;
+  /** Whole stdout, only for commands with captureStdout. */
+  stdout: string;
+  /** The last lines kopia printed (stdout and stderr), redacted, for error reports. */
+  tail: string[];
+  signal?: string;
+}
+
+export interface RunnerOptions {
+  binary: string;
+  globalFlags: string[];
+  env: Record<string, string>;
+  output: Output;
+  progressIntervalMs: number;
+  /** Called with the full argv of every spawned kopia process (tests count them). */
+  onSpawn?: (argv: string[]) => void;
+}
+
+const TAIL_LINES = 40;
+
+/** The only place that starts kopia processes. */
+export class KopiaRunner {
+  spawnCount = 0;
+  private readonly files = new Map<string, string>();
+  private current?: ResultPromise;
+  private stopError?: Error;
+
+  constructor(private readonly options: RunnerOptions) {}
+
+  /** The argv a command runs with; secret files appear as their temp paths. */
+  argv(command: KopiaCommand, filePaths?: Map<string, string>): string[] {
+    const fileFlags = (command.secretFiles ?? []).map(
+      (f) => `${f.flag}=${filePaths?.get(f.flag) ?? `<temp file: ${f.purpose}>`}`,
+    );
+    return [...command.args, ...fileFlags, ...this.options.globalFlags];
+  }
+
+  async run(command: KopiaCommand): Promise<KopiaResult> {
+    // Once a stop is requested no further kopia process starts.
+    if (this.stopError) throw this.stopError;
+    const { output } = this.options;
+    const argv = this.argv(command, this.materialize(command.secretFiles ?? []));
+    this.spawnCount++;
+    this.options.onSpawn?.(argv);
+    output.log.info({ kopia: command.args.slice(0, 2).join(' ') }, command.purpose);
+
+    const tail: string[] = [];
+    const remember = (line: string) => {
+      tail.push(output.redact(line));
+      if (tail.length > TAIL_LINES) tail.shift();
+    };
+    let lastProgress = 0;
+    let pendingProgress: string | undefined;
+    const flushProgress = () => {
+      if (pendingProgress !== undefined) output.log.info({ progress: pendingProgress.trim() }, 'progress');
+      pendingProgress = undefined;
+    };
+    const onLine = (line: string, isProgress: boolean) => {
+      if (isProgress) {
+        pendingProgress = line;
+        const now = Date.now();
+        if (now - lastProgress >= this.options.progressIntervalMs) {
+          lastProgress = now;
+          flushProgress();
+        }
+        return;
+      }
+      remember(line);
+      output.log.info({ kopia: command.args[0] }, line);
+    };
+
+    const child = execa(this.options.binary, argv, {
+      env: this.options.env,
+      extendEnv: false,
+      stdin: 'ignore',
+      buffer: false,
+      reject: false,
+      cleanup: true,
+    });
+    this.current = child;
+    let stdout = '';
+    const stderrLines = new LineSplitter(onLine);
+    const stdoutLines = new LineSplitter(onLine);
+    child.stderr?.setEncoding('utf8').on('data', (chunk: string) => stderrLines.push(chunk));
+    child.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
+      if (command.captureStdout) stdout += chunk;
+      else stdoutLines.push(chunk);
+    });
+    const result = await child;
+    this.current = undefined;
+    stderrLines.end();
+    stdoutLines.end();
+    flushProgress();
+    const exitCode = result.exitCode ?? (result.signal ? 128 : 1);
+    if (exitCode !== 0) {
+      output.log.warn({ kopia: command.args.slice(0, 2).join(' '), exitCode }, `${command.purpose} failed`);
+    }
+    return { exitCode, stdout, tail, signal: result.signal ?? undefined };
+  }
+
+  /** Refuse every later command with this error. */
+  stop(error: Error): void {
+    this.stopError = error;
+  }
+
+  /** The running kopia child, for signal forwarding. */
+  get child(): ResultPromise | undefined {
+    return this.current;
+  }
+
+  /** Secret files live for the whole run: kopia.config may refer to them after connect. */
+  private materialize(files: SecretFile[]): Map<string, string> {
+    for (const file of files) {
+      if (this.files.has(file.flag)) continue;
+      const temp = tmp.fileSync({ mode: 0o600, prefix: 'kopia-mover-', discardDescriptor: true });
+      writeFileSync(temp.name, file.content.reveal(), { mode: 0o600 });
+      this.files.set(file.flag, temp.name);
+    }
+    return this.files;
+  }
+
+  /** Removes every temp file this runner wrote. */
+  cleanup(): void {
+    for (const path of this.files.values()) rmSync(path, { force: true });
+    this.files.clear();
+  }
+}
