@@ -1,0 +1,129 @@
+import { readFileSync } from 'node:fs';
+import { Command, Option } from 'commander';
+import { execa } from 'execa';
+import type { EnvMap } from './config/env-source.js';
+import type { Operation } from './config/types.js';
+import { locateKopia } from './kopia/locate.js';
+import { run } from './run.js';
+
+const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+
+/** Flags for local runs, each overriding the environment variable it names. */
+const FLAG_TO_ENV: [string, string, string][] = [
+  ['--repository <url>', 'KOPIA_REPOSITORY', 'repository URL, e.g. filesystem:///backups/repo'],
+  ['--data-dir <path>', 'DATA_DIR', 'directory to back up or restore into'],
+  ['--cache-dir <path>', 'KOPIA_CACHE_DIR', "directory for kopia's config, caches and logs"],
+  ['--username <name>', 'KOPIA_OVERRIDE_USERNAME', 'snapshot owner user name'],
+  ['--hostname <name>', 'KOPIA_OVERRIDE_HOSTNAME', 'snapshot owner host name'],
+  ['--source-path <path>', 'KOPIA_SOURCE_PATH_OVERRIDE', 'path the snapshot is recorded under and looked up by'],
+  ['--compression <name>', 'KOPIA_COMPRESSION', 'compressor for the snapshot path'],
+  ['--parallel <n>', 'KOPIA_PARALLELISM', 'files uploaded or restored in parallel'],
+  ['--keep-latest <n>', 'KOPIA_RETAIN_LATEST', 'retention: latest snapshots'],
+  ['--keep-hourly <n>', 'KOPIA_RETAIN_HOURLY', 'retention: hourly snapshots'],
+  ['--keep-daily <n>', 'KOPIA_RETAIN_DAILY', 'retention: daily snapshots'],
+  ['--keep-weekly <n>', 'KOPIA_RETAIN_WEEKLY', 'retention: weekly snapshots'],
+  ['--keep-monthly <n>', 'KOPIA_RETAIN_MONTHLY', 'retention: monthly snapshots'],
+  ['--keep-yearly <n>', 'KOPIA_RETAIN_YEARLY', 'retention: yearly snapshots'],
+  ['--previous <n>', 'KOPIA_PREVIOUS', 'restore: skip this many of the newest eligible snapshots'],
+  ['--shallow <n>', 'KOPIA_SHALLOW', 'restore: consider only the newest n snapshots'],
+  ['--as-of <time>', 'KOPIA_RESTORE_AS_OF', 'restore: newest snapshot at or before this RFC 3339 time'],
+];
+
+interface CommonFlags {
+  passwordFile?: string;
+  deleteExtra?: boolean;
+  discover?: boolean;
+  dryRun?: boolean;
+  [key: string]: unknown;
+}
+
+function camel(flag: string): string {
+  return flag
+    .replace(/^--/, '')
+    .split(' ')[0]!
+    .replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+}
+
+/** Flags win over env: the merged map is what config parsing sees. */
+function envWithFlags(env: EnvMap, flags: CommonFlags): Record<string, string | undefined> {
+  const merged: Record<string, string | undefined> = { ...env };
+  for (const [flag, name] of FLAG_TO_ENV) {
+    const value = flags[camel(flag)];
+    if (typeof value === 'string') merged[name] = value;
+  }
+  if (flags.passwordFile) {
+    merged['KOPIA_PASSWORD'] = readFileSync(flags.passwordFile, 'utf8').replace(/\r?\n$/, '');
+  }
+  if (flags.deleteExtra) merged['KOPIA_ENABLE_FILE_DELETION'] = 'true';
+  if (flags.discover) merged['KOPIA_DISCOVER_SNAPSHOTS'] = 'true';
+  return merged;
+}
+
+function withCommonFlags(command: Command): Command {
+  for (const [flag, name, description] of FLAG_TO_ENV) command.option(flag, `${description} (${name})`);
+  command.option('--password-file <path>', 'read the repository password from this file (KOPIA_PASSWORD)');
+  command.option('--delete-extra', 'restore: remove files absent from the snapshot (KOPIA_ENABLE_FILE_DELETION)');
+  command.option('--discover', 'restore: list available snapshots when none is eligible (KOPIA_DISCOVER_SNAPSHOTS)');
+  command.option('--dry-run', 'print the kopia commands instead of running them');
+  return command;
+}
+
+export interface CliIO {
+  env: EnvMap;
+  onSpawn?: (argv: string[]) => void;
+}
+
+/** Builds the program; `exitCode` is set by whichever action runs. */
+export function buildProgram(io: CliIO, result: { exitCode: number }): Command {
+  const program = new Command('kopia-mover')
+    .description('Back up, restore and maintain Kopia repositories for VolSync, or from a laptop')
+    .addHelpText('after', '\nWith no command, DIRECTION (source, destination, maintenance) chooses the operation.')
+    .option('--version', "print kopia-mover's and kopia's versions")
+    .exitOverride()
+    .action(async (flags: { version?: boolean }) => {
+      if (flags.version) {
+        const binary = locateKopia(io.env['KOPIA_BIN'], io.env['PATH']);
+        const kopia = await execa(binary, ['--version'], { reject: false, env: { PATH: io.env['PATH'] ?? '' }, extendEnv: false });
+        process.stdout.write(`kopia-mover ${VERSION}\nkopia ${kopia.exitCode === 0 ? kopia.stdout.split('\n')[0] : `not found (${binary})`}\n`);
+        result.exitCode = 0;
+        return;
+      }
+      result.exitCode = await run({ env: io.env, onSpawn: io.onSpawn });
+    });
+
+  const operations: [Operation, string][] = [
+    ['backup', 'snapshot DATA_DIR into the repository (DIRECTION=source)'],
+    ['restore', 'restore a snapshot into DATA_DIR (DIRECTION=destination)'],
+    ['maintenance', 'claim maintenance ownership and run quick and full maintenance (DIRECTION=maintenance)'],
+  ];
+  for (const [operation, description] of operations) {
+    withCommonFlags(program.command(operation).description(description)).action(async (flags: CommonFlags) => {
+      result.exitCode = await run({ env: envWithFlags(io.env, flags), operation, dryRun: flags.dryRun, onSpawn: io.onSpawn });
+    });
+  }
+
+  withCommonFlags(
+    program
+      .command('plan')
+      .description('print the kopia commands an operation would run, secrets redacted, without running any')
+      .addOption(new Option('--operation <name>', 'operation to plan (default: from DIRECTION)').choices(['backup', 'restore', 'maintenance'])),
+  ).action(async (flags: CommonFlags & { operation?: Operation }) => {
+    result.exitCode = await run({ env: envWithFlags(io.env, flags), operation: flags.operation, dryRun: true, onSpawn: io.onSpawn });
+  });
+
+  return program;
+}
+
+export async function main(argv: string[], io: CliIO): Promise<number> {
+  const result = { exitCode: 0 };
+  const program = buildProgram(io, result);
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+  } catch (error) {
+    const code = (error as { code?: string; exitCode?: number }).code;
+    if (code === 'commander.helpDisplayed' || code === 'commander.version') return 0;
+    if (code?.startsWith('commander.')) return 2;
+    throw error;
+  }
+  return result.exitCode;
+}

@@ -1,0 +1,55 @@
+import { execa } from 'execa';
+import { LineSplitter } from '../kopia/lines.js';
+import type { RunContext } from './context.js';
+
+export interface HookResult {
+  ok: boolean;
+  reason?: string;
+}
+
+/**
+ * Runs a before/after snapshot command. The hook string is the only thing the
+ * shell sees; nothing else is spliced into it. Secrets are not in its environment.
+ */
+export async function runHook(ctx: RunContext, name: string, command: string, cwd: string): Promise<HookResult> {
+  const { config, output } = ctx;
+  const secret = new Set<string>(config.secretVariables);
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(ctx.parentEnv)) {
+    if (v !== undefined && !secret.has(k)) env[k] = v;
+  }
+  output.log.info({ hook: name, timeoutSeconds: config.backup.actionTimeoutMs / 1000 }, `running ${name}`);
+  const child = execa('/bin/sh', ['-c', command], {
+    cwd,
+    env,
+    extendEnv: false,
+    stdin: 'ignore',
+    buffer: false,
+    reject: false,
+    detached: true,
+    cleanup: true,
+  });
+  const lines = new LineSplitter((line) => output.log.info({ hook: name }, line));
+  child.stdout?.setEncoding('utf8').on('data', (c: string) => lines.push(c));
+  child.stderr?.setEncoding('utf8').on('data', (c: string) => lines.push(c));
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    // The hook's own children go too: it runs in its own process group.
+    if (child.pid) {
+      try {
+        process.kill(-child.pid, 'SIGKILL');
+      } catch {
+        /* already gone */
+      }
+    }
+  }, config.backup.actionTimeoutMs);
+  const result = await child;
+  clearTimeout(timer);
+  lines.end();
+  if (timedOut) return { ok: false, reason: `${name} timed out after ${config.backup.actionTimeoutMs / 1000}s` };
+  if (result.exitCode !== 0) {
+    return { ok: false, reason: `${name} exited with code ${result.exitCode ?? result.signal}` };
+  }
+  return { ok: true };
+}

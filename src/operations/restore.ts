@@ -1,0 +1,82 @@
+import type { MoverConfig } from '../config/types.js';
+import { OperationError } from '../errors.js';
+import type { KopiaCommand } from '../kopia/command.js';
+import { connect, planConnect } from './connect.js';
+import { runStep, type RunContext } from './context.js';
+import type { PlanStep } from './plan.js';
+import { parseListing, removeExtras } from './prune.js';
+import { discoveryRecord, selectSnapshot, snapshotsOf, type SnapshotEntry } from './select.js';
+
+const LIST: KopiaCommand = {
+  args: ['snapshot', 'list', '--all', '--json'],
+  purpose: 'list snapshots',
+  captureStdout: true,
+};
+
+export function restoreCommand(config: MoverConfig, snapshotId: string): KopiaCommand {
+  const args = ['snapshot', 'restore', snapshotId, config.dataDir ?? '', '--write-files-atomically', '--ignore-permission-errors', '--flush-files'];
+  if (config.backup.parallelism !== undefined) args.push(`--parallel=${config.backup.parallelism}`);
+  args.push(...config.additionalArgs);
+  return { args, purpose: `restore snapshot ${snapshotId} into ${config.dataDir}` };
+}
+
+function listingCommand(snapshotId: string): KopiaCommand {
+  return { args: ['ls', '-r', snapshotId], purpose: `list the contents of snapshot ${snapshotId}`, captureStdout: true };
+}
+
+export function planRestore(config: MoverConfig): PlanStep[] {
+  const steps: PlanStep[] = [];
+  const connection = planConnect(config, config.identity, 'connect-only');
+  for (const command of connection.steps) steps.push({ command });
+  steps.push({ command: LIST });
+  steps.push({ note: `select a snapshot of ${config.identity.username}@${config.identity.hostname}:${config.sourcePath}` });
+  steps.push({ command: restoreCommand(config, '<selected snapshot>') });
+  if (config.restore.enableFileDeletion) {
+    steps.push({ command: listingCommand('<selected snapshot>') });
+    steps.push({ note: `remove files absent from the snapshot from ${config.dataDir} (lost+found kept)` });
+  }
+  return steps;
+}
+
+export async function runRestore(ctx: RunContext): Promise<void> {
+  const { config, output, summary } = ctx;
+  const { username, hostname } = config.identity;
+  const path = config.sourcePath ?? '';
+  const source = `${username}@${hostname}:${path}`;
+
+  await connect(config, ctx.runner, config.identity, 'connect-only');
+
+  const listed = await runStep(ctx, LIST);
+  let all: SnapshotEntry[];
+  try {
+    all = JSON.parse(listed.stdout) as SnapshotEntry[];
+  } catch {
+    throw new OperationError('could not read the snapshot list kopia printed', listed.tail.join('\n'));
+  }
+  const mine = snapshotsOf(all, username, hostname, path);
+  const chosen = selectSnapshot(mine, config.restore);
+  if (!chosen) {
+    if (mine.length === 0) output.line(`No snapshots found for ${source}`);
+    output.line('No eligible snapshots found');
+    if (config.restore.discoverSnapshots) {
+      output.line('=== Discovery Mode: Available Snapshots ===');
+      for (const s of [...all].sort((a, b) => Date.parse(b.startTime) - Date.parse(a.startTime))) {
+        output.line(discoveryRecord(s));
+      }
+      output.line('=== End Discovery Mode ===');
+    }
+    summary.skipped = `no eligible snapshot of ${source}, nothing restored`;
+    return;
+  }
+
+  output.log.info({ snapshot: chosen.id, startTime: chosen.startTime, source }, 'restoring snapshot');
+  await runStep(ctx, restoreCommand(config, chosen.id));
+  summary.restoredSnapshot = { id: chosen.id, startTime: chosen.startTime, source };
+
+  if (config.restore.enableFileDeletion) {
+    // Only now, with the snapshot fully restored, is it safe to remove what it does not hold.
+    const listing = await runStep(ctx, listingCommand(chosen.id));
+    const { removed } = removeExtras(config.dataDir ?? '', parseListing(listing.stdout));
+    output.log.info({ removed }, 'removed entries absent from the snapshot');
+  }
+}

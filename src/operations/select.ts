@@ -1,0 +1,51 @@
+/** A snapshot as `kopia snapshot list --json` prints it (the fields we use). */
+export interface SnapshotEntry {
+  id: string;
+  source: { host: string; userName: string; path: string };
+  startTime: string;
+  endTime?: string;
+}
+
+export interface SelectionRules {
+  asOf?: Date;
+  shallow?: number;
+  previous: number;
+}
+
+/** kopia prints nanoseconds; Date keeps milliseconds, so ties fall back to the digits. */
+function compareNewestFirst(a: SnapshotEntry, b: SnapshotEntry): number {
+  const diff = Date.parse(b.startTime) - Date.parse(a.startTime);
+  if (diff !== 0) return diff;
+  return b.startTime.localeCompare(a.startTime);
+}
+
+export function snapshotsOf(all: readonly SnapshotEntry[], username: string, hostname: string, path: string): SnapshotEntry[] {
+  return all
+    .filter((s) => s.source.userName === username && s.source.host === hostname && s.source.path === path)
+    .sort(compareNewestFirst);
+}
+
+/**
+ * Applies the restore rules in the contract's order: as-of (an instant, not a
+ * string), then the newest `shallow` of those, then skip `previous`.
+ */
+export function selectSnapshot(candidates: readonly SnapshotEntry[], rules: SelectionRules): SnapshotEntry | undefined {
+  let eligible = [...candidates].sort(compareNewestFirst);
+  if (rules.asOf) {
+    const limit = rules.asOf.getTime();
+    eligible = eligible.filter((s) => Date.parse(s.startTime) <= limit);
+  }
+  if (rules.shallow !== undefined && rules.shallow > 0) eligible = eligible.slice(0, rules.shallow);
+  return eligible[rules.previous];
+}
+
+export function discoveryRecord(s: SnapshotEntry): string {
+  return JSON.stringify({
+    id: s.id,
+    userName: s.source.userName,
+    hostName: s.source.host,
+    path: s.source.path,
+    startTime: s.startTime,
+    endTime: s.endTime ?? null,
+  });
+}

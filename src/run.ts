@@ -1,0 +1,199 @@
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { hostname, homedir, userInfo } from 'node:os';
+import { join } from 'node:path';
+import { constants as osConstants } from 'node:os';
+import type { EnvMap } from './config/env-source.js';
+import { parseConfig, type SystemFacts } from './config/parse.js';
+import type { MoverConfig, Operation } from './config/types.js';
+import { ConfigError, ExitCode, MoverError, TerminatedError } from './errors.js';
+import { formatArgv } from './kopia/command.js';
+import { kopiaEnvironment, secretValues } from './kopia/environment.js';
+import { globalFlags } from './kopia/global-flags.js';
+import { locateKopia } from './kopia/locate.js';
+import { KopiaRunner } from './kopia/runner.js';
+import { planBackup, runBackup } from './operations/backup.js';
+import type { RunContext } from './operations/context.js';
+import { planMaintenance, runMaintenance } from './operations/maintenance.js';
+import type { PlanStep } from './operations/plan.js';
+import { planRestore, runRestore } from './operations/restore.js';
+import { Output } from './report/output.js';
+import { printSummary, type RunSummary } from './report/summary.js';
+
+export function systemFacts(env: EnvMap): SystemFacts {
+  let username = env['USER'] ?? 'user';
+  try {
+    username = userInfo().username;
+  } catch {
+    // A UID without a passwd entry (common in containers) has no name.
+  }
+  return { username, hostname: hostname(), homeDir: env['HOME'] ?? homedir(), stdoutIsTTY: Boolean(process.stdout.isTTY) };
+}
+
+export interface RunOptions {
+  env: EnvMap;
+  operation?: Operation;
+  dryRun?: boolean;
+  /** Called with each kopia argv (tests count processes and scan argv). */
+  onSpawn?: (argv: string[]) => void;
+  /** Grace period for kopia after SIGTERM/SIGINT before it is killed. */
+  signalGraceMs?: number;
+}
+
+const OPERATIONS = {
+  backup: { plan: planBackup, run: runBackup },
+  restore: { plan: planRestore, run: runRestore },
+  maintenance: { plan: planMaintenance, run: runMaintenance },
+} as const;
+
+function formatFor(env: EnvMap): 'json' | 'pretty' {
+  const f = env['KOPIA_MOVER_LOG_FORMAT'];
+  if (f === 'json' || f === 'pretty') return f;
+  return process.stdout.isTTY ? 'pretty' : 'json';
+}
+
+function printPlan(output: Output, config: MoverConfig, runner: KopiaRunner, binary: string, steps: PlanStep[]): void {
+  output.line(`# kopia-mover plan: ${config.operation} (${config.storage?.description ?? 'repository from config file'})`);
+  output.line('# secrets reach kopia through its environment, never its arguments');
+  let n = 0;
+  for (const step of steps) {
+    if ('note' in step) {
+      output.line(`#   ${step.note}`);
+      continue;
+    }
+    n++;
+    const when = step.command.when ? `   # ${step.command.when}` : '';
+    output.line(`${n}. ${formatArgv([binary, ...runner.argv(step.command)])}${when}`);
+  }
+  output.line(`# ${n} kopia command(s)`);
+}
+
+/** Blocks until the marker file is removed, so someone can exec into the pod and run kopia by hand. */
+async function debugPause(output: Output, config: MoverConfig, binary: string): Promise<void> {
+  const marker = join(config.cacheDir, 'debug-mover-wait');
+  writeFileSync(marker, 'remove this file to let kopia-mover continue\n');
+  output.line('DEBUG_MOVER is set: kopia-mover is paused.');
+  output.line(`  run kopia by hand: ${binary} --config-file=${join(config.cacheDir, 'kopia.config')} <command>`);
+  output.line('  (KOPIA_PASSWORD is in the pod environment)');
+  output.line(`  to continue: rm ${marker}`);
+  while (existsSync(marker)) await new Promise((r) => setTimeout(r, 2000));
+}
+
+/** Runs one operation end to end and returns the exit code. Never calls process.exit. */
+export async function run(options: RunOptions): Promise<number> {
+  const started = Date.now();
+  const output = new Output(formatFor(options.env));
+  const summary: RunSummary = {
+    operation: options.operation ?? 'unknown',
+    result: 'FAILURE',
+    exitCode: ExitCode.OperationFailed,
+    warnings: [],
+    durationSeconds: 0,
+    kopiaProcesses: 0,
+  };
+  let terminationLog = options.env['KOPIA_MOVER_TERMINATION_LOG'] ?? '/dev/termination-log';
+
+  let config: MoverConfig;
+  try {
+    config = parseConfig(options.env, { operation: options.operation, system: systemFacts(options.env), offline: options.dryRun });
+  } catch (error) {
+    const issues = error instanceof ConfigError ? error.issues : [{ source: 'environment', message: String(error) }];
+    for (const issue of issues) output.log.error({ variable: issue.source }, `configuration error: ${issue.source}: ${issue.message}`);
+    summary.exitCode = ExitCode.Config;
+    summary.reason = `configuration error: ${issues.map((i) => `${i.source}: ${i.message}`).join('; ')}`;
+    if (!options.dryRun) printSummary(output, summary, terminationLog);
+    return summary.exitCode;
+  }
+  output.setSecrets(secretValues(config, options.env));
+  terminationLog = config.output.terminationLog;
+  const operation = config.operation as Operation;
+  summary.operation = operation;
+
+  const binary = locateKopia(options.env['KOPIA_BIN'], options.env['PATH']);
+  const runner = new KopiaRunner({
+    binary,
+    globalFlags: globalFlags(config),
+    env: kopiaEnvironment(config, options.env),
+    output,
+    progressIntervalMs: config.output.progressIntervalMs,
+    onSpawn: options.onSpawn,
+  });
+
+  if (options.dryRun) {
+    printPlan(output, config, runner, binary, OPERATIONS[operation].plan(config));
+    return ExitCode.Success;
+  }
+
+  const ctx: RunContext = { config, runner, output, summary, parentEnv: options.env };
+  const stopSignals = installSignalHandlers(runner, output, options.signalGraceMs ?? 20_000);
+  try {
+    mkdirSync(join(config.cacheDir, 'logs'), { recursive: true, mode: 0o700 });
+    output.log.info(
+      { operation, repository: config.storage?.description, identity: `${config.identity.username}@${config.identity.hostname}` },
+      `kopia-mover ${operation} starting`,
+    );
+    if (config.debugMover) await debugPause(output, config, binary);
+    await Promise.race([OPERATIONS[operation].run(ctx), stopSignals.stopped]);
+    summary.result = 'SUCCESS';
+    summary.exitCode = ExitCode.Success;
+  } catch (error) {
+    summary.result = 'FAILURE';
+    if (error instanceof MoverError) {
+      summary.exitCode = error.exitCode;
+      summary.reason = error.message;
+      summary.kopiaErrorOutput = error.kopiaOutput;
+      if (error instanceof ConfigError) {
+        for (const issue of error.issues) output.log.error({ variable: issue.source }, `configuration error: ${issue.source}: ${issue.message}`);
+      }
+    } else {
+      summary.exitCode = ExitCode.OperationFailed;
+      summary.reason = `unexpected error: ${error instanceof Error ? error.message : String(error)}`;
+    }
+    output.log.error({ exitCode: summary.exitCode }, summary.reason ?? 'failed');
+  } finally {
+    stopSignals.dispose();
+    runner.cleanup();
+  }
+  summary.durationSeconds = (Date.now() - started) / 1000;
+  summary.kopiaProcesses = runner.spawnCount;
+  printSummary(output, summary, terminationLog);
+  return summary.exitCode;
+}
+
+/**
+ * On SIGTERM/SIGINT: pass the signal to kopia so it can checkpoint, kill it
+ * after the grace period, and make the run end with 128+n.
+ */
+function installSignalHandlers(runner: KopiaRunner, output: Output, graceMs: number) {
+  let reject: (error: Error) => void = () => {};
+  const stopped = new Promise<never>((_, r) => {
+    reject = r;
+  });
+  stopped.catch(() => {});
+  const handler = (signal: NodeJS.Signals) => {
+    const number = osConstants.signals[signal];
+    output.log.warn({ signal, graceSeconds: graceMs / 1000 }, 'stop requested: passing it to kopia');
+    const child = runner.child;
+    const error = new TerminatedError(signal, number);
+    runner.stop(error);
+    const finish = () => reject(error);
+    if (!child) return finish();
+    child.kill(signal);
+    const timer = setTimeout(() => {
+      output.log.warn('kopia did not stop within the grace period: killing it');
+      child.kill('SIGKILL');
+    }, graceMs);
+    child.finally(() => {
+      clearTimeout(timer);
+      finish();
+    });
+  };
+  process.on('SIGTERM', handler);
+  process.on('SIGINT', handler);
+  return {
+    stopped,
+    dispose: () => {
+      process.off('SIGTERM', handler);
+      process.off('SIGINT', handler);
+    },
+  };
+}
