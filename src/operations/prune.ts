@@ -27,12 +27,19 @@ export function removeExtras(root: string, keep: ReadonlySet<string>): { removed
   return { removed };
 }
 
-/** Parses `kopia ls -r` output: one relative path per line, directories end with "/". */
-export function parseListing(text: string): Set<string> {
+/**
+ * Parses `kopia ls -r <id>` output: one path per line, each starting with
+ * "<id>/", directories ending with "/". Returns undefined when any line has
+ * another shape: deleting on a listing we do not understand could empty the volume.
+ */
+export function parseListing(text: string, snapshotId: string): Set<string> | undefined {
+  const prefix = `${snapshotId}/`;
   const paths = new Set<string>();
   for (const line of text.split('\n')) {
     if (line.length === 0) continue;
-    paths.add(line.endsWith('/') ? line.slice(0, -1) : line);
+    if (!line.startsWith(prefix)) return undefined;
+    const path = line.slice(prefix.length);
+    paths.add(path.endsWith('/') ? path.slice(0, -1) : path);
   }
   return paths;
 }

@@ -76,7 +76,12 @@ export async function runRestore(ctx: RunContext): Promise<void> {
   if (config.restore.enableFileDeletion) {
     // Only now, with the snapshot fully restored, is it safe to remove what it does not hold.
     const listing = await runStep(ctx, listingCommand(chosen.id));
-    const { removed } = removeExtras(config.dataDir ?? '', parseListing(listing.stdout));
+    const keep = parseListing(listing.stdout, chosen.id);
+    if (!keep) {
+      summary.warnings.push('file deletion skipped: the snapshot listing could not be read safely; extra files were kept');
+      return;
+    }
+    const { removed } = removeExtras(config.dataDir ?? '', keep);
     output.log.info({ removed }, 'removed entries absent from the snapshot');
   }
 }
