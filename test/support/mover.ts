@@ -1,0 +1,152 @@
+import { execFileSync, spawn } from 'node:child_process';
+import { chmodSync, mkdtempSync, readFileSync, writeFileSync, existsSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+
+export const repoRoot = resolve(import.meta.dirname, '..', '..');
+export const realKopia = join(repoRoot, 'tools', 'bin', 'kopia');
+const bin = join(repoRoot, 'bin', 'kopia-mover.js');
+
+if (!existsSync(realKopia)) {
+  throw new Error(`kopia is not installed at ${realKopia}: run \`bash scripts/install-kopia.sh\` (npm test does it)`);
+}
+if (!existsSync(join(repoRoot, 'dist', 'cli.js'))) {
+  throw new Error('dist/ is missing: run `npm run build` (npm test does it)');
+}
+
+const tempDirs: string[] = [];
+process.on('exit', () => {
+  for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true });
+});
+
+/** A temp dir removed when the test process ends. */
+export function tempDir(prefix = 'km-'): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  tempDirs.push(dir);
+  return dir;
+}
+
+/**
+ * A shim in front of the real kopia that records each invocation's argv (read
+ * from /proc, exactly what the process table shows) and then becomes kopia.
+ */
+export function kopiaRecorder(dir: string): { path: string; calls: () => string[][] } {
+  const log = join(dir, 'kopia-calls.log');
+  const path = join(dir, 'kopia-recorder.sh');
+  writeFileSync(
+    path,
+    `#!/bin/bash\n{ tr '\\0' '\\t' < /proc/$$/cmdline; echo; } >> '${log}'\nexec '${realKopia}' "$@"\n`,
+  );
+  chmodSync(path, 0o755);
+  return {
+    path,
+    calls: () =>
+      existsSync(log)
+        ? readFileSync(log, 'utf8')
+            .split('\n')
+            .filter(Boolean)
+            .map((line) => line.replace(/\t$/, '').split('\t').slice(2))
+        : [],
+  };
+}
+
+export interface MoverResult {
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+  /** kopia argv of each kopia process the run started, in order. */
+  kopiaCalls: string[][];
+  /** Parsed JSON log records (non-JSON lines are the controller-facing ones). */
+  records: Record<string, unknown>[];
+  plainLines: string[];
+  terminationMessage?: Record<string, unknown>;
+}
+
+export interface Env {
+  [name: string]: string | undefined;
+}
+
+/** Runs the real program as a process, the way the pod does. */
+export async function runMover(args: string[], env: Env, options: { recorderDir?: string } = {}): Promise<MoverResult> {
+  const work = options.recorderDir ?? tempDir('km-run-');
+  const recorder = kopiaRecorder(work);
+  const before = recorder.calls().length;
+  const termination = join(work, `termination-${Date.now()}-${Math.random().toString(36).slice(2)}`);
+  writeFileSync(termination, '');
+  const fullEnv: Env = {
+    PATH: process.env['PATH'],
+    HOME: process.env['HOME'],
+    KOPIA_BIN: recorder.path,
+    KOPIA_MOVER_LOG_FORMAT: 'json',
+    KOPIA_MOVER_TERMINATION_LOG: termination,
+    KOPIA_MOVER_LEGACY_REPOSITORY_CONFIG: join(work, 'no-legacy-repository.config'),
+    ...env,
+  };
+  const child = spawn(process.execPath, [bin, ...args], {
+    env: Object.fromEntries(Object.entries(fullEnv).filter(([, v]) => v !== undefined)) as Record<string, string>,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
+  child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
+  const exitCode = await new Promise<number>((done) => child.on('close', (code, signal) => done(code ?? (signal ? 128 : 1))));
+  const records: Record<string, unknown>[] = [];
+  const plainLines: string[] = [];
+  for (const line of stdout.split('\n').filter(Boolean)) {
+    try {
+      const parsed = JSON.parse(line) as unknown;
+      if (parsed && typeof parsed === 'object' && !Array.isArray(parsed) && 'level' in parsed) {
+        records.push(parsed as Record<string, unknown>);
+        continue;
+      }
+    } catch {
+      // a plain line
+    }
+    plainLines.push(line);
+  }
+  const message = readFileSync(termination, 'utf8');
+  return {
+    exitCode,
+    stdout,
+    stderr,
+    kopiaCalls: recorder.calls().slice(before),
+    records,
+    plainLines,
+    terminationMessage: message ? (JSON.parse(message) as Record<string, unknown>) : undefined,
+  };
+}
+
+/** Fails the test when any secret appears in anything the run printed or in any kopia argv. */
+export function assertNoSecrets(result: MoverResult, secrets: string[]): void {
+  const haystacks = [result.stdout, result.stderr, JSON.stringify(result.terminationMessage ?? {}), ...result.kopiaCalls.map((c) => c.join(' '))];
+  for (const secret of secrets) {
+    for (const text of haystacks) {
+      if (text.includes(secret)) throw new Error(`a secret value appeared in the run's output or a kopia argv`);
+    }
+  }
+}
+
+/** Runs the real kopia against the cache dir's connection, to check the repository's real state. */
+export function kopiaJson<T>(cacheDir: string, password: string, args: string[]): T {
+  const out = execFileSync(realKopia, [...args, `--config-file=${join(cacheDir, 'kopia.config')}`, `--log-dir=${join(cacheDir, 'logs')}`, '--json'], {
+    env: { PATH: process.env['PATH'], HOME: process.env['HOME'], KOPIA_PASSWORD: password, KOPIA_CHECK_FOR_UPDATES: 'false' },
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  return JSON.parse(out) as T;
+}
+
+/** A fresh filesystem repository setup: repository, cache and data dirs, and the base env. */
+export function scenario(name = 'app'): { root: string; repo: string; cache: string; data: string; password: string; env: Env } {
+  const root = tempDir(`km-${name}-`);
+  const password = `pw-${Math.random().toString(36).slice(2)}-Secret!`;
+  const env: Env = {
+    KOPIA_PASSWORD: password,
+    KOPIA_REPOSITORY: `filesystem://${join(root, 'repo')}`,
+    KOPIA_CACHE_DIR: join(root, 'cache'),
+    KOPIA_OVERRIDE_USERNAME: name,
+    KOPIA_OVERRIDE_HOSTNAME: 'ns1',
+  };
+  return { root, repo: join(root, 'repo'), cache: join(root, 'cache'), data: join(root, 'data'), password, env };
+}
