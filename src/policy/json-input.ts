@@ -1,0 +1,339 @@
+import { open, type FileHandle } from 'node:fs/promises';
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { ConfigError } from '../errors.js';
+
+/** Hard ceiling for every JSON input, files and env values alike. */
+export const JSON_INPUT_LIMIT_BYTES = 1_048_576;
+
+const CHUNK_BYTES = 64 * 1024;
+
+function tooLarge(source: string, size: number): ConfigError {
+  return new ConfigError({
+    source,
+    message: `JSON input is ${size} bytes, larger than the limit of ${JSON_INPUT_LIMIT_BYTES} bytes`,
+  });
+}
+
+function unreadable(path: string, err: unknown): ConfigError {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  const reasons: Record<string, string> = {
+    ENOENT: 'file not found',
+    EACCES: 'permission denied',
+    EPERM: 'permission denied',
+    EISDIR: 'is a directory, not a file',
+    ELOOP: 'too many symbolic links',
+    ENOTDIR: 'a parent of the path is not a directory',
+  };
+  const reason = (code && reasons[code]) ?? (code ? `cannot be read (${code})` : 'cannot be read');
+  return new ConfigError({ source: path, message: `cannot read JSON file: ${reason}` });
+}
+
+/**
+ * Reads a JSON file of at most JSON_INPUT_LIMIT_BYTES. The size is checked on
+ * the open descriptor before anything is read, and reading stops one byte past
+ * the limit, so a file that grows or lies about its size (procfs, pipes) is
+ * still refused without being buffered whole.
+ */
+export async function readJsonFile(path: string): Promise<unknown> {
+  let handle: FileHandle;
+  try {
+    handle = await open(path, 'r');
+  } catch (err) {
+    throw unreadable(path, err);
+  }
+  try {
+    let size: number;
+    try {
+      const st = await handle.stat();
+      if (st.isDirectory()) throw Object.assign(new Error('directory'), { code: 'EISDIR' });
+      size = st.size;
+    } catch (err) {
+      throw unreadable(path, err);
+    }
+    if (size > JSON_INPUT_LIMIT_BYTES) throw tooLarge(path, size);
+
+    const chunks: Buffer[] = [];
+    let total = 0;
+    for (;;) {
+      const buf = Buffer.alloc(CHUNK_BYTES);
+      let bytesRead: number;
+      try {
+        ({ bytesRead } = await handle.read(buf, 0, buf.length, null));
+      } catch (err) {
+        throw unreadable(path, err);
+      }
+      if (bytesRead === 0) break;
+      total += bytesRead;
+      if (total > JSON_INPUT_LIMIT_BYTES) throw tooLarge(path, Math.max(total, size));
+      chunks.push(buf.subarray(0, bytesRead));
+    }
+    return parseDecoded(Buffer.concat(chunks, total).toString('utf8'), path);
+  } finally {
+    await handle.close().catch(() => undefined);
+  }
+}
+
+/** Synchronous twin of readJsonFile for callers that validate without awaiting. */
+export function readJsonFileSync(path: string): unknown {
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch (err) {
+    throw unreadable(path, err);
+  }
+  try {
+    let size: number;
+    try {
+      const st = fstatSync(fd);
+      if (st.isDirectory()) throw Object.assign(new Error('directory'), { code: 'EISDIR' });
+      size = st.size;
+    } catch (err) {
+      throw unreadable(path, err);
+    }
+    if (size > JSON_INPUT_LIMIT_BYTES) throw tooLarge(path, size);
+
+    const chunks: Buffer[] = [];
+    let total = 0;
+    for (;;) {
+      const buf = Buffer.alloc(CHUNK_BYTES);
+      let bytesRead: number;
+      try {
+        bytesRead = readSync(fd, buf, 0, buf.length, null);
+      } catch (err) {
+        throw unreadable(path, err);
+      }
+      if (bytesRead === 0) break;
+      total += bytesRead;
+      if (total > JSON_INPUT_LIMIT_BYTES) throw tooLarge(path, Math.max(total, size));
+      chunks.push(buf.subarray(0, bytesRead));
+    }
+    return parseDecoded(Buffer.concat(chunks, total).toString('utf8'), path);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Parses a JSON value given as text (an env variable's value); source names the variable. */
+export function parseJsonText(text: string, source: string): unknown {
+  const size = Buffer.byteLength(text, 'utf8');
+  if (size > JSON_INPUT_LIMIT_BYTES) throw tooLarge(source, size);
+  return parseDecoded(text, source);
+}
+
+function parseDecoded(raw: string, source: string): unknown {
+  // Editors on Windows save a BOM; JSON.parse would call it an unexpected token.
+  const text = raw.charCodeAt(0) === 0xfeff ? raw.slice(1) : raw;
+  if (text.trim() === '') {
+    throw new ConfigError({ source, message: 'invalid JSON: the input is empty' });
+  }
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (err) {
+    throw new ConfigError({ source, message: describeJsonError(text, err) });
+  }
+}
+
+export interface JsonErrorLocation {
+  /** 0-based offset in UTF-16 code units. */
+  offset: number;
+  /** 1-based. */
+  line: number;
+  /** 1-based. */
+  column: number;
+}
+
+/** Turns an offset into a 1-based line and column; \r\n, \n and \r each end a line. */
+export function locate(text: string, offset: number): JsonErrorLocation {
+  const end = Math.max(0, Math.min(offset, text.length));
+  let line = 1;
+  let lineStart = 0;
+  for (let i = 0; i < end; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x0a || (c === 0x0d && text.charCodeAt(i + 1) !== 0x0a)) {
+      line++;
+      lineStart = i + 1;
+    }
+  }
+  return { offset: end, line, column: end - lineStart + 1 };
+}
+
+/**
+ * The offset V8 reports, when its message carries one. Node 20 says
+ * "... in JSON at position N" for most errors but names no position for
+ * "Unexpected token" (it quotes the text instead, which must never reach a log),
+ * newer V8 adds "(line L column C)", and a truncated input has no number at all.
+ */
+export function offsetFromV8Message(message: string, text: string): number | undefined {
+  const lineCol = /\(line (\d+) column (\d+)\)/.exec(message);
+  if (lineCol) {
+    const wantLine = Number(lineCol[1]);
+    const wantCol = Number(lineCol[2]);
+    let line = 1;
+    let lineStart = 0;
+    for (let i = 0; i < text.length && line < wantLine; i++) {
+      const c = text.charCodeAt(i);
+      if (c === 0x0a || (c === 0x0d && text.charCodeAt(i + 1) !== 0x0a)) {
+        line++;
+        lineStart = i + 1;
+      }
+    }
+    return lineStart + wantCol - 1;
+  }
+  const pos = /at position (\d+)/.exec(message);
+  if (pos) return Number(pos[1]);
+  if (/Unexpected end of JSON input/i.test(message)) return text.length;
+  return undefined;
+}
+
+function describeJsonError(text: string, err: unknown): string {
+  const message = err instanceof Error ? err.message : '';
+  const scanned = scanJson(text);
+  const offset = offsetFromV8Message(message, text) ?? scanned?.offset ?? text.length;
+  const where = locate(text, offset);
+  let reason = scanned?.reason ?? 'syntax error';
+  // The docs show policy JSON with "# ..." notes inside; say why that fails.
+  const at = text[where.offset];
+  if (at === '#' || (at === '/' && (text[where.offset + 1] === '/' || text[where.offset + 1] === '*'))) {
+    reason += '; comments are not allowed in JSON';
+  }
+  return `invalid JSON at line ${where.line} column ${where.column}: ${reason}`;
+}
+
+interface ScanFailure {
+  offset: number;
+  reason: string;
+}
+
+/**
+ * A strict JSON recogniser that reports where and why the text stops being
+ * JSON, in words that never quote the input. Only used once JSON.parse has
+ * already failed.
+ */
+export function scanJson(text: string): ScanFailure | undefined {
+  let i = 0;
+  const n = text.length;
+
+  class Stop extends Error {
+    constructor(readonly at: number, readonly why: string) {
+      super(why);
+    }
+  }
+  const fail = (why: string, at = i): never => {
+    throw new Stop(at, at >= n ? 'unexpected end of input' : why);
+  };
+  const ws = () => {
+    while (i < n) {
+      const c = text[i];
+      if (c === ' ' || c === '\t' || c === '\n' || c === '\r') i++;
+      else break;
+    }
+  };
+  const literal = (word: string) => {
+    for (let k = 0; k < word.length; k++) {
+      if (text[i] !== word[k]) fail('unknown literal (expected true, false or null)');
+      i++;
+    }
+  };
+  const string = () => {
+    i++; // opening quote
+    for (;;) {
+      if (i >= n) fail('unterminated string');
+      const c = text.charCodeAt(i);
+      if (c === 0x22) {
+        i++;
+        return;
+      }
+      if (c < 0x20) fail('control character in string (escape it)');
+      if (c === 0x5c) {
+        const e = text[i + 1];
+        if (e === undefined) fail('unterminated string', i + 1);
+        if (e === 'u') {
+          if (!/^[0-9a-fA-F]{4}$/.test(text.slice(i + 2, i + 6))) fail('bad \\u escape in string');
+          i += 6;
+        } else if (e !== undefined && '"\\/bfnrt'.includes(e)) {
+          i += 2;
+        } else {
+          fail('bad escape in string', i + 1);
+        }
+      } else {
+        i++;
+      }
+    }
+  };
+  const number = () => {
+    const m = /^-?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?/.exec(text.slice(i, i + 400));
+    if (!m || m[0] === '-' || m[0] === '') fail('malformed number');
+    i += m ? m[0].length : 0;
+    const next = text[i];
+    if (next !== undefined && /[0-9.eE+-]/.test(next)) fail('malformed number');
+  };
+  const value = (depth: number): void => {
+    if (depth > 10_000) fail('nesting too deep');
+    ws();
+    const c = text[i];
+    if (c === '{') {
+      i++;
+      ws();
+      if (text[i] === '}') {
+        i++;
+        return;
+      }
+      for (;;) {
+        ws();
+        if (text[i] !== '"') fail("expected a property name in double quotes");
+        string();
+        ws();
+        if (text[i] !== ':') fail("expected ':' after property name");
+        i++;
+        value(depth + 1);
+        ws();
+        if (text[i] === ',') {
+          i++;
+          continue;
+        }
+        if (text[i] === '}') {
+          i++;
+          return;
+        }
+        fail("expected ',' or '}' after property value");
+      }
+    }
+    if (c === '[') {
+      i++;
+      ws();
+      if (text[i] === ']') {
+        i++;
+        return;
+      }
+      for (;;) {
+        value(depth + 1);
+        ws();
+        if (text[i] === ',') {
+          i++;
+          continue;
+        }
+        if (text[i] === ']') {
+          i++;
+          return;
+        }
+        fail("expected ',' or ']' after array element");
+      }
+    }
+    if (c === '"') return string();
+    if (c === 't') return literal('true');
+    if (c === 'f') return literal('false');
+    if (c === 'n') return literal('null');
+    if (c === '-' || (c !== undefined && c >= '0' && c <= '9')) return number();
+    fail('expected a value (object, array, string, number, true, false or null)');
+  };
+
+  try {
+    value(0);
+    ws();
+    if (i < n) fail('unexpected text after the JSON value');
+    return undefined;
+  } catch (e) {
+    if (e instanceof Stop) return { offset: e.at, reason: e.why };
+    throw e;
+  }
+}
