@@ -12,6 +12,7 @@ import { globalFlags } from './kopia/global-flags.js';
 import { locateKopia } from './kopia/locate.js';
 import { KopiaRunner } from './kopia/runner.js';
 import { planBackup, runBackup } from './operations/backup.js';
+import { scrubSavedSecrets } from './operations/connect.js';
 import type { RunContext } from './operations/context.js';
 import { planMaintenance, runMaintenance } from './operations/maintenance.js';
 import type { PlanStep } from './operations/plan.js';
@@ -152,6 +153,11 @@ export async function run(options: RunOptions): Promise<number> {
   } finally {
     stopSignals.dispose();
     runner.cleanup();
+    try {
+      scrubSavedSecrets(config);
+    } catch (error) {
+      summary.warnings.push(`could not remove storage credentials from kopia.config: ${(error as Error).message}`);
+    }
   }
   summary.durationSeconds = (Date.now() - started) / 1000;
   summary.kopiaProcesses = runner.spawnCount;

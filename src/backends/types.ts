@@ -18,6 +18,18 @@ export interface StorageTarget {
   /** Secrets and settings for the kopia child's environment. */
   env: Record<string, Secret | string>;
   secretFiles: SecretFile[];
+  /**
+   * kopia's own storage JSON ({"type": ..., "config": {...}}) for secrets kopia
+   * takes from no environment variable. When set, connect and create use
+   * `from-config --file=<0600 temp file>` instead of `args`.
+   */
+  storageConfig?: Secret;
+  /**
+   * Keys of kopia.config's storage.config that hold secrets. They are removed
+   * from the cache volume's kopia.config when the run ends; the next run then
+   * connects again instead of reusing the connection.
+   */
+  secretConfigKeys?: string[];
   /** Human description for logs: no credentials. */
   description: string;
   /** Whether the storage section of an existing kopia.config points at this same repository. */

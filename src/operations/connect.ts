@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import type { Identity, MoverConfig } from '../config/types.js';
 import { RepositoryError } from '../errors.js';
 import type { KopiaCommand } from '../kopia/command.js';
@@ -55,7 +55,8 @@ export function planConnect(config: MoverConfig, identity: Identity, mode: Conne
   if (!storage) throw new RepositoryError('no repository configured');
   const saved = readSavedConnection(config);
 
-  if (saved?.storage && storage.matchesStorage(saved.storage)) {
+  const secretsScrubbed = (storage.secretConfigKeys ?? []).some((key) => saved?.storage?.config?.[key] === undefined);
+  if (saved?.storage && storage.matchesStorage(saved.storage) && !secretsScrubbed) {
     const steps: KopiaCommand[] = [];
     if (saved.username !== identity.username || saved.hostname !== identity.hostname) {
       steps.push({
@@ -76,18 +77,24 @@ export function planConnect(config: MoverConfig, identity: Identity, mode: Conne
     '--no-persist-credentials',
     ...cacheFlags(config),
   ];
+  // Secrets kopia reads from no environment variable travel in a 0600 temp file.
+  const viaFile = storage.storageConfig !== undefined;
+  const target = viaFile ? ['from-config'] : storage.args;
+  const files = viaFile
+    ? [{ flag: '--file', content: storage.storageConfig!, purpose: `${storage.backend} connection settings` }, ...storage.secretFiles]
+    : storage.secretFiles;
   const connect: KopiaCommand = {
-    args: ['repository', 'connect', ...storage.args, ...common],
+    args: ['repository', 'connect', ...target, ...common],
     purpose: `connect to ${storage.description}`,
-    secretFiles: storage.secretFiles,
+    secretFiles: files,
   };
   const create: KopiaCommand | undefined =
     mode === 'connect-or-create'
       ? {
-          args: ['repository', 'create', ...storage.args, ...common],
+          args: ['repository', 'create', ...target, ...common],
           purpose: `create ${storage.description}`,
           when: 'only if the repository does not exist yet',
-          secretFiles: storage.secretFiles,
+          secretFiles: files,
         }
       : undefined;
   return { reuse: false, steps: [connect], create };
@@ -124,4 +131,20 @@ export async function connect(
     }
   }
   return { created: false, reused: plan.reuse };
+}
+
+/**
+ * Removes the storage secrets kopia wrote into kopia.config, so the cache
+ * volume never keeps them after the run. Rewritten atomically, mode 0600.
+ */
+export function scrubSavedSecrets(config: MoverConfig): void {
+  const keys = config.storage?.secretConfigKeys ?? [];
+  if (keys.length === 0) return;
+  const path = kopiaConfigFile(config);
+  const saved = readSavedConnection(config) as (SavedConnection & Record<string, unknown>) | undefined;
+  const storageConfig = saved?.storage?.config;
+  if (!saved || !storageConfig || !keys.some((k) => k in storageConfig)) return;
+  for (const key of keys) delete storageConfig[key];
+  writeFileSync(`${path}.scrub`, JSON.stringify(saved, null, 2), { mode: 0o600 });
+  renameSync(`${path}.scrub`, path);
 }

@@ -106,7 +106,7 @@ export async function runMover(args: string[], env: Env, options: { recorderDir?
     plainLines.push(line);
   }
   const message = readFileSync(termination, 'utf8');
-  return {
+  const result: MoverResult = {
     exitCode,
     stdout,
     stderr,
@@ -115,7 +115,30 @@ export async function runMover(args: string[], env: Env, options: { recorderDir?
     plainLines,
     terminationMessage: message ? (JSON.parse(message) as Record<string, unknown>) : undefined,
   };
+  // Every run is scanned: a secret in any output line or kopia argv fails the test that caused it.
+  assertNoSecrets(
+    result,
+    SECRET_ENV.map((name) => env[name]).filter((v): v is string => v !== undefined && v.length >= 4),
+  );
+  return result;
 }
+
+/** Variables whose values must never be printed or put in argv. */
+const SECRET_ENV = [
+  'KOPIA_PASSWORD',
+  'AWS_SECRET_ACCESS_KEY',
+  'AWS_SESSION_TOKEN',
+  'KOPIA_AZURE_STORAGE_KEY',
+  'AZURE_STORAGE_KEY',
+  'AZURE_ACCOUNT_KEY',
+  'AZURE_STORAGE_SAS_TOKEN',
+  'AZURE_ACCOUNT_SAS',
+  'GOOGLE_APPLICATION_CREDENTIALS',
+  'GOOGLE_DRIVE_CREDENTIALS',
+  'B2_APPLICATION_KEY',
+  'WEBDAV_PASSWORD',
+  'SFTP_PASSWORD',
+];
 
 /** Fails the test when any secret appears in anything the run printed or in any kopia argv. */
 export function assertNoSecrets(result: MoverResult, secrets: string[]): void {
