@@ -1,0 +1,78 @@
+# syntax=docker/dockerfile:1
+
+######################################################################
+# kopia, built from the exact module version. `go install kopia@version`
+# needs the proxy's version list, which some proxies refuse; downloading the
+# one module and building it from its own go.mod needs only that version.
+FROM golang:1.25.4-bookworm AS kopia-builder
+
+# Keep in step with KOPIA_VERSION in scripts/install-kopia.sh.
+ARG KOPIA_VERSION=0.22.3
+# Unset unless given, so the default proxy applies.
+ARG GOPROXY
+
+# Static binary: cgo's getpwuid_r can hang for a UID without a passwd entry.
+ENV CGO_ENABLED=0 \
+    GOTOOLCHAIN=local
+
+WORKDIR /tmp
+RUN go mod download "github.com/kopia/kopia@v${KOPIA_VERSION}" \
+ && cd "$(go env GOMODCACHE)/github.com/kopia/kopia@v${KOPIA_VERSION}" \
+ && go build -mod=mod -trimpath \
+      -ldflags "-s -w -X github.com/kopia/kopia/repo.BuildVersion=${KOPIA_VERSION}" \
+      -o /out/kopia . \
+ && test "$(/out/kopia --version | awk 'NR==1 {print $1}')" = "${KOPIA_VERSION}"
+
+
+######################################################################
+# kopia-mover: compile with the dev dependencies, then drop them.
+FROM node:20-bookworm-slim AS app-builder
+
+WORKDIR /build
+# Manifests first so the dependency layer survives source edits.
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY tsconfig.json ./
+COPY src ./src
+COPY bin ./bin
+RUN npm run build \
+ && npm prune --omit=dev --no-audit --no-fund
+
+
+######################################################################
+# Runtime: node, kopia and the program; nothing to build with.
+FROM node:20-bookworm-slim
+
+# rclone and ssh: kopia's rclone and external-sftp backends run them.
+# npm, corepack and yarn are not used at runtime.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends ca-certificates rclone openssh-client \
+ && rm -rf /var/lib/apt/lists/* \
+ && rm -rf /usr/local/lib/node_modules/npm /usr/local/lib/node_modules/corepack \
+      /usr/local/bin/npm /usr/local/bin/npx /usr/local/bin/corepack \
+      /usr/local/bin/yarn /usr/local/bin/yarnpkg /opt/yarn-*
+
+COPY --from=kopia-builder /out/kopia /usr/local/bin/kopia
+
+# Owned by root and read-only to the mover user: the program cannot be altered at runtime.
+COPY --from=app-builder /build/package.json /mover-kopia/app/package.json
+COPY --from=app-builder /build/node_modules /mover-kopia/app/node_modules
+COPY --from=app-builder /build/dist /mover-kopia/app/dist
+COPY --from=app-builder /build/bin /mover-kopia/app/bin
+# The controller runs `/bin/bash -c /mover-kopia/entry.sh`; the shim keeps that path.
+COPY --chmod=0755 docker/entry.sh /mover-kopia/entry.sh
+
+# The root filesystem is read-only in mover pods; VolSync mounts an emptyDir at /tmp,
+# so HOME and TMPDIR point there. kopia's config, cache and logs go under
+# KOPIA_CACHE_DIR; HOME only catches stray dotfiles (ssh known_hosts, rclone).
+# USER lets kopia's cgo-free user lookup succeed when the UID has no passwd entry.
+ENV KOPIA_BIN=/usr/local/bin/kopia \
+    KOPIA_MOVER_HOME=/mover-kopia/app \
+    NODE_ENV=production \
+    HOME=/tmp \
+    TMPDIR=/tmp \
+    USER=kopia-mover
+
+USER 1000:1000
+
+ENTRYPOINT ["/mover-kopia/entry.sh"]

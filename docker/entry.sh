@@ -1,0 +1,2 @@
+#!/bin/bash
+exec node "${KOPIA_MOVER_HOME:-/mover-kopia/app}/bin/kopia-mover.js" "$@"
