@@ -10,7 +10,7 @@ export const filesystemBackend: BackendDefinition = {
   resolve(ctx): StorageTarget | undefined {
     const raw = ctx.rawUrl ?? '';
     // `filesystem://relative/x` parses with a host; only the empty-host form is absolute.
-    const match = /^filesystem:\/\/(.*)$/.exec(raw);
+    const match = /^filesystem:\/\/(.*)$/i.exec(raw);
     const path = match?.[1] ?? '';
     const problem = !path.startsWith('/')
       ? 'must be an absolute path: filesystem:///abs/path'

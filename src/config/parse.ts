@@ -96,15 +96,15 @@ const valueSchema = z.object({
 
 type Values = z.infer<typeof valueSchema>;
 
-function readValues(env: EnvSource, issues: ConfigIssue[]): Values | undefined {
-  const raw: Record<string, string | undefined> = {};
-  for (const key of Object.keys(valueSchema.shape)) raw[key] = env.get(key);
-  const parsed = valueSchema.safeParse(raw);
-  if (parsed.success) return parsed.data;
-  for (const issue of parsed.error.issues) {
-    issues.push({ source: String(issue.path[0] ?? 'environment'), message: issue.message });
+/** Each variable is parsed on its own, so one bad value neither hides nor invents other problems. */
+function readValues(env: EnvSource, issues: ConfigIssue[]): Values {
+  const values: Record<string, unknown> = {};
+  for (const [key, schema] of Object.entries(valueSchema.shape)) {
+    const parsed = (schema as z.ZodType).safeParse(env.get(key));
+    if (parsed.success) values[key] = parsed.data;
+    else issues.push({ source: key, message: parsed.error.issues[0]?.message ?? 'is invalid' });
   }
-  return undefined;
+  return values as Values;
 }
 
 function maintenanceIdentity(raw: string | undefined, issues: ConfigIssue[]): Identity {
@@ -163,12 +163,12 @@ export function parseConfig(envMap: EnvMap, options: ParseOptions): MoverConfig 
     }
   }
 
-  const values = readValues(env, issues) ?? ({} as Values);
+  const values = readValues(env, issues);
 
   if (env.get('KOPIA_PASSWORD') === undefined) {
     issues.push({ source: 'KOPIA_PASSWORD', message: 'is required' });
   }
-  if (operation !== 'maintenance' && operation !== undefined && values.DATA_DIR === undefined && !issues.some((i) => i.source === 'DATA_DIR')) {
+  if (operation !== 'maintenance' && operation !== undefined && env.get('DATA_DIR') === undefined) {
     issues.push({ source: 'DATA_DIR', message: `is required for ${operation}` });
   }
 

@@ -10,7 +10,9 @@ export class LineSplitter {
   push(chunk: string): void {
     let text = this.partial + chunk;
     let start = 0;
-    for (let i = 0; i < text.length; i++) {
+    // A trailing CR may be the first half of a CRLF split across chunks.
+    const end = text.endsWith('\r') ? text.length - 1 : text.length;
+    for (let i = 0; i < end; i++) {
       const c = text[i];
       if (c !== '\n' && c !== '\r') continue;
       // A CRLF pair ends one ordinary line.
@@ -25,7 +27,9 @@ export class LineSplitter {
   }
 
   end(): void {
-    if (this.partial.trim().length > 0) this.onLine(this.partial, false);
+    const progress = this.partial.endsWith('\r');
+    const line = progress ? this.partial.slice(0, -1) : this.partial;
+    if (line.trim().length > 0) this.onLine(line, progress);
     this.partial = '';
   }
 }

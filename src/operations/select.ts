@@ -12,11 +12,18 @@ export interface SelectionRules {
   previous: number;
 }
 
-/** kopia prints nanoseconds; Date keeps milliseconds, so ties fall back to the digits. */
+/** Nanoseconds within the second; kopia trims trailing zeros, so pad before comparing. */
+function fractionNanos(time: string): number {
+  const fraction = /\.(\d+)/.exec(time)?.[1] ?? '';
+  return Number(fraction.slice(0, 9).padEnd(9, '0'));
+}
+
+/** kopia prints nanoseconds; Date keeps milliseconds, so equal milliseconds compare the fraction. */
 function compareNewestFirst(a: SnapshotEntry, b: SnapshotEntry): number {
-  const diff = Date.parse(b.startTime) - Date.parse(a.startTime);
+  const seconds = (t: string) => Math.floor(Date.parse(t) / 1000);
+  const diff = seconds(b.startTime) - seconds(a.startTime);
   if (diff !== 0) return diff;
-  return b.startTime.localeCompare(a.startTime);
+  return fractionNanos(b.startTime) - fractionNanos(a.startTime);
 }
 
 export function snapshotsOf(all: readonly SnapshotEntry[], username: string, hostname: string, path: string): SnapshotEntry[] {

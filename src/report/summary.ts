@@ -68,25 +68,41 @@ export function summaryLines(s: RunSummary): string[] {
   return lines;
 }
 
-/** The Kubernetes termination message: compact JSON, within the kubelet's 4 KiB limit. */
+const TERMINATION_LIMIT_BYTES = 4000;
+
+/** Cuts a string to at most `bytes` UTF-8 bytes without splitting a character. */
+function clip(text: string | undefined, bytes: number): string | undefined {
+  if (text === undefined || Buffer.byteLength(text) <= bytes) return text;
+  let out = text.slice(0, bytes);
+  while (Buffer.byteLength(out) > bytes - 3) out = out.slice(0, -1);
+  return `${out}...`;
+}
+
+/**
+ * The Kubernetes termination message: compact JSON within the kubelet's 4 KiB.
+ * Long fields are shortened before serialising, so the result always parses.
+ */
 export function terminationMessage(s: RunSummary): string {
-  const message = {
-    operation: s.operation,
-    result: s.result,
-    exitCode: s.exitCode,
-    reason: s.reason,
-    snapshot: s.snapshot,
-    restoredSnapshot: s.restoredSnapshot,
-    skipped: s.skipped,
-    durationSeconds: Math.round(s.durationSeconds * 10) / 10,
-    maintenance: s.maintenance,
-    policy: s.policy,
-    warnings: s.warnings.slice(0, 10),
-    kopiaProcesses: s.kopiaProcesses,
-  };
-  let text = JSON.stringify(message);
-  if (text.length > 4000) text = JSON.stringify({ ...message, warnings: [], policy: s.policy && { ...s.policy, failures: [] } });
-  return text.slice(0, 4000);
+  const build = (textBudget: number, listLength: number) =>
+    JSON.stringify({
+      operation: s.operation,
+      result: s.result,
+      exitCode: s.exitCode,
+      reason: clip(s.reason, textBudget),
+      snapshot: s.snapshot,
+      restoredSnapshot: s.restoredSnapshot,
+      skipped: clip(s.skipped, textBudget),
+      durationSeconds: Math.round(s.durationSeconds * 10) / 10,
+      maintenance: s.maintenance,
+      policy: s.policy && { ...s.policy, failures: s.policy.failures.slice(0, listLength).map((f) => clip(f, textBudget)) },
+      warnings: s.warnings.slice(0, listLength).map((w) => clip(w, textBudget)),
+      kopiaProcesses: s.kopiaProcesses,
+    });
+  for (const [budget, list] of [[1000, 10], [400, 5], [200, 2], [100, 0]] as const) {
+    const text = build(budget, list);
+    if (Buffer.byteLength(text) <= TERMINATION_LIMIT_BYTES) return text;
+  }
+  return JSON.stringify({ operation: s.operation, result: s.result, exitCode: s.exitCode });
 }
 
 export function printSummary(output: Output, s: RunSummary, terminationLog: string): void {
