@@ -1,0 +1,152 @@
+import { describe, expect, it } from 'vitest';
+import { ADDITIONAL_ARGS_SEPARATOR, checkAdditionalArgs, splitAdditionalArgs } from '../../src/config/additional-args.js';
+import { parseConfig } from '../../src/config/parse.js';
+import { ConfigError, type ConfigIssue } from '../../src/errors.js';
+
+const SEP = '|VOLSYNC_ARG_SEP|';
+const VALUE = 'hunter2-secret-value';
+
+// The contract's list, written out so a flag dropped from the source is caught.
+const FORBIDDEN = [
+  '--password',
+  '--config-file',
+  '--config',
+  '--repository',
+  '--cache-directory',
+  '--log-dir',
+  '--override-username',
+  '--override-hostname',
+  '--access-key',
+  '--secret-access-key',
+  '--session-token',
+  '--storage-account',
+  '--storage-key',
+  '--sas-token',
+  '--key-id',
+  '--key',
+  '--credentials-file',
+  '--webdav-password',
+  '--sftp-password',
+  '--keyfile',
+];
+
+function check(raw: string): ConfigIssue[] {
+  const issues: ConfigIssue[] = [];
+  checkAdditionalArgs(splitAdditionalArgs(raw), issues);
+  return issues;
+}
+
+describe('splitAdditionalArgs', () => {
+  it('the separator is the exact 17-character string', () => {
+    expect(ADDITIONAL_ARGS_SEPARATOR).toBe(SEP);
+    expect(ADDITIONAL_ARGS_SEPARATOR).toHaveLength(17);
+  });
+
+  it('splits on the separator', () => {
+    expect(splitAdditionalArgs(`--parallel=4${SEP}--force-hash=10${SEP}--tags=env:prod`)).toEqual([
+      '--parallel=4',
+      '--force-hash=10',
+      '--tags=env:prod',
+    ]);
+  });
+
+  it('does not split a value containing | or VOLSYNC alone', () => {
+    expect(splitAdditionalArgs('--description=a|b')).toEqual(['--description=a|b']);
+    expect(splitAdditionalArgs('--description=VOLSYNC_ARG')).toEqual(['--description=VOLSYNC_ARG']);
+    expect(splitAdditionalArgs('--description=S|E|P_ARG')).toEqual(['--description=S|E|P_ARG']);
+  });
+
+  it('does not split on a separator missing one character', () => {
+    expect(splitAdditionalArgs('--a=1|VOLSYNC_ARG_SEP--b=2')).toEqual(['--a=1|VOLSYNC_ARG_SEP--b=2']);
+    expect(splitAdditionalArgs('--a=1VOLSYNC_ARG_SEP|--b=2')).toEqual(['--a=1VOLSYNC_ARG_SEP|--b=2']);
+  });
+
+  it('drops empty pieces and trims surrounding blanks', () => {
+    expect(splitAdditionalArgs(`${SEP} --parallel=4 ${SEP}${SEP}`)).toEqual(['--parallel=4']);
+  });
+
+  it('unset gives no arguments', () => {
+    expect(splitAdditionalArgs(undefined)).toEqual([]);
+  });
+});
+
+describe('checkAdditionalArgs', () => {
+  for (const flag of FORBIDDEN) {
+    describe(flag, () => {
+      const forms = {
+        '--flag=value': `${flag}=${VALUE}`,
+        '--flag value in one argument': `${flag} ${VALUE}`,
+        '--flag then value as the next argument': `${flag}${SEP}${VALUE}`,
+        'bare --flag': flag,
+      };
+      for (const [form, raw] of Object.entries(forms)) {
+        it(`is rejected in the ${form} form without quoting the value`, () => {
+          const issues = check(`--parallel=2${SEP}${raw}`);
+          expect(issues).toHaveLength(1);
+          expect(issues[0]?.source).toBe('KOPIA_ADDITIONAL_ARGS');
+          expect(issues[0]?.message).toContain(flag);
+          expect(issues[0]?.message).not.toContain(VALUE);
+        });
+      }
+    });
+  }
+
+  it('rejects -p, kopia\'s short form of --password, in every spelling', () => {
+    for (const raw of ['-p', `-p=${VALUE}`, `-p ${VALUE}`, `-p${VALUE}`, `-p${SEP}${VALUE}`]) {
+      const issues = check(raw);
+      expect(issues, raw).toHaveLength(1);
+      expect(issues[0]?.source).toBe('KOPIA_ADDITIONAL_ARGS');
+      expect(issues[0]?.message).toContain('--password');
+      expect(issues[0]?.message).not.toContain(VALUE);
+    }
+  });
+
+  it('reports each forbidden flag once', () => {
+    const issues = check(`--password=${VALUE}${SEP}--access-key=${VALUE}${SEP}--parallel=4`);
+    expect(issues.map((i) => i.message.split(' ')[0])).toEqual(['--password', '--access-key']);
+  });
+
+  it('accepts snapshot flags, including ones whose name starts like a forbidden one', () => {
+    const raw = [
+      '--parallel=4',
+      '--keep-latest=3',
+      '--password-hint-is-not-a-flag',
+      '--config-ish',
+      '--description=rotate --password weekly',
+      '--tags=key:value',
+    ].join(SEP);
+    expect(check(raw)).toEqual([]);
+  });
+
+  it('rejects an argument with a newline or control character', () => {
+    const issues = check(`--description=line1\nline2`);
+    expect(issues.map((i) => i.source)).toEqual(['KOPIA_ADDITIONAL_ARGS']);
+    expect(issues[0]?.message).not.toContain('line1');
+  });
+});
+
+describe('KOPIA_ADDITIONAL_ARGS through parseConfig', () => {
+  const system = { username: 'u', hostname: 'h', homeDir: '/home/u', stdoutIsTTY: false };
+  const base = { DIRECTION: 'maintenance', KOPIA_PASSWORD: 'pw-123456', KOPIA_REPOSITORY: 'filesystem:///repo' };
+
+  it('accepted arguments reach the config split', () => {
+    const config = parseConfig(
+      { ...base, KOPIA_ADDITIONAL_ARGS: `--parallel=4${SEP}--tags=a|b` },
+      { system, offline: true },
+    );
+    expect(config.additionalArgs).toEqual(['--parallel=4', '--tags=a|b']);
+  });
+
+  it('a forbidden flag is a ConfigError naming KOPIA_ADDITIONAL_ARGS, not quoting the value', () => {
+    let error: unknown;
+    try {
+      parseConfig({ ...base, KOPIA_ADDITIONAL_ARGS: `--parallel=4${SEP}--secret-access-key ${VALUE}` }, { system, offline: true });
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    const config = error as ConfigError;
+    expect(config.issues.map((i) => i.source)).toEqual(['KOPIA_ADDITIONAL_ARGS']);
+    expect(config.message).not.toContain(VALUE);
+  });
+});
