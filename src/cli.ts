@@ -4,7 +4,13 @@ import { execa } from 'execa';
 import type { EnvMap } from './config/env-source.js';
 import type { Operation } from './config/types.js';
 import { locateKopia } from './kopia/locate.js';
-import { run } from './run.js';
+import { ConfigError } from './errors.js';
+import { resolve } from 'node:path';
+import { readEnvFile } from './config/env-file.js';
+import { SECRET_VARIABLES } from './config/secret-variables.js';
+import { validate } from './operations/validate.js';
+import { Output } from './report/output.js';
+import { run, systemFacts } from './run.js';
 
 const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
@@ -111,6 +117,21 @@ export function buildProgram(io: CliIO, result: { exitCode: number }): Command {
     result.exitCode = await run({ env: envWithFlags(io.env, flags), operation: flags.operation, dryRun: true, onSpawn: io.onSpawn });
   });
 
+  program
+    .command('validate')
+    .description('check the environment and every mounted file without touching any repository; lists every problem')
+    .option('--env-file <path>', 'read variables from this KEY=VALUE file (over the environment)')
+    .option('--policy-dir <dir>', 'directory holding the policy files (KOPIA_CONFIG_PATH)')
+    .addOption(new Option('--operation <name>', 'operation to check for (default: from DIRECTION, else backup)').choices(['backup', 'restore', 'maintenance']))
+    .action((flags: { envFile?: string; policyDir?: string; operation?: Operation }) => {
+      const env: Record<string, string | undefined> = { ...io.env, ...(flags.envFile ? readEnvFile(flags.envFile) : {}) };
+      if (flags.policyDir) env['KOPIA_CONFIG_PATH'] = resolve(flags.policyDir);
+      const direction = env['DIRECTION'];
+      const operation = flags.operation ?? (direction ? undefined : 'backup');
+      const secrets = SECRET_VARIABLES.map((n) => env[n]).filter((v): v is string => v !== undefined);
+      result.exitCode = validate(env, operation, systemFacts(env), new Output('pretty', secrets));
+    });
+
   return program;
 }
 
@@ -123,6 +144,10 @@ export async function main(argv: string[], io: CliIO): Promise<number> {
     const code = (error as { code?: string; exitCode?: number }).code;
     if (code === 'commander.helpDisplayed' || code === 'commander.version') return 0;
     if (code?.startsWith('commander.')) return 2;
+    if (error instanceof ConfigError) {
+      process.stderr.write(`kopia-mover: ${error.message}\n`);
+      return error.exitCode;
+    }
     throw error;
   }
   return result.exitCode;

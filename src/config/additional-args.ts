@@ -60,3 +60,137 @@ export function checkAdditionalArgs(args: string[], issues: ConfigIssue[]): void
     }
   }
 }
+
+/** Flags kopia 0.22.3 accepts on `snapshot create` (besides the global ones below). */
+const SNAPSHOT_CREATE_FLAGS = new Set([
+  '--all', '--upload-limit-mb', '--description', '--fail-fast', '--force-hash', '--parallel', '--start-time',
+  '--end-time', '--tags', '--pin', '--send-snapshot-report', '--log-dir-detail', '--log-entry-detail', '--json',
+]);
+
+/** Flags kopia 0.22.3 accepts on `snapshot restore`. */
+const SNAPSHOT_RESTORE_FLAGS = new Set([
+  '--overwrite-directories', '--overwrite-files', '--overwrite-symlinks', '--write-sparse-files',
+  '--consistent-attributes', '--mode', '--parallel', '--skip-owners', '--skip-permissions', '--skip-times',
+  '--ignore-permission-errors', '--write-files-atomically', '--ignore-errors', '--skip-existing', '--shallow',
+  '--shallow-minsize', '--flush-files',
+]);
+
+/** Global kopia flags that are harmless on any command. */
+const GLOBAL_FLAGS = new Set(['--progress', '--log-level', '--file-log-level', '--disable-content-log', '--disable-file-logging']);
+
+/** Flags that exist in kopia but conflict with a setting this program manages. */
+const MANAGED_ELSEWHERE: Record<string, string> = {
+  '--override-source': 'use KOPIA_SOURCE_PATH_OVERRIDE',
+  '--delete-extra': 'use KOPIA_ENABLE_FILE_DELETION (it keeps lost+found and deletes only after a completed restore)',
+  '--snapshot-time': 'use KOPIA_RESTORE_AS_OF, KOPIA_SHALLOW and KOPIA_PREVIOUS',
+  '--stdin-file': 'the mover snapshots DATA_DIR, not stdin',
+};
+
+/**
+ * Flags the docs show as snapshot arguments that are kopia *policy* settings.
+ * They become the snapshot path's policy, set in the same call as retention.
+ */
+const POLICY_FLAGS: Record<string, { policyFlag: string; boolean: boolean }> = {
+  '--one-file-system': { policyFlag: '--one-file-system', boolean: true },
+  '--ignore-cache-dirs': { policyFlag: '--ignore-cache-dirs', boolean: true },
+  '--ignore': { policyFlag: '--add-ignore', boolean: false },
+  '--add-ignore': { policyFlag: '--add-ignore', boolean: false },
+  '--add-dot-ignore': { policyFlag: '--add-dot-ignore', boolean: false },
+  '--max-file-size': { policyFlag: '--max-file-size', boolean: false },
+  '--ignore-file-errors': { policyFlag: '--ignore-file-errors', boolean: true },
+  '--ignore-dir-errors': { policyFlag: '--ignore-dir-errors', boolean: true },
+};
+
+/** Flags the docs show that kopia has nowhere, with what to use instead. */
+const NOT_IN_KOPIA: Record<string, string> = {
+  '--progress-interval': 'kopia has no progress interval; set KOPIA_MOVER_PROGRESS_INTERVAL_SECONDS',
+  '--block-size': 'kopia has no block size flag; choose a splitter (KOPIA_MANUAL_CONFIG splitter.algorithm for a new repository, or "splitter" in the global policy)',
+  '--read-buffer-size': 'kopia has no read buffer flag; remove it',
+  '--upload-speed': 'kopia snapshot create has no speed limit; set uploadSpeed (bytes per second) in the repository config file',
+  '--download-speed': 'kopia has no such flag here; set downloadSpeed (bytes per second) in the repository config file',
+};
+
+export interface ClassifiedArgs {
+  /** Passed verbatim to the operation's main command. */
+  passThrough: string[];
+  /** `kopia policy set` flags for the snapshot path. */
+  pathPolicy: string[];
+}
+
+function flagParts(arg: string): { name: string; value?: string } {
+  const eq = arg.indexOf('=');
+  if (eq > 0) return { name: arg.slice(0, eq), value: arg.slice(eq + 1) };
+  const space = arg.search(/\s/);
+  if (space > 0) return { name: arg.slice(0, space), value: arg.slice(space + 1).trim() };
+  return { name: arg };
+}
+
+/**
+ * Sorts additional args into what the operation's kopia command takes and what
+ * belongs in the path policy; anything kopia would reject is an issue now, so a
+ * copied doc example fails before the repository is touched, not halfway.
+ */
+export function classifyAdditionalArgs(args: string[], operation: 'backup' | 'restore' | 'maintenance' | undefined, issues: ConfigIssue[]): ClassifiedArgs {
+  const result: ClassifiedArgs = { passThrough: [], pathPolicy: [] };
+  const accepted = operation === 'restore' ? SNAPSHOT_RESTORE_FLAGS : SNAPSHOT_CREATE_FLAGS;
+  const command = operation === 'restore' ? 'snapshot restore' : 'snapshot create';
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i] ?? '';
+    if (!arg.startsWith('--')) {
+      // The value is not quoted back: a misplaced secret must not reach the log.
+      issues.push({ source: 'KOPIA_ADDITIONAL_ARGS', message: `argument ${i + 1} is not a --flag; each argument must be one flag, e.g. --tags=env:prod` });
+      continue;
+    }
+    const { name, value } = flagParts(arg);
+    const negated = name.startsWith('--no-') ? `--${name.slice(5)}` : undefined;
+    const base = negated ?? name;
+    if ((FORBIDDEN_FLAGS as readonly string[]).includes(base)) continue; // reported by checkAdditionalArgs
+    const insteadOf = NOT_IN_KOPIA[base] ?? MANAGED_ELSEWHERE[base];
+    if (insteadOf) {
+      issues.push({ source: 'KOPIA_ADDITIONAL_ARGS', message: `${base} cannot be used: ${insteadOf}` });
+      continue;
+    }
+    const policy = POLICY_FLAGS[base];
+    if (policy && operation !== 'restore') {
+      if (policy.boolean) {
+        const on = negated ? 'false' : value ?? 'true';
+        if (on !== 'true' && on !== 'false') {
+          issues.push({ source: 'KOPIA_ADDITIONAL_ARGS', message: `${base} takes true or false` });
+          continue;
+        }
+        result.pathPolicy.push(`${policy.policyFlag}=${on}`);
+      } else {
+        let v = value;
+        // `--ignore PATTERN` given as two separate arguments.
+        if (v === undefined && args[i + 1] !== undefined && !args[i + 1]!.startsWith('--')) v = args[++i];
+        if (v === undefined || v === '') {
+          issues.push({ source: 'KOPIA_ADDITIONAL_ARGS', message: `${base} needs a value, e.g. ${base}=*.tmp` });
+          continue;
+        }
+        result.pathPolicy.push(`${policy.policyFlag}=${v}`);
+      }
+      continue;
+    }
+    if (accepted.has(base) || GLOBAL_FLAGS.has(base)) {
+      result.passThrough.push(arg);
+      // A `--flag value` pair given as two arguments stays a pair.
+      if (value === undefined && args[i + 1] !== undefined && !args[i + 1]!.startsWith('--') && !isBooleanFlag(base)) {
+        result.passThrough.push(args[++i]!);
+      }
+      continue;
+    }
+    issues.push({ source: 'KOPIA_ADDITIONAL_ARGS', message: `kopia ${command} has no ${base} flag` });
+  }
+  return result;
+}
+
+const BOOLEAN_FLAGS = new Set([
+  '--all', '--fail-fast', '--send-snapshot-report', '--json', '--progress', '--overwrite-directories', '--overwrite-files',
+  '--overwrite-symlinks', '--write-sparse-files', '--consistent-attributes', '--skip-owners', '--skip-permissions',
+  '--skip-times', '--ignore-permission-errors', '--write-files-atomically', '--ignore-errors', '--skip-existing',
+  '--flush-files', '--disable-content-log', '--disable-file-logging',
+]);
+
+function isBooleanFlag(name: string): boolean {
+  return BOOLEAN_FLAGS.has(name);
+}

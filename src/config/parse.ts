@@ -3,11 +3,15 @@ import { posix } from 'node:path';
 import { z } from 'zod';
 import { resolveStorage } from '../backends/index.js';
 import { ConfigError, type ConfigIssue } from '../errors.js';
-import { checkAdditionalArgs, splitAdditionalArgs } from './additional-args.js';
+import { checkAdditionalArgs, classifyAdditionalArgs, splitAdditionalArgs } from './additional-args.js';
 import { EnvSource, type EnvMap } from './env-source.js';
 import { Secret } from './secret.js';
 import { SECRET_VARIABLES } from './secret-variables.js';
 import type { Identity, MoverConfig, Operation } from './types.js';
+import type { StorageTarget } from '../backends/types.js';
+import { parseJsonText, readJsonFileSync } from '../policy/json-input.js';
+import { parseManualConfig } from '../policy/manual-config.js';
+import { legacyConfigTarget, parseStructuredConfig } from '../policy/structured-config.js';
 import {
   absolutePath,
   booleanFlag,
@@ -143,6 +147,27 @@ function defaultCacheDir(env: EnvSource, system: SystemFacts): string {
   return posix.join(base, 'kopia-mover');
 }
 
+/** JSON from an env value, size-checked; a problem becomes an issue naming the variable. */
+function jsonValue(text: string, source: string, issues: ConfigIssue[]): unknown {
+  try {
+    return parseJsonText(text, source);
+  } catch (error) {
+    if (error instanceof ConfigError) issues.push(...error.issues);
+    else issues.push({ source, message: 'could not be read as JSON' });
+    return undefined;
+  }
+}
+
+function jsonFile(path: string, issues: ConfigIssue[]): unknown {
+  try {
+    return readJsonFileSync(path);
+  } catch (error) {
+    if (error instanceof ConfigError) issues.push(...error.issues);
+    else issues.push({ source: path, message: 'could not be read' });
+    return undefined;
+  }
+}
+
 /**
  * Turns the environment into one validated MoverConfig, or throws a ConfigError
  * listing every problem found, each naming its variable.
@@ -177,24 +202,25 @@ export function parseConfig(envMap: EnvMap, options: ParseOptions): MoverConfig 
     issues.push({ source: 'CUSTOM_CA', message: `file ${customCa} does not exist` });
   }
 
-  const storage = resolveStorage(env, issues, customCa);
-  const structured = env.get('KOPIA_STRUCTURED_REPOSITORY_CONFIG');
+  const direct = resolveStorage(env, issues, customCa);
   const legacyConfig = values.KOPIA_MOVER_LEGACY_REPOSITORY_CONFIG ?? '/credentials/repository.config';
-  const hasLegacy = !options.offline && existsSync(legacyConfig);
-  if (
-    storage === undefined &&
-    structured === undefined &&
-    !hasLegacy &&
-    !issues.some((i) => i.source === 'KOPIA_REPOSITORY')
-  ) {
+  const structuredText = env.get('KOPIA_STRUCTURED_REPOSITORY_CONFIG');
+  const structured = structuredText === undefined ? undefined : parseStructuredConfig(jsonValue(structuredText, 'KOPIA_STRUCTURED_REPOSITORY_CONFIG', issues), issues);
+  const legacy = !options.offline && existsSync(legacyConfig) ? legacyConfigTarget(legacyConfig, jsonFile(legacyConfig, issues), issues) : undefined;
+  const manualText = env.get('KOPIA_MANUAL_CONFIG');
+  const manual = manualText === undefined ? undefined : parseManualConfig(jsonValue(manualText, 'KOPIA_MANUAL_CONFIG', issues), issues);
+  // The contract's order: structured config, then the legacy mounted config, then KOPIA_REPOSITORY.
+  const candidates = [structured?.storage, legacy, direct].filter((t): t is StorageTarget => t !== undefined);
+  if (candidates.length === 0 && structuredText === undefined && !issues.some((i) => i.source === 'KOPIA_REPOSITORY')) {
     issues.push({
       source: 'KOPIA_REPOSITORY',
       message: `is required (e.g. filesystem:///repository or s3://bucket/prefix), unless KOPIA_STRUCTURED_REPOSITORY_CONFIG or ${legacyConfig} provides the connection`,
     });
   }
 
-  const additionalArgs = splitAdditionalArgs(env.get('KOPIA_ADDITIONAL_ARGS'));
-  checkAdditionalArgs(additionalArgs, issues);
+  const rawArgs = splitAdditionalArgs(env.get('KOPIA_ADDITIONAL_ARGS'));
+  checkAdditionalArgs(rawArgs, issues);
+  const additional = classifyAdditionalArgs(rawArgs, operation, issues);
 
   const maintenance = maintenanceIdentity(values.KOPIA_OVERRIDE_MAINTENANCE_USERNAME, issues);
 
@@ -211,7 +237,8 @@ export function parseConfig(envMap: EnvMap, options: ParseOptions): MoverConfig 
     dataDir,
     cacheDir: values.KOPIA_CACHE_DIR ?? defaultCacheDir(env, options.system),
     password: new Secret(env.get('KOPIA_PASSWORD') ?? ''),
-    storage,
+    storage: candidates[0],
+    storageFallbacks: candidates.slice(1),
     identity: {
       username: values.KOPIA_OVERRIDE_USERNAME ?? defaultUsername(options.system),
       hostname: values.KOPIA_OVERRIDE_HOSTNAME ?? defaultHostname(options.system),
@@ -240,7 +267,8 @@ export function parseConfig(envMap: EnvMap, options: ParseOptions): MoverConfig 
       enableFileDeletion: values.KOPIA_ENABLE_FILE_DELETION ?? false,
       discoverSnapshots: values.KOPIA_DISCOVER_SNAPSHOTS ?? false,
     },
-    additionalArgs,
+    additionalArgs: additional.passThrough,
+    pathPolicyFlags: additional.pathPolicy,
     files: {
       configPath: values.KOPIA_CONFIG_PATH,
       globalPolicyFile: values.KOPIA_GLOBAL_POLICY_FILE,
@@ -248,13 +276,16 @@ export function parseConfig(envMap: EnvMap, options: ParseOptions): MoverConfig 
       legacyRepositoryConfig: legacyConfig,
       customCa,
     },
-    manualConfigJson: env.get('KOPIA_MANUAL_CONFIG'),
-    structuredRepositoryConfigJson: structured === undefined ? undefined : new Secret(structured),
+    manual,
+    structuredPolicy: structured?.policy,
+    configWarnings: [...(manual?.warnings ?? []).map((w) => `KOPIA_MANUAL_CONFIG: ${w}`), ...(structured?.warnings ?? []).map((w) => `KOPIA_STRUCTURED_REPOSITORY_CONFIG: ${w}`)],
     cache: {
       metadataLimitMb: values.KOPIA_METADATA_CACHE_SIZE_LIMIT_MB,
       contentLimitMb: values.KOPIA_CONTENT_CACHE_SIZE_LIMIT_MB,
       skip: values.KOPIA_SKIP_CACHE_CONFIG ?? false,
       capacityBytes: values.KOPIA_CACHE_CAPACITY_BYTES,
+      contentSoftMb: structured?.contentCacheMb ?? manual?.contentCacheMb,
+      metadataSoftMb: structured?.metadataCacheMb,
       forceRebuild: values.KOPIA_FORCE_CACHE_REBUILD ?? false,
     },
     kopiaLogging: {

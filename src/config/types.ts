@@ -1,5 +1,6 @@
 import type { StorageTarget } from '../backends/types.js';
 import type { Secret } from './secret.js';
+import type { ManualConfig } from '../policy/manual-config.js';
 import type { COMPRESSORS, LOG_LEVELS } from './validators.js';
 
 export type Operation = 'backup' | 'restore' | 'maintenance';
@@ -26,8 +27,10 @@ export interface MoverConfig {
   dataDir?: string;
   cacheDir: string;
   password: Secret;
-  /** Undefined when the connection comes from a structured or legacy repository config. */
+  /** The repository to use first (structured config, legacy mounted config, or KOPIA_REPOSITORY). */
   storage?: StorageTarget;
+  /** Further sources, tried in order when connecting with the first fails. */
+  storageFallbacks: StorageTarget[];
   identity: Identity;
   maintenanceIdentity: Identity;
   /** The path snapshots are recorded under and looked up by. */
@@ -47,7 +50,10 @@ export interface MoverConfig {
     enableFileDeletion: boolean;
     discoverSnapshots: boolean;
   };
+  /** KOPIA_ADDITIONAL_ARGS that go to `snapshot create` / `snapshot restore`. */
   additionalArgs: string[];
+  /** KOPIA_ADDITIONAL_ARGS that are kopia policy settings, as `policy set` flags for the snapshot path. */
+  pathPolicyFlags: string[];
   files: {
     configPath?: string;
     globalPolicyFile?: string;
@@ -55,13 +61,20 @@ export interface MoverConfig {
     legacyRepositoryConfig: string;
     customCa?: string;
   };
-  manualConfigJson?: string;
-  structuredRepositoryConfigJson?: Secret;
+  /** KOPIA_MANUAL_CONFIG, split into create-time flags, policy and cache. */
+  manual?: ManualConfig;
+  /** The `policies` section of KOPIA_STRUCTURED_REPOSITORY_CONFIG, in kopia's spelling. */
+  structuredPolicy?: Record<string, unknown>;
+  /** Fields of the JSON env configs that were not applied, with reasons. */
+  configWarnings: string[];
   cache: {
     metadataLimitMb?: number;
     contentLimitMb?: number;
     skip: boolean;
     capacityBytes?: number;
+    /** Soft cache sizes from a structured or manual config. */
+    contentSoftMb?: number;
+    metadataSoftMb?: number;
     forceRebuild: boolean;
   };
   kopiaLogging: {

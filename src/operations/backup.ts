@@ -6,6 +6,8 @@ import { connect, planConnect } from './connect.js';
 import { runStep, type RunContext } from './context.js';
 import { runHook } from './hooks.js';
 import type { PlanStep } from './plan.js';
+import { applySettings, globalPolicyCommand, readSettings, throttleCommand } from './settings.js';
+import { loadPolicySettings } from '../policy/mounted.js';
 import { alreadyApplied, digestOf, forgetApplied, recordApplied } from './state.js';
 
 /** Entries of DATA_DIR that count as content (lost+found is the filesystem's, not the user's). */
@@ -35,6 +37,7 @@ export function pathPolicyCommand(config: MoverConfig): KopiaCommand | undefined
     ['--keep-annual', retention.yearly],
   ];
   for (const [flag, value] of keep) if (value !== undefined) flags.push(`${flag}=${value}`);
+  flags.push(...config.pathPolicyFlags);
   if (flags.length === 0 || !config.sourcePath) return undefined;
   return { args: ['policy', 'set', config.sourcePath, ...flags], purpose: `set policy for ${config.sourcePath}` };
 }
@@ -53,6 +56,15 @@ export function planBackup(config: MoverConfig): PlanStep[] {
   const connection = planConnect(config, config.identity, 'connect-or-create');
   for (const command of connection.steps) steps.push({ command });
   if (connection.create) steps.push({ command: connection.create });
+  const settings = loadPolicySettings(config);
+  for (const finding of settings.findings.filter((f) => f.severity === 'error')) {
+    steps.push({ note: `not applied (${finding.source}): ${finding.message}` });
+  }
+  for (const [name, command] of [['global-policy', globalPolicyCommand(settings)], ['throttle', throttleCommand(settings)]] as const) {
+    if (command && !(connection.reuse && alreadyApplied(config, name, digestOf([...command.args, ...(command.secretFiles ?? []).map((f) => f.content.reveal())])))) {
+      steps.push({ command });
+    }
+  }
   const policy = pathPolicyCommand(config);
   if (policy && !(connection.reuse && alreadyApplied(config, 'path-policy', digestOf(policy.args)))) {
     steps.push({ command: policy });
@@ -77,8 +89,10 @@ export async function runBackup(ctx: RunContext): Promise<void> {
     return;
   }
 
+  const { settings, outcome } = readSettings(ctx);
   const { reused } = await connect(config, ctx.runner, config.identity, 'connect-or-create');
   if (!reused) forgetApplied(config);
+  await applySettings(ctx, settings, outcome, { policy: true });
 
   const policy = pathPolicyCommand(config);
   if (policy) {
@@ -91,8 +105,19 @@ export async function runBackup(ctx: RunContext): Promise<void> {
     }
   }
 
-  if (config.backup.beforeSnapshot) {
-    const hook = await runHook(ctx, 'KOPIA_BEFORE_SNAPSHOT', config.backup.beforeSnapshot, dataDir);
+  const repo = settings.repository;
+  const actionsEnabled = repo?.enableActions !== false;
+  const timeoutMs = repo?.actionTimeoutMs ?? config.backup.actionTimeoutMs;
+  for (const [name, command] of [['KOPIA_BEFORE_SNAPSHOT', config.backup.beforeSnapshot], ['KOPIA_AFTER_SNAPSHOT', config.backup.afterSnapshot]] as const) {
+    if (command && !actionsEnabled) {
+      const note = `${name} skipped: enableActions is false in ${repo?.source}`;
+      output.log.warn(note);
+      summary.warnings.push(note);
+    }
+  }
+
+  if (config.backup.beforeSnapshot && actionsEnabled) {
+    const hook = await runHook(ctx, 'KOPIA_BEFORE_SNAPSHOT', config.backup.beforeSnapshot, dataDir, timeoutMs);
     if (!hook.ok) throw new BeforeSnapshotActionError(`${hook.reason}; no snapshot was taken`);
   }
 
@@ -121,8 +146,8 @@ export async function runBackup(ctx: RunContext): Promise<void> {
     throw new OperationError(`snapshot ${manifest.id} holds no files although ${dataDir} is not empty`, result.tail.join('\n'));
   }
 
-  if (config.backup.afterSnapshot) {
-    const hook = await runHook(ctx, 'KOPIA_AFTER_SNAPSHOT', config.backup.afterSnapshot, dataDir);
+  if (config.backup.afterSnapshot && actionsEnabled) {
+    const hook = await runHook(ctx, 'KOPIA_AFTER_SNAPSHOT', config.backup.afterSnapshot, dataDir, timeoutMs);
     if (!hook.ok) summary.warnings.push(`${hook.reason} (the snapshot was taken)`);
   }
 }

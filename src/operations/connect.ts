@@ -1,4 +1,5 @@
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import type { StorageTarget } from '../backends/types.js';
 import type { Identity, MoverConfig } from '../config/types.js';
 import { RepositoryError } from '../errors.js';
 import type { KopiaCommand } from '../kopia/command.js';
@@ -10,7 +11,12 @@ interface SavedConnection {
   storage?: { type?: string; config?: Record<string, unknown> };
   username?: string;
   hostname?: string;
-  caching?: { contentCacheSizeLimitBytes?: number; metadataCacheSizeLimitBytes?: number };
+  caching?: {
+    maxCacheSize?: number;
+    maxMetadataCacheSize?: number;
+    contentCacheSizeLimitBytes?: number;
+    metadataCacheSizeLimitBytes?: number;
+  };
 }
 
 /** What the cache dir's kopia.config says, if anything. A pure file read: no repository is touched. */
@@ -24,52 +30,38 @@ export function readSavedConnection(config: MoverConfig): SavedConnection | unde
 
 export type ConnectMode = 'connect-or-create' | 'connect-only';
 
-/** The steps connecting needs, given what the cache holds. */
-export interface ConnectPlan {
-  reuse: boolean;
-  steps: KopiaCommand[];
-  /** Only run when the connect step reports that the repository does not exist. */
-  create?: KopiaCommand;
+export function storageCandidates(config: MoverConfig): StorageTarget[] {
+  return [config.storage, ...config.storageFallbacks].filter((t): t is StorageTarget => t !== undefined);
+}
+
+/** Cache settings as kopia flags, with the byte values kopia.config records for them. */
+function cacheSettings(config: MoverConfig): { flag: string; key: keyof NonNullable<SavedConnection['caching']>; mb: number }[] {
+  const c = config.cache;
+  if (c.skip) return [];
+  const all = [
+    { flag: '--content-cache-size-limit-mb', key: 'contentCacheSizeLimitBytes' as const, mb: c.contentLimitMb },
+    { flag: '--metadata-cache-size-limit-mb', key: 'metadataCacheSizeLimitBytes' as const, mb: c.metadataLimitMb },
+    { flag: '--content-cache-size-mb', key: 'maxCacheSize' as const, mb: c.contentSoftMb },
+    { flag: '--metadata-cache-size-mb', key: 'maxMetadataCacheSize' as const, mb: c.metadataSoftMb },
+  ];
+  return all.filter((s): s is { flag: string; key: typeof s.key; mb: number } => s.mb !== undefined);
 }
 
 function cacheFlags(config: MoverConfig): string[] {
-  if (config.cache.skip) return [];
-  const flags: string[] = [];
-  if (config.cache.contentLimitMb !== undefined) flags.push(`--content-cache-size-limit-mb=${config.cache.contentLimitMb}`);
-  if (config.cache.metadataLimitMb !== undefined) flags.push(`--metadata-cache-size-limit-mb=${config.cache.metadataLimitMb}`);
-  return flags;
+  return cacheSettings(config).map((s) => `${s.flag}=${s.mb}`);
 }
 
 function cacheMatches(config: MoverConfig, saved: SavedConnection): boolean {
-  const c = config.cache;
-  if (c.skip) return true;
-  const bytes = (mb: number | undefined) => (mb === undefined ? undefined : mb * 1_000_000);
-  return (
-    (c.contentLimitMb === undefined || saved.caching?.contentCacheSizeLimitBytes === bytes(c.contentLimitMb)) &&
-    (c.metadataLimitMb === undefined || saved.caching?.metadataCacheSizeLimitBytes === bytes(c.metadataLimitMb))
-  );
+  return cacheSettings(config).every((s) => saved.caching?.[s.key] === s.mb * 1_000_000);
 }
 
-export function planConnect(config: MoverConfig, identity: Identity, mode: ConnectMode): ConnectPlan {
-  const storage = config.storage;
-  if (!storage) throw new RepositoryError('no repository configured');
-  const saved = readSavedConnection(config);
+/** A saved connection is reusable only if it is this repository and no secret of it was scrubbed. */
+function reusable(storage: StorageTarget, saved: SavedConnection | undefined): boolean {
+  if (!saved?.storage || !storage.matchesStorage(saved.storage)) return false;
+  return (storage.secretConfigKeys ?? []).every((key) => saved.storage?.config?.[key] !== undefined);
+}
 
-  const secretsScrubbed = (storage.secretConfigKeys ?? []).some((key) => saved?.storage?.config?.[key] === undefined);
-  if (saved?.storage && storage.matchesStorage(saved.storage) && !secretsScrubbed) {
-    const steps: KopiaCommand[] = [];
-    if (saved.username !== identity.username || saved.hostname !== identity.hostname) {
-      steps.push({
-        args: ['repository', 'set-client', `--username=${identity.username}`, `--hostname=${identity.hostname}`],
-        purpose: `set client identity to ${identity.username}@${identity.hostname}`,
-      });
-    }
-    if (!cacheMatches(config, saved)) {
-      steps.push({ args: ['cache', 'set', ...cacheFlags(config)], purpose: 'set cache limits' });
-    }
-    return { reuse: true, steps };
-  }
-
+function connectCommands(config: MoverConfig, storage: StorageTarget, identity: Identity, mode: ConnectMode) {
   const common = [
     `--override-username=${identity.username}`,
     `--override-hostname=${identity.hostname}`,
@@ -91,46 +83,97 @@ export function planConnect(config: MoverConfig, identity: Identity, mode: Conne
   const create: KopiaCommand | undefined =
     mode === 'connect-or-create'
       ? {
-          args: ['repository', 'create', ...target, ...common],
+          args: ['repository', 'create', ...target, ...common, ...(config.manual?.createFlags ?? [])],
           purpose: `create ${storage.description}`,
           when: 'only if the repository does not exist yet',
           secretFiles: files,
         }
       : undefined;
-  return { reuse: false, steps: [connect], create };
+  return { connect, create };
 }
 
-/** Connects (or reuses the connection, or creates the repository) and sets identity and cache limits. */
+/** Steps after a reused connection: identity and cache settings, only when they differ. */
+function reuseSteps(config: MoverConfig, saved: SavedConnection, identity: Identity): KopiaCommand[] {
+  const steps: KopiaCommand[] = [];
+  if (saved.username !== identity.username || saved.hostname !== identity.hostname) {
+    steps.push({
+      args: ['repository', 'set-client', `--username=${identity.username}`, `--hostname=${identity.hostname}`],
+      purpose: `set client identity to ${identity.username}@${identity.hostname}`,
+    });
+  }
+  if (!cacheMatches(config, saved)) {
+    steps.push({ args: ['cache', 'set', ...cacheFlags(config)], purpose: 'set cache limits' });
+  }
+  return steps;
+}
+
+/** The steps connecting needs, given what the cache holds (for plans and for counting). */
+export interface ConnectPlan {
+  reuse: boolean;
+  steps: KopiaCommand[];
+  /** Only run when connecting reports that the repository does not exist. */
+  create?: KopiaCommand;
+}
+
+export function planConnect(config: MoverConfig, identity: Identity, mode: ConnectMode): ConnectPlan {
+  const candidates = storageCandidates(config);
+  if (candidates.length === 0) throw new RepositoryError('no repository configured');
+  const saved = readSavedConnection(config);
+  const reused = candidates.find((c) => reusable(c, saved));
+  if (reused && saved) return { reuse: true, steps: reuseSteps(config, saved, identity) };
+  const commands = candidates.map((c) => connectCommands(config, c, identity, mode));
+  return {
+    reuse: false,
+    steps: commands.map((c, i) => (i === 0 ? c.connect : { ...c.connect, when: 'only if the sources before it failed' })),
+    create: commands[0]?.create,
+  };
+}
+
+/**
+ * Connects: reuses the cache's connection when it is this repository; otherwise
+ * tries each source in order; creates a repository only when none connected and
+ * kopia said the repository does not exist. Any other failure (wrong password,
+ * unreachable, denied) never leads to a create.
+ */
 export async function connect(
   config: MoverConfig,
   runner: KopiaRunner,
   identity: Identity,
   mode: ConnectMode,
 ): Promise<{ created: boolean; reused: boolean }> {
-  const plan = planConnect(config, identity, mode);
-  const [first, ...rest] = plan.steps;
-  if (!plan.reuse && first) {
-    const result = await runner.run(first);
+  const candidates = storageCandidates(config);
+  if (candidates.length === 0) throw new RepositoryError('no repository configured');
+  const saved = readSavedConnection(config);
+  const reused = candidates.find((c) => reusable(c, saved));
+  if (reused && saved) {
+    for (const step of reuseSteps(config, saved, identity)) {
+      const result = await runner.run(step);
+      if (result.exitCode !== 0) throw new RepositoryError(`${step.purpose} failed`, result.tail.join('\n'));
+    }
+    return { created: false, reused: true };
+  }
+
+  const failures: { storage: StorageTarget; tail: string[]; missing: boolean }[] = [];
+  for (const storage of candidates) {
+    const { connect: command } = connectCommands(config, storage, identity, mode);
+    const result = await runner.run(command);
     if (result.exitCode === 0) return { created: false, reused: false };
-    if (repositoryMissing(result.tail) && plan.create) {
-      const created = await runner.run(plan.create);
-      if (created.exitCode === 0) return { created: true, reused: false };
-      throw new RepositoryError(`could not create ${config.storage?.description}`, created.tail.join('\n'));
-    }
-    const reason = wrongPassword(result.tail)
-      ? 'wrong repository password'
-      : repositoryMissing(result.tail)
-        ? 'the repository does not exist'
-        : 'connect failed';
-    throw new RepositoryError(`could not connect to ${config.storage?.description}: ${reason}`, result.tail.join('\n'));
+    failures.push({ storage, tail: result.tail, missing: repositoryMissing(result.tail) });
   }
-  for (const step of plan.reuse ? plan.steps : rest) {
-    const result = await runner.run(step);
-    if (result.exitCode !== 0) {
-      throw new RepositoryError(`${step.purpose} failed`, result.tail.join('\n'));
-    }
+
+  const missing = failures.find((f) => f.missing);
+  if (missing && mode === 'connect-or-create') {
+    const create = connectCommands(config, missing.storage, identity, mode).create!;
+    const created = await runner.run(create);
+    if (created.exitCode === 0) return { created: true, reused: false };
+    throw new RepositoryError(`could not create ${missing.storage.description}`, created.tail.join('\n'));
   }
-  return { created: false, reused: plan.reuse };
+  const first = failures[0]!;
+  const reason = wrongPassword(first.tail) ? 'wrong repository password' : first.missing ? 'the repository does not exist' : 'connect failed';
+  throw new RepositoryError(
+    `could not connect to ${first.storage.description}: ${reason}`,
+    failures.map((f) => f.tail.join('\n')).join('\n'),
+  );
 }
 
 /**
@@ -138,7 +181,7 @@ export async function connect(
  * volume never keeps them after the run. Rewritten atomically, mode 0600.
  */
 export function scrubSavedSecrets(config: MoverConfig): void {
-  const keys = config.storage?.secretConfigKeys ?? [];
+  const keys = storageCandidates(config).flatMap((c) => c.secretConfigKeys ?? []);
   if (keys.length === 0) return;
   const path = kopiaConfigFile(config);
   const saved = readSavedConnection(config) as (SavedConnection & Record<string, unknown>) | undefined;

@@ -11,14 +11,14 @@ export interface HookResult {
  * Runs a before/after snapshot command. The hook string is the only thing the
  * shell sees; nothing else is spliced into it. Secrets are not in its environment.
  */
-export async function runHook(ctx: RunContext, name: string, command: string, cwd: string): Promise<HookResult> {
+export async function runHook(ctx: RunContext, name: string, command: string, cwd: string, timeoutMs: number): Promise<HookResult> {
   const { config, output } = ctx;
   const secret = new Set<string>(config.secretVariables);
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries(ctx.parentEnv)) {
     if (v !== undefined && !secret.has(k)) env[k] = v;
   }
-  output.log.info({ hook: name, timeoutSeconds: config.backup.actionTimeoutMs / 1000 }, `running ${name}`);
+  output.log.info({ hook: name, timeoutSeconds: timeoutMs / 1000 }, `running ${name}`);
   const child = execa('/bin/sh', ['-c', command], {
     cwd,
     env,
@@ -43,11 +43,11 @@ export async function runHook(ctx: RunContext, name: string, command: string, cw
         /* already gone */
       }
     }
-  }, config.backup.actionTimeoutMs);
+  }, timeoutMs);
   const result = await child;
   clearTimeout(timer);
   lines.end();
-  if (timedOut) return { ok: false, reason: `${name} timed out after ${config.backup.actionTimeoutMs / 1000}s` };
+  if (timedOut) return { ok: false, reason: `${name} timed out after ${timeoutMs / 1000}s` };
   if (result.exitCode !== 0) {
     return { ok: false, reason: `${name} exited with code ${result.exitCode ?? result.signal}` };
   }

@@ -2,6 +2,7 @@ import type { MoverConfig } from '../config/types.js';
 import { OperationError } from '../errors.js';
 import type { KopiaCommand } from '../kopia/command.js';
 import { connect, planConnect } from './connect.js';
+import { applySettings, readSettings } from './settings.js';
 import { runStep, type RunContext } from './context.js';
 import type { PlanStep } from './plan.js';
 import { parseListing, removeExtras } from './prune.js';
@@ -44,7 +45,10 @@ export async function runRestore(ctx: RunContext): Promise<void> {
   const path = config.sourcePath ?? '';
   const source = `${username}@${hostname}:${path}`;
 
+  const { settings, outcome } = readSettings(ctx);
   await connect(config, ctx.runner, config.identity, 'connect-only');
+  // A restore takes the throttle (download speed); the global policy only matters to backups.
+  await applySettings(ctx, settings, outcome, { policy: false });
 
   const listed = await runStep(ctx, LIST);
   let all: SnapshotEntry[];

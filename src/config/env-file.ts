@@ -1,0 +1,27 @@
+import { readFileSync } from 'node:fs';
+import { ConfigError } from '../errors.js';
+
+/**
+ * Reads KEY=VALUE lines (optionally `export KEY=...`, quoted values, # comments),
+ * as written for a Secret or ConfigMap, so `validate` can check them on a laptop.
+ */
+export function readEnvFile(path: string): Record<string, string> {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    throw new ConfigError({ source: path, message: `cannot be read (${(error as NodeJS.ErrnoException).code ?? 'error'})` });
+  }
+  const env: Record<string, string> = {};
+  text.split(/\r?\n/).forEach((raw, index) => {
+    const line = raw.trim();
+    if (line === '' || line.startsWith('#')) return;
+    const match = /^(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)=(.*)$/.exec(line);
+    if (!match) throw new ConfigError({ source: `${path}:${index + 1}`, message: 'expected KEY=VALUE' });
+    let value = match[2] ?? '';
+    const quote = value[0];
+    if ((quote === '"' || quote === "'") && value.endsWith(quote) && value.length >= 2) value = value.slice(1, -1);
+    env[match[1]!] = value;
+  });
+  return env;
+}

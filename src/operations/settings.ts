@@ -1,0 +1,77 @@
+import { Secret } from '../config/secret.js';
+import type { KopiaCommand } from '../kopia/command.js';
+import { globalImportDocument } from '../policy/kopia-policy.js';
+import { loadPolicySettings, type PolicySettings } from '../policy/mounted.js';
+import type { PolicyOutcome } from '../report/summary.js';
+import type { RunContext } from './context.js';
+import { alreadyApplied, digestOf, recordApplied } from './state.js';
+
+export function globalPolicyCommand(settings: PolicySettings): KopiaCommand | undefined {
+  if (!settings.globalPolicy) return undefined;
+  return {
+    args: ['policy', 'import', '--global'],
+    purpose: `apply the global policy from ${settings.globalSources.join(', ')}`,
+    // Policies may hold action scripts, so the file is private like any secret.
+    secretFiles: [{ flag: '--from-file', content: new Secret(JSON.stringify(globalImportDocument(settings.globalPolicy))), purpose: 'global policy' }],
+  };
+}
+
+export function throttleCommand(settings: PolicySettings): KopiaCommand | undefined {
+  const repo = settings.repository;
+  if (!repo || (repo.uploadBytesPerSecond === undefined && repo.downloadBytesPerSecond === undefined)) return undefined;
+  const args = ['repository', 'throttle', 'set'];
+  if (repo.uploadBytesPerSecond !== undefined) args.push(`--upload-bytes-per-second=${repo.uploadBytesPerSecond}`);
+  if (repo.downloadBytesPerSecond !== undefined) args.push(`--download-bytes-per-second=${repo.downloadBytesPerSecond}`);
+  return { args, purpose: `set repository throttle from ${repo.source}` };
+}
+
+/** Reads the policy inputs and reports what cannot be applied; the run goes on regardless. */
+export function readSettings(ctx: RunContext): { settings: PolicySettings; outcome: PolicyOutcome } {
+  const settings = loadPolicySettings(ctx.config);
+  const outcome: PolicyOutcome = { applied: 0, failed: 0, failures: [] };
+  for (const finding of settings.findings) {
+    if (finding.severity === 'error') {
+      outcome.failed++;
+      outcome.failures.push(`${finding.source}: ${finding.message}`);
+      ctx.output.log.warn({ file: finding.source }, `policy input not applied: ${finding.message}`);
+    } else {
+      ctx.output.log.info({ file: finding.source }, `policy field not applied: ${finding.message}`);
+    }
+  }
+  ctx.summary.policy = outcome;
+  return { settings, outcome };
+}
+
+/**
+ * Applies the global policy and the throttle, each in one kopia call and only
+ * when different from what this cache last applied. A failure is counted and
+ * reported, never fatal: the docs promise the backup goes on.
+ */
+export async function applySettings(ctx: RunContext, settings: PolicySettings, outcome: PolicyOutcome, which: { policy: boolean }): Promise<void> {
+  const steps: [string, KopiaCommand | undefined][] = [
+    ['global-policy', which.policy ? globalPolicyCommand(settings) : undefined],
+    ['throttle', throttleCommand(settings)],
+  ];
+  for (const [name, command] of steps) {
+    if (!command) continue;
+    const digest = digestOf([...command.args, ...(command.secretFiles ?? []).map((f) => f.content.reveal())]);
+    if (alreadyApplied(ctx.config, name, digest)) {
+      ctx.output.log.info(`${name} unchanged since the last run, not re-applied`);
+      outcome.applied++;
+      continue;
+    }
+    const result = await ctx.runner.run(command);
+    if (result.exitCode === 0) {
+      outcome.applied++;
+      recordApplied(ctx.config, name, digest);
+    } else {
+      outcome.failed++;
+      const reason = result.tail.filter((l) => /error|invalid|unknown/i.test(l)).slice(-2).join(' ') || `kopia exit code ${result.exitCode}`;
+      outcome.failures.push(`${command.purpose}: ${reason}`);
+    }
+  }
+  if (outcome.applied + outcome.failed > 0) {
+    const log = outcome.failed > 0 ? ctx.output.log.warn.bind(ctx.output.log) : ctx.output.log.info.bind(ctx.output.log);
+    log({ failures: outcome.failures }, `policy: ${outcome.applied} applied, ${outcome.failed} failed`);
+  }
+}

@@ -1,0 +1,42 @@
+import type { EnvMap } from '../config/env-source.js';
+import { parseConfig, type SystemFacts } from '../config/parse.js';
+import type { Operation } from '../config/types.js';
+import { ConfigError, ExitCode } from '../errors.js';
+import { loadPolicySettings, type PolicyFinding } from '../policy/mounted.js';
+import type { Output } from '../report/output.js';
+
+/**
+ * Checks the environment and every mounted file without touching a repository,
+ * and prints every finding, not just the first. Exit 0 when nothing is wrong.
+ */
+export function validate(env: EnvMap, operation: Operation | undefined, system: SystemFacts, output: Output): number {
+  const findings: PolicyFinding[] = [];
+  let config;
+  try {
+    config = parseConfig(env, { operation, system });
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    for (const issue of error.issues) findings.push({ ...issue, severity: 'error' });
+  }
+  // The policy files are checked even when the environment has errors, so one run shows everything.
+  const settings = loadPolicySettings(
+    config ?? {
+      files: {
+        configPath: env['KOPIA_CONFIG_PATH'] || undefined,
+        globalPolicyFile: env['KOPIA_GLOBAL_POLICY_FILE'] || undefined,
+        repositoryConfigFile: env['KOPIA_REPOSITORY_CONFIG_FILE'] || undefined,
+        legacyRepositoryConfig: '/credentials/repository.config',
+      },
+      configWarnings: [],
+    },
+  );
+  findings.push(...settings.findings);
+
+  const errors = findings.filter((f) => f.severity === 'error');
+  const warnings = findings.filter((f) => f.severity === 'warning');
+  for (const f of errors) output.line(`ERROR   ${f.source}: ${f.message}`);
+  for (const f of warnings) output.line(`WARNING ${f.source}: ${f.message}`);
+  if (settings.globalPolicy) output.line(`global policy from ${settings.globalSources.join(', ')}: ${Object.keys(settings.globalPolicy).join(', ')}`);
+  output.line(`validate: ${errors.length} error(s), ${warnings.length} warning(s)`);
+  return errors.length > 0 ? ExitCode.Config : ExitCode.Success;
+}

@@ -1,0 +1,90 @@
+import type { StorageTarget } from '../backends/types.js';
+import { Secret } from '../config/secret.js';
+import type { ConfigIssue } from '../errors.js';
+import { mapPolicyDocument } from './kopia-policy.js';
+
+/** Storage config keys that hold credentials, whatever the backend. */
+const SECRET_KEY = /secret|password|token|credential|sas|storageKey|^key$|keyData|accessKey/i;
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/**
+ * A target that connects with kopia's own repository config JSON. The settings
+ * that identify the repository (everything but credentials) decide reuse.
+ */
+function fromConfigTarget(
+  storage: { type: string; config: Record<string, unknown> },
+  description: string,
+  file: { content: Secret } | { path: string },
+): StorageTarget {
+  const identifying = Object.entries(storage.config).filter(([k]) => !SECRET_KEY.test(k));
+  const secretKeys = Object.keys(storage.config).filter((k) => SECRET_KEY.test(k));
+  return {
+    backend: storage.type,
+    args: 'path' in file ? ['from-config', `--file=${file.path}`] : ['from-config'],
+    env: {},
+    secretFiles: [],
+    storageConfig: 'content' in file ? file.content : undefined,
+    secretConfigKeys: secretKeys,
+    description,
+    matchesStorage: (saved) =>
+      saved.type === storage.type && identifying.every(([k, v]) => JSON.stringify(saved.config?.[k]) === JSON.stringify(v)),
+    warnings: [],
+  };
+}
+
+export interface StructuredConfig {
+  storage: StorageTarget;
+  policy?: Record<string, unknown>;
+  warnings: string[];
+  contentCacheMb?: number;
+  metadataCacheMb?: number;
+}
+
+const SOURCE = 'KOPIA_STRUCTURED_REPOSITORY_CONFIG';
+
+/** KOPIA_STRUCTURED_REPOSITORY_CONFIG: kopia's repository config JSON, plus `policies` and `caching`. */
+export function parseStructuredConfig(input: unknown, issues: ConfigIssue[]): StructuredConfig | undefined {
+  if (!isObject(input) || !isObject(input['storage']) || typeof input['storage']['type'] !== 'string' || !isObject(input['storage']['config'])) {
+    issues.push({ source: SOURCE, message: 'must be a JSON object with "storage": {"type": ..., "config": {...}}' });
+    return undefined;
+  }
+  const storage = input['storage'] as { type: string; config: Record<string, unknown> };
+  const content = new Secret(JSON.stringify({ storage }));
+  const result: StructuredConfig = {
+    storage: fromConfigTarget(storage, `${storage.type} repository from ${SOURCE}`, { content }),
+    warnings: [],
+  };
+  if (input['policies'] !== undefined) {
+    try {
+      const mapped = mapPolicyDocument(input['policies'], `${SOURCE} policies`);
+      result.policy = mapped.policy;
+      result.warnings.push(...mapped.warnings.map((w) => `policies.${w}`));
+    } catch (error) {
+      result.warnings.push(`policies: ${(error as Error).message}, not applied`);
+    }
+  }
+  const caching = input['caching'];
+  if (isObject(caching)) {
+    const mb = (v: unknown) => (typeof v === 'number' && v >= 0 ? Math.max(1, Math.round(v / 1_000_000)) : undefined);
+    result.contentCacheMb = mb(caching['maxCacheSize']);
+    result.metadataCacheMb = mb(caching['maxMetadataCacheSize'] ?? caching['metadataCacheSize']);
+    if (caching['cacheDirectory'] !== undefined) result.warnings.push('caching.cacheDirectory: the cache lives in KOPIA_CACHE_DIR, not applied');
+  }
+  for (const key of Object.keys(input)) {
+    if (!['storage', 'policies', 'caching'].includes(key)) result.warnings.push(`${key}: not applied`);
+  }
+  return result;
+}
+
+/** The legacy mounted /credentials/repository.config, used with `from-config --file` as it is. */
+export function legacyConfigTarget(path: string, input: unknown, issues: ConfigIssue[]): StorageTarget | undefined {
+  if (!isObject(input) || !isObject(input['storage']) || typeof input['storage']['type'] !== 'string') {
+    issues.push({ source: path, message: 'is not a kopia repository config: it needs "storage": {"type": ..., "config": {...}}' });
+    return undefined;
+  }
+  const storage = input['storage'] as { type: string; config?: Record<string, unknown> };
+  return fromConfigTarget({ type: storage.type, config: storage.config ?? {} }, `${storage.type} repository from ${path}`, { path });
+}
