@@ -150,14 +150,18 @@ export function assertNoSecrets(result: MoverResult, secrets: string[]): void {
   }
 }
 
-/** Runs the real kopia against the cache dir's connection, to check the repository's real state. */
-export function kopiaJson<T>(cacheDir: string, password: string, args: string[]): T {
-  const out = execFileSync(realKopia, [...args, `--config-file=${join(cacheDir, 'kopia.config')}`, `--log-dir=${join(cacheDir, 'logs')}`, '--json'], {
+/** Runs the real kopia against the cache dir's connection and returns its stdout. */
+export function kopiaText(cacheDir: string, password: string, args: string[]): string {
+  return execFileSync(realKopia, [...args, `--config-file=${join(cacheDir, 'kopia.config')}`, `--log-dir=${join(cacheDir, 'logs')}`], {
     env: { PATH: process.env['PATH'], HOME: process.env['HOME'], KOPIA_PASSWORD: password, KOPIA_CHECK_FOR_UPDATES: 'false' },
     encoding: 'utf8',
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  return JSON.parse(out) as T;
+}
+
+/** Runs the real kopia against the cache dir's connection, to check the repository's real state. */
+export function kopiaJson<T>(cacheDir: string, password: string, args: string[]): T {
+  return JSON.parse(kopiaText(cacheDir, password, [...args, '--json'])) as T;
 }
 
 /** A fresh filesystem repository setup: repository, cache and data dirs, and the base env. */
