@@ -13,6 +13,7 @@ import { locateKopia } from './kopia/locate.js';
 import { KopiaRunner } from './kopia/runner.js';
 import { planBackup, runBackup } from './operations/backup.js';
 import { scrubSavedSecrets } from './operations/connect.js';
+import { cacheExhaustion } from './operations/cache-usage.js';
 import type { RunContext } from './operations/context.js';
 import { planMaintenance, runMaintenance } from './operations/maintenance.js';
 import type { PlanStep } from './operations/plan.js';
@@ -125,7 +126,7 @@ export async function run(options: RunOptions): Promise<number> {
   }
 
   const ctx: RunContext = { config, runner, output, summary, parentEnv: options.env };
-  const stopSignals = installSignalHandlers(runner, output, options.signalGraceMs ?? 20_000);
+  const stopSignals = installSignalHandlers(runner, output, options.signalGraceMs ?? config.output.signalGraceMs);
   try {
     mkdirSync(join(config.cacheDir, 'logs'), { recursive: true, mode: 0o700 });
     output.log.info(
@@ -148,6 +149,12 @@ export async function run(options: RunOptions): Promise<number> {
     } else {
       summary.exitCode = ExitCode.OperationFailed;
       summary.reason = `unexpected error: ${error instanceof Error ? error.message : String(error)}`;
+    }
+    // A run that ends badly may have been killed by a full cache volume: say so, with the fix.
+    const exhausted = cacheExhaustion(config.cacheDir, config.cache.capacityBytes);
+    if (exhausted) {
+      summary.exitCode = ExitCode.CacheExhausted;
+      summary.reason = `${exhausted} (${summary.reason})`;
     }
     output.log.error({ exitCode: summary.exitCode }, summary.reason ?? 'failed');
   } finally {

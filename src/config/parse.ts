@@ -94,6 +94,7 @@ const valueSchema = z.object({
   KOPIA_MOVER_LOG_FORMAT: z.enum(['json', 'pretty'], 'must be "json" or "pretty"').optional(),
   KOPIA_MOVER_TERMINATION_LOG: absolutePath('KOPIA_MOVER_TERMINATION_LOG').optional(),
   KOPIA_MOVER_PROGRESS_INTERVAL_SECONDS: wholeNumber(0, 3600).optional(),
+  KOPIA_MOVER_SIGNAL_GRACE_SECONDS: wholeNumber(0, 3600).optional(),
   KOPIA_MOVER_LEGACY_REPOSITORY_CONFIG: absolutePath('KOPIA_MOVER_LEGACY_REPOSITORY_CONFIG').optional(),
   DEBUG_MOVER: z.string().optional(),
 });
@@ -300,6 +301,8 @@ export function parseConfig(envMap: EnvMap, options: ParseOptions): MoverConfig 
       format: values.KOPIA_MOVER_LOG_FORMAT ?? (options.system.stdoutIsTTY ? 'pretty' : 'json'),
       terminationLog: values.KOPIA_MOVER_TERMINATION_LOG ?? '/dev/termination-log',
       progressIntervalMs: (values.KOPIA_MOVER_PROGRESS_INTERVAL_SECONDS ?? 10) * 1000,
+      // Kubernetes kills 30 s after SIGTERM; kopia gets most of that to checkpoint.
+      signalGraceMs: (values.KOPIA_MOVER_SIGNAL_GRACE_SECONDS ?? 20) * 1000,
     },
     debugMover: debug === '1' || debug?.toLowerCase() === 'true',
     secretVariables: [...SECRET_VARIABLES],

@@ -89,6 +89,7 @@ export interface MoverConfig {
     format: 'json' | 'pretty';
     terminationLog: string;
     progressIntervalMs: number;
+    signalGraceMs: number;
   };
   debugMover: boolean;
   /** Names of variables that hold secrets, so hooks and logs can leave them out. */

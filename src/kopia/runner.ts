@@ -100,6 +100,8 @@ export class KopiaRunner {
     stderrLines.end();
     stdoutLines.end();
     flushProgress();
+    // A stop arrived while kopia ran: whatever it returned, the operation must not go on.
+    if (this.stopError) throw this.stopError;
     const exitCode = result.exitCode ?? (result.signal ? 128 : 1);
     if (exitCode !== 0) {
       output.log.warn({ kopia: command.args.slice(0, 2).join(' '), exitCode }, `${command.purpose} failed`);

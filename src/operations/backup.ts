@@ -3,7 +3,7 @@ import type { MoverConfig } from '../config/types.js';
 import { BeforeSnapshotActionError, ConfigError, OperationError } from '../errors.js';
 import type { KopiaCommand } from '../kopia/command.js';
 import { connect, planConnect } from './connect.js';
-import { runStep, type RunContext } from './context.js';
+import { runKopia, runStep, type RunContext } from './context.js';
 import { runHook } from './hooks.js';
 import type { PlanStep } from './plan.js';
 import { applySettings, globalPolicyCommand, readSettings, throttleCommand } from './settings.js';
@@ -90,7 +90,7 @@ export async function runBackup(ctx: RunContext): Promise<void> {
   }
 
   const { settings, outcome } = readSettings(ctx);
-  const { reused } = await connect(config, ctx.runner, config.identity, 'connect-or-create');
+  const { reused } = await connect(ctx, config.identity, 'connect-or-create');
   if (!reused) forgetApplied(config);
   await applySettings(ctx, settings, outcome, { policy: true });
 
@@ -121,7 +121,14 @@ export async function runBackup(ctx: RunContext): Promise<void> {
     if (!hook.ok) throw new BeforeSnapshotActionError(`${hook.reason}; no snapshot was taken`);
   }
 
-  const result = await runStep(ctx, snapshotCommand(config));
+  const result = await runStep(ctx, snapshotCommand(config), (message, kopiaOutput) => {
+    // kopia saves a manifest even when entries could not be read, then exits 1: say what was missed.
+    const fatal = /Found (\d+) fatal error/.exec(kopiaOutput)?.[1];
+    const first = /Error when processing "([^"\n]*)": [^\n]*?([^:\n]*)$/m.exec(kopiaOutput);
+    if (!fatal) return new OperationError(message, kopiaOutput);
+    const example = first ? `; first: "${first[1]}" (${first[2]?.trim()})` : '';
+    return new OperationError(`snapshot incomplete: kopia could not read ${fatal} entr${fatal === '1' ? 'y' : 'ies'} of ${dataDir}${example}`, kopiaOutput);
+  });
   let manifest: SnapshotManifest;
   try {
     manifest = JSON.parse(result.stdout) as SnapshotManifest;

@@ -5,7 +5,8 @@ import { RepositoryError } from '../errors.js';
 import type { KopiaCommand } from '../kopia/command.js';
 import { repositoryMissing, wrongPassword } from '../kopia/errors.js';
 import { kopiaConfigFile } from '../kopia/global-flags.js';
-import type { KopiaRunner } from '../kopia/runner.js';
+import { clearRebuildableCache } from './cache-recovery.js';
+import { runKopia, type RunContext } from './context.js';
 
 interface SavedConnection {
   storage?: { type?: string; config?: Record<string, unknown> };
@@ -135,19 +136,17 @@ export function planConnect(config: MoverConfig, identity: Identity, mode: Conne
  * kopia said the repository does not exist. Any other failure (wrong password,
  * unreachable, denied) never leads to a create.
  */
-export async function connect(
-  config: MoverConfig,
-  runner: KopiaRunner,
-  identity: Identity,
-  mode: ConnectMode,
-): Promise<{ created: boolean; reused: boolean }> {
+export async function connect(ctx: RunContext, identity: Identity, mode: ConnectMode): Promise<{ created: boolean; reused: boolean }> {
+  const { config } = ctx;
+  const run = (command: KopiaCommand) => runKopia(ctx, command);
+  if (config.cache.forceRebuild) forcedRebuild(ctx);
   const candidates = storageCandidates(config);
   if (candidates.length === 0) throw new RepositoryError('no repository configured');
   const saved = readSavedConnection(config);
   const reused = candidates.find((c) => reusable(c, saved));
   if (reused && saved) {
     for (const step of reuseSteps(config, saved, identity)) {
-      const result = await runner.run(step);
+      const result = await run(step);
       if (result.exitCode !== 0) throw new RepositoryError(`${step.purpose} failed`, result.tail.join('\n'));
     }
     return { created: false, reused: true };
@@ -156,7 +155,7 @@ export async function connect(
   const failures: { storage: StorageTarget; tail: string[]; missing: boolean }[] = [];
   for (const storage of candidates) {
     const { connect: command } = connectCommands(config, storage, identity, mode);
-    const result = await runner.run(command);
+    const result = await run(command);
     if (result.exitCode === 0) return { created: false, reused: false };
     failures.push({ storage, tail: result.tail, missing: repositoryMissing(result.tail) });
   }
@@ -164,7 +163,7 @@ export async function connect(
   const missing = failures.find((f) => f.missing);
   if (missing && mode === 'connect-or-create') {
     const create = connectCommands(config, missing.storage, identity, mode).create!;
-    const created = await runner.run(create);
+    const created = await run(create);
     if (created.exitCode === 0) return { created: true, reused: false };
     throw new RepositoryError(`could not create ${missing.storage.description}`, created.tail.join('\n'));
   }
@@ -190,4 +189,16 @@ export function scrubSavedSecrets(config: MoverConfig): void {
   for (const key of keys) delete storageConfig[key];
   writeFileSync(`${path}.scrub`, JSON.stringify(saved, null, 2), { mode: 0o600 });
   renameSync(`${path}.scrub`, path);
+}
+
+/** KOPIA_FORCE_CACHE_REBUILD: clear before connecting, under the same rules; a refusal is a warning. */
+function forcedRebuild(ctx: RunContext): void {
+  const result = clearRebuildableCache(ctx.config);
+  if (result.cleared) {
+    ctx.output.log.info({ folders: result.folders }, 'KOPIA_FORCE_CACHE_REBUILD: cache cleared');
+    ctx.cacheRecoveryTried = true;
+  } else {
+    ctx.output.log.warn(`KOPIA_FORCE_CACHE_REBUILD: not cleared: ${result.reason}`);
+    ctx.summary.warnings.push(`KOPIA_FORCE_CACHE_REBUILD not applied: ${result.reason}`);
+  }
 }

@@ -3,6 +3,7 @@ import type { MoverConfig } from '../config/types.js';
 import { MoverError, OperationError, RepositoryError } from '../errors.js';
 import type { KopiaCommand } from '../kopia/command.js';
 import { repositoryUnavailable } from '../kopia/errors.js';
+import { cacheCorruption, clearRebuildableCache } from './cache-recovery.js';
 import type { KopiaResult, KopiaRunner } from '../kopia/runner.js';
 import type { Output } from '../report/output.js';
 import type { RunSummary } from '../report/summary.js';
@@ -15,6 +16,30 @@ export interface RunContext {
   summary: RunSummary;
   /** The program's own environment, for hooks (secrets removed there). */
   parentEnv: EnvMap;
+  /** Set once the cache has been cleared in this run: it is retried only once. */
+  cacheRecoveryTried?: boolean;
+}
+
+/**
+ * Runs one kopia command. When kopia cannot load the local cache (corrupt
+ * index files), the rebuildable cache is cleared under the safety rules and
+ * the command retried once; a refusal fails the run naming the reason.
+ */
+export async function runKopia(ctx: RunContext, command: KopiaCommand): Promise<KopiaResult> {
+  const result = await ctx.runner.run(command);
+  if (result.exitCode === 0 || !cacheCorruption(result.tail)) return result;
+  if (ctx.cacheRecoveryTried) {
+    throw new RepositoryError('the local cache is still unreadable after it was cleared once in this run', result.tail.join('\n'));
+  }
+  ctx.cacheRecoveryTried = true;
+  ctx.output.log.warn({ cacheDir: ctx.config.cacheDir }, 'kopia cannot load its local cache: clearing the rebuildable cache folders');
+  const cleared = clearRebuildableCache(ctx.config);
+  if (!cleared.cleared) {
+    throw new RepositoryError(`the local cache is corrupt and was not cleared: ${cleared.reason}`, result.tail.join('\n'));
+  }
+  ctx.output.log.warn({ folders: cleared.folders }, 'cache cleared; retrying');
+  ctx.summary.warnings.push(`the local cache was corrupt; cleared ${cleared.folders.length} rebuildable folder(s) and retried`);
+  return ctx.runner.run(command);
 }
 
 type ErrorFactory = (message: string, kopiaOutput: string) => MoverError;
@@ -28,7 +53,7 @@ export async function runStep(
   command: KopiaCommand,
   onFailure: ErrorFactory = (m, o) => new OperationError(m, o),
 ): Promise<KopiaResult> {
-  const result = await ctx.runner.run(command);
+  const result = await runKopia(ctx, command);
   if (result.exitCode === 0) return result;
   const output = result.tail.join('\n');
   if (repositoryUnavailable(result.tail)) {

@@ -2,7 +2,7 @@ import type { MoverConfig } from '../config/types.js';
 import { MaintenanceOwnershipError, MaintenanceRunError, OperationError } from '../errors.js';
 import type { KopiaCommand } from '../kopia/command.js';
 import { connect, planConnect } from './connect.js';
-import { runStep, type RunContext } from './context.js';
+import { runKopia, runStep, type RunContext } from './context.js';
 import type { PlanStep } from './plan.js';
 
 const INFO: KopiaCommand = { args: ['maintenance', 'info', '--json'], purpose: 'read maintenance owner', captureStdout: true };
@@ -46,7 +46,7 @@ export async function runMaintenance(ctx: RunContext, timing: MaintenanceTiming 
   const me = owner(config);
   summary.maintenance = { status: 'FAILURE' };
 
-  await connect(config, ctx.runner, config.maintenanceIdentity, 'connect-only');
+  await connect(ctx, config.maintenanceIdentity, 'connect-only');
 
   const readInfo = async (): Promise<MaintenanceInfo> => {
     const result = await runStep(ctx, INFO);
@@ -65,7 +65,7 @@ export async function runMaintenance(ctx: RunContext, timing: MaintenanceTiming 
     let claimed = false;
     for (let attempt = 0; attempt <= timing.claimBackoffMs.length && !claimed; attempt++) {
       if (attempt > 0) await sleep(timing.claimBackoffMs[attempt - 1] ?? 0);
-      const result = await ctx.runner.run(claim);
+      const result = await runKopia(ctx, claim);
       claimed = result.exitCode === 0;
       lastOutput = result.tail.join('\n');
     }
@@ -79,7 +79,7 @@ export async function runMaintenance(ctx: RunContext, timing: MaintenanceTiming 
   }
   summary.maintenance.owner = me;
 
-  const quick = await ctx.runner.run(QUICK);
+  const quick = await runKopia(ctx, QUICK);
   if (quick.exitCode !== 0) summary.warnings.push(`quick maintenance failed (kopia exit code ${quick.exitCode})`);
 
   await runStep(ctx, FULL, (message, kopiaOutput) => new MaintenanceRunError(message, kopiaOutput));

@@ -3,10 +3,10 @@ import { OperationError } from '../errors.js';
 import type { KopiaCommand } from '../kopia/command.js';
 import { connect, planConnect } from './connect.js';
 import { applySettings, readSettings } from './settings.js';
-import { runStep, type RunContext } from './context.js';
+import { runKopia, runStep, type RunContext } from './context.js';
 import type { PlanStep } from './plan.js';
 import { parseListing, removeExtras } from './prune.js';
-import { discoveryRecord, selectSnapshot, snapshotsOf, type SnapshotEntry } from './select.js';
+import { discoveryRecord, hasFatalErrors, selectSnapshot, snapshotsOf, type SnapshotEntry } from './select.js';
 
 const LIST: KopiaCommand = {
   args: ['snapshot', 'list', '--all', '--json'],
@@ -46,7 +46,7 @@ export async function runRestore(ctx: RunContext): Promise<void> {
   const source = `${username}@${hostname}:${path}`;
 
   const { settings, outcome } = readSettings(ctx);
-  await connect(config, ctx.runner, config.identity, 'connect-only');
+  await connect(ctx, config.identity, 'connect-only');
   // A restore takes the throttle (download speed); the global policy only matters to backups.
   await applySettings(ctx, settings, outcome, { policy: false });
 
@@ -57,10 +57,16 @@ export async function runRestore(ctx: RunContext): Promise<void> {
   } catch {
     throw new OperationError('could not read the snapshot list kopia printed', listed.tail.join('\n'));
   }
-  const mine = snapshotsOf(all, username, hostname, path);
+  const candidates = snapshotsOf(all, username, hostname, path);
+  // A snapshot with unread entries is missing data; restoring it (worse, with deletion) would lose files.
+  const incomplete = candidates.filter(hasFatalErrors);
+  for (const s of incomplete) {
+    output.log.warn({ snapshot: s.id, startTime: s.startTime, errors: s.stats?.errorCount }, 'skipping a snapshot whose backup could not read every entry');
+  }
+  const mine = candidates.filter((s) => !hasFatalErrors(s));
   const chosen = selectSnapshot(mine, config.restore);
   if (!chosen) {
-    if (mine.length === 0) output.line(`No snapshots found for ${source}`);
+    if (candidates.length === 0) output.line(`No snapshots found for ${source}`);
     output.line('No eligible snapshots found');
     if (config.restore.discoverSnapshots) {
       output.line('=== Discovery Mode: Available Snapshots ===');

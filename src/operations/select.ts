@@ -4,6 +4,12 @@ export interface SnapshotEntry {
   source: { host: string; userName: string; path: string };
   startTime: string;
   endTime?: string;
+  stats?: { errorCount?: number };
+}
+
+/** A snapshot kopia saved although entries could not be read (the backup itself failed). */
+export function hasFatalErrors(s: SnapshotEntry): boolean {
+  return (s.stats?.errorCount ?? 0) > 0;
 }
 
 export interface SelectionRules {

@@ -3,7 +3,7 @@ import type { KopiaCommand } from '../kopia/command.js';
 import { globalImportDocument } from '../policy/kopia-policy.js';
 import { loadPolicySettings, type PolicySettings } from '../policy/mounted.js';
 import type { PolicyOutcome } from '../report/summary.js';
-import type { RunContext } from './context.js';
+import { runKopia, type RunContext } from './context.js';
 import { alreadyApplied, digestOf, recordApplied } from './state.js';
 
 export function globalPolicyCommand(settings: PolicySettings): KopiaCommand | undefined {
@@ -60,7 +60,7 @@ export async function applySettings(ctx: RunContext, settings: PolicySettings, o
       outcome.applied++;
       continue;
     }
-    const result = await ctx.runner.run(command);
+    const result = await runKopia(ctx, command);
     if (result.exitCode === 0) {
       outcome.applied++;
       recordApplied(ctx.config, name, digest);

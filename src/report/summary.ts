@@ -34,8 +34,20 @@ export interface RunSummary {
   kopiaProcesses: number;
 }
 
+/** One summary line per field: a newline inside a value would break the block for the controller. */
+function oneLine(text: string): string {
+  return text.replace(/\s*[\r\n]+\s*/g, ' ');
+}
+
 /** The controller-facing block, line for line as the contract fixes it. */
-export function summaryLines(s: RunSummary): string[] {
+export function summaryLines(input: RunSummary): string[] {
+  const s: RunSummary = {
+    ...input,
+    reason: input.reason && oneLine(input.reason),
+    skipped: input.skipped && oneLine(input.skipped),
+    warnings: input.warnings.map(oneLine),
+    policy: input.policy && { ...input.policy, failures: input.policy.failures.map(oneLine) },
+  };
   const lines = ['=== OPERATION SUMMARY ===', `OPERATION_TYPE: ${s.operation.toUpperCase()}`, `OPERATION_RESULT: ${s.result}`];
   if (s.skipped) lines.push(`OPERATION_NOTE: ${s.skipped}`);
   if (s.snapshot) {

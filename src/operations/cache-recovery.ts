@@ -1,0 +1,101 @@
+import { existsSync, lstatSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { MoverConfig } from '../config/types.js';
+
+/** Cache folders kopia rebuilds from the repository. Never kopia.config, logs or own-writes. */
+export const REBUILDABLE = ['contents', 'metadata', 'indexes', 'index-blobs', 'blob-list'] as const;
+/** Writes kopia has made but the repository may not list yet: losing them loses data. */
+const OWN_WRITES = 'own-writes';
+const LOCK = 'kopia-mover-cache-clear.lock';
+const STAMP = 'kopia-mover-cache-cleared';
+export const MIN_INTERVAL_MS = 5 * 60 * 1000;
+/** kopia honours an own-writes entry for 15 minutes (ownWritesCacheDuration); older ones it ignores. */
+const OWN_WRITES_WINDOW_MS = 15 * 60 * 1000;
+
+/** kopia's messages for a local cache it cannot load (corrupt or truncated index files). */
+export function cacheCorruption(tail: readonly string[]): boolean {
+  return tail.some((l) => /error loading indexes|unable to open pack index|mmap error|error opening index from|invalid header format/i.test(l));
+}
+
+export type ClearResult = { cleared: true; folders: string[] } | { cleared: false; reason: string };
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Takes the cleanup lock (a file holding our pid); a lock whose process is gone is taken over. */
+function acquireLock(path: string): boolean {
+  try {
+    writeFileSync(path, String(process.pid), { flag: 'wx', mode: 0o600 });
+    return true;
+  } catch {
+    const holder = Number(readFileSync(path, 'utf8').trim());
+    if (Number.isInteger(holder) && holder > 0 && pidAlive(holder)) return false;
+    writeFileSync(path, String(process.pid), { mode: 0o600 });
+    return true;
+  }
+}
+
+/**
+ * Clears the rebuildable cache folders, only when it is safe: nothing pending
+ * in own-writes, no folder is a symlink (it could point at data), no other
+ * process is clearing, and the last clearing is more than 5 minutes old (a
+ * cache that breaks again so soon has a cause clearing will not fix).
+ */
+export function clearRebuildableCache(config: MoverConfig, now = Date.now()): ClearResult {
+  const dir = config.cacheDir;
+  const ownWrites = join(dir, OWN_WRITES);
+  const pending = pendingOwnWrites(ownWrites, now);
+  if (pending > 0) {
+    return {
+      cleared: false,
+      reason: `${ownWrites} holds ${pending} write(s) from the last 15 minutes that the repository may not list yet; clearing the cache now could hide them`,
+    };
+  }
+  const present = REBUILDABLE.filter((name) => existsSync(join(dir, name)) || isLink(join(dir, name)));
+  const linked = present.filter((name) => isLink(join(dir, name)));
+  if (linked.length > 0) return { cleared: false, reason: `${linked.map((n) => join(dir, n)).join(', ')} is a symlink; not clearing through it` };
+  const stamp = join(dir, STAMP);
+  if (existsSync(stamp)) {
+    const last = statSync(stamp).mtimeMs;
+    if (now - last < MIN_INTERVAL_MS) {
+      return { cleared: false, reason: `the cache was cleared ${Math.round((now - last) / 1000)}s ago; not clearing again within 5 minutes` };
+    }
+  }
+  const lock = join(dir, LOCK);
+  if (!acquireLock(lock)) return { cleared: false, reason: `another process holds ${lock}` };
+  try {
+    for (const name of present) rmSync(join(dir, name), { recursive: true, force: true });
+    writeFileSync(stamp, new Date(now).toISOString(), { mode: 0o600 });
+    return { cleared: true, folders: present.map((n) => join(dir, n)) };
+  } finally {
+    rmSync(lock, { force: true });
+  }
+}
+
+function isLink(path: string): boolean {
+  try {
+    return lstatSync(path).isSymbolicLink();
+  } catch {
+    return false;
+  }
+}
+
+function pendingOwnWrites(dir: string, now: number): number {
+  if (!existsSync(dir)) return 0;
+  let pending = 0;
+  for (const name of readdirSync(dir)) {
+    if (name.startsWith('.')) continue; // kopia's shard layout file, not a write
+    try {
+      if (now - statSync(join(dir, name)).mtimeMs < OWN_WRITES_WINDOW_MS) pending++;
+    } catch {
+      // gone meanwhile: not pending
+    }
+  }
+  return pending;
+}
