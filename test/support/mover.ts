@@ -1,6 +1,6 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { chmodSync, mkdtempSync, readFileSync, writeFileSync, existsSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { constants as osConstants, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
 export const repoRoot = resolve(import.meta.dirname, '..', '..');
@@ -30,23 +30,20 @@ export function tempDir(prefix = 'km-'): string {
  * A shim in front of the real kopia that records each invocation's argv (read
  * from /proc, exactly what the process table shows) and then becomes kopia.
  */
-export function kopiaRecorder(dir: string): { path: string; calls: () => string[][] } {
+export function kopiaRecorder(dir: string): { path: string; calls: () => string[][]; pids: () => number[] } {
   const log = join(dir, 'kopia-calls.log');
   const path = join(dir, 'kopia-recorder.sh');
   writeFileSync(
     path,
-    `#!/bin/bash\n{ tr '\\0' '\\t' < /proc/$$/cmdline; echo; } >> '${log}'\nexec '${realKopia}' "$@"\n`,
+    // The shim execs kopia, so its pid is the kopia process's pid.
+    `#!/bin/bash\n{ printf '%s\\t' $$; tr '\\0' '\\t' < /proc/$$/cmdline; echo; } >> '${log}'\nexec '${realKopia}' "$@"\n`,
   );
   chmodSync(path, 0o755);
+  const lines = () => (existsSync(log) ? readFileSync(log, 'utf8').split('\n').filter(Boolean) : []);
   return {
     path,
-    calls: () =>
-      existsSync(log)
-        ? readFileSync(log, 'utf8')
-            .split('\n')
-            .filter(Boolean)
-            .map((line) => line.replace(/\t$/, '').split('\t').slice(2))
-        : [],
+    calls: () => lines().map((line) => line.replace(/\t$/, '').split('\t').slice(3)),
+    pids: () => lines().map((line) => Number(line.split('\t', 1)[0])),
   };
 }
 
@@ -66,23 +63,45 @@ export interface Env {
   [name: string]: string | undefined;
 }
 
-/** Runs the real program as a process, the way the pod does. */
-export async function runMover(args: string[], env: Env, options: { recorderDir?: string } = {}): Promise<MoverResult> {
+export interface MoverOptions {
+  recorderDir?: string;
+  /** Run as this unprivileged user (created by ensureTestUser), the way the pod runs as UID 1000. */
+  asUser?: string;
+}
+
+/** A running program: for tests that signal or kill it halfway. */
+export interface MoverHandle {
+  pid: number;
+  kill(signal: NodeJS.Signals): void;
+  /** kopia processes started so far: argv and pid. */
+  kopiaCalls(): string[][];
+  kopiaPids(): number[];
+  output(): string;
+  result: Promise<MoverResult>;
+}
+
+/** Starts the real program as a process, the way the pod does. */
+export function startMover(args: string[], env: Env, options: MoverOptions = {}): MoverHandle {
   const work = options.recorderDir ?? tempDir('km-run-');
+  if (options.asUser) chmodSync(work, 0o777);
   const recorder = kopiaRecorder(work);
   const before = recorder.calls().length;
   const termination = join(work, `termination-${Date.now()}-${Math.random().toString(36).slice(2)}`);
   writeFileSync(termination, '');
+  if (options.asUser) chmodSync(termination, 0o666);
   const fullEnv: Env = {
     PATH: process.env['PATH'],
-    HOME: process.env['HOME'],
+    HOME: options.asUser ? work : process.env['HOME'],
     KOPIA_BIN: recorder.path,
     KOPIA_MOVER_LOG_FORMAT: 'json',
     KOPIA_MOVER_TERMINATION_LOG: termination,
     KOPIA_MOVER_LEGACY_REPOSITORY_CONFIG: join(work, 'no-legacy-repository.config'),
     ...env,
   };
-  const child = spawn(process.execPath, [bin, ...args], {
+  const [command, argv] = options.asUser
+    ? ['runuser', ['-u', options.asUser, '--', process.execPath, bin, ...args]]
+    : [process.execPath, [bin, ...args]];
+  const child = spawn(command, argv, {
     env: Object.fromEntries(Object.entries(fullEnv).filter(([, v]) => v !== undefined)) as Record<string, string>,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -90,37 +109,65 @@ export async function runMover(args: string[], env: Env, options: { recorderDir?
   let stderr = '';
   child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
   child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
-  const exitCode = await new Promise<number>((done) => child.on('close', (code, signal) => done(code ?? (signal ? 128 : 1))));
-  const records: Record<string, unknown>[] = [];
-  const plainLines: string[] = [];
-  for (const line of stdout.split('\n').filter(Boolean)) {
-    try {
-      const parsed = JSON.parse(line) as unknown;
-      if (parsed && typeof parsed === 'object' && !Array.isArray(parsed) && 'level' in parsed) {
-        records.push(parsed as Record<string, unknown>);
-        continue;
+  const result = (async () => {
+    const exitCode = await new Promise<number>((done) =>
+      child.on('close', (code, signal) => done(code ?? (signal ? 128 + (osConstants.signals[signal] ?? 0) : 1))),
+    );
+    const records: Record<string, unknown>[] = [];
+    const plainLines: string[] = [];
+    for (const line of stdout.split('\n').filter(Boolean)) {
+      try {
+        const parsed = JSON.parse(line) as unknown;
+        if (parsed && typeof parsed === 'object' && !Array.isArray(parsed) && 'level' in parsed) {
+          records.push(parsed as Record<string, unknown>);
+          continue;
+        }
+      } catch {
+        // a plain line
       }
-    } catch {
-      // a plain line
+      plainLines.push(line);
     }
-    plainLines.push(line);
-  }
-  const message = readFileSync(termination, 'utf8');
-  const result: MoverResult = {
-    exitCode,
-    stdout,
-    stderr,
-    kopiaCalls: recorder.calls().slice(before),
-    records,
-    plainLines,
-    terminationMessage: message ? (JSON.parse(message) as Record<string, unknown>) : undefined,
-  };
-  // Every run is scanned: a secret in any output line or kopia argv fails the test that caused it.
-  assertNoSecrets(
+    const message = readFileSync(termination, 'utf8');
+    const result: MoverResult = {
+      exitCode,
+      stdout,
+      stderr,
+      kopiaCalls: recorder.calls().slice(before),
+      records,
+      plainLines,
+      terminationMessage: message ? (JSON.parse(message) as Record<string, unknown>) : undefined,
+    };
+    // Every run is scanned: a secret in any output line or kopia argv fails the test that caused it.
+    assertNoSecrets(
+      result,
+      SECRET_ENV.map((name) => env[name]).filter((v): v is string => v !== undefined && v.length >= 4),
+    );
+    return result;
+  })();
+  return {
+    pid: child.pid ?? 0,
+    kill: (signal) => child.kill(signal),
+    kopiaCalls: () => recorder.calls().slice(before),
+    kopiaPids: () => recorder.pids().slice(before),
+    output: () => stdout,
     result,
-    SECRET_ENV.map((name) => env[name]).filter((v): v is string => v !== undefined && v.length >= 4),
-  );
-  return result;
+  };
+}
+
+/** Runs the real program to the end. */
+export function runMover(args: string[], env: Env, options: MoverOptions = {}): Promise<MoverResult> {
+  return startMover(args, env, options).result;
+}
+
+/** The unprivileged user tests run the program as, created once. */
+export function ensureTestUser(name = 'kmtest'): { uid: number; gid: number } {
+  const id = (flag: string) => Number(execFileSync('id', [flag, name], { encoding: 'utf8' }).trim());
+  try {
+    return { uid: id('-u'), gid: id('-g') };
+  } catch {
+    execFileSync('useradd', ['--create-home', '--shell', '/bin/sh', name]);
+    return { uid: id('-u'), gid: id('-g') };
+  }
 }
 
 /** Variables whose values must never be printed or put in argv. */
