@@ -133,6 +133,7 @@ export async function run(options: RunOptions): Promise<number> {
       { operation, repository: config.storage?.description, identity: `${config.identity.username}@${config.identity.hostname}` },
       `kopia-mover ${operation} starting`,
     );
+    for (const warning of config.configWarnings) output.log.warn(warning);
     if (config.debugMover) await debugPause(output, config, binary);
     await Promise.race([OPERATIONS[operation].run(ctx), stopSignals.stopped]);
     summary.result = 'SUCCESS';

@@ -1,10 +1,28 @@
 import type { ConfigIssue } from '../errors.js';
 import type { EnvSource } from '../config/env-source.js';
 import type { BackendDefinition, StorageTarget } from './types.js';
+import { azureBackend } from './azure.js';
+import { b2Backend } from './b2.js';
 import { filesystemBackend } from './filesystem.js';
+import { gcsBackend } from './gcs.js';
+import { gdriveBackend } from './gdrive.js';
+import { rcloneBackend } from './rclone.js';
+import { s3Backend } from './s3.js';
+import { sftpBackend } from './sftp.js';
+import { webdavBackend } from './webdav.js';
 
 /** Every storage backend, one row each. Adding a backend is one file and one row here. */
-export const backends: readonly BackendDefinition[] = [filesystemBackend];
+export const backends: readonly BackendDefinition[] = [
+  filesystemBackend,
+  s3Backend,
+  azureBackend,
+  gcsBackend,
+  b2Backend,
+  sftpBackend,
+  webdavBackend,
+  rcloneBackend,
+  gdriveBackend,
+];
 
 /**
  * Picks the backend: by KOPIA_REPOSITORY's scheme when given, otherwise by which

@@ -19,12 +19,6 @@ export interface StorageTarget {
   env: Record<string, Secret | string>;
   secretFiles: SecretFile[];
   /**
-   * kopia's own storage JSON ({"type": ..., "config": {...}}) for secrets kopia
-   * takes from no environment variable. When set, connect and create use
-   * `from-config --file=<0600 temp file>` instead of `args`.
-   */
-  storageConfig?: Secret;
-  /**
    * Keys of kopia.config's storage.config that hold secrets. They are removed
    * from the cache volume's kopia.config when the run ends; the next run then
    * connects again instead of reusing the connection.

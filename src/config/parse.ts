@@ -203,7 +203,9 @@ export function parseConfig(envMap: EnvMap, options: ParseOptions): MoverConfig 
     issues.push({ source: 'CUSTOM_CA', message: `file ${customCa} does not exist` });
   }
 
+  const issuesBefore = issues.length;
   const direct = resolveStorage(env, issues, customCa);
+  const backendReported = issues.length > issuesBefore;
   const legacyConfig = values.KOPIA_MOVER_LEGACY_REPOSITORY_CONFIG ?? '/credentials/repository.config';
   const structuredText = env.get('KOPIA_STRUCTURED_REPOSITORY_CONFIG');
   const structured = structuredText === undefined ? undefined : parseStructuredConfig(jsonValue(structuredText, 'KOPIA_STRUCTURED_REPOSITORY_CONFIG', issues), issues);
@@ -212,7 +214,7 @@ export function parseConfig(envMap: EnvMap, options: ParseOptions): MoverConfig 
   const manual = manualText === undefined ? undefined : parseManualConfig(jsonValue(manualText, 'KOPIA_MANUAL_CONFIG', issues), issues);
   // The contract's order: structured config, then the legacy mounted config, then KOPIA_REPOSITORY.
   const candidates = [structured?.storage, legacy, direct].filter((t): t is StorageTarget => t !== undefined);
-  if (candidates.length === 0 && structuredText === undefined && !issues.some((i) => i.source === 'KOPIA_REPOSITORY')) {
+  if (candidates.length === 0 && structuredText === undefined && !backendReported) {
     issues.push({
       source: 'KOPIA_REPOSITORY',
       message: `is required (e.g. filesystem:///repository or s3://bucket/prefix), unless KOPIA_STRUCTURED_REPOSITORY_CONFIG or ${legacyConfig} provides the connection`,
@@ -279,7 +281,11 @@ export function parseConfig(envMap: EnvMap, options: ParseOptions): MoverConfig 
     },
     manual,
     structuredPolicy: structured?.policy,
-    configWarnings: [...(manual?.warnings ?? []).map((w) => `KOPIA_MANUAL_CONFIG: ${w}`), ...(structured?.warnings ?? []).map((w) => `KOPIA_STRUCTURED_REPOSITORY_CONFIG: ${w}`)],
+    configWarnings: [
+      ...(manual?.warnings ?? []).map((w) => `KOPIA_MANUAL_CONFIG: ${w}`),
+      ...(structured?.warnings ?? []).map((w) => `KOPIA_STRUCTURED_REPOSITORY_CONFIG: ${w}`),
+      ...candidates.flatMap((c) => c.warnings.map((w) => `${c.backend}: ${w}`)),
+    ],
     cache: {
       metadataLimitMb: values.KOPIA_METADATA_CACHE_SIZE_LIMIT_MB,
       contentLimitMb: values.KOPIA_CONTENT_CACHE_SIZE_LIMIT_MB,

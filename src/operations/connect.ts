@@ -70,12 +70,8 @@ function connectCommands(config: MoverConfig, storage: StorageTarget, identity: 
     '--no-persist-credentials',
     ...cacheFlags(config),
   ];
-  // Secrets kopia reads from no environment variable travel in a 0600 temp file.
-  const viaFile = storage.storageConfig !== undefined;
-  const target = viaFile ? ['from-config'] : storage.args;
-  const files = viaFile
-    ? [{ flag: '--file', content: storage.storageConfig!, purpose: `${storage.backend} connection settings` }, ...storage.secretFiles]
-    : storage.secretFiles;
+  const target = storage.args;
+  const files = storage.secretFiles;
   const connect: KopiaCommand = {
     args: ['repository', 'connect', ...target, ...common],
     purpose: `connect to ${storage.description}`,

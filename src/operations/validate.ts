@@ -27,9 +27,12 @@ export function validate(env: EnvMap, operation: Operation | undefined, system: 
         repositoryConfigFile: env['KOPIA_REPOSITORY_CONFIG_FILE'] || undefined,
         legacyRepositoryConfig: '/credentials/repository.config',
       },
-      configWarnings: [],
     },
   );
+  for (const warning of config?.configWarnings ?? []) {
+    const cut = warning.indexOf(': ');
+    findings.push({ source: warning.slice(0, cut), message: warning.slice(cut + 2), severity: 'warning' });
+  }
   findings.push(...settings.findings);
 
   const errors = findings.filter((f) => f.severity === 'error');

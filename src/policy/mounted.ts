@@ -10,7 +10,7 @@ export const DEFAULT_GLOBAL_POLICY_FILE = 'global-policy.json';
 export const DEFAULT_REPOSITORY_CONFIG_FILE = 'repository.config';
 
 /** The parts of the config that name policy inputs. */
-export type PolicyInputs = Pick<MoverConfig, 'files' | 'manual' | 'structuredPolicy' | 'configWarnings'>;
+export type PolicyInputs = Pick<MoverConfig, 'files' | 'manual' | 'structuredPolicy'>;
 
 /** One thing found about a policy input: an error means that input is not applied at all. */
 export interface PolicyFinding {
@@ -76,10 +76,6 @@ export function loadPolicySettings(config: PolicyInputs): PolicySettings {
   };
   add(config.manual?.policy, 'KOPIA_MANUAL_CONFIG');
   add(config.structuredPolicy, 'KOPIA_STRUCTURED_REPOSITORY_CONFIG');
-  for (const warning of config.configWarnings) {
-    const [source, ...rest] = warning.split(': ');
-    findings.push({ source: source ?? 'environment', message: rest.join(': '), severity: 'warning' });
-  }
 
   const policyFile = locate(config, config.files.globalPolicyFile, DEFAULT_GLOBAL_POLICY_FILE);
   if (policyFile && (policyFile.required || existsSync(policyFile.path))) {

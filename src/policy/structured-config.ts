@@ -2,6 +2,7 @@ import type { StorageTarget } from '../backends/types.js';
 import { Secret } from '../config/secret.js';
 import type { ConfigIssue } from '../errors.js';
 import { mapPolicyDocument } from './kopia-policy.js';
+import { connectionToken } from '../backends/shared.js';
 
 /** Storage config keys that hold credentials, whatever the backend. */
 const SECRET_KEY = /secret|password|token|credential|sas|storageKey|^key$|keyData|accessKey/i;
@@ -17,7 +18,7 @@ function isObject(v: unknown): v is Record<string, unknown> {
 function fromConfigTarget(
   storage: { type: string; config: Record<string, unknown> },
   description: string,
-  file: { content: Secret } | { path: string },
+  file: { token: Secret } | { path: string },
 ): StorageTarget {
   const identifying = Object.entries(storage.config).filter(([k]) => !SECRET_KEY.test(k));
   const secretKeys = Object.keys(storage.config).filter((k) => SECRET_KEY.test(k));
@@ -25,8 +26,8 @@ function fromConfigTarget(
     backend: storage.type,
     args: 'path' in file ? ['from-config', `--file=${file.path}`] : ['from-config'],
     env: {},
-    secretFiles: [],
-    storageConfig: 'content' in file ? file.content : undefined,
+    // A token, not --file: kopia's `repository create from-config` reads only tokens.
+    secretFiles: 'token' in file ? [{ flag: '--token-file', content: file.token, purpose: `${storage.type} connection settings` }] : [],
     secretConfigKeys: secretKeys,
     description,
     matchesStorage: (saved) =>
@@ -52,9 +53,9 @@ export function parseStructuredConfig(input: unknown, issues: ConfigIssue[]): St
     return undefined;
   }
   const storage = input['storage'] as { type: string; config: Record<string, unknown> };
-  const content = new Secret(JSON.stringify({ storage }));
+  const token = new Secret(connectionToken(storage.type, storage.config));
   const result: StructuredConfig = {
-    storage: fromConfigTarget(storage, `${storage.type} repository from ${SOURCE}`, { content }),
+    storage: fromConfigTarget(storage, `${storage.type} repository from ${SOURCE}`, { token }),
     warnings: [],
   };
   if (input['policies'] !== undefined) {

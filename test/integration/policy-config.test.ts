@@ -143,7 +143,7 @@ describe('manual and structured repository configs', () => {
     expect(backup.exitCode, backup.stdout).toBe(0);
     const connect = backup.kopiaCalls.find((a) => a[0] === 'repository' && a[1] === 'connect') ?? [];
     expect(connect.slice(0, 3)).toEqual(['repository', 'connect', 'from-config']);
-    const file = connect.find((a) => a.startsWith('--file='))?.slice('--file='.length) ?? '';
+    const file = connect.find((a) => a.startsWith('--token-file='))?.slice('--token-file='.length) ?? '';
     expect(file).not.toBe('');
     expect(existsSync(file)).toBe(false);
     const after = readdirSync(tmpdir()).filter((n) => n.startsWith('kopia-mover-') && !before.has(n));
