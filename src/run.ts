@@ -66,7 +66,8 @@ function printPlan(output: Output, config: MoverConfig, runner: KopiaRunner, bin
     const when = step.command.when ? `   # ${step.command.when}` : '';
     output.line(`${n}. ${formatArgv([binary, ...runner.argv(step.command)])}${when}`);
   }
-  output.line(`# ${n} kopia command(s)`);
+  const conditional = steps.filter((s) => 'command' in s && s.command.when !== undefined).length;
+  output.line(`# ${n - conditional} kopia command(s)${conditional > 0 ? `, plus ${conditional} conditional` : ''}`);
 }
 
 /** Blocks until the marker file is removed, so someone can exec into the pod and run kopia by hand. */

@@ -88,17 +88,18 @@ const MANAGED_ELSEWHERE: Record<string, string> = {
 
 /**
  * Flags the docs show as snapshot arguments that are kopia *policy* settings.
- * They become the snapshot path's policy, set in the same call as retention.
+ * They become the snapshot path's policy (kopia's JSON field), imported in the
+ * same call as retention and compression.
  */
-const POLICY_FLAGS: Record<string, { policyFlag: string; boolean: boolean }> = {
-  '--one-file-system': { policyFlag: '--one-file-system', boolean: true },
-  '--ignore-cache-dirs': { policyFlag: '--ignore-cache-dirs', boolean: true },
-  '--ignore': { policyFlag: '--add-ignore', boolean: false },
-  '--add-ignore': { policyFlag: '--add-ignore', boolean: false },
-  '--add-dot-ignore': { policyFlag: '--add-dot-ignore', boolean: false },
-  '--max-file-size': { policyFlag: '--max-file-size', boolean: false },
-  '--ignore-file-errors': { policyFlag: '--ignore-file-errors', boolean: true },
-  '--ignore-dir-errors': { policyFlag: '--ignore-dir-errors', boolean: true },
+const POLICY_FLAGS: Record<string, { section: 'files' | 'errorHandling'; field: string; kind: 'boolean' | 'list' | 'bytes' }> = {
+  '--one-file-system': { section: 'files', field: 'oneFileSystem', kind: 'boolean' },
+  '--ignore-cache-dirs': { section: 'files', field: 'ignoreCacheDirs', kind: 'boolean' },
+  '--ignore': { section: 'files', field: 'ignore', kind: 'list' },
+  '--add-ignore': { section: 'files', field: 'ignore', kind: 'list' },
+  '--add-dot-ignore': { section: 'files', field: 'ignoreDotFiles', kind: 'list' },
+  '--max-file-size': { section: 'files', field: 'maxFileSize', kind: 'bytes' },
+  '--ignore-file-errors': { section: 'errorHandling', field: 'ignoreFileErrors', kind: 'boolean' },
+  '--ignore-dir-errors': { section: 'errorHandling', field: 'ignoreDirectoryErrors', kind: 'boolean' },
 };
 
 /** Flags the docs show that kopia has nowhere, with what to use instead. */
@@ -113,8 +114,8 @@ const NOT_IN_KOPIA: Record<string, string> = {
 export interface ClassifiedArgs {
   /** Passed verbatim to the operation's main command. */
   passThrough: string[];
-  /** `kopia policy set` flags for the snapshot path. */
-  pathPolicy: string[];
+  /** kopia policy JSON sections for the snapshot path, e.g. { files: { ignore: ['*.tmp'] } }. */
+  pathPolicy: { files?: Record<string, unknown>; errorHandling?: Record<string, unknown> };
 }
 
 function flagParts(arg: string): { name: string; value?: string } {
@@ -131,7 +132,12 @@ function flagParts(arg: string): { name: string; value?: string } {
  * copied doc example fails before the repository is touched, not halfway.
  */
 export function classifyAdditionalArgs(args: string[], operation: 'backup' | 'restore' | 'maintenance' | undefined, issues: ConfigIssue[]): ClassifiedArgs {
-  const result: ClassifiedArgs = { passThrough: [], pathPolicy: [] };
+  const result: ClassifiedArgs = { passThrough: [], pathPolicy: {} };
+  const setPolicy = (section: 'files' | 'errorHandling', field: string, value: unknown) => {
+    const target = (result.pathPolicy[section] ??= {});
+    if (Array.isArray(target[field]) && Array.isArray(value)) (target[field] as unknown[]).push(...value);
+    else target[field] = value;
+  };
   const accepted = operation === 'restore' ? SNAPSHOT_RESTORE_FLAGS : SNAPSHOT_CREATE_FLAGS;
   const command = operation === 'restore' ? 'snapshot restore' : 'snapshot create';
   for (let i = 0; i < args.length; i++) {
@@ -152,22 +158,30 @@ export function classifyAdditionalArgs(args: string[], operation: 'backup' | 're
     }
     const policy = POLICY_FLAGS[base];
     if (policy && operation !== 'restore') {
-      if (policy.boolean) {
+      if (policy.kind === 'boolean') {
         const on = negated ? 'false' : value ?? 'true';
         if (on !== 'true' && on !== 'false') {
           issues.push({ source: 'KOPIA_ADDITIONAL_ARGS', message: `${base} takes true or false` });
           continue;
         }
-        result.pathPolicy.push(`${policy.policyFlag}=${on}`);
-      } else {
-        let v = value;
-        // `--ignore PATTERN` given as two separate arguments.
-        if (v === undefined && args[i + 1] !== undefined && !args[i + 1]!.startsWith('--')) v = args[++i];
-        if (v === undefined || v === '') {
-          issues.push({ source: 'KOPIA_ADDITIONAL_ARGS', message: `${base} needs a value, e.g. ${base}=*.tmp` });
+        setPolicy(policy.section, policy.field, on === 'true');
+        continue;
+      }
+      let v = value;
+      // `--ignore PATTERN` given as two separate arguments.
+      if (v === undefined && args[i + 1] !== undefined && !args[i + 1]!.startsWith('--')) v = args[++i];
+      if (v === undefined || v === '') {
+        issues.push({ source: 'KOPIA_ADDITIONAL_ARGS', message: `${base} needs a value, e.g. ${base}=*.tmp` });
+        continue;
+      }
+      if (policy.kind === 'bytes') {
+        if (!/^\d+$/.test(v)) {
+          issues.push({ source: 'KOPIA_ADDITIONAL_ARGS', message: `${base} takes a number of bytes` });
           continue;
         }
-        result.pathPolicy.push(`${policy.policyFlag}=${v}`);
+        setPolicy(policy.section, policy.field, Number(v));
+      } else {
+        setPolicy(policy.section, policy.field, [v]);
       }
       continue;
     }

@@ -271,7 +271,7 @@ export function parseConfig(envMap: EnvMap, options: ParseOptions): MoverConfig 
       discoverSnapshots: values.KOPIA_DISCOVER_SNAPSHOTS ?? false,
     },
     additionalArgs: additional.passThrough,
-    pathPolicyFlags: additional.pathPolicy,
+    pathPolicyArgs: additional.pathPolicy,
     files: {
       configPath: values.KOPIA_CONFIG_PATH,
       globalPolicyFile: values.KOPIA_GLOBAL_POLICY_FILE,

@@ -52,8 +52,8 @@ export interface MoverConfig {
   };
   /** KOPIA_ADDITIONAL_ARGS that go to `snapshot create` / `snapshot restore`. */
   additionalArgs: string[];
-  /** KOPIA_ADDITIONAL_ARGS that are kopia policy settings, as `policy set` flags for the snapshot path. */
-  pathPolicyFlags: string[];
+  /** KOPIA_ADDITIONAL_ARGS that are kopia policy settings: policy JSON sections for the snapshot path. */
+  pathPolicyArgs: { files?: Record<string, unknown>; errorHandling?: Record<string, unknown> };
   files: {
     configPath?: string;
     globalPolicyFile?: string;

@@ -6,9 +6,9 @@ import { connect, planConnect } from './connect.js';
 import { runKopia, runStep, type RunContext } from './context.js';
 import { runHook } from './hooks.js';
 import type { PlanStep } from './plan.js';
-import { applySettings, globalPolicyCommand, readSettings, throttleCommand } from './settings.js';
+import { applySettings, readSettings, settingsSteps } from './settings.js';
 import { loadPolicySettings } from '../policy/mounted.js';
-import { alreadyApplied, digestOf, forgetApplied, recordApplied } from './state.js';
+import { alreadyApplied, forgetApplied } from './state.js';
 
 /** Entries of DATA_DIR that count as content (lost+found is the filesystem's, not the user's). */
 export function dataEntries(dataDir: string): string[] {
@@ -23,23 +23,30 @@ export function dataEntries(dataDir: string): string[] {
   }
 }
 
-/** The per-path policy from env: compression and retention in one `policy set`. */
-export function pathPolicyCommand(config: MoverConfig): KopiaCommand | undefined {
+/** The snapshot path's kopia policy target, `user@host:path`. */
+export function pathTarget(config: MoverConfig): string {
+  return `${config.identity.username}@${config.identity.hostname}:${config.sourcePath}`;
+}
+
+/**
+ * The snapshot path's policy from env, in kopia's JSON: compression, retention
+ * (yearly is kopia's keepAnnual) and the policy flags of KOPIA_ADDITIONAL_ARGS.
+ */
+export function pathPolicy(config: MoverConfig): Record<string, unknown> | undefined {
   const { compression, retention } = config.backup;
-  const flags: string[] = [];
-  if (compression) flags.push(`--compression=${compression}`);
-  const keep: [string, number | undefined][] = [
-    ['--keep-latest', retention.latest],
-    ['--keep-hourly', retention.hourly],
-    ['--keep-daily', retention.daily],
-    ['--keep-weekly', retention.weekly],
-    ['--keep-monthly', retention.monthly],
-    ['--keep-annual', retention.yearly],
-  ];
-  for (const [flag, value] of keep) if (value !== undefined) flags.push(`${flag}=${value}`);
-  flags.push(...config.pathPolicyFlags);
-  if (flags.length === 0 || !config.sourcePath) return undefined;
-  return { args: ['policy', 'set', config.sourcePath, ...flags], purpose: `set policy for ${config.sourcePath}` };
+  const policy: Record<string, unknown> = { ...config.pathPolicyArgs };
+  if (compression) policy['compression'] = { compressorName: compression };
+  const keep = Object.entries({
+    keepLatest: retention.latest,
+    keepHourly: retention.hourly,
+    keepDaily: retention.daily,
+    keepWeekly: retention.weekly,
+    keepMonthly: retention.monthly,
+    keepAnnual: retention.yearly,
+  }).filter(([, v]) => v !== undefined);
+  if (keep.length > 0) policy['retention'] = Object.fromEntries(keep);
+  if (Object.keys(policy).length === 0 || !config.sourcePath) return undefined;
+  return policy;
 }
 
 export function snapshotCommand(config: MoverConfig): KopiaCommand {
@@ -60,14 +67,8 @@ export function planBackup(config: MoverConfig): PlanStep[] {
   for (const finding of settings.findings.filter((f) => f.severity === 'error')) {
     steps.push({ note: `not applied (${finding.source}): ${finding.message}` });
   }
-  for (const [name, command] of [['global-policy', globalPolicyCommand(settings)], ['throttle', throttleCommand(settings)]] as const) {
-    if (command && !(connection.reuse && alreadyApplied(config, name, digestOf([...command.args, ...(command.secretFiles ?? []).map((f) => f.content.reveal())])))) {
-      steps.push({ command });
-    }
-  }
-  const policy = pathPolicyCommand(config);
-  if (policy && !(connection.reuse && alreadyApplied(config, 'path-policy', digestOf(policy.args)))) {
-    steps.push({ command: policy });
+  for (const step of settingsSteps(settings, { target: pathTarget(config), policy: pathPolicy(config) })) {
+    if (!(connection.reuse && alreadyApplied(config, step.name, step.digest))) steps.push({ command: step.command });
   }
   if (config.backup.beforeSnapshot) steps.push({ note: 'run KOPIA_BEFORE_SNAPSHOT' });
   steps.push({ command: snapshotCommand(config) });
@@ -92,18 +93,7 @@ export async function runBackup(ctx: RunContext): Promise<void> {
   const { settings, outcome } = readSettings(ctx);
   const { reused } = await connect(ctx, config.identity, 'connect-or-create');
   if (!reused) forgetApplied(config);
-  await applySettings(ctx, settings, outcome, { policy: true });
-
-  const policy = pathPolicyCommand(config);
-  if (policy) {
-    const digest = digestOf(policy.args);
-    if (alreadyApplied(config, 'path-policy', digest)) {
-      output.log.info({ target: config.sourcePath }, 'path policy unchanged since the last run, not re-applied');
-    } else {
-      await runStep(ctx, policy);
-      recordApplied(config, 'path-policy', digest);
-    }
-  }
+  await applySettings(ctx, settings, outcome, { target: pathTarget(config), policy: pathPolicy(config) });
 
   const repo = settings.repository;
   const actionsEnabled = repo?.enableActions !== false;

@@ -6,13 +6,28 @@ import type { PolicyOutcome } from '../report/summary.js';
 import { runKopia, type RunContext } from './context.js';
 import { alreadyApplied, digestOf, recordApplied } from './state.js';
 
-export function globalPolicyCommand(settings: PolicySettings): KopiaCommand | undefined {
-  if (!settings.globalPolicy) return undefined;
+export interface PathPolicy {
+  /** `user@host:path` */
+  target: string;
+  policy?: Record<string, unknown>;
+}
+
+/**
+ * The global policy and the snapshot path's policy in one `policy import`:
+ * each target is replaced whole by what the sources say, so a run is
+ * repeatable and no kopia call is spent per setting.
+ */
+export function policyImportCommand(settings: PolicySettings, path?: PathPolicy): KopiaCommand | undefined {
+  const document: Record<string, unknown> = settings.globalPolicy ? globalImportDocument(settings.globalPolicy) : {};
+  if (path?.policy) document[path.target] = path.policy;
+  const targets = Object.keys(document);
+  if (targets.length === 0) return undefined;
+  const described = [settings.globalPolicy && `the global policy from ${settings.globalSources.join(', ')}`, path?.policy && `the policy of ${path.target}`];
   return {
-    args: ['policy', 'import', '--global'],
-    purpose: `apply the global policy from ${settings.globalSources.join(', ')}`,
+    args: ['policy', 'import'],
+    purpose: `apply ${described.filter(Boolean).join(' and ')}`,
     // Policies may hold action scripts, so the file is private like any secret.
-    secretFiles: [{ flag: '--from-file', content: new Secret(JSON.stringify(globalImportDocument(settings.globalPolicy))), purpose: 'global policy' }],
+    secretFiles: [{ flag: '--from-file', content: new Secret(JSON.stringify(document)), purpose: `policies for ${targets.join(', ')}` }],
   };
 }
 
@@ -42,19 +57,29 @@ export function readSettings(ctx: RunContext): { settings: PolicySettings; outco
   return { settings, outcome };
 }
 
+interface SettingsStep {
+  name: string;
+  command: KopiaCommand;
+  /** What the step would set, to skip it when this cache already applied exactly that. */
+  digest: string;
+}
+
+export function settingsSteps(settings: PolicySettings, path?: PathPolicy): SettingsStep[] {
+  const steps: SettingsStep[] = [];
+  for (const [name, command] of [['policies', policyImportCommand(settings, path)], ['throttle', throttleCommand(settings)]] as const) {
+    if (!command) continue;
+    steps.push({ name, command, digest: digestOf([...command.args, ...(command.secretFiles ?? []).map((f) => f.content.reveal())]) });
+  }
+  return steps;
+}
+
 /**
- * Applies the global policy and the throttle, each in one kopia call and only
- * when different from what this cache last applied. A failure is counted and
+ * Applies the policies and the throttle, each in one kopia call and only when
+ * different from what this cache last applied. A failure is counted and
  * reported, never fatal: the docs promise the backup goes on.
  */
-export async function applySettings(ctx: RunContext, settings: PolicySettings, outcome: PolicyOutcome, which: { policy: boolean }): Promise<void> {
-  const steps: [string, KopiaCommand | undefined][] = [
-    ['global-policy', which.policy ? globalPolicyCommand(settings) : undefined],
-    ['throttle', throttleCommand(settings)],
-  ];
-  for (const [name, command] of steps) {
-    if (!command) continue;
-    const digest = digestOf([...command.args, ...(command.secretFiles ?? []).map((f) => f.content.reveal())]);
+export async function applySettings(ctx: RunContext, settings: PolicySettings, outcome: PolicyOutcome, path?: PathPolicy): Promise<void> {
+  for (const { name, command, digest } of settingsSteps(settings, path)) {
     if (alreadyApplied(ctx.config, name, digest)) {
       ctx.output.log.info(`${name} unchanged since the last run, not re-applied`);
       outcome.applied++;

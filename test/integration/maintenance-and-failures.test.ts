@@ -163,7 +163,7 @@ describe('plan', () => {
     expect(commands.map((l) => l.split(' ').slice(2, 4).join(' '))).toEqual([
       'repository connect',
       'repository create',
-      'policy set',
+      'policy import',
       'snapshot create',
     ]);
     expect(commands[1]).toContain('only if the repository does not exist');
