@@ -126,17 +126,22 @@ export async function runBackup(ctx: RunContext): Promise<void> {
     throw new OperationError('kopia reported success but printed no snapshot manifest', result.tail.join('\n'));
   }
   const summ = manifest.rootEntry?.summ ?? {};
+  // The manifest counts only fatal errors; errors the policy ignores appear in kopia's output alone.
+  const ignored = Number(/Ignored (\d+) error\(s\)/.exec(result.tail.join('\n'))?.[1] ?? 0);
   summary.snapshot = {
     id: manifest.id ?? 'unknown',
     files: summ.files ?? 0,
     directories: summ.dirs ?? 0,
     bytes: summ.size ?? 0,
     errors: summ.numFailed ?? 0,
-    ignoredErrors: summ.numFailed ?? 0,
+    ignoredErrors: ignored,
   };
   output.log.info({ snapshot: summary.snapshot }, 'snapshot created');
   if ((summ.numFailed ?? 0) > 0) {
     summary.warnings.push(`kopia could not read ${summ.numFailed} entries; they are missing from snapshot ${manifest.id}`);
+  }
+  if (ignored > 0) {
+    summary.warnings.push(`kopia could not read ${ignored} entries and ignored them as the error-handling policy says; they are missing from snapshot ${manifest.id}`);
   }
   // The root counts as one directory: anything less than one more entry means nothing was read.
   if ((summ.files ?? 0) === 0 && (summ.dirs ?? 0) <= 1 && (summ.symlinks ?? 0) === 0) {

@@ -56,6 +56,7 @@ export function summaryLines(input: RunSummary): string[] {
       `SNAPSHOT_FILES: ${s.snapshot.files}`,
       `SNAPSHOT_BYTES: ${s.snapshot.bytes}`,
       `SNAPSHOT_ERRORS: ${s.snapshot.errors}`,
+      `SNAPSHOT_IGNORED_ERRORS: ${s.snapshot.ignoredErrors}`,
     );
   }
   if (s.restoredSnapshot) {

@@ -126,6 +126,26 @@ describe('cache corruption', () => {
   });
 });
 
+describe('forced cache rebuild', () => {
+  it('KOPIA_FORCE_CACHE_REBUILD clears before connecting when safe, and only warns when own-writes is pending', async () => {
+    const s = scenario('forced');
+    mkdirSync(s.data);
+    writeFileSync(join(s.data, 'a.txt'), 'a');
+    const env = { ...s.env, DATA_DIR: s.data };
+    expect((await runMover(['backup'], env)).exitCode).toBe(0);
+
+    const pending = await runMover(['backup'], { ...env, KOPIA_FORCE_CACHE_REBUILD: 'true' });
+    expect(pending.exitCode, pending.stdout).toBe(0);
+    expect(pending.plainLines.some((l) => l.startsWith('WARNING: KOPIA_FORCE_CACHE_REBUILD not applied') && l.includes('own-writes'))).toBe(true);
+
+    ageOwnWrites(s.cache);
+    const cleared = await runMover(['backup'], { ...env, KOPIA_FORCE_CACHE_REBUILD: 'true' });
+    expect(cleared.exitCode, cleared.stdout).toBe(0);
+    expect(cleared.records.some((r) => r['msg'] === 'KOPIA_FORCE_CACHE_REBUILD: cache cleared')).toBe(true);
+    expect(kopiaJson<unknown[]>(s.cache, s.password, ['snapshot', 'list', '--all'])).toHaveLength(3);
+  });
+});
+
 describe('restore safety', () => {
   it('a restore killed halfway over an older version leaves every file old or new, and deletes nothing', async () => {
     const s = scenario('killed');
@@ -221,5 +241,38 @@ describe('backup truthfulness', () => {
     expect(restore.exitCode, restore.stdout).toBe(0);
     expect(restore.plainLines).toContain('No eligible snapshots found');
     expect(readdirSync(target)).toEqual(['keep.txt']);
+  });
+
+  it('unreadable entries the policy ignores: success with a warning naming the count', async () => {
+    const user = ensureTestUser();
+    const s = scenario('ignored');
+    mkdirSync(join(s.data, 'readable'), { recursive: true });
+    mkdirSync(join(s.data, 'private'));
+    writeFileSync(join(s.data, 'readable', 'a.txt'), 'a');
+    const policies = join(s.root, 'policies');
+    mkdirSync(policies);
+    writeFileSync(join(policies, 'global-policy.json'), JSON.stringify({ errorHandling: { ignoreDirectoryErrors: true } }));
+    chmodSync(s.root, 0o755);
+    for (const dir of [s.root, s.data, join(s.data, 'readable'), policies]) chownSync(dir, user.uid, user.gid);
+    chmodSync(join(s.data, 'private'), 0o000);
+    const result = await runMover(['backup'], { ...s.env, DATA_DIR: s.data, KOPIA_CONFIG_PATH: policies }, { asUser: 'kmtest' });
+    expect(result.exitCode, result.stdout).toBe(0);
+    expect(result.plainLines.some((l) => /^WARNING: kopia could not read 1 entries and ignored them/.test(l))).toBe(true);
+    expect(result.plainLines).toContain('SNAPSHOT_IGNORED_ERRORS: 1');
+  });
+
+  it('a snapshot holding nothing from a non-empty source is a failure', async () => {
+    const user = ensureTestUser();
+    const s = scenario('nothing');
+    mkdirSync(join(s.data, 'private'), { recursive: true });
+    const policies = join(s.root, 'policies');
+    mkdirSync(policies);
+    writeFileSync(join(policies, 'global-policy.json'), JSON.stringify({ errorHandling: { ignoreDirectoryErrors: true } }));
+    chmodSync(s.root, 0o755);
+    for (const dir of [s.root, s.data, policies]) chownSync(dir, user.uid, user.gid);
+    chmodSync(join(s.data, 'private'), 0o000);
+    const result = await runMover(['backup'], { ...s.env, DATA_DIR: s.data, KOPIA_CONFIG_PATH: policies }, { asUser: 'kmtest' });
+    expect(result.exitCode, result.stdout).toBe(1);
+    expect(result.plainLines.find((l) => l.startsWith('FAILURE_REASON:'))).toMatch(/holds no files although .* is not empty/);
   });
 });

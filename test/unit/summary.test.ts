@@ -45,6 +45,7 @@ describe('summaryLines', () => {
       'SNAPSHOT_FILES: 10',
       'SNAPSHOT_BYTES: 2048',
       'SNAPSHOT_ERRORS: 0',
+      'SNAPSHOT_IGNORED_ERRORS: 0',
       'DURATION_SECONDS: 4',
       'EXIT_CODE: 0',
       '=== Done ===',
