@@ -2,6 +2,7 @@ import { writeFileSync, rmSync } from 'node:fs';
 import { execa, type ResultPromise } from 'execa';
 import tmp from 'tmp';
 import type { SecretFile } from '../backends/types.js';
+import { ConfigError } from '../errors.js';
 import type { Output } from '../report/output.js';
 import type { KopiaCommand } from './command.js';
 import { LineSplitter } from './lines.js';
@@ -102,7 +103,14 @@ export class KopiaRunner {
     flushProgress();
     // A stop arrived while kopia ran: whatever it returned, the operation must not go on.
     if (this.stopError) throw this.stopError;
-    const exitCode = result.exitCode ?? (result.signal ? 128 : 1);
+    if (result.exitCode === undefined && !result.signal) {
+      // kopia never started: a missing or unusable binary is a setup problem, not a repository one.
+      throw new ConfigError({
+        source: 'KOPIA_BIN',
+        message: `kopia could not be started from ${this.options.binary} (${(result as { code?: string }).code ?? 'spawn failed'}); install it (scripts/install-kopia.sh) or set KOPIA_BIN`,
+      });
+    }
+    const exitCode = result.exitCode ?? 128;
     if (exitCode !== 0) {
       output.log.warn({ kopia: command.args.slice(0, 2).join(' '), exitCode }, `${command.purpose} failed`);
     }

@@ -1,4 +1,3 @@
-import { open, type FileHandle } from 'node:fs/promises';
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { ConfigError } from '../errors.js';
 
@@ -34,46 +33,6 @@ function unreadable(path: string, err: unknown): ConfigError {
  * the limit, so a file that grows or lies about its size (procfs, pipes) is
  * still refused without being buffered whole.
  */
-export async function readJsonFile(path: string): Promise<unknown> {
-  let handle: FileHandle;
-  try {
-    handle = await open(path, 'r');
-  } catch (err) {
-    throw unreadable(path, err);
-  }
-  try {
-    let size: number;
-    try {
-      const st = await handle.stat();
-      if (st.isDirectory()) throw Object.assign(new Error('directory'), { code: 'EISDIR' });
-      size = st.size;
-    } catch (err) {
-      throw unreadable(path, err);
-    }
-    if (size > JSON_INPUT_LIMIT_BYTES) throw tooLarge(path, size);
-
-    const chunks: Buffer[] = [];
-    let total = 0;
-    for (;;) {
-      const buf = Buffer.alloc(CHUNK_BYTES);
-      let bytesRead: number;
-      try {
-        ({ bytesRead } = await handle.read(buf, 0, buf.length, null));
-      } catch (err) {
-        throw unreadable(path, err);
-      }
-      if (bytesRead === 0) break;
-      total += bytesRead;
-      if (total > JSON_INPUT_LIMIT_BYTES) throw tooLarge(path, Math.max(total, size));
-      chunks.push(buf.subarray(0, bytesRead));
-    }
-    return parseDecoded(Buffer.concat(chunks, total).toString('utf8'), path);
-  } finally {
-    await handle.close().catch(() => undefined);
-  }
-}
-
-/** Synchronous twin of readJsonFile for callers that validate without awaiting. */
 export function readJsonFileSync(path: string): unknown {
   let fd: number;
   try {

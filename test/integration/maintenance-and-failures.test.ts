@@ -152,6 +152,23 @@ describe('failures', () => {
   });
 });
 
+describe('finding kopia', () => {
+  it('without KOPIA_BIN the program finds the project kopia, and --version prints both versions', async () => {
+    const s = seeded('version');
+    const result = await runMover(['--version'], { ...s.env, KOPIA_BIN: undefined });
+    expect(result.exitCode, result.stderr).toBe(0);
+    expect(result.stdout).toMatch(/^kopia-mover \d+\.\d+\.\d+$/m);
+    expect(result.stdout).toMatch(/^kopia 0\.22\.3/m);
+  });
+
+  it('a kopia that cannot be started is exit 2 naming KOPIA_BIN, not a repository failure', async () => {
+    const s = seeded('nokopia');
+    const result = await runMover(['backup'], { ...s.env, DATA_DIR: s.data, KOPIA_BIN: '/nonexistent/kopia' });
+    expect(result.exitCode).toBe(2);
+    expect(result.plainLines.find((l) => l.startsWith('FAILURE_REASON:'))).toContain('KOPIA_BIN');
+  });
+});
+
 describe('plan', () => {
   it('prints the backup kopia commands in order, secrets redacted, and starts no kopia process', async () => {
     const s = seeded('plan');

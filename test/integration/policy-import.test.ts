@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readJsonFile } from '../../src/policy/json-input.js';
+import { readJsonFileSync } from '../../src/policy/json-input.js';
 import { globalImportDocument, mapPolicyDocument, valueAtPath } from '../../src/policy/kopia-policy.js';
 
 /**
@@ -99,14 +99,14 @@ describe('kopia policy import of the docs’ policies', () => {
 
   it.each(policyFiles)('%s', async (file) => {
     const path = join(FIXTURES, file);
-    const { policy, applied } = mapPolicyDocument(await readJsonFile(path), path);
+    const { policy, applied } = mapPolicyDocument(await readJsonFileSync(path), path);
     const shown = await importAndShow(file, policy);
     expectApplied(shown, policy, applied);
   });
 
   it.each(structuredFiles)('the policies section of %s', async (file) => {
     const path = join(FIXTURES, file);
-    const doc = (await readJsonFile(path)) as { policies: unknown };
+    const doc = (await readJsonFileSync(path)) as { policies: unknown };
     const { policy, applied } = mapPolicyDocument(doc.policies, `${path}#policies`);
     const shown = await importAndShow(`structured-${file}`, policy);
     expectApplied(shown, policy, applied);

@@ -322,7 +322,7 @@ describe('docker/entry.sh', () => {
   });
 
   it('prints kopia-mover usage for --help, run through bash against the local build', () => {
-    expect(existsSync(join(ROOT, 'dist', 'cli.js')), 'dist/cli.js (run npm run build)').toBe(true);
+    expect(existsSync(join(ROOT, 'dist', 'kopia-mover.mjs')), 'dist/kopia-mover.mjs (run npm run build)').toBe(true);
     const r = spawnSync('/bin/bash', ['-c', `${shellQuote(SHIM)} --help`], {
       env: { PATH: process.env['PATH'], HOME: scratch, KOPIA_MOVER_HOME: ROOT },
       encoding: 'utf8',

@@ -5,37 +5,25 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { ConfigError } from '../../src/errors.js';
 
-// Counts every byte the module under test reads through a file handle, so the
+// Counts every byte the module under test reads from a file, so the
 // size check can be shown to happen before any content is read.
 const io = vi.hoisted(() => ({ bytesRead: 0, readFileCalls: 0 }));
 
-vi.mock('node:fs/promises', async (importOriginal) => {
-  const actual = await importOriginal<typeof import('node:fs/promises')>();
-  const open: typeof actual.open = async (...args) => {
-    const handle = await actual.open(...args);
-    const read = handle.read.bind(handle) as (...a: unknown[]) => Promise<{ bytesRead: number }>;
-    const readFile = handle.readFile.bind(handle);
-    Object.assign(handle, {
-      read: async (...a: unknown[]) => {
-        const r = await read(...a);
-        io.bytesRead += r.bytesRead;
-        return r;
-      },
-      readFile: async (...a: Parameters<typeof readFile>) => {
-        io.readFileCalls++;
-        return readFile(...a);
-      },
-    });
-    return handle;
-  };
-  const readFile = ((...args: Parameters<typeof actual.readFile>) => {
+vi.mock('node:fs', async (importOriginal) => {
+  const actual = await importOriginal<typeof import('node:fs')>();
+  const readSync = ((...args: Parameters<typeof actual.readSync>) => {
+    const n = actual.readSync(...args);
+    io.bytesRead += n;
+    return n;
+  }) as typeof actual.readSync;
+  const readFileSync = ((...args: Parameters<typeof actual.readFileSync>) => {
     io.readFileCalls++;
-    return actual.readFile(...args);
-  }) as typeof actual.readFile;
-  return { ...actual, open, readFile, default: { ...actual, open, readFile } };
+    return actual.readFileSync(...args);
+  }) as typeof actual.readFileSync;
+  return { ...actual, readSync, readFileSync, default: { ...actual, readSync, readFileSync } };
 });
 
-const { JSON_INPUT_LIMIT_BYTES, parseJsonText, readJsonFile, readJsonFileSync, offsetFromV8Message, locate } =
+const { JSON_INPUT_LIMIT_BYTES, parseJsonText, readJsonFileSync, offsetFromV8Message, locate } =
   await import('../../src/policy/json-input.js');
 
 const FIXTURES = fileURLToPath(new URL('../../fixtures/policies/', import.meta.url));
@@ -83,7 +71,7 @@ describe('readJsonFile', () => {
   it('reads and parses a file', async () => {
     const p = join(dir, 'ok.json');
     await writeFile(p, '{"retention": {"keepDaily": 7}}');
-    await expect(readJsonFile(p)).resolves.toEqual({ retention: { keepDaily: 7 } });
+    expect(readJsonFileSync(p)).toEqual({ retention: { keepDaily: 7 } });
     // proves the byte counter sees reads, so the zero below means something
     expect(io.bytesRead).toBeGreaterThan(0);
     expect(readJsonFileSync(p)).toEqual({ retention: { keepDaily: 7 } });
@@ -92,14 +80,14 @@ describe('readJsonFile', () => {
   it('accepts a file of exactly the limit', async () => {
     const p = join(dir, 'exact.json');
     await writeFile(p, `"${'a'.repeat(JSON_INPUT_LIMIT_BYTES - 2)}"`);
-    const value = await readJsonFile(p);
+    const value = await readJsonFileSync(p);
     expect(typeof value === 'string' && value.length).toBe(JSON_INPUT_LIMIT_BYTES - 2);
   });
 
   it('rejects 1,048,577 bytes naming file, size and limit, without reading the content', async () => {
     const p = join(dir, 'big.json');
     await writeFile(p, `{"k":"${SECRET}${'x'.repeat(1_048_577 - 8 - SECRET.length)}"}`);
-    const err = await configErrorAsync(readJsonFile(p));
+    const err = await configErrorAsync(Promise.resolve().then(() => readJsonFileSync(p)));
     expect(err.issues).toHaveLength(1);
     expect(err.issues[0]?.source).toBe(p);
     expect(err.message).toContain(p);
@@ -115,7 +103,7 @@ describe('readJsonFile', () => {
     const p = join(dir, 'sparse.json');
     await writeFile(p, '');
     await truncate(p, 4 * 1024 ** 3);
-    const err = await configErrorAsync(readJsonFile(p));
+    const err = await configErrorAsync(Promise.resolve().then(() => readJsonFileSync(p)));
     expect(err.message).toContain(`${4 * 1024 ** 3} bytes`);
     expect(err.message).toContain(`${JSON_INPUT_LIMIT_BYTES} bytes`);
     expect(io.bytesRead).toBe(0);
@@ -125,7 +113,7 @@ describe('readJsonFile', () => {
 
   it('names a missing file and the reason', async () => {
     const p = join(dir, 'nope.json');
-    const err = await configErrorAsync(readJsonFile(p));
+    const err = await configErrorAsync(Promise.resolve().then(() => readJsonFileSync(p)));
     expect(err.issues[0]?.source).toBe(p);
     expect(err.message).toContain('file not found');
     expect(configError(() => readJsonFileSync(p)).message).toContain('file not found');
@@ -134,7 +122,7 @@ describe('readJsonFile', () => {
   it('names a directory as not a file', async () => {
     const p = join(dir, 'adir');
     await mkdir(p);
-    const err = await configErrorAsync(readJsonFile(p));
+    const err = await configErrorAsync(Promise.resolve().then(() => readJsonFileSync(p)));
     expect(err.issues[0]?.source).toBe(p);
     expect(err.message).toContain('directory');
   });
@@ -142,7 +130,7 @@ describe('readJsonFile', () => {
   it('reports invalid JSON in a file with line and column and no content', async () => {
     const p = join(dir, 'bad.json');
     await writeFile(p, `{\n  "password": "${SECRET}",\n  "b": }\n`);
-    const err = await configErrorAsync(readJsonFile(p));
+    const err = await configErrorAsync(Promise.resolve().then(() => readJsonFileSync(p)));
     expect(err.issues[0]?.source).toBe(p);
     expect(err.message).toContain('line 3 column 8');
     expect(err.message).not.toContain(SECRET);
@@ -150,12 +138,12 @@ describe('readJsonFile', () => {
   });
 
   it('locates the errors in the docs’ invalid examples', async () => {
-    const comment = await configErrorAsync(readJsonFile(join(FIXTURES, 'invalid-json-policy-with-comment.json')));
+    const comment = await configErrorAsync(Promise.resolve().then(() => readJsonFileSync(join(FIXTURES, 'invalid-json-policy-with-comment.json'))));
     expect(comment.message).toContain('line 3 column 29');
     expect(comment.message).toContain('comments are not allowed in JSON');
     expect(comment.message).not.toContain('Faster');
 
-    const placeholder = await configErrorAsync(readJsonFile(join(FIXTURES, 'invalid-json-doc-example.json')));
+    const placeholder = await configErrorAsync(Promise.resolve().then(() => readJsonFileSync(join(FIXTURES, 'invalid-json-doc-example.json'))));
     expect(placeholder.message).toContain('line 1 column 2');
     expect(placeholder.message).not.toContain('invalid json here');
   });
@@ -163,7 +151,7 @@ describe('readJsonFile', () => {
   it('skips a UTF-8 byte order mark', async () => {
     const p = join(dir, 'bom.json');
     await writeFile(p, '\ufeff{"a": 1}');
-    await expect(readJsonFile(p)).resolves.toEqual({ a: 1 });
+    expect(readJsonFileSync(p)).toEqual({ a: 1 });
   });
 });
 
