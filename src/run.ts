@@ -14,6 +14,7 @@ import { KopiaRunner } from './kopia/runner.js';
 import { planBackup, runBackup } from './operations/backup.js';
 import { scrubSavedSecrets } from './operations/connect.js';
 import { cacheExhaustion } from './operations/cache-usage.js';
+import { stopHooks } from './operations/hooks.js';
 import type { RunContext } from './operations/context.js';
 import { planMaintenance, runMaintenance } from './operations/maintenance.js';
 import type { PlanStep } from './operations/plan.js';
@@ -190,6 +191,7 @@ function installSignalHandlers(runner: KopiaRunner, output: Output, graceMs: num
     const child = runner.child;
     const error = new TerminatedError(signal, number);
     runner.stop(error);
+    stopHooks(signal);
     const finish = () => reject(error);
     if (!child) return finish();
     child.kill(signal);

@@ -2,6 +2,20 @@ import { execa } from 'execa';
 import { LineSplitter } from '../kopia/lines.js';
 import type { RunContext } from './context.js';
 
+/** Process groups of hooks now running, so a stop can end them too. */
+const running = new Set<number>();
+
+/** Ends every running hook with its children (they run detached, in their own group). */
+export function stopHooks(signal: NodeJS.Signals = 'SIGTERM'): void {
+  for (const pid of running) {
+    try {
+      process.kill(-pid, signal);
+    } catch {
+      // already gone
+    }
+  }
+}
+
 export interface HookResult {
   ok: boolean;
   reason?: string;
@@ -29,6 +43,7 @@ export async function runHook(ctx: RunContext, name: string, command: string, cw
     detached: true,
     cleanup: true,
   });
+  if (child.pid) running.add(child.pid);
   const lines = new LineSplitter((line) => output.log.info({ hook: name }, line));
   child.stdout?.setEncoding('utf8').on('data', (c: string) => lines.push(c));
   child.stderr?.setEncoding('utf8').on('data', (c: string) => lines.push(c));
@@ -46,6 +61,7 @@ export async function runHook(ctx: RunContext, name: string, command: string, cw
   }, timeoutMs);
   const result = await child;
   clearTimeout(timer);
+  if (child.pid) running.delete(child.pid);
   lines.end();
   if (timedOut) return { ok: false, reason: `${name} timed out after ${timeoutMs / 1000}s` };
   if (result.exitCode !== 0) {

@@ -86,6 +86,25 @@ describe('signals', () => {
   });
 });
 
+describe('stopping outside kopia', () => {
+  it('SIGTERM while a before-snapshot action runs ends the action and the program at once, exit 143', async () => {
+    const s = scenario('hookstop');
+    mkdirSync(s.data);
+    writeFileSync(join(s.data, 'a.txt'), 'a');
+    const marker = join(s.root, 'hook-started');
+    const handle = startMover(['backup'], { ...s.env, DATA_DIR: s.data, KOPIA_BEFORE_SNAPSHOT: `touch '${marker}'; sleep 60` });
+    const until = Date.now() + 30_000;
+    while (!existsSync(marker) && Date.now() < until) await sleep(50);
+    expect(existsSync(marker)).toBe(true);
+    const stoppedAt = Date.now();
+    handle.kill('SIGTERM');
+    const result = await handle.result;
+    expect(Date.now() - stoppedAt).toBeLessThan(5_000);
+    expect(result.exitCode).toBe(143);
+    expect(result.kopiaCalls.some((a) => a[0] === 'snapshot')).toBe(false);
+  });
+});
+
 describe('cache corruption', () => {
   it('a corrupted index cache is cleared and the backup retried and succeeds; a second corruption within 5 minutes is not cleared', async () => {
     const s = scenario('corrupt');

@@ -1,8 +1,8 @@
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { assertNoSecrets, kopiaJson, realKopia, runMover, scenario } from '../support/mover.js';
+import { assertNoSecrets, kopiaJson, realKopia, runMover, scenario, startMover } from '../support/mover.js';
 
 interface MaintenanceInfo {
   owner: string;
@@ -149,6 +149,24 @@ describe('failures', () => {
     const backup = await runMover([], { ...s.env, DATA_DIR: s.data, DIRECTION: 'source' });
     expect(backup.exitCode, backup.stdout).toBe(0);
     expect(backup.plainLines).toContain('OPERATION_TYPE: BACKUP');
+  });
+});
+
+describe('DEBUG_MOVER', () => {
+  it('pauses before any kopia process with instructions, and continues once the marker file is removed', async () => {
+    const s = seeded('debug');
+    const handle = startMover(['backup'], { ...s.env, DATA_DIR: s.data, DEBUG_MOVER: '1' });
+    const marker = join(s.cache, 'debug-mover-wait');
+    const until = Date.now() + 20_000;
+    while (!existsSync(marker) && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+    expect(existsSync(marker)).toBe(true);
+    await new Promise((r) => setTimeout(r, 500));
+    expect(handle.kopiaCalls()).toEqual([]);
+    expect(handle.output()).toContain(`rm ${marker}`);
+    rmSync(marker);
+    const result = await handle.result;
+    expect(result.exitCode, result.stdout).toBe(0);
+    expect(result.kopiaCalls.length).toBeGreaterThan(0);
   });
 });
 
