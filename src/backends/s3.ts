@@ -84,6 +84,7 @@ export const s3Backend: BackendDefinition = {
       // kopia copies the keys from its environment into kopia.config. Without
       // them there it falls back to the AWS_* variables, which every run passes.
       secretConfigKeys: ['secretAccessKey', 'sessionToken'],
+      secretsFromEnvironment: true,
       description: `S3 repository ${where} at ${endpoint.tlsOff ? 'http' : 'https'}://${endpoint.host}`,
       matchesStorage: (storage) =>
         storageMatches(storage, 's3', {

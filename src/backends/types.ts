@@ -24,6 +24,12 @@ export interface StorageTarget {
    * connects again instead of reusing the connection.
    */
   secretConfigKeys?: string[];
+  /**
+   * kopia finds the scrubbed secrets in its own environment when kopia.config
+   * lacks them, so a scrubbed connection can still be reused (S3: kopia's
+   * credential chain falls through to AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY).
+   */
+  secretsFromEnvironment?: boolean;
   /** Human description for logs: no credentials. */
   description: string;
   /** Whether the storage section of an existing kopia.config points at this same repository. */

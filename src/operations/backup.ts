@@ -68,7 +68,7 @@ export function planBackup(config: MoverConfig): PlanStep[] {
     steps.push({ note: `not applied (${finding.source}): ${finding.message}` });
   }
   for (const step of settingsSteps(settings, { target: pathTarget(config), policy: pathPolicy(config) })) {
-    if (!(connection.reuse && alreadyApplied(config, step.name, step.digest))) steps.push({ command: step.command });
+    if (!alreadyApplied(config, step.name, step.digest)) steps.push({ command: step.command });
   }
   if (config.backup.beforeSnapshot) steps.push({ note: 'run KOPIA_BEFORE_SNAPSHOT' });
   steps.push({ command: snapshotCommand(config) });
@@ -91,8 +91,9 @@ export async function runBackup(ctx: RunContext): Promise<void> {
   }
 
   const { settings, outcome } = readSettings(ctx);
-  const { reused } = await connect(ctx, config.identity, 'connect-or-create');
-  if (!reused) forgetApplied(config);
+  const { created } = await connect(ctx, config.identity, 'connect-or-create');
+  // A new repository has none of the policies this cache remembers applying.
+  if (created) forgetApplied(config);
   await applySettings(ctx, settings, outcome, { target: pathTarget(config), policy: pathPolicy(config) });
 
   const repo = settings.repository;

@@ -59,6 +59,7 @@ function cacheMatches(config: MoverConfig, saved: SavedConnection): boolean {
 /** A saved connection is reusable only if it is this repository and no secret of it was scrubbed. */
 function reusable(storage: StorageTarget, saved: SavedConnection | undefined): boolean {
   if (!saved?.storage || !storage.matchesStorage(saved.storage)) return false;
+  if (storage.secretsFromEnvironment) return true;
   return (storage.secretConfigKeys ?? []).every((key) => saved.storage?.config?.[key] !== undefined);
 }
 

@@ -98,6 +98,8 @@ interface Lifecycle {
   scrubbedKeys: string[];
   /** Target of `repository connect|create`, e.g. 's3' or 'from-config'. */
   kopiaBackend: string;
+  /** kopia reads the scrubbed secrets from its environment, so the connection is still reused. */
+  reusesAfterScrub?: boolean;
 }
 
 /**
@@ -105,7 +107,7 @@ interface Lifecycle {
  * connects again where secrets were scrubbed), a restore into an empty dir on a
  * fresh cache gives identical bytes, and maintenance claims ownership.
  */
-async function lifecycle({ label, env, secrets, scrubbedKeys, kopiaBackend }: Lifecycle): Promise<void> {
+async function lifecycle({ label, env, secrets, scrubbedKeys, kopiaBackend, reusesAfterScrub = false }: Lifecycle): Promise<void> {
   const root = tempDir(`km-${label}-`);
   const data = join(root, 'data');
   makeData(data);
@@ -116,6 +118,7 @@ async function lifecycle({ label, env, secrets, scrubbedKeys, kopiaBackend }: Li
     KOPIA_OVERRIDE_USERNAME: label,
     KOPIA_OVERRIDE_HOSTNAME: 'ns1',
     KOPIA_SOURCE_PATH_OVERRIDE: '/data',
+    KOPIA_RETAIN_DAILY: '7',
     ...env,
   };
   const cache = join(root, 'cache');
@@ -123,6 +126,7 @@ async function lifecycle({ label, env, secrets, scrubbedKeys, kopiaBackend }: Li
   const first = await runMover(['backup'], { ...base, KOPIA_CACHE_DIR: cache, DATA_DIR: data });
   expect(first.exitCode, first.stdout).toBe(0);
   expect(verbs(first)).toContain('repository create');
+  expect(verbs(first)).toContain('policy import');
   const create = first.kopiaCalls.find((argv) => argv[1] === 'create');
   expect(create?.[2]).toBe(kopiaBackend);
   // Secret temp files live only as long as the run.
@@ -135,8 +139,12 @@ async function lifecycle({ label, env, secrets, scrubbedKeys, kopiaBackend }: Li
   const second = await runMover(['backup'], { ...base, KOPIA_CACHE_DIR: cache, DATA_DIR: data });
   expect(second.exitCode, second.stdout).toBe(0);
   expect(verbs(second)).not.toContain('repository create');
-  // With secrets scrubbed from kopia.config the run connects again; otherwise it reuses the connection.
-  expect(verbs(second).includes('repository connect')).toBe(scrubbedKeys.length > 0);
+  // With secrets scrubbed from kopia.config the run connects again, unless kopia finds them in its environment.
+  const reconnects = scrubbedKeys.length > 0 && !reusesAfterScrub;
+  expect(verbs(second).includes('repository connect')).toBe(reconnects);
+  // Policies applied by the first run are not applied again.
+  expect(verbs(second)).not.toContain('policy import');
+  expect(second.kopiaCalls.length).toBeLessThanOrEqual(reconnects ? 2 : 1);
   expect(second.plainLines.some((l) => l.startsWith('SNAPSHOT_ID: '))).toBe(true);
   expectCacheClean(cache, all, scrubbedKeys);
 
@@ -171,6 +179,7 @@ describe('S3 (MinIO)', () => {
       await lifecycle({
         label: 's3http',
         kopiaBackend: 's3',
+        reusesAfterScrub: true,
         env: {
           KOPIA_REPOSITORY: 's3://km-http/a//b',
           KOPIA_S3_ENDPOINT: s3.url,
@@ -195,6 +204,7 @@ describe('S3 (MinIO)', () => {
       await lifecycle({
         label: 's3https',
         kopiaBackend: 's3',
+        reusesAfterScrub: true,
         env: {
           KOPIA_REPOSITORY: 's3://km-https/tls',
           KOPIA_S3_ENDPOINT: s3tls.url,
