@@ -20,6 +20,11 @@ export abstract class MoverError extends Error {
   abstract readonly exitCode: ExitCodeValue;
   /** kopia's own error output, when the failure came from a kopia process. */
   kopiaOutput?: string;
+  constructor(message: string, kopiaOutput?: string) {
+    super(message);
+    this.name = new.target.name;
+    this.kopiaOutput = kopiaOutput;
+  }
 }
 
 /** A single finding about one input: the variable or file it concerns, and what is wrong. */
@@ -35,52 +40,31 @@ export class ConfigError extends MoverError {
   constructor(issues: ConfigIssue[] | ConfigIssue) {
     const list = Array.isArray(issues) ? issues : [issues];
     super(list.map((i) => `${i.source}: ${i.message}`).join('; '));
-    this.name = 'ConfigError';
     this.issues = list;
   }
 }
 
 export class RepositoryError extends MoverError {
   readonly exitCode = ExitCode.Repository;
-  constructor(message: string, kopiaOutput?: string) {
-    super(message);
-    this.name = 'RepositoryError';
-    this.kopiaOutput = kopiaOutput;
-  }
 }
 
 export class OperationError extends MoverError {
   readonly exitCode = ExitCode.OperationFailed;
-  constructor(message: string, kopiaOutput?: string) {
-    super(message);
-    this.name = 'OperationError';
-    this.kopiaOutput = kopiaOutput;
-  }
 }
 
 export class BeforeSnapshotActionError extends MoverError {
   readonly exitCode = ExitCode.BeforeSnapshotAction;
-  constructor(message: string) {
-    super(message);
-    this.name = 'BeforeSnapshotActionError';
-  }
 }
 
 export class MaintenanceOwnershipError extends MoverError {
   readonly exitCode = ExitCode.MaintenanceOwnership;
   constructor(message: string, readonly currentOwner?: string) {
     super(message);
-    this.name = 'MaintenanceOwnershipError';
   }
 }
 
 export class MaintenanceRunError extends MoverError {
   readonly exitCode = ExitCode.MaintenanceRun;
-  constructor(message: string, kopiaOutput?: string) {
-    super(message);
-    this.name = 'MaintenanceRunError';
-    this.kopiaOutput = kopiaOutput;
-  }
 }
 
 /** The run was stopped by a signal; exit code is 128 + the signal number. */
@@ -88,15 +72,7 @@ export class TerminatedError extends MoverError {
   readonly exitCode: ExitCodeValue;
   constructor(readonly signal: NodeJS.Signals, signalNumber: number) {
     super(`terminated by ${signal}`);
-    this.name = 'TerminatedError';
     this.exitCode = 128 + signalNumber;
   }
 }
 
-export class CacheExhaustedError extends MoverError {
-  readonly exitCode = ExitCode.CacheExhausted;
-  constructor(message: string) {
-    super(message);
-    this.name = 'CacheExhaustedError';
-  }
-}
