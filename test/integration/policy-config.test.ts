@@ -154,6 +154,24 @@ describe('manual and structured repository configs', () => {
   });
 });
 
+describe('KOPIA_STRUCTURED_REPOSITORY_CONFIG for a repository that does not exist yet', () => {
+  it('creates it on the first backup (kopia reads only a token for create from-config)', async () => {
+    const s = seeded('structuredcreate');
+    // An empty, existing directory, as a mounted volume would be: create from-config does not make it.
+    const repo = join(s.root, 'new-repo');
+    mkdirSync(repo);
+    const structured = JSON.stringify({ storage: { type: 'filesystem', config: { path: repo } } });
+    const env = { ...s.env, KOPIA_REPOSITORY: undefined, DATA_DIR: s.data, KOPIA_STRUCTURED_REPOSITORY_CONFIG: structured };
+    const backup = await runMover(['backup'], env);
+    expect(backup.exitCode, backup.stdout).toBe(0);
+    const create = backup.kopiaCalls.find((a) => a[0] === 'repository' && a[1] === 'create') ?? [];
+    expect(create.slice(0, 3)).toEqual(['repository', 'create', 'from-config']);
+    expect(create.some((a) => a.startsWith('--token-file='))).toBe(true);
+    expect(existsSync(join(repo, 'kopia.repository.f'))).toBe(true);
+    expect(kopiaJson<unknown[]>(s.cache, s.password, ['snapshot', 'list', '--all'])).toHaveLength(1);
+  });
+});
+
 describe('KOPIA_ADDITIONAL_ARGS', () => {
   it('splits on the exact separator and passes exactly two arguments to snapshot create only', async () => {
     const s = seeded('args');
