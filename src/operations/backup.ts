@@ -3,7 +3,7 @@ import type { MoverConfig } from '../config/types.js';
 import { BeforeSnapshotActionError, ConfigError, OperationError } from '../errors.js';
 import type { KopiaCommand } from '../kopia/command.js';
 import { connect, planConnect } from './connect.js';
-import { runKopia, runStep, type RunContext } from './context.js';
+import { runStep, type RunContext } from './context.js';
 import { runHook } from './hooks.js';
 import type { PlanStep } from './plan.js';
 import { applySettings, readSettings, settingsSteps } from './settings.js';

@@ -3,7 +3,7 @@ import { OperationError } from '../errors.js';
 import type { KopiaCommand } from '../kopia/command.js';
 import { connect, planConnect } from './connect.js';
 import { applySettings, readSettings } from './settings.js';
-import { runKopia, runStep, type RunContext } from './context.js';
+import { runStep, type RunContext } from './context.js';
 import type { PlanStep } from './plan.js';
 import { parseListing, removeExtras } from './prune.js';
 import { discoveryRecord, hasFatalErrors, selectSnapshot, snapshotsOf, type SnapshotEntry } from './select.js';
