@@ -25,7 +25,7 @@ RUN go mod download "github.com/kopia/kopia@v${KOPIA_VERSION}" \
 
 
 ######################################################################
-# kopia-mover: compile with the dev dependencies, then drop them.
+# kopia-mover: type-check and bundle into one file; no dependency is needed at runtime.
 FROM node:20-bookworm-slim AS app-builder
 
 WORKDIR /build
@@ -35,8 +35,7 @@ RUN npm ci --no-audit --no-fund
 COPY tsconfig.json ./
 COPY src ./src
 COPY bin ./bin
-RUN npm run build \
- && npm prune --omit=dev --no-audit --no-fund
+RUN npm run build
 
 
 ######################################################################
@@ -56,7 +55,6 @@ COPY --from=kopia-builder /out/kopia /usr/local/bin/kopia
 
 # Owned by root and read-only to the mover user: the program cannot be altered at runtime.
 COPY --from=app-builder /build/package.json /mover-kopia/app/package.json
-COPY --from=app-builder /build/node_modules /mover-kopia/app/node_modules
 COPY --from=app-builder /build/dist /mover-kopia/app/dist
 COPY --from=app-builder /build/bin /mover-kopia/app/bin
 # The controller runs `/bin/bash -c /mover-kopia/entry.sh`; the shim keeps that path.

@@ -1,5 +1,5 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, cpSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -214,7 +214,7 @@ describe('the kopia build stage', () => {
 });
 
 describe('the Node build stage', () => {
-  it('installs from the lockfile before building, then drops dev dependencies', () => {
+  it('installs from the lockfile before building the bundle', () => {
     const ins = nodeStage!.instructions;
     const lockCopy = ins.findIndex((i) => i.keyword === 'COPY' && copyPaths(i).sources.includes('package-lock.json'));
     const ci = ins.findIndex((i) => i.keyword === 'RUN' && /\bnpm ci\b/.test(i.args));
@@ -222,7 +222,6 @@ describe('the Node build stage', () => {
     expect(lockCopy).toBeGreaterThanOrEqual(0);
     expect(ci).toBeGreaterThan(lockCopy);
     expect(build).toBeGreaterThanOrEqual(ci);
-    expect(runText(nodeStage!)).toMatch(/npm prune --omit=dev/);
   });
 });
 
@@ -247,9 +246,11 @@ describe('the final stage', () => {
 
   it('ships the program, the shim and kopia at the expected paths', () => {
     const dests = copies().map((c) => c.dest.replace(/\/$/, ''));
-    for (const path of ['dist', 'bin', 'node_modules', 'package.json']) {
+    for (const path of ['dist', 'bin', 'package.json']) {
       expect(dests).toContain(`/mover-kopia/app/${path}`);
     }
+    // The program is one bundle: no dependency tree ships.
+    expect(dests).not.toContain('/mover-kopia/app/node_modules');
     expect(dests).toContain('/usr/local/bin/kopia');
     const shim = copies().find((c) => c.dest === '/mover-kopia/entry.sh');
     expect(shim?.sources).toEqual(['docker/entry.sh']);
@@ -260,7 +261,7 @@ describe('the final stage', () => {
   it('copies the app from the Node stage and kopia from the Go stage', () => {
     const from = (dest: string) => copies().find((c) => c.dest === dest)?.flags['from'];
     expect(from('/mover-kopia/app/dist')).toBe(nodeStage!.name);
-    expect(from('/mover-kopia/app/node_modules')).toBe(nodeStage!.name);
+    expect(from('/mover-kopia/app/bin')).toBe(nodeStage!.name);
     expect(from('/usr/local/bin/kopia')).toBe(goStage!.name);
   });
 
@@ -308,6 +309,9 @@ describe('.dockerignore', () => {
 describe('docker/entry.sh', () => {
   const text = readFileSync(SHIM, 'utf8');
   const scratch = mkdtempSync(join(tmpdir(), 'km-shim-'));
+  // Exactly what the final stage copies into /mover-kopia/app: no node_modules.
+  const imageApp = join(scratch, 'app');
+  for (const part of ['dist', 'bin', 'package.json']) cpSync(join(ROOT, part), join(imageApp, part), { recursive: true });
   afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
   it('is a bash script of one exec line', () => {
@@ -321,10 +325,10 @@ describe('docker/entry.sh', () => {
     expect(statSync(SHIM).mode & 0o111).toBe(0o111);
   });
 
-  it('prints kopia-mover usage for --help, run through bash against the local build', () => {
+  it('prints kopia-mover usage for --help, run through bash against the image layout (no node_modules)', () => {
     expect(existsSync(join(ROOT, 'dist', 'kopia-mover.mjs')), 'dist/kopia-mover.mjs (run npm run build)').toBe(true);
     const r = spawnSync('/bin/bash', ['-c', `${shellQuote(SHIM)} --help`], {
-      env: { PATH: process.env['PATH'], HOME: scratch, KOPIA_MOVER_HOME: ROOT },
+      env: { PATH: process.env['PATH'], HOME: scratch, KOPIA_MOVER_HOME: imageApp },
       encoding: 'utf8',
     });
     expect(r.stderr).toBe('');
@@ -335,7 +339,7 @@ describe('docker/entry.sh', () => {
 
   it('passes subcommands through', () => {
     const r = spawnSync('/bin/bash', ['-c', `${shellQuote(SHIM)} restore --help`], {
-      env: { PATH: process.env['PATH'], HOME: scratch, KOPIA_MOVER_HOME: ROOT },
+      env: { PATH: process.env['PATH'], HOME: scratch, KOPIA_MOVER_HOME: imageApp },
       encoding: 'utf8',
     });
     expect(r.status).toBe(0);
@@ -347,7 +351,7 @@ describe('docker/entry.sh', () => {
       env: {
         PATH: process.env['PATH'],
         HOME: scratch,
-        KOPIA_MOVER_HOME: ROOT,
+        KOPIA_MOVER_HOME: imageApp,
         KOPIA_MOVER_TERMINATION_LOG: join(scratch, 'termination-log'),
       },
       encoding: 'utf8',
