@@ -6,6 +6,7 @@ import { connect, planConnect } from './connect.js';
 import { runStep, type RunContext } from './context.js';
 import { runHook } from './hooks.js';
 import type { PlanStep } from './plan.js';
+import { farLess, measureTree } from './source-size.js';
 import { applySettings, readSettings, settingsSteps } from './settings.js';
 import { loadPolicySettings } from '../policy/mounted.js';
 import { alreadyApplied, forgetApplied } from './state.js';
@@ -112,6 +113,8 @@ export async function runBackup(ctx: RunContext): Promise<void> {
     if (!hook.ok) throw new BeforeSnapshotActionError(`${hook.reason}; no snapshot was taken`);
   }
 
+  // Counted alongside the snapshot, to notice a snapshot that misses most of the source.
+  const sourceSize = measureTree(dataDir).catch(() => undefined);
   const result = await runStep(ctx, snapshotCommand(config), (message, kopiaOutput) => {
     // kopia saves a manifest even when entries could not be read, then exits 1: say what was missed.
     const fatal = /Found (\d+) fatal error/.exec(kopiaOutput)?.[1];
@@ -140,6 +143,13 @@ export async function runBackup(ctx: RunContext): Promise<void> {
   output.log.info({ snapshot: summary.snapshot }, 'snapshot created');
   if ((summ.numFailed ?? 0) > 0) {
     summary.warnings.push(`kopia could not read ${summ.numFailed} entries; they are missing from snapshot ${manifest.id}`);
+  }
+  const source = await sourceSize;
+  if (source && farLess({ files: summ.files ?? 0, bytes: summ.size ?? 0 }, source)) {
+    summary.warnings.push(
+      `snapshot ${manifest.id} holds far less than ${dataDir}: ${summ.files ?? 0} of ${source.files} files, ` +
+        `${summ.size ?? 0} of ${source.bytes} bytes; check ignore rules and read errors`,
+    );
   }
   if (ignored > 0) {
     summary.warnings.push(`kopia could not read ${ignored} entries and ignored them as the error-handling policy says; they are missing from snapshot ${manifest.id}`);

@@ -294,4 +294,19 @@ describe('backup truthfulness', () => {
     expect(result.exitCode, result.stdout).toBe(1);
     expect(result.plainLines.find((l) => l.startsWith('FAILURE_REASON:'))).toMatch(/holds no files although .* is not empty/);
   });
+
+  it('a snapshot holding far less than the source is reported, and a complete one is not', async () => {
+    const s = scenario('farless');
+    mkdirSync(s.data);
+    for (let i = 0; i < 10; i++) writeFileSync(join(s.data, `kept-${i}.txt`), `kept ${i}`);
+    for (let i = 0; i < 30; i++) writeFileSync(join(s.data, `skipped-${i}.bin`), randomBytes(100 * 1024));
+    const complete = await runMover(['backup'], { ...s.env, DATA_DIR: s.data });
+    expect(complete.exitCode, complete.stdout).toBe(0);
+    expect(complete.plainLines.some((l) => l.includes('holds far less'))).toBe(false);
+
+    const partial = await runMover(['backup'], { ...s.env, DATA_DIR: s.data, KOPIA_ADDITIONAL_ARGS: '--ignore=*.bin' });
+    expect(partial.exitCode, partial.stdout).toBe(0);
+    const warning = partial.plainLines.find((l) => l.startsWith('WARNING: snapshot') && l.includes('holds far less')) ?? '';
+    expect(warning).toContain('10 of 40 files');
+  });
 });
