@@ -31,16 +31,17 @@ const TAIL_LINES = 40;
 /** The only place that starts kopia processes. */
 export class KopiaRunner {
   spawnCount = 0;
-  private readonly files = new Map<string, string>();
+  /** Temp file of each secret file, by the value itself: two commands may share a flag, never a file. */
+  private readonly files = new Map<SecretFile, string>();
   private current?: ResultPromise;
   private stopError?: Error;
 
   constructor(private readonly options: RunnerOptions) {}
 
   /** The argv a command runs with; secret files appear as their temp paths. */
-  argv(command: KopiaCommand, filePaths?: Map<string, string>): string[] {
+  argv(command: KopiaCommand, filePaths?: Map<SecretFile, string>): string[] {
     const fileFlags = (command.secretFiles ?? []).map(
-      (f) => `${f.flag}=${filePaths?.get(f.flag) ?? `<temp file: ${f.purpose}>`}`,
+      (f) => `${f.flag}=${filePaths?.get(f) ?? `<temp file: ${f.purpose}>`}`,
     );
     return [...command.args, ...fileFlags, ...this.options.globalFlags];
   }
@@ -128,12 +129,12 @@ export class KopiaRunner {
   }
 
   /** Secret files live for the whole run: kopia.config may refer to them after connect. */
-  private materialize(files: SecretFile[]): Map<string, string> {
+  private materialize(files: SecretFile[]): Map<SecretFile, string> {
     for (const file of files) {
-      if (this.files.has(file.flag)) continue;
+      if (this.files.has(file)) continue;
       const temp = tmp.fileSync({ mode: 0o600, prefix: 'kopia-mover-', discardDescriptor: true });
       writeFileSync(temp.name, file.content.reveal(), { mode: 0o600 });
-      this.files.set(file.flag, temp.name);
+      this.files.set(file, temp.name);
     }
     return this.files;
   }

@@ -1,0 +1,40 @@
+import { chmodSync, existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { Secret } from '../../src/config/secret.js';
+import { KopiaRunner } from '../../src/kopia/runner.js';
+import { Output } from '../../src/report/output.js';
+
+/** A stand-in for kopia (not kopia): prints the content of the file passed as --token-file. */
+function printer(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'km-runner-'));
+  const path = join(dir, 'print-token-file.sh');
+  writeFileSync(path, '#!/bin/sh\nfor a in "$@"; do case "$a" in --token-file=*) cat "${a#--token-file=}";; esac; done\n');
+  chmodSync(path, 0o755);
+  return path;
+}
+
+describe('kopia runner temp files (with a stand-in program that prints its temp file)', () => {
+  it('two commands with the same flag but different secrets each get their own file, all removed by cleanup', async () => {
+    const runner = new KopiaRunner({ binary: printer(), globalFlags: [], env: { PATH: process.env['PATH'] ?? '' }, output: new Output('json', [], 2), progressIntervalMs: 0 });
+    const first = await runner.run({ args: ['one'], purpose: 'first', captureStdout: true, secretFiles: [{ flag: '--token-file', content: new Secret('first-token'), purpose: 'a' }] });
+    const second = await runner.run({ args: ['two'], purpose: 'second', captureStdout: true, secretFiles: [{ flag: '--token-file', content: new Secret('second-token'), purpose: 'b' }] });
+    expect(first.stdout).toBe('first-token');
+    expect(second.stdout).toBe('second-token');
+    const paths = [...(runner as unknown as { files: Map<unknown, string> }).files.values()];
+    expect(paths).toHaveLength(2);
+    runner.cleanup();
+    for (const p of paths) expect(existsSync(p)).toBe(false);
+  });
+
+  it('the same secret file reused by later commands is written once', async () => {
+    const runner = new KopiaRunner({ binary: printer(), globalFlags: [], env: { PATH: process.env['PATH'] ?? '' }, output: new Output('json', [], 2), progressIntervalMs: 0 });
+    const file = { flag: '--token-file', content: new Secret('same-token'), purpose: 'a' };
+    await runner.run({ args: ['one'], purpose: 'first', captureStdout: true, secretFiles: [file] });
+    const again = await runner.run({ args: ['two'], purpose: 'second', captureStdout: true, secretFiles: [file] });
+    expect(again.stdout).toBe('same-token');
+    expect((runner as unknown as { files: Map<unknown, string> }).files.size).toBe(1);
+    runner.cleanup();
+  });
+});
