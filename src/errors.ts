@@ -58,8 +58,8 @@ export class BeforeSnapshotActionError extends MoverError {
 
 export class MaintenanceOwnershipError extends MoverError {
   readonly exitCode = ExitCode.MaintenanceOwnership;
-  constructor(message: string, readonly currentOwner?: string) {
-    super(message);
+  constructor(message: string, readonly currentOwner?: string, kopiaOutput?: string) {
+    super(message, kopiaOutput);
   }
 }
 

@@ -137,18 +137,16 @@ export async function connect(ctx: RunContext, identity: Identity, mode: Connect
   const { config } = ctx;
   const run = (command: KopiaCommand) => runKopia(ctx, command);
   if (config.cache.forceRebuild) forcedRebuild(ctx);
-  const candidates = storageCandidates(config);
-  if (candidates.length === 0) throw new RepositoryError('no repository configured');
-  const saved = readSavedConnection(config);
-  const reused = candidates.find((c) => reusable(c, saved));
-  if (reused && saved) {
-    for (const step of reuseSteps(config, saved, identity)) {
+  const plan = planConnect(config, identity, mode);
+  if (plan.reuse) {
+    for (const step of plan.steps) {
       const result = await run(step);
       if (result.exitCode !== 0) throw new RepositoryError(`${step.purpose} failed`, result.tail.join('\n'));
     }
     return { created: false, reused: true };
   }
 
+  const candidates = storageCandidates(config);
   const failures: { storage: StorageTarget; tail: string[]; missing: boolean }[] = [];
   for (const storage of candidates) {
     const { connect: command } = connectCommands(config, storage, identity, mode);

@@ -34,46 +34,39 @@ interface MaintenanceInfo {
   quick?: { enabled?: boolean };
 }
 
-export interface MaintenanceTiming {
-  /** Waits between ownership claim attempts. */
-  claimBackoffMs: number[];
-}
+/** Waits between ownership claim attempts: another pod may be claiming at the same moment. */
+const CLAIM_BACKOFF_MS = [1000, 2000, 4000];
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-export async function runMaintenance(ctx: RunContext, timing: MaintenanceTiming = { claimBackoffMs: [1000, 2000, 4000] }): Promise<void> {
+export async function runMaintenance(ctx: RunContext): Promise<void> {
   const { config, output, summary } = ctx;
   const me = owner(config);
   summary.maintenance = { status: 'FAILURE' };
 
   await connect(ctx, config.maintenanceIdentity, 'connect-only');
 
-  const readInfo = async (): Promise<MaintenanceInfo> => {
-    const result = await runStep(ctx, INFO);
-    try {
-      return JSON.parse(result.stdout) as MaintenanceInfo;
-    } catch {
-      throw new OperationError('could not read the maintenance info kopia printed', result.tail.join('\n'));
-    }
-  };
-
-  const info = await readInfo();
+  const infoResult = await runStep(ctx, INFO);
+  let info: MaintenanceInfo;
+  try {
+    info = JSON.parse(infoResult.stdout) as MaintenanceInfo;
+  } catch {
+    throw new OperationError('could not read the maintenance info kopia printed', infoResult.tail.join('\n'));
+  }
   output.log.info({ owner: info.owner || '(none)', me }, 'maintenance owner');
   if (info.owner !== me || info.quick?.enabled !== true) {
     const claim = claimCommand(config, info.quick?.enabled !== true);
     let lastOutput = '';
     let claimed = false;
-    for (let attempt = 0; attempt <= timing.claimBackoffMs.length && !claimed; attempt++) {
-      if (attempt > 0) await sleep(timing.claimBackoffMs[attempt - 1] ?? 0);
+    for (let attempt = 0; attempt <= CLAIM_BACKOFF_MS.length && !claimed; attempt++) {
+      if (attempt > 0) await sleep(CLAIM_BACKOFF_MS[attempt - 1] ?? 0);
       const result = await runKopia(ctx, claim);
       claimed = result.exitCode === 0;
       lastOutput = result.tail.join('\n');
     }
     if (!claimed) {
       const current = info.owner || 'nobody';
-      throw Object.assign(new MaintenanceOwnershipError(`could not claim maintenance ownership as ${me}; current owner is ${current}`, current), {
-        kopiaOutput: lastOutput,
-      });
+      throw new MaintenanceOwnershipError(`could not claim maintenance ownership as ${me}; current owner is ${current}`, current, lastOutput);
     }
     output.log.info({ previousOwner: info.owner || '(none)', owner: me }, 'maintenance ownership claimed');
   }

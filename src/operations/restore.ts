@@ -6,7 +6,7 @@ import { applySettings, readSettings } from './settings.js';
 import { runStep, type RunContext } from './context.js';
 import type { PlanStep } from './plan.js';
 import { parseListing, removeExtras } from './prune.js';
-import { discoveryRecord, hasFatalErrors, selectSnapshot, snapshotsOf, type SnapshotEntry } from './select.js';
+import { compareNewestFirst, discoveryRecord, hasFatalErrors, selectSnapshot, snapshotsOf, type SnapshotEntry } from './select.js';
 
 const LIST: KopiaCommand = {
   args: ['snapshot', 'list', '--all', '--json'],
@@ -70,7 +70,7 @@ export async function runRestore(ctx: RunContext): Promise<void> {
     output.line('No eligible snapshots found');
     if (config.restore.discoverSnapshots) {
       output.line('=== Discovery Mode: Available Snapshots ===');
-      for (const s of [...all].sort((a, b) => Date.parse(b.startTime) - Date.parse(a.startTime))) {
+      for (const s of [...all].sort(compareNewestFirst)) {
         output.line(discoveryRecord(s));
       }
       output.line('=== End Discovery Mode ===');

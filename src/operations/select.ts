@@ -25,7 +25,7 @@ function fractionNanos(time: string): number {
 }
 
 /** kopia prints nanoseconds; Date keeps milliseconds, so equal milliseconds compare the fraction. */
-function compareNewestFirst(a: SnapshotEntry, b: SnapshotEntry): number {
+export function compareNewestFirst(a: SnapshotEntry, b: SnapshotEntry): number {
   const seconds = (t: string) => Math.floor(Date.parse(t) / 1000);
   const diff = seconds(b.startTime) - seconds(a.startTime);
   if (diff !== 0) return diff;
