@@ -58,7 +58,12 @@ function envWithFlags(env: EnvMap, flags: CommonFlags): Record<string, string | 
     if (typeof value === 'string') merged[name] = value;
   }
   if (flags.passwordFile) {
-    merged['KOPIA_PASSWORD'] = readFileSync(flags.passwordFile, 'utf8').replace(/\r?\n$/, '');
+    try {
+      merged['KOPIA_PASSWORD'] = readFileSync(flags.passwordFile, 'utf8').replace(/\r?\n$/, '');
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code ?? 'unreadable';
+      throw new ConfigError({ source: '--password-file', message: `${flags.passwordFile} cannot be read (${code})` });
+    }
   }
   if (flags.deleteExtra) merged['KOPIA_ENABLE_FILE_DELETION'] = 'true';
   if (flags.discover) merged['KOPIA_DISCOVER_SNAPSHOTS'] = 'true';

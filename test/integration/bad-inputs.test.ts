@@ -89,6 +89,13 @@ const cases: Case[] = [
 ];
 
 describe('bad inputs are rejected before any repository is touched', () => {
+  it('a --password-file that cannot be read: exit 2 naming the flag, no kopia process', async () => {
+    const result = await runMover(['backup', '--password-file', '/nonexistent/pw'], { ...s.env, KOPIA_PASSWORD: undefined, DATA_DIR: s.data });
+    expect(result.exitCode).toBe(2);
+    expect(result.stderr).toContain('--password-file');
+    expect(result.kopiaCalls).toEqual([]);
+  });
+
   it('has at least 40 cases', () => {
     expect(cases.length).toBeGreaterThanOrEqual(40);
   });
