@@ -463,10 +463,17 @@ function xmlTag(body: string, tag: string): string | undefined {
 }
 
 async function createBucket(target: S3Target, name: string): Promise<void> {
-  const res = await s3Request(target, 'PUT', name);
-  if (res.status === 200) return;
-  if (res.status === 409 && xmlTag(res.body, 'Code') === 'BucketAlreadyOwnedByYou') return;
-  throw new Error(`creating bucket ${name} failed with HTTP ${res.status}: ${res.body}`);
+  // Under load MinIO can still answer 503 "not initialized" after its readiness probe passed.
+  const deadline = Date.now() + READY_TIMEOUT_MS;
+  for (;;) {
+    const res = await s3Request(target, 'PUT', name);
+    if (res.status === 200) return;
+    if (res.status === 409 && xmlTag(res.body, 'Code') === 'BucketAlreadyOwnedByYou') return;
+    if (res.status !== 503 || Date.now() > deadline) {
+      throw new Error(`creating bucket ${name} failed with HTTP ${res.status}: ${res.body}`);
+    }
+    await sleep(200);
+  }
 }
 
 async function listObjects(target: S3Target, bucket: string, prefix = ''): Promise<string[]> {
@@ -545,9 +552,16 @@ async function waitForS3(target: S3Target): Promise<void> {
   let last = '';
   while (Date.now() < deadline) {
     try {
-      const res = await httpRequest(target, 'GET', '/minio/health/ready');
-      if (res.status === 200) return;
-      last = `HTTP ${res.status}`;
+      // The health probe can pass before the object layer serves requests, so a signed
+      // ListBuckets must succeed too.
+      const health = await httpRequest(target, 'GET', '/minio/health/ready');
+      if (health.status === 200) {
+        const list = await s3Request(target, 'GET', '');
+        if (list.status === 200) return;
+        last = `ListBuckets HTTP ${list.status}: ${xmlTag(list.body, 'Code') ?? ''}`;
+      } else {
+        last = `HTTP ${health.status}`;
+      }
     } catch (err) {
       last = String(err);
     }
