@@ -9,7 +9,7 @@ export interface TreeSize {
 /**
  * Counts the regular files and their bytes under a directory, without
  * following symlinks; unreadable directories are skipped (kopia reports
- * them). Runs while kopia snapshots, holding only a queue of directories.
+ * them). Holds only a queue of directories.
  */
 export async function measureTree(root: string): Promise<TreeSize> {
   const size: TreeSize = { files: 0, bytes: 0 };

@@ -309,4 +309,16 @@ describe('backup truthfulness', () => {
     const warning = partial.plainLines.find((l) => l.startsWith('WARNING: snapshot') && l.includes('holds far less')) ?? '';
     expect(warning).toContain('10 of 40 files');
   });
+
+  it('a snapshot missing a whole ignored directory is reported with the files inside it', async () => {
+    // kopia does not descend into an excluded directory, so its own counts cannot say what it held.
+    const s = scenario('farless-dir');
+    mkdirSync(join(s.data, 'skipped', 'deeper'), { recursive: true });
+    for (let i = 0; i < 3; i++) writeFileSync(join(s.data, `kept-${i}.txt`), `kept ${i}`);
+    for (let i = 0; i < 20; i++) writeFileSync(join(s.data, 'skipped', 'deeper', `f-${i}.txt`), `skipped ${i}`);
+    const result = await runMover(['backup'], { ...s.env, DATA_DIR: s.data, KOPIA_ADDITIONAL_ARGS: '--ignore=skipped/' });
+    expect(result.exitCode, result.stdout).toBe(0);
+    const warning = result.plainLines.find((l) => l.startsWith('WARNING: snapshot') && l.includes('holds far less')) ?? '';
+    expect(warning).toContain('3 of 23 files');
+  });
 });

@@ -1,0 +1,22 @@
+import { describe, expect, it } from 'vitest';
+import { parseConfig } from '../../src/config/parse.js';
+import { excludedAny, snapshotCommand } from '../../src/operations/backup.js';
+
+const system = { username: 'u', hostname: 'h', homeDir: '/home/u', stdoutIsTTY: false };
+
+describe('what the snapshot reports about exclusions', () => {
+  it('asks kopia for the statistics, which carry the excluded counts', () => {
+    const config = parseConfig(
+      { DIRECTION: 'source', DATA_DIR: '/data', KOPIA_PASSWORD: 'pw', KOPIA_REPOSITORY: 'filesystem:///r' },
+      { system, offline: true },
+    );
+    expect(snapshotCommand(config).args.slice(0, 5)).toEqual(['snapshot', 'create', '/data', '--json', '--json-verbose']);
+  });
+
+  it('counts the source only when kopia left files or directories out', () => {
+    expect(excludedAny({})).toBe(false);
+    expect(excludedAny({ stats: { excludedFileCount: 0, excludedDirCount: 0 } })).toBe(false);
+    expect(excludedAny({ stats: { excludedFileCount: 2, excludedDirCount: 0 } })).toBe(true);
+    expect(excludedAny({ stats: { excludedFileCount: 0, excludedDirCount: 1 } })).toBe(true);
+  });
+});
