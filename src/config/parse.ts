@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { posix } from 'node:path';
-import { z } from 'zod';
+import * as z from 'zod';
 import { resolveStorage } from '../backends/index.js';
 import { ConfigError, type ConfigIssue } from '../errors.js';
 import { checkAdditionalArgs, classifyAdditionalArgs, splitAdditionalArgs } from './additional-args.js';

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 
 /** zod building blocks for environment values, each with a message an operator can act on. */
 

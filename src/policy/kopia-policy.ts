@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { COMPRESSORS } from '../config/validators.js';
 import { ConfigError } from '../errors.js';
 
