@@ -14,6 +14,9 @@ const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const KOPIA = join(repoRoot, 'tools', 'bin', 'kopia');
 const MINIO = join(repoRoot, 'tools', 'bin', 'minio');
 const MOVER = join(repoRoot, 'bin', 'kopia-mover.js');
+// How the image starts the program: from the V8 startup snapshot in dist/ (see docker/entry.sh).
+const IMAGE_ENTRY = join(repoRoot, 'docker', 'entry.sh');
+const SNAPSHOT_BLOB = join(repoRoot, 'dist', 'kopia-mover.blob');
 const BASELINE = join(repoRoot, 'bench', 'baseline.sh');
 const MINIMAL = join(repoRoot, 'bench', 'minimal.sh');
 
@@ -36,7 +39,7 @@ function readOptions(argv, env) {
     if (!m) throw new Error(`unknown argument ${arg}; see docs/performance.md`);
     flags[m[1]] = m[2] ?? 'true';
   }
-  const known = ['rounds', 'quick', 'backends', 'scenarios', 'large-gb', 'large-rounds', 'large-s3', 'dir', 'results', 'timeout'];
+  const known = ['rounds', 'quick', 'backends', 'scenarios', 'large-gb', 'large-rounds', 'large-s3', 'dir', 'results', 'timeout', 'entry'];
   for (const name of Object.keys(flags)) {
     if (!known.includes(name)) throw new Error(`unknown flag --${name}; known: ${known.map((k) => `--${k}`).join(' ')}`);
   }
@@ -59,9 +62,13 @@ function readOptions(argv, env) {
     for (const item of items) if (!all.includes(item)) throw new Error(`${name}: unknown ${item}; known: ${all.join(', ')}`);
     return items;
   };
+  const entry = pick('entry', 'BENCH_ENTRY') ?? 'image';
+  if (!['image', 'bin'].includes(entry)) throw new Error(`BENCH_ENTRY must be image or bin, got ${entry}`);
   return {
     quick,
     rounds,
+    // A is started the way the image starts it (image), or the way npm installs it (bin).
+    entry,
     // Warm-up runs settle caches and the page cache; the connected-cache scenarios always get one.
     warmup: !quick,
     backends: list(pick('backends', 'BENCH_BACKENDS'), ['filesystem', 's3'], 'BENCH_BACKENDS'),
@@ -106,6 +113,7 @@ function preflight(options) {
   // The built program is whatever bin/kopia-mover.js imports from dist/.
   const entry = /from '(\.\.\/dist\/[^']+)'/.exec(readFileSync(MOVER, 'utf8'))?.[1];
   if (!entry || !existsSync(resolve(dirname(MOVER), entry))) throw new Error('dist/ is missing: run `npm run build` (npm run bench does it)');
+  if (options.entry === 'image' && !existsSync(SNAPSHOT_BLOB)) throw new Error(`${SNAPSHOT_BLOB} is missing: run \`npm run build\` (npm run bench does it)`);
   if (options.backends.includes('s3') && !executable(MINIO)) {
     throw new Error(`minio not found at ${MINIO}: run \`bash scripts/install-test-servers.sh\`, or set BENCH_BACKENDS=filesystem`);
   }
@@ -232,6 +240,7 @@ function variantProcess(variant, op, run) {
       env.DATA_DIR = run.target;
       env.KOPIA_SOURCE_PATH_OVERRIDE = run.source;
     }
+    if (run.entry === 'image') return { command: IMAGE_ENTRY, args: [op], env: { ...env, KOPIA_MOVER_HOME: repoRoot }, pollRss: true };
     return { command: process.execPath, args: [MOVER, op], env, pollRss: true };
   }
   const env = {
@@ -279,7 +288,7 @@ async function runScenario(ctx, backend, scenario, sharedLocation, options) {
       rmSync(p.target, { recursive: true, force: true });
       mkdirSync(p.target);
     }
-    const run = { ...p, home: ctx.home, backend, location, source };
+    const run = { ...p, home: ctx.home, backend, location, source, entry: options.entry };
     const spec = variantProcess(variant, scenario.op, run);
     try {
       const result = await runMeasured({ ...spec, cwd: p.dir, shimLog: p.log, timeoutMs: options.timeoutMs });
@@ -536,7 +545,7 @@ async function main() {
   const checks = checkTargets(results);
   const report = {
     machine: machine(kopiaVersion),
-    options: { rounds: options.rounds, largeRounds: options.largeRounds, largeBytes: options.largeBytes, quick: options.quick, warmup: options.warmup },
+    options: { entry: options.entry, rounds: options.rounds, largeRounds: options.largeRounds, largeBytes: options.largeBytes, quick: options.quick, warmup: options.warmup },
     durationSeconds: Math.round((Date.now() - started) / 1000),
     reference,
     results,
@@ -547,7 +556,7 @@ async function main() {
 
   const m = report.machine;
   console.log(`\nkopia-mover benchmark, ${m.date}, ${m.nproc} CPUs, ${m.memoryGiB} GiB, kopia ${m.kopia}, node ${m.node}, ${m.kopiaMover}`);
-  console.log(`A = kopia-mover, B = bench/baseline.sh (original sequence), C = bench/minimal.sh (fewest commands); times are medians\n`);
+  console.log(`A = kopia-mover (${options.entry === 'image' ? 'docker/entry.sh: from the startup snapshot, as in the image' : 'bin/kopia-mover.js: from the bundle, as npm installs it'}), B = bench/baseline.sh (original sequence), C = bench/minimal.sh (fewest commands); times are medians\n`);
   console.log(markdownTable(results));
   console.log('\nkopia commands of the last run of each variant:');
   for (const r of results) {

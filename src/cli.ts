@@ -5,14 +5,22 @@ import type { EnvMap } from './config/env-source.js';
 import type { Operation } from './config/types.js';
 import { locateKopia } from './kopia/locate.js';
 import { ConfigError } from './errors.js';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { readEnvFile } from './config/env-file.js';
 import { SECRET_VARIABLES } from './config/secret-variables.js';
 import { validate } from './operations/validate.js';
 import { Output } from './report/output.js';
 import { run, systemFacts } from './run.js';
 
-const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+/** Read when asked for, from the installed package.json: nothing is read at load time. */
+function programVersion(appDir: string | undefined): string {
+  if (appDir === undefined) return 'unknown';
+  try {
+    return (JSON.parse(readFileSync(join(appDir, 'package.json'), 'utf8')) as { version?: string }).version ?? 'unknown';
+  } catch {
+    return 'unknown';
+  }
+}
 
 /** Flags for local runs, each overriding the environment variable it names. */
 const FLAG_TO_ENV: [string, string, string][] = [
@@ -82,6 +90,10 @@ function withCommonFlags(command: Command): Command {
 export interface CliIO {
   env: EnvMap;
   onSpawn?: (argv: string[]) => void;
+  /** The installed program's root: package.json, dist/ and the project's tools/bin/. */
+  appDir?: string;
+  /** How this process was started, shown by --version: from the bundle or from a startup snapshot. */
+  startup?: string;
 }
 
 /** Builds the program; `exitCode` is set by whichever action runs. */
@@ -93,13 +105,16 @@ export function buildProgram(io: CliIO, result: { exitCode: number }): Command {
     .exitOverride()
     .action(async (flags: { version?: boolean }) => {
       if (flags.version) {
-        const binary = locateKopia(io.env['KOPIA_BIN'], io.env['PATH']);
+        const binary = locateKopia(io.env['KOPIA_BIN'], io.env['PATH'], io.appDir);
         const kopia = await execa(binary, ['--version'], { reject: false, env: { PATH: io.env['PATH'] ?? '' }, extendEnv: false });
-        process.stdout.write(`kopia-mover ${VERSION}\nkopia ${kopia.exitCode === 0 ? kopia.stdout.split('\n')[0] : `not found (${binary})`}\n`);
+        process.stdout.write(
+          `kopia-mover ${programVersion(io.appDir)} (${io.startup ?? 'bundle'})\n` +
+            `kopia ${kopia.exitCode === 0 ? kopia.stdout.split('\n')[0] : `not found (${binary})`}\n`,
+        );
         result.exitCode = 0;
         return;
       }
-      result.exitCode = await run({ env: io.env, onSpawn: io.onSpawn });
+      result.exitCode = await run({ env: io.env, onSpawn: io.onSpawn, appDir: io.appDir });
     });
 
   const operations: [Operation, string][] = [
@@ -109,7 +124,7 @@ export function buildProgram(io: CliIO, result: { exitCode: number }): Command {
   ];
   for (const [operation, description] of operations) {
     withCommonFlags(program.command(operation).description(description)).action(async (flags: CommonFlags) => {
-      result.exitCode = await run({ env: envWithFlags(io.env, flags), operation, dryRun: flags.dryRun, onSpawn: io.onSpawn });
+      result.exitCode = await run({ env: envWithFlags(io.env, flags), operation, dryRun: flags.dryRun, onSpawn: io.onSpawn, appDir: io.appDir });
     });
   }
 
@@ -119,7 +134,7 @@ export function buildProgram(io: CliIO, result: { exitCode: number }): Command {
       .description('print the kopia commands an operation would run, secrets redacted, without running any')
       .addOption(new Option('--operation <name>', 'operation to plan (default: from DIRECTION)').choices(['backup', 'restore', 'maintenance'])),
   ).action(async (flags: CommonFlags & { operation?: Operation }) => {
-    result.exitCode = await run({ env: envWithFlags(io.env, flags), operation: flags.operation, dryRun: true, onSpawn: io.onSpawn });
+    result.exitCode = await run({ env: envWithFlags(io.env, flags), operation: flags.operation, dryRun: true, onSpawn: io.onSpawn, appDir: io.appDir });
   });
 
   program
@@ -156,4 +171,18 @@ export async function main(argv: string[], io: CliIO): Promise<number> {
     throw error;
   }
   return result.exitCode;
+}
+
+/**
+ * The process entry: runs main and exits as soon as the run has reported. After a stop, a paused
+ * debug wait or a hook's timer must not keep the pod alive; all output is written synchronously.
+ */
+export function runAndExit(argv: string[], io: CliIO): void {
+  main(argv, io).then(
+    (code) => process.exit(code),
+    (error: unknown) => {
+      process.stderr.write(`kopia-mover: unexpected error: ${error instanceof Error ? error.message : String(error)}\n`);
+      process.exit(1);
+    },
+  );
 }

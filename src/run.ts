@@ -40,6 +40,8 @@ export interface RunOptions {
   onSpawn?: (argv: string[]) => void;
   /** Grace period for kopia after SIGTERM/SIGINT before it is killed. */
   signalGraceMs?: number;
+  /** The installed program's root (package.json, dist/, tools/bin/), when known. */
+  appDir?: string;
 }
 
 const OPERATIONS = {
@@ -112,7 +114,7 @@ export async function run(options: RunOptions): Promise<number> {
   const operation = config.operation as Operation;
   summary.operation = operation;
 
-  const binary = locateKopia(options.env['KOPIA_BIN'], options.env['PATH']);
+  const binary = locateKopia(options.env['KOPIA_BIN'], options.env['PATH'], options.appDir);
   const runner = new KopiaRunner({
     binary,
     globalFlags: globalFlags(config),

@@ -1,10 +1,5 @@
 import { accessSync, constants } from 'node:fs';
-import { delimiter, dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-
-const here = dirname(fileURLToPath(import.meta.url));
-// The bundle lives in dist/, the sources in src/kopia/: the project's tools/bin is above either.
-const localCandidates = [resolve(here, '..', 'tools', 'bin', 'kopia'), resolve(here, '..', '..', 'tools', 'bin', 'kopia')];
+import { delimiter, join } from 'node:path';
 
 function executable(path: string): boolean {
   try {
@@ -15,11 +10,11 @@ function executable(path: string): boolean {
   }
 }
 
-/** kopia from KOPIA_BIN, then the project's tools/bin, then PATH. */
-export function locateKopia(kopiaBin: string | undefined, pathVariable: string | undefined): string {
+/** kopia from KOPIA_BIN, then the project's tools/bin (under appDir), then PATH. */
+export function locateKopia(kopiaBin: string | undefined, pathVariable: string | undefined, appDir: string | undefined): string {
   if (kopiaBin) return kopiaBin;
-  const local = localCandidates.find(executable);
-  if (local) return local;
+  const local = appDir === undefined ? undefined : join(appDir, 'tools', 'bin', 'kopia');
+  if (local !== undefined && executable(local)) return local;
   for (const dir of (pathVariable ?? '').split(delimiter)) {
     if (dir && executable(join(dir, 'kopia'))) return join(dir, 'kopia');
   }

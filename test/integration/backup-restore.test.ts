@@ -66,6 +66,22 @@ describe('backup and restore on a filesystem repository', () => {
     expect(restored['private.key']).toMatch(/^file 600 /);
   });
 
+  it('runs the same backup, restore and maintenance from the npm entry (bin/kopia-mover.js, no snapshot)', async () => {
+    // The other tests start the program as the image does, from the startup snapshot.
+    const s = scenario('npm-entry');
+    buildTree(s.data);
+    const backup = await runMover(['backup'], { ...s.env, DATA_DIR: s.data }, { entry: 'bin' });
+    expect(backup.exitCode, backup.stdout).toBe(0);
+    const target = join(s.root, 'restored');
+    mkdirSync(target);
+    const restore = await runMover(['restore'], { ...s.env, DATA_DIR: target, KOPIA_SOURCE_PATH_OVERRIDE: s.data }, { entry: 'bin' });
+    expect(restore.exitCode, restore.stdout).toBe(0);
+    expect(describeTree(target)).toEqual(describeTree(s.data));
+    const maintenance = await runMover(['maintenance'], s.env, { entry: 'bin' });
+    expect(maintenance.exitCode, maintenance.stdout).toBe(0);
+    expect(maintenance.plainLines).toContain('MAINTENANCE_STATUS: SUCCESS');
+  });
+
   it('records the snapshot under KOPIA_SOURCE_PATH_OVERRIDE and a restore with the same override finds it', async () => {
     const s = scenario('override');
     mkdirSync(s.data);

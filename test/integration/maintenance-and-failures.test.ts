@@ -1,8 +1,8 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { assertNoSecrets, kopiaJson, realKopia, runMover, scenario, startMover } from '../support/mover.js';
+import { assertNoSecrets, kopiaJson, realKopia, repoRoot, runMover, scenario, startMover } from '../support/mover.js';
 
 interface MaintenanceInfo {
   owner: string;
@@ -171,13 +171,17 @@ describe('DEBUG_MOVER', () => {
 });
 
 describe('finding kopia', () => {
-  it('without KOPIA_BIN the program finds the project kopia, and --version prints both versions', async () => {
-    const s = seeded('version');
-    const result = await runMover(['--version'], { ...s.env, KOPIA_BIN: undefined });
-    expect(result.exitCode, result.stderr).toBe(0);
-    expect(result.stdout).toMatch(/^kopia-mover \d+\.\d+\.\d+$/m);
-    expect(result.stdout).toMatch(/^kopia 0\.22\.3/m);
-  });
+  for (const [entry, startup] of [['image', /startup snapshot \S+\/dist\/kopia-mover\.blob/], ['bin', /bundle/]] as const) {
+    it(`without KOPIA_BIN the program finds the project kopia, and --version prints both versions (${entry} entry)`, async () => {
+      const s = seeded(`version-${entry}`);
+      const result = await runMover(['--version'], { ...s.env, KOPIA_BIN: undefined }, { entry });
+      expect(result.exitCode, result.stderr).toBe(0);
+      const version = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')).version as string;
+      expect(result.stdout).toMatch(new RegExp(`^kopia-mover ${version.replace(/\./g, '\\.')} \\((.*)\\)$`, 'm'));
+      expect(/^kopia-mover \S+ \((.*)\)$/m.exec(result.stdout)?.[1]).toMatch(startup);
+      expect(result.stdout).toMatch(/^kopia 0\.22\.3/m);
+    });
+  }
 
   it('a kopia that cannot be started is exit 2 naming KOPIA_BIN, not a repository failure', async () => {
     const s = seeded('nokopia');

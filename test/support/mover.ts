@@ -7,6 +7,23 @@ import { join, resolve } from 'node:path';
 export const repoRoot = resolve(import.meta.dirname, '..', '..');
 export const realKopia = join(repoRoot, 'tools', 'bin', 'kopia');
 const bin = join(repoRoot, 'bin', 'kopia-mover.js');
+const imageEntry = join(repoRoot, 'docker', 'entry.sh');
+
+/**
+ * How tests start the program. `image`: through docker/entry.sh, from the V8 startup snapshot in
+ * dist/, exactly as the pod starts it. `bin`: bin/kopia-mover.js, as npm installs it.
+ * KOPIA_MOVER_TEST_ENTRY chooses the default for a whole run.
+ */
+export type Entry = 'image' | 'bin';
+const defaultEntry: Entry = process.env['KOPIA_MOVER_TEST_ENTRY'] === 'bin' ? 'bin' : 'image';
+
+function launch(entry: Entry, args: string[]): [string, string[]] {
+  if (entry === 'bin') return [process.execPath, [bin, ...args]];
+  if (!existsSync(join(repoRoot, 'dist', 'kopia-mover.blob'))) {
+    throw new Error('dist/kopia-mover.blob is missing: run `npm run build` (npm test does it)');
+  }
+  return ['/bin/sh', [imageEntry, ...args]];
+}
 
 if (!existsSync(realKopia)) {
   throw new Error(`kopia is not installed at ${realKopia}: run \`bash scripts/install-kopia.sh\` (npm test does it)`);
@@ -68,6 +85,8 @@ export interface MoverOptions {
   recorderDir?: string;
   /** Run as this unprivileged user (created by ensureTestUser), the way the pod runs as UID 1000. */
   asUser?: string;
+  /** How the program is started; see Entry. */
+  entry?: Entry;
 }
 
 /** A running program: for tests that signal or kill it halfway. */
@@ -97,11 +116,11 @@ export function startMover(args: string[], env: Env, options: MoverOptions = {})
     KOPIA_MOVER_LOG_FORMAT: 'json',
     KOPIA_MOVER_TERMINATION_LOG: termination,
     KOPIA_MOVER_LEGACY_REPOSITORY_CONFIG: join(work, 'no-legacy-repository.config'),
+    KOPIA_MOVER_HOME: repoRoot,
     ...env,
   };
-  const [command, argv] = options.asUser
-    ? ['runuser', ['-u', options.asUser, '--', process.execPath, bin, ...args]]
-    : [process.execPath, [bin, ...args]];
+  const [program, programArgs] = launch(options.entry ?? defaultEntry, args);
+  const [command, argv] = options.asUser ? ['runuser', ['-u', options.asUser, '--', program, ...programArgs]] : [program, programArgs];
   const child = spawn(command, argv, {
     env: Object.fromEntries(Object.entries(fullEnv).filter(([, v]) => v !== undefined)) as Record<string, string>,
     stdio: ['ignore', 'pipe', 'pipe'],

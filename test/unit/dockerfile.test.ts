@@ -306,64 +306,114 @@ describe('.dockerignore', () => {
   });
 });
 
+describe('the startup snapshot', () => {
+  const run = () => runText(final);
+
+  it('is built in the final stage by its own node, from the shipped snapshot entry, before USER', () => {
+    const builds = of(final, 'RUN').filter((i) => /--build-snapshot/.test(i.args));
+    expect(builds).toHaveLength(1);
+    const build = builds[0]!;
+    expect(build.args).toContain('--snapshot-blob /mover-kopia/app/dist/kopia-mover.blob');
+    expect(build.args).toContain('--build-snapshot /mover-kopia/app/dist/kopia-mover.snapshot.cjs');
+    const userAt = final.instructions.indexOf(of(final, 'USER').at(-1)!);
+    const distCopyAt = final.instructions.findIndex((i) => i.keyword === 'COPY' && copyPaths(i).dest.replace(/\/$/, '') === '/mover-kopia/app/dist');
+    const buildAt = final.instructions.indexOf(build);
+    expect(buildAt).toBeGreaterThan(distCopyAt);
+    expect(buildAt).toBeLessThan(userAt);
+  });
+
+  it('is not shipped from the Node build stage, whose node may differ', () => {
+    expect(runText(nodeStage!)).toMatch(/npm run build\s*&&\s*rm dist\/kopia-mover\.blob/);
+  });
+
+  it('names the files the build script writes and the shim reads', () => {
+    const script = readFileSync(join(ROOT, 'scripts', 'build.sh'), 'utf8');
+    for (const file of ['dist/kopia-mover.blob', 'dist/kopia-mover.snapshot.cjs']) {
+      expect(script).toContain(file);
+      expect(run()).toContain(`/mover-kopia/app/${file}`);
+    }
+    expect(readFileSync(SHIM, 'utf8')).toContain('/dist/kopia-mover.blob');
+  });
+});
+
 describe('docker/entry.sh', () => {
   const text = readFileSync(SHIM, 'utf8');
   const scratch = mkdtempSync(join(tmpdir(), 'km-shim-'));
-  // Exactly what the final stage copies into /mover-kopia/app: no node_modules.
+  // What the final stage holds in /mover-kopia/app: the bundles, the snapshot, no node_modules.
   const imageApp = join(scratch, 'app');
   for (const part of ['dist', 'bin', 'package.json']) cpSync(join(ROOT, part), join(imageApp, part), { recursive: true });
+  // The same without the snapshot: the shim falls back to the bundle.
+  const bundleApp = join(scratch, 'bundle-app');
+  for (const part of ['dist', 'bin', 'package.json']) cpSync(join(ROOT, part), join(bundleApp, part), { recursive: true });
+  rmSync(join(bundleApp, 'dist', 'kopia-mover.blob'));
   afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
-  it('is a bash script of one exec line', () => {
-    const lines = text.split('\n').filter((l) => l.trim() !== '');
-    expect(lines[0]).toBe('#!/bin/bash');
-    expect(lines.slice(1)).toHaveLength(1);
-    expect(lines[1]).toMatch(/^exec node "\$\{KOPIA_MOVER_HOME:-\/mover-kopia\/app\}\/bin\/kopia-mover\.js" "\$@"$/);
+  const viaBash = (args: string, app: string, extra: Record<string, string> = {}) =>
+    spawnSync('/bin/bash', ['-c', `${shellQuote(SHIM)} ${args}`], {
+      env: { PATH: process.env['PATH'], HOME: scratch, KOPIA_MOVER_HOME: app, ...extra },
+      encoding: 'utf8',
+    });
+
+  it('is a POSIX shell script that ends in exec', () => {
+    const lines = text.split('\n').filter((l) => l.trim() !== '' && !l.trim().startsWith('#'));
+    expect(text.split('\n')[0]).toBe('#!/bin/sh');
+    expect(lines.at(-1)).toMatch(/^exec node "\$app\/bin\/kopia-mover\.js" "\$@"$/);
+    expect(text).toContain('${KOPIA_MOVER_HOME:-/mover-kopia/app}');
+    const dash = spawnSync('sh', ['-n', SHIM], { encoding: 'utf8' });
+    expect(dash.status, dash.stderr).toBe(0);
   });
 
   it('is executable', () => {
     expect(statSync(SHIM).mode & 0o111).toBe(0o111);
   });
 
-  it('prints kopia-mover usage for --help, run through bash against the image layout (no node_modules)', () => {
-    expect(existsSync(join(ROOT, 'dist', 'kopia-mover.mjs')), 'dist/kopia-mover.mjs (run npm run build)').toBe(true);
-    const r = spawnSync('/bin/bash', ['-c', `${shellQuote(SHIM)} --help`], {
-      env: { PATH: process.env['PATH'], HOME: scratch, KOPIA_MOVER_HOME: imageApp },
-      encoding: 'utf8',
-    });
-    expect(r.stderr).toBe('');
-    expect(r.status).toBe(0);
-    expect(r.stdout).toMatch(/^Usage: kopia-mover \[options\] \[command\]/);
-    for (const cmd of ['backup', 'restore', 'maintenance']) expect(r.stdout).toContain(cmd);
+  it('starts the program from the snapshot when the image has one, and from the bundle otherwise', () => {
+    expect(existsSync(join(ROOT, 'dist', 'kopia-mover.blob')), 'dist/kopia-mover.blob (run npm run build)').toBe(true);
+    const kopia = join(ROOT, 'tools', 'bin', 'kopia');
+    const snapshot = viaBash('--version', imageApp, { KOPIA_BIN: kopia });
+    expect(snapshot.stderr).toBe('');
+    expect(snapshot.status).toBe(0);
+    expect(snapshot.stdout).toMatch(/^kopia-mover \d+\.\d+\.\d+ \(startup snapshot .*\/app\/dist\/kopia-mover\.blob\)$/m);
+    expect(snapshot.stdout).toMatch(/^kopia 0\.22\.3/m);
+    const bundle = viaBash('--version', bundleApp, { KOPIA_BIN: kopia });
+    expect(bundle.status).toBe(0);
+    expect(bundle.stdout).toMatch(/^kopia-mover \d+\.\d+\.\d+ \(bundle\)$/m);
   });
 
-  it('passes subcommands through', () => {
-    const r = spawnSync('/bin/bash', ['-c', `${shellQuote(SHIM)} restore --help`], {
-      env: { PATH: process.env['PATH'], HOME: scratch, KOPIA_MOVER_HOME: imageApp },
-      encoding: 'utf8',
+  for (const [name, app] of [['snapshot', imageApp], ['bundle', bundleApp]] as const) {
+    it(`prints kopia-mover usage for --help, run through bash against the image layout (${name})`, () => {
+      const r = viaBash('--help', app);
+      expect(r.stderr).toBe('');
+      expect(r.status).toBe(0);
+      expect(r.stdout).toMatch(/^Usage: kopia-mover \[options\] \[command\]/);
+      for (const cmd of ['backup', 'restore', 'maintenance']) expect(r.stdout).toContain(cmd);
     });
-    expect(r.status).toBe(0);
-    expect(r.stdout).toMatch(/^Usage: kopia-mover restore/);
-  });
 
-  it('run as the controller runs it, without DIRECTION, ends in a usage error', () => {
-    const r = spawnSync('/bin/bash', ['-c', SHIM], {
-      env: {
-        PATH: process.env['PATH'],
-        HOME: scratch,
-        KOPIA_MOVER_HOME: imageApp,
-        KOPIA_MOVER_TERMINATION_LOG: join(scratch, 'termination-log'),
-      },
-      encoding: 'utf8',
+    it(`passes subcommands through (${name})`, () => {
+      const r = viaBash('restore --help', app);
+      expect(r.status).toBe(0);
+      expect(r.stdout).toMatch(/^Usage: kopia-mover restore/);
     });
-    expect(r.status).toBe(2);
-    expect(r.stdout).toContain('OPERATION_RESULT: FAILURE');
-    expect(r.stdout).toContain('DIRECTION');
-  });
+
+    it(`run as the controller runs it, without DIRECTION, ends in a usage error (${name})`, () => {
+      const r = spawnSync('/bin/bash', ['-c', SHIM], {
+        env: {
+          PATH: process.env['PATH'],
+          HOME: scratch,
+          KOPIA_MOVER_HOME: app,
+          KOPIA_MOVER_TERMINATION_LOG: join(scratch, `termination-log-${name}`),
+        },
+        encoding: 'utf8',
+      });
+      expect(r.status).toBe(2);
+      expect(r.stdout).toContain('OPERATION_RESULT: FAILURE');
+      expect(r.stdout).toContain('DIRECTION');
+    });
+  }
 
   it('replaces itself with node and keeps every argument intact', async () => {
     // A stand-in program that reports its pid and argv: with exec, node has the shim's pid.
-    const app = join(scratch, 'app');
+    const app = join(scratch, 'stand-in');
     mkdirSync(join(app, 'bin'), { recursive: true });
     writeFileSync(
       join(app, 'bin', 'kopia-mover.js'),
