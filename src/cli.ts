@@ -98,6 +98,8 @@ export interface CliIO {
 
 /** Builds the program; `exitCode` is set by whichever action runs. */
 export function buildProgram(io: CliIO, result: { exitCode: number }): Command {
+  // What every run takes from the entry, whichever command starts it.
+  const fromEntry = { onSpawn: io.onSpawn, appDir: io.appDir };
   const program = new Command('kopia-mover')
     .description('Back up, restore and maintain Kopia repositories for VolSync, or from a laptop')
     .addHelpText('after', '\nWith no command, DIRECTION (source, destination, maintenance) chooses the operation.')
@@ -114,7 +116,7 @@ export function buildProgram(io: CliIO, result: { exitCode: number }): Command {
         result.exitCode = 0;
         return;
       }
-      result.exitCode = await run({ env: io.env, onSpawn: io.onSpawn, appDir: io.appDir });
+      result.exitCode = await run({ ...fromEntry, env: io.env });
     });
 
   const operations: [Operation, string][] = [
@@ -124,7 +126,7 @@ export function buildProgram(io: CliIO, result: { exitCode: number }): Command {
   ];
   for (const [operation, description] of operations) {
     withCommonFlags(program.command(operation).description(description)).action(async (flags: CommonFlags) => {
-      result.exitCode = await run({ env: envWithFlags(io.env, flags), operation, dryRun: flags.dryRun, onSpawn: io.onSpawn, appDir: io.appDir });
+      result.exitCode = await run({ ...fromEntry, env: envWithFlags(io.env, flags), operation, dryRun: flags.dryRun });
     });
   }
 
@@ -134,7 +136,7 @@ export function buildProgram(io: CliIO, result: { exitCode: number }): Command {
       .description('print the kopia commands an operation would run, secrets redacted, without running any')
       .addOption(new Option('--operation <name>', 'operation to plan (default: from DIRECTION)').choices(['backup', 'restore', 'maintenance'])),
   ).action(async (flags: CommonFlags & { operation?: Operation }) => {
-    result.exitCode = await run({ env: envWithFlags(io.env, flags), operation: flags.operation, dryRun: true, onSpawn: io.onSpawn, appDir: io.appDir });
+    result.exitCode = await run({ ...fromEntry, env: envWithFlags(io.env, flags), operation: flags.operation, dryRun: true });
   });
 
   program
