@@ -176,9 +176,9 @@ describe('finding kopia', () => {
       const s = seeded(`version-${entry}`);
       const result = await runMover(['--version'], { ...s.env, KOPIA_BIN: undefined }, { entry });
       expect(result.exitCode, result.stderr).toBe(0);
-      const version = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')).version as string;
-      expect(result.stdout).toMatch(new RegExp(`^kopia-mover ${version.replace(/\./g, '\\.')} \\((.*)\\)$`, 'm'));
-      expect(/^kopia-mover \S+ \((.*)\)$/m.exec(result.stdout)?.[1]).toMatch(startup);
+      const [, version, how] = /^kopia-mover (\S+) \((.*)\)$/m.exec(result.stdout) ?? [];
+      expect(version).toBe(JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')).version);
+      expect(how).toMatch(startup);
       expect(result.stdout).toMatch(/^kopia 0\.22\.3/m);
     });
   }
