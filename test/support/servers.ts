@@ -463,17 +463,10 @@ function xmlTag(body: string, tag: string): string | undefined {
 }
 
 async function createBucket(target: S3Target, name: string): Promise<void> {
-  // Under load MinIO can still answer 503 "not initialized" after its readiness probe passed.
-  const deadline = Date.now() + READY_TIMEOUT_MS;
-  for (;;) {
-    const res = await s3Request(target, 'PUT', name);
-    if (res.status === 200) return;
-    if (res.status === 409 && xmlTag(res.body, 'Code') === 'BucketAlreadyOwnedByYou') return;
-    if (res.status !== 503 || Date.now() > deadline) {
-      throw new Error(`creating bucket ${name} failed with HTTP ${res.status}: ${res.body}`);
-    }
-    await sleep(200);
-  }
+  const res = await s3Request(target, 'PUT', name);
+  if (res.status === 200) return;
+  if (res.status === 409 && xmlTag(res.body, 'Code') === 'BucketAlreadyOwnedByYou') return;
+  throw new Error(`creating bucket ${name} failed with HTTP ${res.status}: ${res.body}`);
 }
 
 async function listObjects(target: S3Target, bucket: string, prefix = ''): Promise<string[]> {
@@ -552,8 +545,8 @@ async function waitForS3(target: S3Target): Promise<void> {
   let last = '';
   while (Date.now() < deadline) {
     try {
-      // The health probe can pass before the object layer serves requests, so a signed
-      // ListBuckets must succeed too.
+      // The health probe can pass while the object layer still answers every S3 request with
+      // 503 "not initialized" (seen under load), so a signed ListBuckets must succeed too.
       const health = await httpRequest(target, 'GET', '/minio/health/ready');
       if (health.status === 200) {
         const list = await s3Request(target, 'GET', '');
