@@ -36,10 +36,7 @@ COPY tsconfig.json ./
 COPY scripts/build.sh ./scripts/build.sh
 COPY src ./src
 COPY bin ./bin
-# The startup snapshot is only valid for the node binary that builds it: the final stage
-# builds its own.
-RUN npm run build \
- && rm dist/kopia-mover.blob
+RUN npm run build
 
 
 ######################################################################
@@ -63,12 +60,6 @@ COPY --from=app-builder /build/dist /mover-kopia/app/dist
 COPY --from=app-builder /build/bin /mover-kopia/app/bin
 # The controller runs `/bin/bash -c /mover-kopia/entry.sh`; the shim keeps that path.
 COPY --chmod=0755 docker/entry.sh /mover-kopia/entry.sh
-
-# The V8 startup snapshot the shim starts from: every module already loaded and initialised,
-# built by this image's own node (a snapshot from another node binary is refused).
-RUN node --no-warnings --snapshot-blob /mover-kopia/app/dist/kopia-mover.blob \
-      --build-snapshot /mover-kopia/app/dist/kopia-mover.snapshot.cjs \
- && test -s /mover-kopia/app/dist/kopia-mover.blob
 
 # The root filesystem is read-only in mover pods; VolSync mounts an emptyDir at /tmp,
 # so HOME and TMPDIR point there. kopia's config, cache and logs go under

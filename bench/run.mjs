@@ -14,9 +14,8 @@ const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const KOPIA = join(repoRoot, 'tools', 'bin', 'kopia');
 const MINIO = join(repoRoot, 'tools', 'bin', 'minio');
 const MOVER = join(repoRoot, 'bin', 'kopia-mover.js');
-// How the image starts the program: from the V8 startup snapshot in dist/ (see docker/entry.sh).
+// How the image starts the program: through its shim, which execs node on bin/kopia-mover.js.
 const IMAGE_ENTRY = join(repoRoot, 'docker', 'entry.sh');
-const SNAPSHOT_BLOB = join(repoRoot, 'dist', 'kopia-mover.blob');
 const BASELINE = join(repoRoot, 'bench', 'baseline.sh');
 const MINIMAL = join(repoRoot, 'bench', 'minimal.sh');
 
@@ -113,7 +112,6 @@ function preflight(options) {
   // The built program is whatever bin/kopia-mover.js imports from dist/.
   const entry = /from '(\.\.\/dist\/[^']+)'/.exec(readFileSync(MOVER, 'utf8'))?.[1];
   if (!entry || !existsSync(resolve(dirname(MOVER), entry))) throw new Error('dist/ is missing: run `npm run build` (npm run bench does it)');
-  if (options.entry === 'image' && !existsSync(SNAPSHOT_BLOB)) throw new Error(`${SNAPSHOT_BLOB} is missing: run \`npm run build\` (npm run bench does it)`);
   if (options.backends.includes('s3') && !executable(MINIO)) {
     throw new Error(`minio not found at ${MINIO}: run \`bash scripts/install-test-servers.sh\`, or set BENCH_BACKENDS=filesystem`);
   }
@@ -556,7 +554,7 @@ async function main() {
 
   const m = report.machine;
   console.log(`\nkopia-mover benchmark, ${m.date}, ${m.nproc} CPUs, ${m.memoryGiB} GiB, kopia ${m.kopia}, node ${m.node}, ${m.kopiaMover}`);
-  console.log(`A = kopia-mover (${options.entry === 'image' ? 'docker/entry.sh: from the startup snapshot, as in the image' : 'bin/kopia-mover.js: from the bundle, as npm installs it'}), B = bench/baseline.sh (original sequence), C = bench/minimal.sh (fewest commands); times are medians\n`);
+  console.log(`A = kopia-mover (${options.entry === 'image' ? 'docker/entry.sh, as in the image' : 'bin/kopia-mover.js, as npm installs it'}), B = bench/baseline.sh (original sequence), C = bench/minimal.sh (fewest commands); times are medians\n`);
   console.log(markdownTable(results));
   console.log('\nkopia commands of the last run of each variant:');
   for (const r of results) {

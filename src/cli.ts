@@ -92,8 +92,6 @@ export interface CliIO {
   onSpawn?: (argv: string[]) => void;
   /** The installed program's root: package.json, dist/ and the project's tools/bin/. */
   appDir?: string;
-  /** How this process was started, shown by --version: from the bundle or from a startup snapshot. */
-  startup?: string;
 }
 
 /** Builds the program; `exitCode` is set by whichever action runs. */
@@ -110,7 +108,7 @@ export function buildProgram(io: CliIO, result: { exitCode: number }): Command {
         const binary = locateKopia(io.env['KOPIA_BIN'], io.env['PATH'], io.appDir);
         const kopia = await execa(binary, ['--version'], { reject: false, env: { PATH: io.env['PATH'] ?? '' }, extendEnv: false });
         process.stdout.write(
-          `kopia-mover ${programVersion(io.appDir)} (${io.startup ?? 'bundle'})\n` +
+          `kopia-mover ${programVersion(io.appDir)}\n` +
             `kopia ${kopia.exitCode === 0 ? kopia.stdout.split('\n')[0] : `not found (${binary})`}\n`,
         );
         result.exitCode = 0;

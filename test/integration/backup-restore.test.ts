@@ -66,8 +66,8 @@ describe('backup and restore on a filesystem repository', () => {
     expect(restored['private.key']).toMatch(/^file 600 /);
   });
 
-  it('runs the same backup, restore and maintenance from the npm entry (bin/kopia-mover.js, no snapshot)', async () => {
-    // The other tests start the program as the image does, from the startup snapshot.
+  it('runs the same backup, restore and maintenance from the npm entry (node bin/kopia-mover.js)', async () => {
+    // The other tests start the program as the image does, through docker/entry.sh.
     const s = scenario('npm-entry');
     buildTree(s.data);
     const backup = await runMover(['backup'], { ...s.env, DATA_DIR: s.data }, { entry: 'bin' });

@@ -1,5 +1,4 @@
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { mapPolicyDocument, valueAtPath } from '../../src/policy/kopia-policy.js';
@@ -137,7 +136,6 @@ describe('manual and structured repository configs', () => {
     const first = await runMover(['backup'], { ...s.env, DATA_DIR: s.data });
     expect(first.exitCode).toBe(0);
     const structured = JSON.stringify({ storage: { type: 'filesystem', config: { path: s.repo } }, policies: { retention: { keepYearly: 4 } } });
-    const before = new Set(readdirSync(tmpdir()).filter((n) => n.startsWith('kopia-mover-')));
     const env = { ...s.env, KOPIA_REPOSITORY: undefined, KOPIA_CACHE_DIR: join(s.root, 'cache2'), DATA_DIR: s.data, KOPIA_STRUCTURED_REPOSITORY_CONFIG: structured };
     const backup = await runMover(['backup'], env);
     expect(backup.exitCode, backup.stdout).toBe(0);
@@ -146,8 +144,7 @@ describe('manual and structured repository configs', () => {
     const file = connect.find((a) => a.startsWith('--token-file='))?.slice('--token-file='.length) ?? '';
     expect(file).not.toBe('');
     expect(existsSync(file)).toBe(false);
-    const after = readdirSync(tmpdir()).filter((n) => n.startsWith('kopia-mover-') && !before.has(n));
-    expect(after).toEqual([]);
+    expect(readdirSync(backup.tmpDir)).toEqual([]);
     expect(kopiaJson<unknown[]>(s.cache, s.password, ['snapshot', 'list', '--all'])).toHaveLength(2);
     const policy = kopiaJson<{ retention: { keepAnnual: number } }>(join(s.root, 'cache2'), s.password, ['policy', 'show', '--global']);
     expect(policy.retention.keepAnnual).toBe(4);

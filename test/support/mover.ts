@@ -6,24 +6,9 @@ import { join, resolve } from 'node:path';
 
 export const repoRoot = resolve(import.meta.dirname, '..', '..');
 export const realKopia = join(repoRoot, 'tools', 'bin', 'kopia');
+/** The image's entry shim: the pod starts the program through it, and so does every test. */
+const shim = join(repoRoot, 'docker', 'entry.sh');
 const bin = join(repoRoot, 'bin', 'kopia-mover.js');
-const imageEntry = join(repoRoot, 'docker', 'entry.sh');
-
-/**
- * How tests start the program. `image`: through docker/entry.sh, from the V8 startup snapshot in
- * dist/, exactly as the pod starts it. `bin`: bin/kopia-mover.js, as npm installs it.
- * KOPIA_MOVER_TEST_ENTRY chooses the default for a whole run.
- */
-export type Entry = 'image' | 'bin';
-const defaultEntry: Entry = process.env['KOPIA_MOVER_TEST_ENTRY'] === 'bin' ? 'bin' : 'image';
-
-function launch(entry: Entry, args: string[]): [string, string[]] {
-  if (entry === 'bin') return [process.execPath, [bin, ...args]];
-  if (!existsSync(join(repoRoot, 'dist', 'kopia-mover.blob'))) {
-    throw new Error('dist/kopia-mover.blob is missing: run `npm run build` (npm test does it)');
-  }
-  return ['/bin/sh', [imageEntry, ...args]];
-}
 
 if (!existsSync(realKopia)) {
   throw new Error(`kopia is not installed at ${realKopia}: run \`bash scripts/install-kopia.sh\` (npm test does it)`);
@@ -75,6 +60,8 @@ export interface MoverResult {
   records: Record<string, unknown>[];
   plainLines: string[];
   terminationMessage?: Record<string, unknown>;
+  /** The TMPDIR the run had (unless the test gave its own). */
+  tmpDir: string;
 }
 
 export interface Env {
@@ -85,8 +72,8 @@ export interface MoverOptions {
   recorderDir?: string;
   /** Run as this unprivileged user (created by ensureTestUser), the way the pod runs as UID 1000. */
   asUser?: string;
-  /** How the program is started; see Entry. */
-  entry?: Entry;
+  /** `bin`: node bin/kopia-mover.js, as npm installs it, instead of the image's shim. */
+  entry?: 'shim' | 'bin';
 }
 
 /** A running program: for tests that signal or kill it halfway. */
@@ -109,9 +96,13 @@ export function startMover(args: string[], env: Env, options: MoverOptions = {})
   const termination = join(work, `termination-${Date.now()}-${Math.random().toString(36).slice(2)}`);
   writeFileSync(termination, '');
   if (options.asUser) chmodSync(termination, 0o666);
+  // Each run has its own TMPDIR: what one run leaves there is told apart from what other tests do.
+  const runTmp = mkdtempSync(join(work, 'tmp-'));
+  if (options.asUser) chmodSync(runTmp, 0o1777);
   const fullEnv: Env = {
     PATH: process.env['PATH'],
     HOME: options.asUser ? work : process.env['HOME'],
+    TMPDIR: runTmp,
     KOPIA_BIN: recorder.path,
     KOPIA_MOVER_LOG_FORMAT: 'json',
     KOPIA_MOVER_TERMINATION_LOG: termination,
@@ -119,9 +110,9 @@ export function startMover(args: string[], env: Env, options: MoverOptions = {})
     KOPIA_MOVER_HOME: repoRoot,
     ...env,
   };
-  const [program, programArgs] = launch(options.entry ?? defaultEntry, args);
-  const [command, argv] = options.asUser ? ['runuser', ['-u', options.asUser, '--', program, ...programArgs]] : [program, programArgs];
-  const child = spawn(command, argv, {
+  const program = options.entry === 'bin' ? [process.execPath, bin, ...args] : ['/bin/sh', shim, ...args];
+  const [command, ...argv] = options.asUser ? ['runuser', '-u', options.asUser, '--', ...program] : program;
+  const child = spawn(command!, argv, {
     env: Object.fromEntries(Object.entries(fullEnv).filter(([, v]) => v !== undefined)) as Record<string, string>,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -156,6 +147,7 @@ export function startMover(args: string[], env: Env, options: MoverOptions = {})
       records,
       plainLines,
       terminationMessage: message ? (JSON.parse(message) as Record<string, unknown>) : undefined,
+      tmpDir: fullEnv['TMPDIR'] ?? runTmp,
     };
     // Every run is scanned: a secret in any output line or kopia argv fails the test that caused it.
     assertNoSecrets(

@@ -306,46 +306,12 @@ describe('.dockerignore', () => {
   });
 });
 
-describe('the startup snapshot', () => {
-  const run = () => runText(final);
-
-  it('is built in the final stage by its own node, from the shipped snapshot entry, before USER', () => {
-    const builds = of(final, 'RUN').filter((i) => /--build-snapshot/.test(i.args));
-    expect(builds).toHaveLength(1);
-    const build = builds[0]!;
-    expect(build.args).toContain('--snapshot-blob /mover-kopia/app/dist/kopia-mover.blob');
-    expect(build.args).toContain('--build-snapshot /mover-kopia/app/dist/kopia-mover.snapshot.cjs');
-    const userAt = final.instructions.indexOf(of(final, 'USER').at(-1)!);
-    const distCopyAt = final.instructions.findIndex((i) => i.keyword === 'COPY' && copyPaths(i).dest.replace(/\/$/, '') === '/mover-kopia/app/dist');
-    const buildAt = final.instructions.indexOf(build);
-    expect(buildAt).toBeGreaterThan(distCopyAt);
-    expect(buildAt).toBeLessThan(userAt);
-  });
-
-  it('is not shipped from the Node build stage, whose node may differ', () => {
-    expect(runText(nodeStage!)).toMatch(/npm run build\s*&&\s*rm dist\/kopia-mover\.blob/);
-  });
-
-  it('names the files the build script writes and the shim reads', () => {
-    const script = readFileSync(join(ROOT, 'scripts', 'build.sh'), 'utf8');
-    for (const file of ['dist/kopia-mover.blob', 'dist/kopia-mover.snapshot.cjs']) {
-      expect(script).toContain(file);
-      expect(run()).toContain(`/mover-kopia/app/${file}`);
-    }
-    expect(readFileSync(SHIM, 'utf8')).toContain('/dist/kopia-mover.blob');
-  });
-});
-
 describe('docker/entry.sh', () => {
   const text = readFileSync(SHIM, 'utf8');
   const scratch = mkdtempSync(join(tmpdir(), 'km-shim-'));
-  // What the final stage holds in /mover-kopia/app: the bundles, the snapshot, no node_modules.
+  // What the final stage holds in /mover-kopia/app: the bundle, no node_modules.
   const imageApp = join(scratch, 'app');
   for (const part of ['dist', 'bin', 'package.json']) cpSync(join(ROOT, part), join(imageApp, part), { recursive: true });
-  // The same without the snapshot: the shim falls back to the bundle.
-  const bundleApp = join(scratch, 'bundle-app');
-  for (const part of ['dist', 'bin', 'package.json']) cpSync(join(ROOT, part), join(bundleApp, part), { recursive: true });
-  rmSync(join(bundleApp, 'dist', 'kopia-mover.blob'));
   afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
   const viaBash = (args: string, app: string, extra: Record<string, string> = {}) =>
@@ -357,8 +323,7 @@ describe('docker/entry.sh', () => {
   it('is a POSIX shell script that ends in exec', () => {
     const lines = text.split('\n').filter((l) => l.trim() !== '' && !l.trim().startsWith('#'));
     expect(text.split('\n')[0]).toBe('#!/bin/sh');
-    expect(lines.at(-1)).toMatch(/^exec node "\$app\/bin\/kopia-mover\.js" "\$@"$/);
-    expect(text).toContain('${KOPIA_MOVER_HOME:-/mover-kopia/app}');
+    expect(lines.at(-1)).toBe('exec node "${KOPIA_MOVER_HOME:-/mover-kopia/app}/bin/kopia-mover.js" "$@"');
     const dash = spawnSync('sh', ['-n', SHIM], { encoding: 'utf8' });
     expect(dash.status, dash.stderr).toBe(0);
   });
@@ -367,20 +332,16 @@ describe('docker/entry.sh', () => {
     expect(statSync(SHIM).mode & 0o111).toBe(0o111);
   });
 
-  it('starts the program from the snapshot when the image has one, and from the bundle otherwise', () => {
-    expect(existsSync(join(ROOT, 'dist', 'kopia-mover.blob')), 'dist/kopia-mover.blob (run npm run build)').toBe(true);
+  it('starts the program from the image layout: --version prints both versions', () => {
     const kopia = join(ROOT, 'tools', 'bin', 'kopia');
-    const snapshot = viaBash('--version', imageApp, { KOPIA_BIN: kopia });
-    expect(snapshot.stderr).toBe('');
-    expect(snapshot.status).toBe(0);
-    expect(snapshot.stdout).toMatch(/^kopia-mover \d+\.\d+\.\d+ \(startup snapshot .*\/app\/dist\/kopia-mover\.blob\)$/m);
-    expect(snapshot.stdout).toMatch(/^kopia 0\.22\.3/m);
-    const bundle = viaBash('--version', bundleApp, { KOPIA_BIN: kopia });
-    expect(bundle.status).toBe(0);
-    expect(bundle.stdout).toMatch(/^kopia-mover \d+\.\d+\.\d+ \(bundle\)$/m);
+    const r = viaBash('--version', imageApp, { KOPIA_BIN: kopia });
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/^kopia-mover \d+\.\d+\.\d+$/m);
+    expect(r.stdout).toMatch(/^kopia 0\.22\.3/m);
   });
 
-  for (const [name, app] of [['snapshot', imageApp], ['bundle', bundleApp]] as const) {
+  for (const [name, app] of [['image layout', imageApp]] as const) {
     it(`prints kopia-mover usage for --help, run through bash against the image layout (${name})`, () => {
       const r = viaBash('--help', app);
       expect(r.stderr).toBe('');
