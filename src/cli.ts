@@ -5,9 +5,10 @@ import type { EnvMap } from './config/env-source.js';
 import type { Operation } from './config/types.js';
 import { locateKopia } from './kopia/locate.js';
 import { ConfigError } from './errors.js';
+import { readRegularFile } from './files.js';
 import { join, resolve } from 'node:path';
 import { readEnvFile } from './config/env-file.js';
-import { SECRET_VARIABLES } from './config/secret-variables.js';
+import { environmentSecrets } from './kopia/environment.js';
 import { validate } from './operations/validate.js';
 import { Output } from './report/output.js';
 import { run, systemFacts } from './run.js';
@@ -43,6 +44,9 @@ const FLAG_TO_ENV: [string, string, string][] = [
   ['--as-of <time>', 'KOPIA_RESTORE_AS_OF', 'restore: newest snapshot at or before this RFC 3339 time'],
 ];
 
+/** A password file holds one password; anything larger is a mistake (or /dev/zero). */
+const PASSWORD_FILE_LIMIT = 4096;
+
 interface CommonFlags {
   passwordFile?: string;
   deleteExtra?: boolean;
@@ -66,12 +70,12 @@ function envWithFlags(env: EnvMap, flags: CommonFlags): Record<string, string | 
     if (typeof value === 'string') merged[name] = value;
   }
   if (flags.passwordFile) {
-    try {
-      merged['KOPIA_PASSWORD'] = readFileSync(flags.passwordFile, 'utf8').replace(/\r?\n$/, '');
-    } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code ?? 'unreadable';
-      throw new ConfigError({ source: '--password-file', message: `${flags.passwordFile} cannot be read (${code})` });
+    const read = readRegularFile(flags.passwordFile, PASSWORD_FILE_LIMIT);
+    if ('problem' in read) {
+      const why = read.problem.kind === 'too-large' ? `is larger than ${PASSWORD_FILE_LIMIT} bytes` : read.problem.reason;
+      throw new ConfigError({ source: '--password-file', message: `${flags.passwordFile} cannot be used: ${why}` });
     }
+    merged['KOPIA_PASSWORD'] = read.data.toString('utf8').replace(/\r?\n$/, '');
   }
   if (flags.deleteExtra) merged['KOPIA_ENABLE_FILE_DELETION'] = 'true';
   if (flags.discover) merged['KOPIA_DISCOVER_SNAPSHOTS'] = 'true';
@@ -148,8 +152,7 @@ export function buildProgram(io: CliIO, result: { exitCode: number }): Command {
       if (flags.policyDir) env['KOPIA_CONFIG_PATH'] = resolve(flags.policyDir);
       const direction = env['DIRECTION'];
       const operation = flags.operation ?? (direction ? undefined : 'backup');
-      const secrets = SECRET_VARIABLES.map((n) => env[n]).filter((v): v is string => v !== undefined);
-      result.exitCode = validate(env, operation, systemFacts(env), new Output('pretty', secrets));
+      result.exitCode = validate(env, operation, systemFacts(env), new Output('pretty', environmentSecrets(env)));
     });
 
   return program;

@@ -59,7 +59,8 @@ export const azureBackend: BackendDefinition = {
     const secretConfigKeys: string[] = [];
     if (sas) {
       // kopia prefers a SAS token over a key; pass only what it will use.
-      env['AZURE_STORAGE_SAS_TOKEN'] = new Secret(sas.value.trim());
+      // The portal shows the token with a leading "?", which kopia would send as part of the first parameter.
+      env['AZURE_STORAGE_SAS_TOKEN'] = new Secret(sas.value.trim().replace(/^\?/, ''));
       secretConfigKeys.push('sasToken');
       if (key) warnings.push(`both ${key.name} and ${sas.name} are set: using the SAS token`);
     } else if (key) {

@@ -29,6 +29,7 @@ export const filesystemBackend: BackendDefinition = {
       args: ['filesystem', `--path=${normalized}`],
       env: {},
       secretFiles: [],
+      localPath: normalized,
       description: `filesystem repository at ${normalized}`,
       matchesStorage: (storage) =>
         storage.type === 'filesystem' && storage.config?.['path'] === normalized,

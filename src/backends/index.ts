@@ -45,6 +45,14 @@ export function resolveStorage(
       });
       return undefined;
     }
+    if (/^[a-z][a-z0-9+.-]*:\/\/[^/?#]*@/i.test(rawUrl.trim())) {
+      // The URL itself is never quoted: the part before @ is a secret.
+      issues.push({
+        source: 'KOPIA_REPOSITORY',
+        message: `must not carry credentials (a user or password before "@"): give them in the ${backend.name} backend's own variables`,
+      });
+      return undefined;
+    }
     let url: URL | undefined;
     try {
       url = new URL(rawUrl);

@@ -30,6 +30,8 @@ export interface StorageTarget {
    * credential chain falls through to AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY).
    */
   secretsFromEnvironment?: boolean;
+  /** The repository's directory, for a filesystem repository. */
+  localPath?: string;
   /** Human description for logs: no credentials. */
   description: string;
   /** Whether the storage section of an existing kopia.config points at this same repository. */

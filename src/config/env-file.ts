@@ -1,4 +1,6 @@
-import { readFileSync } from 'node:fs';
+import { readRegularFile } from '../files.js';
+
+const ENV_FILE_LIMIT = 1_048_576;
 import { ConfigError } from '../errors.js';
 
 /**
@@ -6,12 +8,12 @@ import { ConfigError } from '../errors.js';
  * as written for a Secret or ConfigMap, so `validate` can check them on a laptop.
  */
 export function readEnvFile(path: string): Record<string, string> {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (error) {
-    throw new ConfigError({ source: path, message: `cannot be read (${(error as NodeJS.ErrnoException).code ?? 'error'})` });
+  const read = readRegularFile(path, ENV_FILE_LIMIT);
+  if ('problem' in read) {
+    const why = read.problem.kind === 'too-large' ? `is larger than ${ENV_FILE_LIMIT} bytes` : read.problem.reason;
+    throw new ConfigError({ source: path, message: `cannot be read: ${why}` });
   }
+  const text = read.data.toString('utf8');
   const env: Record<string, string> = {};
   text.split(/\r?\n/).forEach((raw, index) => {
     const line = raw.trim();

@@ -37,8 +37,8 @@ export function validate(env: EnvMap, operation: Operation | undefined, system: 
 
   const errors = findings.filter((f) => f.severity === 'error');
   const warnings = findings.filter((f) => f.severity === 'warning');
-  for (const f of errors) output.line(`ERROR   ${f.source}: ${f.message}`);
-  for (const f of warnings) output.line(`WARNING ${f.source}: ${f.message}`);
+  for (const f of errors) output.text(`ERROR   ${f.source}: ${f.message}`);
+  for (const f of warnings) output.text(`WARNING ${f.source}: ${f.message}`);
   if (settings.globalPolicy) output.line(`global policy from ${settings.globalSources.join(', ')}: ${Object.keys(settings.globalPolicy).join(', ')}`);
   output.line(`validate: ${errors.length} error(s), ${warnings.length} warning(s)`);
   return errors.length > 0 ? ExitCode.Config : ExitCode.Success;

@@ -1,10 +1,8 @@
-import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { readRegularFile } from '../files.js';
 import { ConfigError } from '../errors.js';
 
 /** Hard ceiling for every JSON input, files and env values alike. */
 export const JSON_INPUT_LIMIT_BYTES = 1_048_576;
-
-const CHUNK_BYTES = 64 * 1024;
 
 function tooLarge(source: string, size: number): ConfigError {
   return new ConfigError({
@@ -13,63 +11,17 @@ function tooLarge(source: string, size: number): ConfigError {
   });
 }
 
-function unreadable(path: string, err: unknown): ConfigError {
-  const code = (err as NodeJS.ErrnoException | undefined)?.code;
-  const reasons: Record<string, string> = {
-    ENOENT: 'file not found',
-    EACCES: 'permission denied',
-    EPERM: 'permission denied',
-    EISDIR: 'is a directory, not a file',
-    ELOOP: 'too many symbolic links',
-    ENOTDIR: 'a parent of the path is not a directory',
-  };
-  const reason = (code && reasons[code]) ?? (code ? `cannot be read (${code})` : 'cannot be read');
-  return new ConfigError({ source: path, message: `cannot read JSON file: ${reason}` });
-}
-
 /**
- * Reads a JSON file of at most JSON_INPUT_LIMIT_BYTES. The size is checked on
- * the open descriptor before anything is read, and reading stops one byte past
- * the limit, so a file that grows or lies about its size (procfs, pipes) is
- * still refused without being buffered whole.
+ * Reads a JSON file of at most JSON_INPUT_LIMIT_BYTES: a regular file (never a FIFO or a device),
+ * its size checked on the open descriptor before anything is read.
  */
 export function readJsonFileSync(path: string): unknown {
-  let fd: number;
-  try {
-    fd = openSync(path, 'r');
-  } catch (err) {
-    throw unreadable(path, err);
+  const read = readRegularFile(path, JSON_INPUT_LIMIT_BYTES);
+  if ('problem' in read) {
+    if (read.problem.kind === 'too-large') throw tooLarge(path, read.problem.size);
+    throw new ConfigError({ source: path, message: `cannot read JSON file: ${read.problem.reason}` });
   }
-  try {
-    let size: number;
-    try {
-      const st = fstatSync(fd);
-      if (st.isDirectory()) throw Object.assign(new Error('directory'), { code: 'EISDIR' });
-      size = st.size;
-    } catch (err) {
-      throw unreadable(path, err);
-    }
-    if (size > JSON_INPUT_LIMIT_BYTES) throw tooLarge(path, size);
-
-    const chunks: Buffer[] = [];
-    let total = 0;
-    for (;;) {
-      const buf = Buffer.alloc(CHUNK_BYTES);
-      let bytesRead: number;
-      try {
-        bytesRead = readSync(fd, buf, 0, buf.length, null);
-      } catch (err) {
-        throw unreadable(path, err);
-      }
-      if (bytesRead === 0) break;
-      total += bytesRead;
-      if (total > JSON_INPUT_LIMIT_BYTES) throw tooLarge(path, Math.max(total, size));
-      chunks.push(buf.subarray(0, bytesRead));
-    }
-    return parseDecoded(Buffer.concat(chunks, total).toString('utf8'), path);
-  } finally {
-    closeSync(fd);
-  }
+  return parseDecoded(read.data.toString('utf8'), path);
 }
 
 /** Parses a JSON value given as text (an env variable's value); source names the variable. */

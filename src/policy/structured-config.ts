@@ -3,9 +3,7 @@ import { Secret } from '../config/secret.js';
 import type { ConfigIssue } from '../errors.js';
 import { mapPolicyDocument } from './kopia-policy.js';
 import { connectionToken } from '../backends/shared.js';
-
-/** Storage config keys that hold credentials, whatever the backend. */
-const SECRET_KEY = /secret|password|token|credential|sas|storageKey|^key$|keyData|accessKey/i;
+import { SECRET_KEY } from '../kopia/environment.js';
 
 function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -29,6 +27,7 @@ function fromConfigTarget(
     // A token, not --file: kopia's `repository create from-config` reads only tokens.
     secretFiles: 'token' in file ? [{ flag: '--token-file', content: file.token, purpose: `${storage.type} connection settings` }] : [],
     secretConfigKeys: secretKeys,
+    localPath: storage.type === 'filesystem' && typeof storage.config['path'] === 'string' ? storage.config['path'] : undefined,
     description,
     matchesStorage: (saved) =>
       saved.type === storage.type && identifying.every(([k, v]) => JSON.stringify(saved.config?.[k]) === JSON.stringify(v)),

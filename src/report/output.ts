@@ -1,29 +1,29 @@
 import { writeSync } from 'node:fs';
 import pino, { type Logger } from 'pino';
+import { escapeControl } from '../text.js';
 import { Redactor } from './redact.js';
 
 const LEVEL_NAMES: Record<number, string> = { 10: 'TRACE', 20: 'DEBUG', 30: 'INFO', 40: 'WARN', 50: 'ERROR', 60: 'FATAL' };
 const OMIT = new Set(['level', 'time', 'msg', 'pid', 'hostname']);
 
-function prettyLine(json: string): string {
-  try {
-    const record = JSON.parse(json) as Record<string, unknown>;
-    const time = new Date(Number(record['time'])).toISOString().slice(11, 19);
-    const level = (LEVEL_NAMES[Number(record['level'])] ?? 'INFO').padEnd(5);
-    const extras = Object.entries(record)
-      .filter(([k]) => !OMIT.has(k))
-      .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
-      .join(' ');
-    return `${time} ${level} ${String(record['msg'] ?? '')}${extras ? `  ${extras}` : ''}\n`;
-  } catch {
-    return json;
-  }
+function prettyLine(record: Record<string, unknown>): string {
+  const time = new Date(Number(record['time'])).toISOString().slice(11, 19);
+  const level = (LEVEL_NAMES[Number(record['level'])] ?? 'INFO').padEnd(5);
+  const extras = Object.entries(record)
+    .filter(([k]) => !OMIT.has(k))
+    .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
+    .join(' ');
+  return `${time} ${level} ${escapeControl(`${String(record['msg'] ?? '')}${extras ? `  ${extras}` : ''}`)}\n`;
 }
 
 /**
- * The single sink for everything the program prints on stdout: pino's log
- * records and the plain controller-facing lines share it so their order holds,
- * and every byte passes the redactor on the way out.
+ * The single sink for everything the program prints on stdout: pino's log records and the plain
+ * controller-facing lines share it so their order holds. Log records have every string value
+ * redacted (keys and structure stay, so a secret that happens to be "level" cannot break a line).
+ * Controller lines come in two kinds: `line` for lines built from the program's own structured
+ * values (never redacted: a password "SUCCESS" must not turn the summary into "[redacted]"), and
+ * `text` for free text that may quote kopia or the user (redacted). Both escape control
+ * characters, so nothing quoted can start a line of its own.
  */
 export class Output {
   readonly log: Logger;
@@ -35,8 +35,15 @@ export class Output {
     this.redactor = new Redactor(secrets);
     const stream = {
       write: (line: string) => {
-        const text = format === 'pretty' ? prettyLine(line) : line;
-        this.raw(this.redactor.redact(text));
+        let record: Record<string, unknown>;
+        try {
+          record = JSON.parse(line) as Record<string, unknown>;
+        } catch {
+          this.raw(`${escapeControl(this.redactor.redact(line.trimEnd()))}\n`);
+          return;
+        }
+        const clean = this.redactor.empty ? record : (this.redactor.redactValues(record) as Record<string, unknown>);
+        this.raw(format === 'pretty' ? prettyLine(clean) : `${JSON.stringify(clean)}\n`);
       },
     };
     const timestamp = format === 'json' ? pino.stdTimeFunctions.isoTime : pino.stdTimeFunctions.epochTime;
@@ -52,9 +59,14 @@ export class Output {
     return this.redactor.redact(text);
   }
 
-  /** A controller-facing line, printed exactly as given (after redaction). */
+  /** A controller-facing line built from structured values: printed as given, control characters escaped. */
   line(text: string): void {
-    this.raw(this.redactor.redact(`${text}\n`));
+    this.raw(`${escapeControl(text)}\n`);
+  }
+
+  /** A line of free text (kopia's words, a path, a message): redacted, control characters escaped. */
+  text(text: string): void {
+    this.line(this.redactor.redact(text));
   }
 
   private raw(text: string): void {

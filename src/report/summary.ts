@@ -39,6 +39,21 @@ function oneLine(text: string): string {
   return text.replace(/\s*[\r\n]+\s*/g, ' ');
 }
 
+/**
+ * The summary with its free text (reasons, warnings, kopia's output) passed through `redact`; the
+ * structured values (result, ids, counts, exit code) are left exactly as they are.
+ */
+export function redactedSummary(input: RunSummary, redact: (text: string) => string): RunSummary {
+  return {
+    ...input,
+    reason: input.reason && redact(input.reason),
+    skipped: input.skipped && redact(input.skipped),
+    warnings: input.warnings.map(redact),
+    policy: input.policy && { ...input.policy, failures: input.policy.failures.map(redact) },
+    kopiaErrorOutput: input.kopiaErrorOutput && redact(input.kopiaErrorOutput),
+  };
+}
+
 /** The controller-facing block, line for line as the contract fixes it. */
 export function summaryLines(input: RunSummary): string[] {
   const s: RunSummary = {
@@ -118,14 +133,16 @@ export function terminationMessage(s: RunSummary): string {
   return JSON.stringify({ operation: s.operation, result: s.result, exitCode: s.exitCode });
 }
 
-export function printSummary(output: Output, s: RunSummary, terminationLog: string): void {
+/** Prints the block and writes the termination message; only the free text is redacted. */
+export function printSummary(output: Output, summary: RunSummary, terminationLog: string): void {
+  const s = redactedSummary(summary, (text) => output.redact(text));
   for (const line of summaryLines(s)) output.line(line);
   try {
     // 'r+' never creates the file: outside Kubernetes there is nothing to write to.
     const fd = openSync(terminationLog, 'r+');
     try {
       ftruncateSync(fd, 0);
-      writeSync(fd, output.redact(terminationMessage(s)));
+      writeSync(fd, terminationMessage(s));
     } finally {
       closeSync(fd);
     }
