@@ -1,5 +1,5 @@
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
-import { hostname, homedir, userInfo } from 'node:os';
+import { accessSync, constants, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { hostname, homedir, tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { constants as osConstants } from 'node:os';
 import type { EnvMap } from './config/env-source.js';
@@ -7,8 +7,11 @@ import { parseConfig, type SystemFacts } from './config/parse.js';
 import type { MoverConfig, Operation } from './config/types.js';
 import { ConfigError, ExitCode, MoverError, TerminatedError } from './errors.js';
 import { formatArgv } from './kopia/command.js';
-import { kopiaEnvironment, secretValues } from './kopia/environment.js';
-import { globalFlags } from './kopia/global-flags.js';
+import { environmentSecrets, kopiaEnvironment, secretValues } from './kopia/environment.js';
+import { globalFlags, kopiaPaths } from './kopia/global-flags.js';
+import { applyLogRetention, publishLogs } from './kopia/logs.js';
+import { createRunDir, removeStaleRunDirs, RUN_DIR_PREFIX } from './kopia/run-dir.js';
+import { parseDurationMs } from './policy/kopia-policy.js';
 import { locateKopia } from './kopia/locate.js';
 import { KopiaRunner } from './kopia/runner.js';
 import { planBackup, runBackup } from './operations/backup.js';
@@ -29,7 +32,7 @@ export function systemFacts(env: EnvMap): SystemFacts {
   } catch {
     // A UID without a passwd entry (common in containers) has no name.
   }
-  return { username, hostname: hostname(), homeDir: env['HOME'] ?? homedir(), stdoutIsTTY: Boolean(process.stdout.isTTY) };
+  return { username, hostname: hostname(), homeDir: env['HOME'] ?? homedir(), stdoutIsTTY: Boolean(process.stdout.isTTY), tmpDir: tmpdir() };
 }
 
 export interface RunOptions {
@@ -62,23 +65,51 @@ function printPlan(output: Output, config: MoverConfig, runner: KopiaRunner, bin
   let n = 0;
   for (const step of steps) {
     if ('note' in step) {
-      output.line(`#   ${step.note}`);
+      output.text(`#   ${step.note}`);
       continue;
     }
     n++;
     const when = step.command.when ? `   # ${step.command.when}` : '';
-    output.line(`${n}. ${formatArgv([binary, ...runner.argv(step.command)])}${when}`);
+    output.text(`${n}. ${formatArgv([binary, ...runner.argv(step.command)])}${when}`);
   }
   const conditional = steps.filter((s) => 'command' in s && s.command.when !== undefined).length;
   output.line(`# ${n - conditional} kopia command(s)${conditional > 0 ? `, plus ${conditional} conditional` : ''}`);
 }
 
+/**
+ * Before any kopia process: the cache volume must be writable (kopia keeps its config and caches
+ * there) and TMPDIR must take this run's private folder; folders that killed runs left in TMPDIR
+ * go first. A problem here is the operator's to fix, so it is a configuration error naming the variable.
+ */
+function prepareDirectories(config: MoverConfig): string {
+  removeStaleRunDirs(config.tmpDir);
+  try {
+    mkdirSync(config.cacheDir, { recursive: true, mode: 0o700 });
+    accessSync(config.cacheDir, constants.W_OK | constants.X_OK);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? 'error';
+    throw new ConfigError({ source: 'KOPIA_CACHE_DIR', message: `${config.cacheDir} is not a writable directory (${code})` });
+  }
+  return createRunDir(config.tmpDir);
+}
+
+/** kopia's log files of this run, redacted, onto the cache volume, within the log retention settings. */
+async function finishLogs(config: MoverConfig, from: string, output: Output): Promise<void> {
+  const to = join(config.cacheDir, 'logs');
+  await publishLogs(from, to, (line) => output.redact(line));
+  const log = config.kopiaLogging;
+  applyLogRetention(to, {
+    cli: { maxFiles: log.maxFiles, maxAgeMs: parseDurationMs(log.maxAge) ?? 0 },
+    content: { maxFiles: log.contentMaxFiles, maxAgeMs: parseDurationMs(log.contentMaxAge) ?? 0 },
+  });
+}
+
 /** Blocks until the marker file is removed, so someone can exec into the pod and run kopia by hand. */
-async function debugPause(output: Output, config: MoverConfig, binary: string): Promise<void> {
+async function debugPause(output: Output, config: MoverConfig, binary: string, configFile: string): Promise<void> {
   const marker = join(config.cacheDir, 'debug-mover-wait');
   writeFileSync(marker, 'remove this file to let kopia-mover continue\n');
   output.line('DEBUG_MOVER is set: kopia-mover is paused.');
-  output.line(`  run kopia by hand: ${binary} --config-file=${join(config.cacheDir, 'kopia.config')} <command>`);
+  output.line(`  run kopia by hand: ${binary} --config-file=${configFile} <command>`);
   output.line('  (KOPIA_PASSWORD is in the pod environment)');
   output.line(`  to continue: rm ${marker}`);
   while (existsSync(marker)) await new Promise((r) => setTimeout(r, 2000));
@@ -87,7 +118,7 @@ async function debugPause(output: Output, config: MoverConfig, binary: string): 
 /** Runs one operation end to end and returns the exit code. Never calls process.exit. */
 export async function run(options: RunOptions): Promise<number> {
   const started = Date.now();
-  const output = new Output(formatFor(options.env));
+  const output = new Output(formatFor(options.env), environmentSecrets(options.env));
   const summary: RunSummary = {
     operation: options.operation ?? 'unknown',
     result: 'FAILURE',
@@ -98,30 +129,42 @@ export async function run(options: RunOptions): Promise<number> {
   };
   let terminationLog = options.env['KOPIA_MOVER_TERMINATION_LOG'] ?? '/dev/termination-log';
 
-  let config: MoverConfig;
-  try {
-    config = parseConfig(options.env, { operation: options.operation, system: systemFacts(options.env), offline: options.dryRun });
-  } catch (error) {
+  const configFailure = (error: unknown): number => {
     const issues = error instanceof ConfigError ? error.issues : [{ source: 'environment', message: String(error) }];
     for (const issue of issues) output.log.error({ variable: issue.source }, `configuration error: ${issue.source}: ${issue.message}`);
     summary.exitCode = ExitCode.Config;
     summary.reason = `configuration error: ${issues.map((i) => `${i.source}: ${i.message}`).join('; ')}`;
     if (!options.dryRun) printSummary(output, summary, terminationLog);
     return summary.exitCode;
+  };
+
+  let config: MoverConfig;
+  try {
+    config = parseConfig(options.env, { operation: options.operation, system: systemFacts(options.env), offline: options.dryRun });
+  } catch (error) {
+    return configFailure(error);
   }
   output.setSecrets(secretValues(config, options.env));
   terminationLog = config.output.terminationLog;
   const operation = config.operation as Operation;
   summary.operation = operation;
 
+  let runDir: string;
+  try {
+    runDir = options.dryRun ? join(config.tmpDir, `${RUN_DIR_PREFIX}<this run>`) : prepareDirectories(config);
+  } catch (error) {
+    return configFailure(error);
+  }
+  const paths = kopiaPaths(config, runDir);
   const binary = locateKopia(options.env['KOPIA_BIN'], options.env['PATH'], options.appDir);
   const runner = new KopiaRunner({
     binary,
-    globalFlags: globalFlags(config),
+    globalFlags: globalFlags(config, paths),
     env: kopiaEnvironment(config, options.env),
     output,
     progressIntervalMs: config.output.progressIntervalMs,
     onSpawn: options.onSpawn,
+    tempDir: runDir,
   });
 
   if (options.dryRun) {
@@ -132,13 +175,12 @@ export async function run(options: RunOptions): Promise<number> {
   const ctx: RunContext = { config, runner, output, summary, parentEnv: options.env };
   const stopSignals = installSignalHandlers(runner, output, options.signalGraceMs ?? config.output.signalGraceMs);
   try {
-    mkdirSync(join(config.cacheDir, 'logs'), { recursive: true, mode: 0o700 });
     output.log.info(
       { operation, repository: config.storage?.description, identity: `${config.identity.username}@${config.identity.hostname}` },
       `kopia-mover ${operation} starting`,
     );
     for (const warning of config.configWarnings) output.log.warn(warning);
-    if (config.debugMover) await debugPause(output, config, binary);
+    if (config.debugMover) await debugPause(output, config, binary, paths.configFile);
     await Promise.race([OPERATIONS[operation].run(ctx), stopSignals.stopped]);
     summary.result = 'SUCCESS';
     summary.exitCode = ExitCode.Success;
@@ -170,6 +212,10 @@ export async function run(options: RunOptions): Promise<number> {
     } catch (error) {
       summary.warnings.push(`could not remove storage credentials from kopia.config: ${(error as Error).message}`);
     }
+    await finishLogs(config, paths.logDir, output).catch((error: unknown) => {
+      summary.warnings.push(`could not move kopia's log files onto the cache volume: ${(error as Error).message}`);
+    });
+    rmSync(runDir, { recursive: true, force: true });
   }
   summary.durationSeconds = (Date.now() - started) / 1000;
   summary.kopiaProcesses = runner.spawnCount;

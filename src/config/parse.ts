@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import { regularFileProblem } from '../files.js';
 import { posix } from 'node:path';
 import * as z from 'zod';
 import { resolveStorage } from '../backends/index.js';
@@ -6,7 +7,6 @@ import { ConfigError, type ConfigIssue } from '../errors.js';
 import { checkAdditionalArgs, classifyAdditionalArgs, splitAdditionalArgs } from './additional-args.js';
 import { EnvSource, type EnvMap } from './env-source.js';
 import { Secret } from './secret.js';
-import { SECRET_VARIABLES } from './secret-variables.js';
 import type { Identity, MoverConfig, Operation } from './types.js';
 import type { StorageTarget } from '../backends/types.js';
 import { parseJsonText, readJsonFileSync } from '../policy/json-input.js';
@@ -36,6 +36,8 @@ export interface SystemFacts {
   hostname: string;
   homeDir: string;
   stdoutIsTTY: boolean;
+  /** The system's temp dir when TMPDIR is not set. */
+  tmpDir?: string;
 }
 
 export interface ParseOptions {
@@ -80,6 +82,7 @@ const valueSchema = z.object({
   KOPIA_GLOBAL_POLICY_FILE: singleLine(4096).optional(),
   KOPIA_REPOSITORY_CONFIG_FILE: singleLine(4096).optional(),
   CUSTOM_CA: absolutePath('CUSTOM_CA').optional(),
+  KOPIA_CUSTOM_CA: absolutePath('KOPIA_CUSTOM_CA').optional(),
   KOPIA_METADATA_CACHE_SIZE_LIMIT_MB: wholeNumber(0, 16_777_216).optional(),
   KOPIA_CONTENT_CACHE_SIZE_LIMIT_MB: wholeNumber(0, 16_777_216).optional(),
   KOPIA_SKIP_CACHE_CONFIG: booleanFlag.optional(),
@@ -198,10 +201,14 @@ export function parseConfig(envMap: EnvMap, options: ParseOptions): MoverConfig 
     issues.push({ source: 'DATA_DIR', message: `is required for ${operation}` });
   }
 
-  const customCa = values.CUSTOM_CA;
-  if (customCa !== undefined && !options.offline && !existsSync(customCa)) {
-    issues.push({ source: 'CUSTOM_CA', message: `file ${customCa} does not exist` });
+  // The KopiaMaintenance CronJob names the CA file KOPIA_CUSTOM_CA; movers name it CUSTOM_CA.
+  const caSource = values.CUSTOM_CA !== undefined ? 'CUSTOM_CA' : 'KOPIA_CUSTOM_CA';
+  const customCa = values.CUSTOM_CA ?? values.KOPIA_CUSTOM_CA;
+  if (values.CUSTOM_CA !== undefined && values.KOPIA_CUSTOM_CA !== undefined && values.CUSTOM_CA !== values.KOPIA_CUSTOM_CA) {
+    issues.push({ source: 'KOPIA_CUSTOM_CA', message: `names ${values.KOPIA_CUSTOM_CA} while CUSTOM_CA names ${values.CUSTOM_CA}; set one, or both to the same file` });
   }
+  const caProblem = customCa !== undefined && !options.offline ? regularFileProblem(customCa) : undefined;
+  if (caProblem !== undefined) issues.push({ source: caSource, message: `CA file ${customCa}: ${caProblem}` });
 
   const issuesBefore = issues.length;
   const direct = resolveStorage(env, issues, customCa);
@@ -239,9 +246,12 @@ export function parseConfig(envMap: EnvMap, options: ParseOptions): MoverConfig 
     operation,
     dataDir,
     cacheDir: values.KOPIA_CACHE_DIR ?? defaultCacheDir(env, options.system),
+    homeCacheDir: defaultCacheDir(env, options.system),
+    tmpDir: env.get('TMPDIR') ?? options.system.tmpDir ?? '/tmp',
     password: new Secret(env.get('KOPIA_PASSWORD') ?? ''),
     storage: candidates[0],
     storageFallbacks: candidates.slice(1),
+    privateConnection: candidates.some((c) => (c.secretConfigKeys?.length ?? 0) > 0 && !c.secretsFromEnvironment),
     identity: {
       username: values.KOPIA_OVERRIDE_USERNAME ?? defaultUsername(options.system),
       hostname: values.KOPIA_OVERRIDE_HOSTNAME ?? defaultHostname(options.system),
@@ -311,6 +321,5 @@ export function parseConfig(envMap: EnvMap, options: ParseOptions): MoverConfig 
       signalGraceMs: (values.KOPIA_MOVER_SIGNAL_GRACE_SECONDS ?? 20) * 1000,
     },
     debugMover: debug === '1' || debug?.toLowerCase() === 'true',
-    secretVariables: [...SECRET_VARIABLES],
   };
 }

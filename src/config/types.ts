@@ -26,11 +26,20 @@ export interface MoverConfig {
   operation?: Operation;
   dataDir?: string;
   cacheDir: string;
+  /** The program's default cache under HOME (XDG), used when KOPIA_CACHE_DIR is not set. */
+  homeCacheDir: string;
+  /** Where this run keeps its temp files (TMPDIR). */
+  tmpDir: string;
   password: Secret;
   /** The repository to use first (structured config, legacy mounted config, or KOPIA_REPOSITORY). */
   storage?: StorageTarget;
   /** Further sources, tried in order when connecting with the first fails. */
   storageFallbacks: StorageTarget[];
+  /**
+   * kopia would store storage secrets in its config that it cannot read from its environment:
+   * its config then stays in the run's private folder, never on the cache volume.
+   */
+  privateConnection: boolean;
   identity: Identity;
   maintenanceIdentity: Identity;
   /** The path snapshots are recorded under and looked up by. */
@@ -92,6 +101,4 @@ export interface MoverConfig {
     signalGraceMs: number;
   };
   debugMover: boolean;
-  /** Names of variables that hold secrets, so hooks and logs can leave them out. */
-  secretVariables: string[];
 }

@@ -1,21 +1,34 @@
 import { join } from 'node:path';
 import type { MoverConfig } from '../config/types.js';
 
-export function kopiaConfigFile(config: MoverConfig): string {
-  return join(config.cacheDir, 'kopia.config');
+/** Where kopia keeps its config file and writes its logs during one run. */
+export interface KopiaPaths {
+  configFile: string;
+  logDir: string;
 }
 
-/** Flags every kopia process gets: its config and logs live in the cache dir. */
-export function globalFlags(config: MoverConfig): string[] {
+/**
+ * kopia's config lives on the cache volume, so a later run can reuse the connection, unless kopia
+ * would store storage secrets in it that it cannot take from its environment instead: then it
+ * lives in the run's private folder (gone with the run, even one killed by SIGKILL) and every run
+ * connects again. kopia's logs go to the run folder first and reach the cache volume redacted.
+ */
+export function kopiaPaths(config: MoverConfig, runDir: string): KopiaPaths {
+  return {
+    configFile: join(config.privateConnection ? runDir : config.cacheDir, 'kopia.config'),
+    logDir: join(runDir, 'logs'),
+  };
+}
+
+/** The saved connection a run may reuse, when there is one. */
+export function savedConfigFile(config: MoverConfig): string | undefined {
+  return config.privateConnection ? undefined : join(config.cacheDir, 'kopia.config');
+}
+
+/** Flags every kopia process gets. */
+export function globalFlags(config: MoverConfig, paths: KopiaPaths): string[] {
   const log = config.kopiaLogging;
-  const flags = [
-    `--config-file=${kopiaConfigFile(config)}`,
-    `--log-dir=${join(config.cacheDir, 'logs')}`,
-    `--log-dir-max-files=${log.maxFiles}`,
-    `--log-dir-max-age=${log.maxAge}`,
-    `--content-log-dir-max-files=${log.contentMaxFiles}`,
-    `--content-log-dir-max-age=${log.contentMaxAge}`,
-  ];
+  const flags = [`--config-file=${paths.configFile}`, `--log-dir=${paths.logDir}`];
   if (log.level) flags.push(`--log-level=${log.level}`);
   if (log.fileLevel) flags.push(`--file-log-level=${log.fileLevel}`);
   return flags;

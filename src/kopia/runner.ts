@@ -24,9 +24,36 @@ export interface RunnerOptions {
   progressIntervalMs: number;
   /** Called with the full argv of every spawned kopia process (tests count them). */
   onSpawn?: (argv: string[]) => void;
+  /** The run's private folder: secret files are written there. */
+  tempDir: string;
 }
 
 const TAIL_LINES = 40;
+
+export interface RunOptions {
+  /** Receives each stdout line (split on \n only) instead of the log: for listings too large to hold. */
+  onStdoutLine?: (line: string) => void;
+}
+
+/** Splits a stream on \n alone, holding at most the one partial line. */
+function newlineSplitter(each: (line: string) => void) {
+  let partial = '';
+  return {
+    push(chunk: string) {
+      const text = partial + chunk;
+      let start = 0;
+      for (let end = text.indexOf('\n'); end >= 0; end = text.indexOf('\n', start)) {
+        each(text.slice(start, end));
+        start = end + 1;
+      }
+      partial = text.slice(start);
+    },
+    end() {
+      if (partial !== '') each(partial);
+      partial = '';
+    },
+  };
+}
 
 /** The only place that starts kopia processes. */
 export class KopiaRunner {
@@ -46,7 +73,7 @@ export class KopiaRunner {
     return [...command.args, ...fileFlags, ...this.options.globalFlags];
   }
 
-  async run(command: KopiaCommand): Promise<KopiaResult> {
+  async run(command: KopiaCommand, options: RunOptions = {}): Promise<KopiaResult> {
     // Once a stop is requested no further kopia process starts.
     if (this.stopError) throw this.stopError;
     const { output } = this.options;
@@ -91,7 +118,7 @@ export class KopiaRunner {
     this.current = child;
     let stdout = '';
     const stderrLines = new LineSplitter(onLine);
-    const stdoutLines = new LineSplitter(onLine);
+    const stdoutLines = options.onStdoutLine ? newlineSplitter(options.onStdoutLine) : new LineSplitter(onLine);
     child.stderr?.setEncoding('utf8').on('data', (chunk: string) => stderrLines.push(chunk));
     child.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
       if (command.captureStdout) stdout += chunk;
@@ -132,7 +159,7 @@ export class KopiaRunner {
   private materialize(files: SecretFile[]): Map<SecretFile, string> {
     for (const file of files) {
       if (this.files.has(file)) continue;
-      const temp = tmp.fileSync({ mode: 0o600, prefix: 'kopia-mover-', discardDescriptor: true });
+      const temp = tmp.fileSync({ mode: 0o600, prefix: 'secret-', tmpdir: this.options.tempDir, discardDescriptor: true });
       writeFileSync(temp.name, file.content.reveal(), { mode: 0o600 });
       this.files.set(file, temp.name);
     }

@@ -169,7 +169,9 @@ export async function runBackup(ctx: RunContext): Promise<void> {
   }
 
   if (config.backup.afterSnapshot && actionsEnabled) {
-    const hook = await runHook(ctx, 'KOPIA_AFTER_SNAPSHOT', config.backup.afterSnapshot, dataDir, timeoutMs);
+    const hook = await runHook(ctx, 'KOPIA_AFTER_SNAPSHOT', config.backup.afterSnapshot, dataDir, timeoutMs, {
+      KOPIA_MOVER_SNAPSHOT_ID: manifest.id ?? '',
+    });
     if (!hook.ok) summary.warnings.push(`${hook.reason} (the snapshot was taken)`);
   }
 }

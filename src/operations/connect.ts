@@ -1,10 +1,11 @@
-import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import type { StorageTarget } from '../backends/types.js';
 import type { Identity, MoverConfig } from '../config/types.js';
 import { RepositoryError } from '../errors.js';
 import type { KopiaCommand } from '../kopia/command.js';
 import { repositoryMissing, wrongPassword } from '../kopia/errors.js';
-import { kopiaConfigFile } from '../kopia/global-flags.js';
+import { savedConfigFile } from '../kopia/global-flags.js';
 import { clearRebuildableCache } from './cache-recovery.js';
 import { runKopia, type RunContext } from './context.js';
 
@@ -22,8 +23,10 @@ interface SavedConnection {
 
 /** What the cache dir's kopia.config says, if anything. A pure file read: no repository is touched. */
 export function readSavedConnection(config: MoverConfig): SavedConnection | undefined {
+  const file = savedConfigFile(config);
+  if (file === undefined) return undefined;
   try {
-    return JSON.parse(readFileSync(kopiaConfigFile(config), 'utf8')) as SavedConnection;
+    return JSON.parse(readFileSync(file, 'utf8')) as SavedConnection;
   } catch {
     return undefined;
   }
@@ -127,6 +130,35 @@ export function planConnect(config: MoverConfig, identity: Identity, mode: Conne
   };
 }
 
+function isDirectory(path: string): boolean {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * A filesystem repository lives on a mounted volume. When its directory is missing the volume is
+ * not mounted: a restore or maintenance stops there, and a backup creates a repository only inside
+ * an existing parent, never the whole path on the container's own disk where it would be lost.
+ */
+function checkRepositoryVolumes(config: MoverConfig, mode: ConnectMode): void {
+  for (const storage of storageCandidates(config)) {
+    const path = storage.localPath;
+    if (path === undefined || isDirectory(path)) continue;
+    if (mode === 'connect-only') {
+      throw new RepositoryError(`repository volume is not mounted at ${path}: the filesystem repository's directory does not exist`);
+    }
+    const parent = dirname(path);
+    if (!isDirectory(parent)) {
+      throw new RepositoryError(
+        `repository volume is probably not mounted: ${parent} does not exist, so no repository is created at ${path}`,
+      );
+    }
+  }
+}
+
 /**
  * Connects: reuses the cache's connection when it is this repository; otherwise
  * tries each source in order; creates a repository only when none connected and
@@ -136,6 +168,7 @@ export function planConnect(config: MoverConfig, identity: Identity, mode: Conne
 export async function connect(ctx: RunContext, identity: Identity, mode: ConnectMode): Promise<{ created: boolean; reused: boolean }> {
   const { config } = ctx;
   const run = (command: KopiaCommand) => runKopia(ctx, command);
+  checkRepositoryVolumes(config, mode);
   if (config.cache.forceRebuild) forcedRebuild(ctx);
   const plan = planConnect(config, identity, mode);
   if (plan.reuse) {
@@ -151,7 +184,12 @@ export async function connect(ctx: RunContext, identity: Identity, mode: Connect
   for (const storage of candidates) {
     const { connect: command } = connectCommands(config, storage, identity, mode);
     const result = await run(command);
-    if (result.exitCode === 0) return { created: false, reused: false };
+    if (result.exitCode === 0) {
+      // Storage secrets kopia just wrote into the cache volume's config go at once, not at the end:
+      // a run killed by SIGKILL gets no end.
+      scrubSavedSecrets(config);
+      return { created: false, reused: false };
+    }
     failures.push({ storage, tail: result.tail, missing: repositoryMissing(result.tail) });
   }
 
@@ -159,7 +197,10 @@ export async function connect(ctx: RunContext, identity: Identity, mode: Connect
   if (missing && mode === 'connect-or-create') {
     const create = connectCommands(config, missing.storage, identity, mode).create!;
     const created = await run(create);
-    if (created.exitCode === 0) return { created: true, reused: false };
+    if (created.exitCode === 0) {
+      scrubSavedSecrets(config);
+      return { created: true, reused: false };
+    }
     throw new RepositoryError(`could not create ${missing.storage.description}`, created.tail.join('\n'));
   }
   const first = failures[0]!;
@@ -177,7 +218,8 @@ export async function connect(ctx: RunContext, identity: Identity, mode: Connect
 export function scrubSavedSecrets(config: MoverConfig): void {
   const keys = storageCandidates(config).flatMap((c) => c.secretConfigKeys ?? []);
   if (keys.length === 0) return;
-  const path = kopiaConfigFile(config);
+  const path = savedConfigFile(config);
+  if (path === undefined) return;
   const saved = readSavedConnection(config) as (SavedConnection & Record<string, unknown>) | undefined;
   const storageConfig = saved?.storage?.config;
   if (!saved || !storageConfig || !keys.some((k) => k in storageConfig)) return;

@@ -4,7 +4,7 @@ import { MoverError, OperationError, RepositoryError } from '../errors.js';
 import type { KopiaCommand } from '../kopia/command.js';
 import { repositoryUnavailable } from '../kopia/errors.js';
 import { cacheCorruption, clearRebuildableCache } from './cache-recovery.js';
-import type { KopiaResult, KopiaRunner } from '../kopia/runner.js';
+import type { KopiaResult, KopiaRunner, RunOptions } from '../kopia/runner.js';
 import type { Output } from '../report/output.js';
 import type { RunSummary } from '../report/summary.js';
 
@@ -25,8 +25,8 @@ export interface RunContext {
  * index files), the rebuildable cache is cleared under the safety rules and
  * the command retried once; a refusal fails the run naming the reason.
  */
-export async function runKopia(ctx: RunContext, command: KopiaCommand): Promise<KopiaResult> {
-  const result = await ctx.runner.run(command);
+export async function runKopia(ctx: RunContext, command: KopiaCommand, options: RunOptions = {}): Promise<KopiaResult> {
+  const result = await ctx.runner.run(command, options);
   if (result.exitCode === 0 || !cacheCorruption(result.tail)) return result;
   if (ctx.cacheRecoveryTried) {
     throw new RepositoryError('the local cache is still unreadable after it was cleared once in this run', result.tail.join('\n'));
@@ -39,7 +39,7 @@ export async function runKopia(ctx: RunContext, command: KopiaCommand): Promise<
   }
   ctx.output.log.warn({ folders: cleared.folders }, 'cache cleared; retrying');
   ctx.summary.warnings.push(`the local cache was corrupt; cleared ${cleared.folders.length} rebuildable folder(s) and retried`);
-  return ctx.runner.run(command);
+  return ctx.runner.run(command, options);
 }
 
 type ErrorFactory = (message: string, kopiaOutput: string) => MoverError;
@@ -52,8 +52,9 @@ export async function runStep(
   ctx: RunContext,
   command: KopiaCommand,
   onFailure: ErrorFactory = (m, o) => new OperationError(m, o),
+  options: RunOptions = {},
 ): Promise<KopiaResult> {
-  const result = await runKopia(ctx, command);
+  const result = await runKopia(ctx, command, options);
   if (result.exitCode === 0) return result;
   const output = result.tail.join('\n');
   if (repositoryUnavailable(result.tail)) {

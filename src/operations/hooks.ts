@@ -1,4 +1,5 @@
 import { execa } from 'execa';
+import { PROXY_VARIABLES } from '../kopia/environment.js';
 import { LineSplitter } from '../kopia/lines.js';
 import type { RunContext } from './context.js';
 
@@ -21,17 +22,45 @@ export interface HookResult {
   reason?: string;
 }
 
+/** What a hook may see of the mover's environment: the basics a shell script needs, nothing of the repository. */
+const HOOK_VARIABLES = new Set([
+  'PATH', 'HOME', 'TMPDIR', 'USER', 'LOGNAME', 'SHELL', 'LANG', 'LANGUAGE', 'TZ', 'HOSTNAME', 'TERM',
+  'DATA_DIR', 'DIRECTION', 'KOPIA_SOURCE_PATH_OVERRIDE', 'KOPIA_OVERRIDE_USERNAME', 'KOPIA_OVERRIDE_HOSTNAME',
+]);
+
+/**
+ * A hook's environment, built from an allowlist: credentials (the repository password, storage
+ * keys, rclone's config secrets, a proxy URL with a password in it) never reach it, whatever names
+ * they come under. The program adds what a hook may want to know about the run.
+ */
+export function hookEnvironment(parent: Readonly<Record<string, string | undefined>>, extra: Record<string, string>): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [name, value] of Object.entries(parent)) {
+    if (value === undefined) continue;
+    const proxyWithoutCredentials = PROXY_VARIABLES.includes(name) && !/:\/\/[^/]*@/.test(value);
+    if (HOOK_VARIABLES.has(name) || name.startsWith('LC_') || proxyWithoutCredentials) env[name] = value;
+  }
+  return { ...env, ...extra };
+}
+
 /**
  * Runs a before/after snapshot command. The hook string is the only thing the
- * shell sees; nothing else is spliced into it. Secrets are not in its environment.
+ * shell sees; nothing else is spliced into it.
  */
-export async function runHook(ctx: RunContext, name: string, command: string, cwd: string, timeoutMs: number): Promise<HookResult> {
+export async function runHook(
+  ctx: RunContext,
+  name: string,
+  command: string,
+  cwd: string,
+  timeoutMs: number,
+  extra: Record<string, string> = {},
+): Promise<HookResult> {
   const { config, output } = ctx;
-  const secret = new Set<string>(config.secretVariables);
-  const env: Record<string, string> = {};
-  for (const [k, v] of Object.entries(ctx.parentEnv)) {
-    if (v !== undefined && !secret.has(k)) env[k] = v;
-  }
+  const env = hookEnvironment(ctx.parentEnv, {
+    KOPIA_MOVER_OPERATION: config.operation ?? 'backup',
+    KOPIA_MOVER_SOURCE: `${config.identity.username}@${config.identity.hostname}:${config.sourcePath}`,
+    ...extra,
+  });
   output.log.info({ hook: name, timeoutSeconds: timeoutMs / 1000 }, `running ${name}`);
   const child = execa('/bin/sh', ['-c', command], {
     cwd,
