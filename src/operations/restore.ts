@@ -5,7 +5,8 @@ import { connect, planConnect } from './connect.js';
 import { applySettings, readSettings } from './settings.js';
 import { runStep, type RunContext } from './context.js';
 import type { PlanStep } from './plan.js';
-import { parseListing, removeExtras } from './prune.js';
+import { checkDeletionTarget } from './deletion-guard.js';
+import { listingPath, removeExtras, SnapshotPaths } from './prune.js';
 import { compareNewestFirst, discoveryRecord, hasFatalErrors, selectSnapshot, snapshotsOf, type SnapshotEntry } from './select.js';
 
 const LIST: KopiaCommand = {
@@ -22,7 +23,7 @@ export function restoreCommand(config: MoverConfig, snapshotId: string): KopiaCo
 }
 
 function listingCommand(snapshotId: string): KopiaCommand {
-  return { args: ['ls', '-r', snapshotId], purpose: `list the contents of snapshot ${snapshotId}`, captureStdout: true };
+  return { args: ['ls', '-r', snapshotId], purpose: `list the contents of snapshot ${snapshotId}` };
 }
 
 export function planRestore(config: MoverConfig): PlanStep[] {
@@ -45,6 +46,7 @@ export async function runRestore(ctx: RunContext): Promise<void> {
   const path = config.sourcePath ?? '';
   const source = `${username}@${hostname}:${path}`;
 
+  if (config.restore.enableFileDeletion) checkDeletionTarget(config);
   const { settings, outcome } = readSettings(ctx);
   await connect(ctx, config.identity, 'connect-only');
   // A restore takes the throttle (download speed); policies only matter to backups.
@@ -85,13 +87,25 @@ export async function runRestore(ctx: RunContext): Promise<void> {
 
   if (config.restore.enableFileDeletion) {
     // Only now, with the snapshot fully restored, is it safe to remove what it does not hold.
-    const listing = await runStep(ctx, listingCommand(chosen.id));
-    const keep = parseListing(listing.stdout, chosen.id);
-    if (!keep) {
+    // The listing is streamed into hashes: it is never held whole, however many files it names.
+    const keep = new SnapshotPaths();
+    let understood = true;
+    await runStep(ctx, listingCommand(chosen.id), undefined, {
+      onStdoutLine: (line) => {
+        if (!understood || line === '') return;
+        const path = listingPath(line, chosen.id);
+        if (path === undefined) understood = false;
+        else keep.add(path);
+      },
+    });
+    if (!understood) {
       summary.warnings.push('file deletion skipped: the snapshot listing could not be read safely; extra files were kept');
       return;
     }
-    const { removed } = removeExtras(config.dataDir ?? '', keep);
-    output.log.info({ removed }, 'removed entries absent from the snapshot');
+    const { removed, otherDevice } = removeExtras(config.dataDir ?? '', keep);
+    output.log.info({ removed, keptOnOtherFilesystems: otherDevice }, 'removed entries absent from the snapshot');
+    if (otherDevice > 0) {
+      summary.warnings.push(`file deletion kept ${otherDevice} entr${otherDevice === 1 ? 'y' : 'ies'} on other filesystems mounted inside ${config.dataDir}`);
+    }
   }
 }

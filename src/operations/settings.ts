@@ -1,4 +1,5 @@
 import { Secret } from '../config/secret.js';
+import { ConfigError } from '../errors.js';
 import type { KopiaCommand } from '../kopia/command.js';
 import { globalImportDocument } from '../policy/kopia-policy.js';
 import { loadPolicySettings, type PolicySettings } from '../policy/mounted.js';
@@ -43,6 +44,8 @@ export function throttleCommand(settings: PolicySettings): KopiaCommand | undefi
 /** Reads the policy inputs and reports what cannot be applied; the run goes on regardless. */
 export function readSettings(ctx: RunContext): { settings: PolicySettings; outcome: PolicyOutcome } {
   const settings = loadPolicySettings(ctx.config);
+  const blocking = settings.findings.filter((f) => f.blocksRun);
+  if (blocking.length > 0) throw new ConfigError(blocking.map(({ source, message }) => ({ source, message })));
   const outcome: PolicyOutcome = { applied: 0, failed: 0, failures: [] };
   for (const finding of settings.findings) {
     if (finding.severity === 'error') {

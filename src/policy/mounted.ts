@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
 import type { MoverConfig } from '../config/types.js';
 import { ConfigError } from '../errors.js';
+import { regularFileProblem } from '../files.js';
 import { readJsonFileSync } from './json-input.js';
 import { mapPolicyDocument } from './kopia-policy.js';
 import { parseRepositoryConfig, type RepositoryConfig } from './repository-config.js';
@@ -17,6 +18,11 @@ export interface PolicyFinding {
   source: string;
   message: string;
   severity: 'error' | 'warning';
+  /**
+   * The input is not a file at all (a FIFO, a device, a directory): a broken mount, not a policy
+   * with a mistake in it, so the run stops before the repository is touched.
+   */
+  blocksRun?: boolean;
 }
 
 /** The policy and repository settings from every source, ready to apply. */
@@ -55,6 +61,11 @@ export function mergePolicies(base: Record<string, unknown>, top: Record<string,
 }
 
 function readMounted(path: string, findings: PolicyFinding[]): unknown {
+  const problem = existsSync(path) ? regularFileProblem(path) : undefined;
+  if (problem !== undefined) {
+    findings.push({ source: path, message: `cannot be used: ${problem}`, severity: 'error', blocksRun: true });
+    return undefined;
+  }
   try {
     return readJsonFileSync(path);
   } catch (error) {

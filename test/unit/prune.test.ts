@@ -2,7 +2,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, w
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { parseListing, removeExtras } from '../../src/operations/prune.js';
+import { listingPath, removeExtras, SnapshotPaths } from '../../src/operations/prune.js';
 
 let base: string;
 let root: string;
@@ -46,32 +46,47 @@ function list(at: string, prefix = ''): string[] {
 
 const ID = 'k0123abcd';
 
-/** A `kopia ls -r <id>` listing of the given relative paths. */
-function listing(...paths: string[]): Set<string> {
-  const parsed = parseListing(paths.map((p) => `${ID}/${p}\n`).join(''), ID);
-  if (parsed === undefined) throw new Error('listing did not parse');
-  return parsed;
+/** The snapshot paths of a `kopia ls -r <id>` listing of the given relative paths. */
+function listing(...paths: string[]): SnapshotPaths {
+  const keep = new SnapshotPaths();
+  for (const p of paths) {
+    const path = listingPath(`${ID}/${p}`, ID);
+    if (path === undefined) throw new Error('listing did not parse');
+    keep.add(path);
+  }
+  return keep;
 }
 
-describe('parseListing', () => {
-  it('strips the snapshot id prefix and the trailing / of directories, skipping empty lines', () => {
-    const text = `${ID}/a.txt\n${ID}/dir/\n${ID}/dir/b.txt\n\n${ID}/dir/sub/\n`;
-    expect(parseListing(text, ID)).toEqual(new Set(['a.txt', 'dir', 'dir/b.txt', 'dir/sub']));
+describe('listingPath', () => {
+  it('strips the snapshot id prefix and the trailing / of directories', () => {
+    expect(listingPath(`${ID}/a.txt`, ID)).toBe('a.txt');
+    expect(listingPath(`${ID}/dir/`, ID)).toBe('dir');
+    expect(listingPath(`${ID}/dir/sub/b.txt`, ID)).toBe('dir/sub/b.txt');
   });
 
   it('keeps names with spaces intact', () => {
-    expect(parseListing(`${ID}/my file.txt\n${ID}/my dir/\n`, ID)).toEqual(new Set(['my file.txt', 'my dir']));
+    expect(listingPath(`${ID}/my file.txt`, ID)).toBe('my file.txt');
   });
 
-  it('an empty listing keeps nothing', () => {
-    expect(parseListing('', ID)).toEqual(new Set());
-  });
-
-  it('refuses a listing with a line of another shape, so nothing is deleted on a guess', () => {
-    expect(parseListing(`${ID}/a.txt\nwarning: something odd\n`, ID)).toBeUndefined();
-    expect(parseListing(`kOTHER/a.txt\n`, ID)).toBeUndefined();
+  it('refuses a line of another shape, so nothing is deleted on a guess', () => {
+    expect(listingPath('warning: something odd', ID)).toBeUndefined();
+    expect(listingPath('kOTHER/a.txt', ID)).toBeUndefined();
     // A prefix of the id is not the id.
-    expect(parseListing(`${ID.slice(0, -1)}/a.txt\n`, ID)).toBeUndefined();
+    expect(listingPath(`${ID.slice(0, -1)}/a.txt`, ID)).toBeUndefined();
+  });
+});
+
+describe('SnapshotPaths', () => {
+  it('answers membership for every added path and no other, across growth and re-sorting', () => {
+    const paths = new SnapshotPaths();
+    for (let i = 0; i < 10_000; i++) paths.add(`dir${i % 37}/file-${i}.txt`);
+    expect(paths.size).toBe(10_000);
+    expect(paths.has('dir5/file-5.txt')).toBe(true);
+    expect(paths.has('dir0/file-9999.txt')).toBe(false);
+    paths.add('late/addition');
+    expect(paths.has('late/addition')).toBe(true);
+    expect(paths.has('dir36/file-36.txt')).toBe(true);
+    expect(paths.has('late')).toBe(false);
   });
 });
 
@@ -105,7 +120,7 @@ describe('removeExtras', () => {
 
   it('an empty keep set empties the directory but lost+found', () => {
     tree(root, ['x', 'y/z', 'lost+found/']);
-    const { removed } = removeExtras(root, new Set());
+    const { removed } = removeExtras(root, new SnapshotPaths());
     expect(list(root)).toEqual(['lost+found/']);
     expect(removed).toBe(2);
   });
@@ -128,7 +143,7 @@ describe('removeExtras', () => {
     const outside = join(base, 'outside');
     tree(outside, ['precious.txt']);
     symlinkSync(outside, join(root, 'link'));
-    removeExtras(root, new Set());
+    removeExtras(root, new SnapshotPaths());
     expect(existsSync(join(root, 'link'))).toBe(false);
     expect(existsSync(join(outside, 'precious.txt'))).toBe(true);
   });
