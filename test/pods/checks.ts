@@ -215,7 +215,8 @@ function filesHolding(root: string, values: string[]): string[] {
  * - no secret of the pod's env in its stdout, stderr, termination message or any kopia argv;
  * - the last 1024 bytes of the log (what the controller stores) hold OPERATION_RESULT and EXIT_CODE,
  *   and EXIT_CODE and the termination message agree with the exit code;
- * - kopia's environment holds nothing of the pod's env it should not see;
+ * - kopia's environment holds nothing of the pod's env it should not see, and no kopia process
+ *   gets a flag twice;
  * - the cache volume holds no credential after the run.
  */
 export function checkEveryRun(result: PodResult): void {
@@ -246,8 +247,12 @@ export function checkEveryRun(result: PodResult): void {
   const forbidden: string[] = [];
   const unexpected: string[] = [];
   const proxyLost: string[] = [];
+  const repeated: string[] = [];
   for (const call of result.kopiaCalls) {
     const label = `kopia ${call.argv.slice(0, 2).join(' ')}`;
+    // kopia refuses a single-value flag given twice ("flag 'parallel' cannot be repeated").
+    const flags = call.argv.filter((a) => a.startsWith('--')).map((a) => a.split('=')[0]!);
+    for (const flag of new Set(flags)) if (flags.filter((f) => f === flag).length > 1) repeated.push(`${label}: ${flag}`);
     const names = Object.keys(call.env);
     for (const name of KOPIA_ENV_FORBIDDEN) if (names.includes(name)) forbidden.push(`${label}: ${name}`);
     for (const name of names) if (!KOPIA_ENV_ALLOWED.has(name) && !name.startsWith('LC_')) unexpected.push(`${label}: ${name}`);
@@ -259,6 +264,7 @@ export function checkEveryRun(result: PodResult): void {
   expect.soft(forbidden, `${where}: pod variables that must never reach kopia`).toEqual([]);
   expect.soft(unexpected, `${where}: variables kopia should not see`).toEqual([]);
   expect.soft(proxyLost, `${where}: proxy variables of the pod missing from (or changed in) kopia's environment`).toEqual([]);
+  expect.soft(repeated, `${where}: flags given twice to one kopia process`).toEqual([]);
 
   const cache = result.volumes['/cache'];
   if (cache) expect.soft(filesHolding(cache, secrets), `${where}: files on the cache volume holding a credential`).toEqual([]);

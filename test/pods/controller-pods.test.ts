@@ -351,6 +351,26 @@ describe('every pod the VolSync controller builds', () => {
     expect(describeTree(data, { owners: true, mtimes: true })).toEqual(before);
   });
 
+  it('a backup that fails with a long kopia error still ends with OPERATION_RESULT and EXIT_CODE in the last 1024 bytes', async () => {
+    // Files the mover (UID 1000) cannot read: kopia names each one in its error output.
+    const data = cluster.pvc('db-data');
+    mkdirSync(path.join(data, 'unreadable'));
+    chownTree(data);
+    for (let i = 0; i < 40; i++) {
+      const file = path.join(data, 'unreadable', `table-${String(i).padStart(3, '0')}-${'x'.repeat(80)}.dat`);
+      writeFileSync(file, `row ${i}\n`);
+      chmodSync(file, 0o600);
+    }
+    // Another client name, so the db-backup@ns1 snapshots the restores use stay as they are.
+    const result = await run(loadPod('src-db'), 'src-db-unreadable', { env: { KOPIA_OVERRIDE_USERNAME: 'db-unreadable' } });
+    expect(result.exitCode, result.log).not.toBe(0);
+    expect(summaryField(result, 'OPERATION_RESULT')).toBe('FAILURE');
+    expect(Buffer.byteLength(result.log), 'a log longer than what the controller keeps').toBeGreaterThan(4096);
+    const snapshotId = summaryField(result, 'SNAPSHOT_ID');
+    if (snapshotId) s3SnapshotIds.push(snapshotId);
+    rmSync(path.join(data, 'unreadable'), { recursive: true });
+  });
+
   it('a restore with a wrong password fails with exit 3, the data untouched, the failure kept by the controller', async () => {
     const data = cluster.pvc('restore-pvc');
     const before = describeTree(data, { owners: true, mtimes: true });
