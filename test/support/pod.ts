@@ -585,12 +585,3 @@ export async function runPod(cluster: Cluster, spec: PodSpec, options: PodRunOpt
     durationMs: Date.now() - started,
   };
 }
-
-/** Gives a host folder (test data, as the app wrote it) to the image user, recursively. */
-export function ownAsImageUser(folder: string): void {
-  const walk = (p: string) => {
-    lchownSync(p, IMAGE_UID, IMAGE_GID);
-    if (lstatSync(p).isDirectory()) for (const e of readdirSync(p)) walk(path.join(p, e));
-  };
-  walk(folder);
-}
