@@ -9,9 +9,10 @@
  * Servers still running when the test process exits, or gets SIGINT/SIGTERM/SIGHUP, are killed):
  *
  *   freePort(): Promise<number>
- *   startS3Server({ tls? }): Promise<S3Server>
+ *   startS3Server({ tls?, hostnames?, accessKey?, secretKey? }): Promise<S3Server>
  *     { endpoint "127.0.0.1:PORT", url "http(s)://127.0.0.1:PORT", accessKey, secretKey, region,
- *       caFile? (PEM of the CA that signed the cert for IP 127.0.0.1; only with tls),
+ *       caFile? (PEM of the CA that signed the cert for IP 127.0.0.1 and every name in
+ *       `hostnames`; only with tls),
  *       createBucket(name), listObjects(bucket, prefix?) -> keys, stop() }
  *   startSftpServer(): Promise<SftpServer>
  *     { host "127.0.0.1", port, user, password, keyFile (ed25519, 0600, root-owned), publicKey,
@@ -341,7 +342,7 @@ async function startOnFreePort<T>(attempt: (port: number) => Promise<T>): Promis
 // ---------------------------------------------------------------------------
 // S3 (MinIO)
 
-function makeTestCa(dir: string): { caFile: string; certFile: string; keyFile: string } {
+function makeTestCa(dir: string, hostnames: readonly string[] = []): { caFile: string; certFile: string; keyFile: string } {
   const openssl = requireBinary('openssl');
   const caKey = path.join(dir, 'ca.key');
   const caFile = path.join(dir, 'ca.pem');
@@ -359,7 +360,7 @@ function makeTestCa(dir: string): { caFile: string; certFile: string; keyFile: s
   runSync(openssl, ['req', ...ec, '-keyout', keyFile, '-out', csr, '-subj', '/CN=127.0.0.1']);
   writeFileSync(
     ext,
-    'subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n',
+    `subjectAltName=${['IP:127.0.0.1', ...hostnames.map((h) => `DNS:${h}`)].join(',')}\nbasicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n`,
   );
   runSync(openssl, [
     'x509', '-req', '-in', csr, '-CA', caFile, '-CAkey', caKey, '-set_serial', `0x${randomBytes(8).toString('hex')}`,
@@ -483,7 +484,19 @@ async function listObjects(target: S3Target, bucket: string, prefix = ''): Promi
   return keys.sort();
 }
 
-export async function startS3Server(options: { tls?: boolean } = {}): Promise<S3Server> {
+export interface S3ServerOptions {
+  tls?: boolean;
+  /**
+   * DNS names the certificate is also valid for (with tls), e.g. a name that a test's own
+   * /etc/hosts maps to 127.0.0.1: Go never sends an IP-literal loopback host through a proxy.
+   */
+  hostnames?: readonly string[];
+  /** Fixed root credentials, e.g. the ones a recorded pod spec carries; random by default. */
+  accessKey?: string;
+  secretKey?: string;
+}
+
+export async function startS3Server(options: S3ServerOptions = {}): Promise<S3Server> {
   const exe = minioPath();
   const tls = options.tls ?? false;
   const dir = makeTempDir('s3');
@@ -491,9 +504,9 @@ export async function startS3Server(options: { tls?: boolean } = {}): Promise<S3
   const certsDir = path.join(dir, 'certs');
   mkdirSync(dataDir);
   mkdirSync(certsDir);
-  const ca = tls ? makeTestCa(certsDir) : undefined;
-  const accessKey = 'kmtest-access';
-  const secretKey = randomBytes(16).toString('hex');
+  const ca = tls ? makeTestCa(certsDir, options.hostnames) : undefined;
+  const accessKey = options.accessKey ?? 'kmtest-access';
+  const secretKey = options.secretKey ?? randomBytes(16).toString('hex');
   const region = 'us-east-1';
   const env: NodeJS.ProcessEnv = {
     ...process.env,
