@@ -3,7 +3,7 @@ import { hostname, homedir, tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { constants as osConstants } from 'node:os';
 import type { EnvMap } from './config/env-source.js';
-import { parseConfig, type SystemFacts } from './config/parse.js';
+import { directionOperation, parseConfig, type SystemFacts } from './config/parse.js';
 import type { MoverConfig, Operation } from './config/types.js';
 import { ConfigError, ExitCode, MoverError, TerminatedError } from './errors.js';
 import { formatArgv } from './kopia/command.js';
@@ -120,10 +120,11 @@ export async function run(options: RunOptions): Promise<number> {
   const started = Date.now();
   const output = new Output(formatFor(options.env), environmentSecrets(options.env));
   const summary: RunSummary = {
-    operation: options.operation ?? 'unknown',
+    operation: options.operation ?? directionOperation(options.env) ?? 'unknown',
     result: 'FAILURE',
     exitCode: ExitCode.OperationFailed,
     warnings: [],
+    notes: [],
     durationSeconds: 0,
     kopiaProcesses: 0,
   };

@@ -78,6 +78,15 @@ const SNAPSHOT_RESTORE_FLAGS = new Set([
 /** Global kopia flags that are harmless on any command. */
 const GLOBAL_FLAGS = new Set(['--progress', '--log-level', '--file-log-level', '--disable-content-log', '--disable-file-logging']);
 
+/**
+ * Flags the program itself must give (it reads kopia's JSON output): dropped from the additional
+ * args with a warning, so a copied example does not stop the backup.
+ */
+const PROGRAM_OWNED: Record<string, string> = {
+  '--json': 'the mover reads kopia\'s JSON output itself',
+  '--json-verbose': 'the mover reads kopia\'s JSON output itself',
+};
+
 /** Flags that exist in kopia but conflict with a setting this program manages. */
 const MANAGED_ELSEWHERE: Record<string, string> = {
   '--override-source': 'use KOPIA_SOURCE_PATH_OVERRIDE',
@@ -114,6 +123,8 @@ const NOT_IN_KOPIA: Record<string, string> = {
 export interface ClassifiedArgs {
   /** Passed verbatim to the operation's main command. */
   passThrough: string[];
+  /** Arguments left out, each with the reason; the run goes on. */
+  warnings: string[];
   /** kopia policy JSON sections for the snapshot path, e.g. { files: { ignore: ['*.tmp'] } }. */
   pathPolicy: { files?: Record<string, unknown>; errorHandling?: Record<string, unknown> };
 }
@@ -132,7 +143,7 @@ function flagParts(arg: string): { name: string; value?: string } {
  * copied doc example fails before the repository is touched, not halfway.
  */
 export function classifyAdditionalArgs(args: string[], operation: 'backup' | 'restore' | 'maintenance' | undefined, issues: ConfigIssue[]): ClassifiedArgs {
-  const result: ClassifiedArgs = { passThrough: [], pathPolicy: {} };
+  const result: ClassifiedArgs = { passThrough: [], pathPolicy: {}, warnings: [] };
   const setPolicy = (section: 'files' | 'errorHandling', field: string, value: unknown) => {
     const target = (result.pathPolicy[section] ??= {});
     if (Array.isArray(target[field]) && Array.isArray(value)) (target[field] as unknown[]).push(...value);
@@ -151,6 +162,10 @@ export function classifyAdditionalArgs(args: string[], operation: 'backup' | 're
     const negated = name.startsWith('--no-') ? `--${name.slice(5)}` : undefined;
     const base = negated ?? name;
     if ((FORBIDDEN_FLAGS as readonly string[]).includes(base)) continue; // reported by checkAdditionalArgs
+    if (PROGRAM_OWNED[base]) {
+      result.warnings.push(`${base} left out: ${PROGRAM_OWNED[base]}`);
+      continue;
+    }
     const insteadOf = NOT_IN_KOPIA[base] ?? MANAGED_ELSEWHERE[base];
     if (insteadOf) {
       issues.push({ source: 'KOPIA_ADDITIONAL_ARGS', message: `${base} cannot be used: ${insteadOf}` });
@@ -196,6 +211,57 @@ export function classifyAdditionalArgs(args: string[], operation: 'backup' | 're
     issues.push({ source: 'KOPIA_ADDITIONAL_ARGS', message: `kopia ${command} has no ${base} flag` });
   }
   return result;
+}
+
+/** Flags kopia takes more than once (its help marks them with "..."); any other repeated flag is an error to kopia. */
+const REPEATABLE_FLAGS = new Set(['--tags', '--pin']);
+
+/** The flag an argument sets, with `--no-x` counted as `--x`; undefined for a value or a positional argument. */
+export function flagName(arg: string): string | undefined {
+  if (!arg.startsWith('--')) return undefined;
+  const name = arg.split(/[=\s]/, 1)[0]!;
+  return name.startsWith('--no-') ? `--${name.slice(5)}` : name;
+}
+
+export interface Replacement {
+  flag: string;
+  ours: string;
+  theirs: string;
+}
+
+/**
+ * The program's own arguments for a command followed by the additional args. A flag the program
+ * sets that the additional args set too is given once, with the additional args' value: the user
+ * asked for it explicitly.
+ */
+export function withAdditionalArgs(own: readonly string[], additional: readonly string[]): { args: string[]; replaced: Replacement[] } {
+  const theirs = new Map<string, string>();
+  for (const arg of additional) {
+    const name = flagName(arg);
+    if (name !== undefined && !theirs.has(name)) theirs.set(name, arg);
+  }
+  const replaced: Replacement[] = [];
+  const kept = own.filter((arg) => {
+    const name = flagName(arg);
+    const other = name === undefined ? undefined : theirs.get(name);
+    if (other === undefined || name === undefined) return true;
+    replaced.push({ flag: name, ours: arg, theirs: other });
+    return false;
+  });
+  return { args: [...kept, ...additional], replaced };
+}
+
+/** Flags an argv gives more than once that kopia refuses to take twice. */
+export function repeatedFlags(argv: readonly string[]): string[] {
+  const seen = new Set<string>();
+  const repeated = new Set<string>();
+  for (const arg of argv) {
+    const name = flagName(arg);
+    if (name === undefined || REPEATABLE_FLAGS.has(name)) continue;
+    if (seen.has(name)) repeated.add(name);
+    seen.add(name);
+  }
+  return [...repeated];
 }
 
 const BOOLEAN_FLAGS = new Set([

@@ -30,6 +30,12 @@ const DIRECTIONS: Record<string, Operation> = {
   maintenance: 'maintenance',
 };
 
+/** The operation DIRECTION names, when it names one: reported even when the rest of the config is invalid. */
+export function directionOperation(env: EnvMap): Operation | undefined {
+  const direction = env['DIRECTION']?.trim();
+  return direction !== undefined && Object.hasOwn(DIRECTIONS, direction) ? DIRECTIONS[direction] : undefined;
+}
+
 /** Facts about the machine that supply defaults; passed in so parsing stays pure. */
 export interface SystemFacts {
   username: string;
@@ -100,6 +106,7 @@ const valueSchema = z.object({
   KOPIA_MOVER_SIGNAL_GRACE_SECONDS: wholeNumber(0, 3600).optional(),
   KOPIA_MOVER_LEGACY_REPOSITORY_CONFIG: absolutePath('KOPIA_MOVER_LEGACY_REPOSITORY_CONFIG').optional(),
   DEBUG_MOVER: z.string().optional(),
+  PRIVILEGED_MOVER: booleanFlag.optional(),
 });
 
 type Values = z.infer<typeof valueSchema>;
@@ -295,6 +302,7 @@ export function parseConfig(envMap: EnvMap, options: ParseOptions): MoverConfig 
       ...(manual?.warnings ?? []).map((w) => `KOPIA_MANUAL_CONFIG: ${w}`),
       ...(structured?.warnings ?? []).map((w) => `KOPIA_STRUCTURED_REPOSITORY_CONFIG: ${w}`),
       ...candidates.flatMap((c) => c.warnings.map((w) => `${c.backend}: ${w}`)),
+      ...additional.warnings.map((w) => `KOPIA_ADDITIONAL_ARGS: ${w}`),
     ],
     cache: {
       metadataLimitMb: values.KOPIA_METADATA_CACHE_SIZE_LIMIT_MB,
@@ -321,5 +329,6 @@ export function parseConfig(envMap: EnvMap, options: ParseOptions): MoverConfig 
       signalGraceMs: (values.KOPIA_MOVER_SIGNAL_GRACE_SECONDS ?? 20) * 1000,
     },
     debugMover: debug === '1' || debug?.toLowerCase() === 'true',
+    privilegedMover: values.PRIVILEGED_MOVER ?? false,
   };
 }

@@ -101,4 +101,6 @@ export interface MoverConfig {
     signalGraceMs: number;
   };
   debugMover: boolean;
+  /** PRIVILEGED_MOVER=1: the controller runs the mover as root with CHOWN/FOWNER, so owners can be restored. */
+  privilegedMover: boolean;
 }

@@ -3,7 +3,8 @@ import type { MoverConfig } from '../config/types.js';
 import { BeforeSnapshotActionError, ConfigError, OperationError } from '../errors.js';
 import type { KopiaCommand } from '../kopia/command.js';
 import { connect, planConnect } from './connect.js';
-import { runStep, type RunContext } from './context.js';
+import { checkMainCommand, runStep, type RunContext } from './context.js';
+import { withAdditionalArgs } from '../config/additional-args.js';
 import { runHook } from './hooks.js';
 import type { PlanStep } from './plan.js';
 import { farLess, measureTree } from './source-size.js';
@@ -33,9 +34,22 @@ export function pathTarget(config: MoverConfig): string {
  * The snapshot path's policy from env, in kopia's JSON: compression, retention
  * (yearly is kopia's keepAnnual) and the policy flags of KOPIA_ADDITIONAL_ARGS.
  */
-export function pathPolicy(config: MoverConfig): Record<string, unknown> | undefined {
+export function pathPolicy(config: MoverConfig, globalPolicy?: Record<string, unknown>): Record<string, unknown> | undefined {
   const { compression, retention } = config.backup;
   const policy: Record<string, unknown> = { ...config.pathPolicyArgs };
+  // kopia takes a list from the most specific policy that has one, replacing the global list: an
+  // --ignore in KOPIA_ADDITIONAL_ARGS adds to the global ignore rules only if they are repeated here.
+  const files = config.pathPolicyArgs.files;
+  const globalFiles = globalPolicy?.['files'] as Record<string, unknown> | undefined;
+  if (files && globalFiles) {
+    const merged: Record<string, unknown> = { ...files };
+    for (const key of ['ignore', 'ignoreDotFiles']) {
+      const own = files[key];
+      const inherited = globalFiles[key];
+      if (Array.isArray(own) && Array.isArray(inherited)) merged[key] = [...new Set([...inherited, ...own])];
+    }
+    policy['files'] = merged;
+  }
   if (compression) policy['compression'] = { compressorName: compression };
   const keep = Object.entries({
     keepLatest: retention.latest,
@@ -50,13 +64,20 @@ export function pathPolicy(config: MoverConfig): Record<string, unknown> | undef
   return policy;
 }
 
-export function snapshotCommand(config: MoverConfig): KopiaCommand {
+function snapshotArguments(config: MoverConfig) {
   // --json-verbose adds the statistics, among them what the policy excluded.
-  const args = ['snapshot', 'create', config.dataDir ?? '', '--json', '--json-verbose'];
-  if (config.backup.parallelism !== undefined) args.push(`--parallel=${config.backup.parallelism}`);
-  if (config.sourcePath && config.sourcePath !== config.dataDir) args.push(`--override-source=${config.sourcePath}`);
-  args.push(...config.additionalArgs);
-  return { args, purpose: `snapshot ${config.dataDir} as ${config.identity.username}@${config.identity.hostname}:${config.sourcePath}`, captureStdout: true };
+  const own = ['snapshot', 'create', config.dataDir ?? '', '--json', '--json-verbose'];
+  if (config.backup.parallelism !== undefined) own.push(`--parallel=${config.backup.parallelism}`);
+  if (config.sourcePath && config.sourcePath !== config.dataDir) own.push(`--override-source=${config.sourcePath}`);
+  return withAdditionalArgs(own, config.additionalArgs);
+}
+
+export function snapshotCommand(config: MoverConfig): KopiaCommand {
+  return {
+    args: snapshotArguments(config).args,
+    purpose: `snapshot ${config.dataDir} as ${config.identity.username}@${config.identity.hostname}:${config.sourcePath}`,
+    captureStdout: true,
+  };
 }
 
 export function planBackup(config: MoverConfig): PlanStep[] {
@@ -69,7 +90,7 @@ export function planBackup(config: MoverConfig): PlanStep[] {
   for (const finding of settings.findings.filter((f) => f.severity === 'error')) {
     steps.push({ note: `not applied (${finding.source}): ${finding.message}` });
   }
-  for (const step of settingsSteps(settings, { target: pathTarget(config), policy: pathPolicy(config) })) {
+  for (const step of settingsSteps(settings, { target: pathTarget(config), policy: pathPolicy(config, settings.globalPolicy) })) {
     if (!alreadyApplied(config, step.name, step.digest)) steps.push({ command: step.command });
   }
   if (config.backup.beforeSnapshot) steps.push({ note: 'run KOPIA_BEFORE_SNAPSHOT' });
@@ -93,6 +114,7 @@ export function excludedAny(manifest: SnapshotManifest): boolean {
 export async function runBackup(ctx: RunContext): Promise<void> {
   const { config, output, summary } = ctx;
   const dataDir = config.dataDir ?? '';
+  checkMainCommand(ctx, 'snapshot create', snapshotArguments(config));
   if (dataEntries(dataDir).length === 0) {
     summary.skipped = `${dataDir} is empty, nothing to back up`;
     output.log.info({ dataDir }, 'source is empty (lost+found ignored): nothing to back up');
@@ -103,7 +125,7 @@ export async function runBackup(ctx: RunContext): Promise<void> {
   const { created } = await connect(ctx, config.identity, 'connect-or-create');
   // A new repository has none of the policies this cache remembers applying.
   if (created) forgetApplied(config);
-  await applySettings(ctx, settings, outcome, { target: pathTarget(config), policy: pathPolicy(config) });
+  await applySettings(ctx, settings, outcome, { target: pathTarget(config), policy: pathPolicy(config, settings.globalPolicy) });
 
   const repo = settings.repository;
   const actionsEnabled = repo?.enableActions !== false;
@@ -147,6 +169,7 @@ export async function runBackup(ctx: RunContext): Promise<void> {
     ignoredErrors: ignored,
   };
   output.log.info({ snapshot: summary.snapshot }, 'snapshot created');
+  output.line(`Snapshot created successfully: ${summary.snapshot.id}`);
   if ((summ.numFailed ?? 0) > 0) {
     summary.warnings.push(`kopia could not read ${summ.numFailed} entries; they are missing from snapshot ${manifest.id}`);
   }

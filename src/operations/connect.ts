@@ -176,6 +176,7 @@ export async function connect(ctx: RunContext, identity: Identity, mode: Connect
       const result = await run(step);
       if (result.exitCode !== 0) throw new RepositoryError(`${step.purpose} failed`, result.tail.join('\n'));
     }
+    ctx.output.line('Repository connected');
     return { created: false, reused: true };
   }
 
@@ -188,6 +189,7 @@ export async function connect(ctx: RunContext, identity: Identity, mode: Connect
       // Storage secrets kopia just wrote into the cache volume's config go at once, not at the end:
       // a run killed by SIGKILL gets no end.
       scrubSavedSecrets(config);
+      ctx.output.line('Repository connected');
       return { created: false, reused: false };
     }
     failures.push({ storage, tail: result.tail, missing: repositoryMissing(result.tail) });
@@ -199,6 +201,7 @@ export async function connect(ctx: RunContext, identity: Identity, mode: Connect
     const created = await run(create);
     if (created.exitCode === 0) {
       scrubSavedSecrets(config);
+      ctx.output.line('Repository connected');
       return { created: true, reused: false };
     }
     throw new RepositoryError(`could not create ${missing.storage.description}`, created.tail.join('\n'));

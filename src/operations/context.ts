@@ -1,6 +1,7 @@
 import type { EnvMap } from '../config/env-source.js';
 import type { MoverConfig } from '../config/types.js';
-import { MoverError, OperationError, RepositoryError } from '../errors.js';
+import { repeatedFlags, type Replacement } from '../config/additional-args.js';
+import { ConfigError, MoverError, OperationError, RepositoryError } from '../errors.js';
 import type { KopiaCommand } from '../kopia/command.js';
 import { repositoryUnavailable } from '../kopia/errors.js';
 import { cacheCorruption, clearRebuildableCache } from './cache-recovery.js';
@@ -40,6 +41,24 @@ export async function runKopia(ctx: RunContext, command: KopiaCommand, options: 
   ctx.output.log.warn({ folders: cleared.folders }, 'cache cleared; retrying');
   ctx.summary.warnings.push(`the local cache was corrupt; cleared ${cleared.folders.length} rebuildable folder(s) and retried`);
   return ctx.runner.run(command, options);
+}
+
+/**
+ * Before any kopia process: the operation's main command must not give kopia a flag twice (kopia
+ * refuses it, after the repository may already have been created and the before-action run). A
+ * flag the program sets that KOPIA_ADDITIONAL_ARGS sets too was given once, the user's value
+ * winning: say so.
+ */
+export function checkMainCommand(ctx: RunContext, name: string, built: { args: string[]; replaced: Replacement[] }): void {
+  const repeated = repeatedFlags(built.args);
+  if (repeated.length > 0) {
+    throw new ConfigError({ source: 'KOPIA_ADDITIONAL_ARGS', message: `kopia ${name} would get ${repeated.join(', ')} more than once; give each flag once` });
+  }
+  for (const r of built.replaced) {
+    const warning = `KOPIA_ADDITIONAL_ARGS ${r.theirs} used for kopia ${name} instead of the mover's own ${r.ours}`;
+    ctx.output.log.warn({ flag: r.flag, used: r.theirs, replaced: r.ours }, warning);
+    ctx.summary.warnings.push(warning);
+  }
 }
 
 type ErrorFactory = (message: string, kopiaOutput: string) => MoverError;

@@ -3,7 +3,8 @@ import { OperationError } from '../errors.js';
 import type { KopiaCommand } from '../kopia/command.js';
 import { connect, planConnect } from './connect.js';
 import { applySettings, readSettings } from './settings.js';
-import { runStep, type RunContext } from './context.js';
+import { checkMainCommand, runStep, type RunContext } from './context.js';
+import { withAdditionalArgs } from '../config/additional-args.js';
 import type { PlanStep } from './plan.js';
 import { checkDeletionTarget } from './deletion-guard.js';
 import { listingPath, removeExtras, SnapshotPaths } from './prune.js';
@@ -15,11 +16,24 @@ const LIST: KopiaCommand = {
   captureStdout: true,
 };
 
+function restoreArguments(config: MoverConfig, snapshotId: string) {
+  const own = ['snapshot', 'restore', snapshotId, config.dataDir ?? '', '--write-files-atomically', '--ignore-permission-errors', '--flush-files'];
+  if (config.backup.parallelism !== undefined) own.push(`--parallel=${config.backup.parallelism}`);
+  return withAdditionalArgs(own, config.additionalArgs);
+}
+
 export function restoreCommand(config: MoverConfig, snapshotId: string): KopiaCommand {
-  const args = ['snapshot', 'restore', snapshotId, config.dataDir ?? '', '--write-files-atomically', '--ignore-permission-errors', '--flush-files'];
-  if (config.backup.parallelism !== undefined) args.push(`--parallel=${config.backup.parallelism}`);
-  args.push(...config.additionalArgs);
-  return { args, purpose: `restore snapshot ${snapshotId} into ${config.dataDir}` };
+  return { args: restoreArguments(config, snapshotId).args, purpose: `restore snapshot ${snapshotId} into ${config.dataDir}` };
+}
+
+/** kopia restores owners only as root; as anyone else every file becomes the mover's own, without a word. */
+const OWNERS_NOTE = 'owners not restored: unprivileged mover';
+
+function ownersNote(config: MoverConfig): string | undefined {
+  const uid = process.getuid?.();
+  if (uid === undefined || uid === 0) return undefined;
+  if (config.privilegedMover) return `${OWNERS_NOTE} (PRIVILEGED_MOVER=1, but the mover runs as UID ${uid}: every file belongs to it)`;
+  return `${OWNERS_NOTE}; every file belongs to UID ${uid}. Allow privileged movers in the namespace if the application needs its files' owners`;
 }
 
 function listingCommand(snapshotId: string): KopiaCommand {
@@ -46,6 +60,7 @@ export async function runRestore(ctx: RunContext): Promise<void> {
   const path = config.sourcePath ?? '';
   const source = `${username}@${hostname}:${path}`;
 
+  checkMainCommand(ctx, 'snapshot restore', restoreArguments(config, '<snapshot>'));
   if (config.restore.enableFileDeletion) checkDeletionTarget(config);
   const { settings, outcome } = readSettings(ctx);
   await connect(ctx, config.identity, 'connect-only');
@@ -84,28 +99,41 @@ export async function runRestore(ctx: RunContext): Promise<void> {
   output.log.info({ snapshot: chosen.id, startTime: chosen.startTime, source }, 'restoring snapshot');
   await runStep(ctx, restoreCommand(config, chosen.id));
   summary.restoredSnapshot = { id: chosen.id, startTime: chosen.startTime, source };
+  const note = ownersNote(config);
+  if (note !== undefined) {
+    output.log.warn(note);
+    summary.notes.push(note);
+  }
+  await deleteExtras(ctx, chosen.id);
+  const totals = chosen.rootEntry?.summ ?? {};
+  output.line(`Snapshot restore completed: ${chosen.id}, ${totals.files ?? 0} files, ${totals.size ?? 0} bytes`);
+}
 
-  if (config.restore.enableFileDeletion) {
-    // Only now, with the snapshot fully restored, is it safe to remove what it does not hold.
-    // The listing is streamed into hashes: it is never held whole, however many files it names.
-    const keep = new SnapshotPaths();
-    let understood = true;
-    await runStep(ctx, listingCommand(chosen.id), undefined, {
-      onStdoutLine: (line) => {
-        if (!understood || line === '') return;
-        const path = listingPath(line, chosen.id);
-        if (path === undefined) understood = false;
-        else keep.add(path);
-      },
-    });
-    if (!understood) {
-      summary.warnings.push('file deletion skipped: the snapshot listing could not be read safely; extra files were kept');
-      return;
-    }
-    const { removed, otherDevice } = removeExtras(config.dataDir ?? '', keep);
-    output.log.info({ removed, keptOnOtherFilesystems: otherDevice }, 'removed entries absent from the snapshot');
-    if (otherDevice > 0) {
-      summary.warnings.push(`file deletion kept ${otherDevice} entr${otherDevice === 1 ? 'y' : 'ies'} on other filesystems mounted inside ${config.dataDir}`);
-    }
+/**
+ * With KOPIA_ENABLE_FILE_DELETION: removes what the restored snapshot does not hold. Only now, with
+ * the snapshot fully restored, is that safe. The listing is streamed into hashes: it is never held
+ * whole, however many files it names.
+ */
+async function deleteExtras(ctx: RunContext, snapshotId: string): Promise<void> {
+  const { config, output, summary } = ctx;
+  if (!config.restore.enableFileDeletion) return;
+  const keep = new SnapshotPaths();
+  let understood = true;
+  await runStep(ctx, listingCommand(snapshotId), undefined, {
+    onStdoutLine: (line) => {
+      if (!understood || line === '') return;
+      const path = listingPath(line, snapshotId);
+      if (path === undefined) understood = false;
+      else keep.add(path);
+    },
+  });
+  if (!understood) {
+    summary.warnings.push('file deletion skipped: the snapshot listing could not be read safely; extra files were kept');
+    return;
+  }
+  const { removed, otherDevice } = removeExtras(config.dataDir ?? '', keep);
+  output.log.info({ removed, keptOnOtherFilesystems: otherDevice }, 'removed entries absent from the snapshot');
+  if (otherDevice > 0) {
+    summary.warnings.push(`file deletion kept ${otherDevice} entr${otherDevice === 1 ? 'y' : 'ies'} on other filesystems mounted inside ${config.dataDir}`);
   }
 }

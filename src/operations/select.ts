@@ -5,6 +5,7 @@ export interface SnapshotEntry {
   startTime: string;
   endTime?: string;
   stats?: { errorCount?: number };
+  rootEntry?: { summ?: { files?: number; size?: number } };
 }
 
 /** A snapshot kopia saved although entries could not be read (the backup itself failed). */

@@ -24,6 +24,8 @@ export interface RunSummary {
   exitCode: number;
   reason?: string;
   warnings: string[];
+  /** Facts the reader should know that are not problems, e.g. that owners were not restored. */
+  notes: string[];
   snapshot?: SnapshotStats;
   restoredSnapshot?: { id: string; startTime: string; source: string };
   skipped?: string;
@@ -49,24 +51,37 @@ export function redactedSummary(input: RunSummary, redact: (text: string) => str
     reason: input.reason && redact(input.reason),
     skipped: input.skipped && redact(input.skipped),
     warnings: input.warnings.map(redact),
+    notes: input.notes.map(redact),
     policy: input.policy && { ...input.policy, failures: input.policy.failures.map(redact) },
     kopiaErrorOutput: input.kopiaErrorOutput && redact(input.kopiaErrorOutput),
   };
 }
 
-/** The controller-facing block, line for line as the contract fixes it. */
+/**
+ * The whole block fits in this many bytes: the controller keeps only the last 1024 bytes of a pod's
+ * log, so the block (the result and the exit code above all) must survive that cut whole, however
+ * long kopia's error output or the list of warnings. Everything left out here was logged in full above.
+ */
+export const SUMMARY_BUDGET_BYTES = 1000;
+/** kopia's output gets at most this much of the block, so the warnings have room too. */
+const ERROR_OUTPUT_BYTES = 400;
+
+const bytes = (lines: readonly string[]) => lines.reduce((n, l) => n + Buffer.byteLength(l) + 1, 0);
+
+/** The controller-facing block, line for line as the contract fixes it, within SUMMARY_BUDGET_BYTES. */
 export function summaryLines(input: RunSummary): string[] {
   const s: RunSummary = {
     ...input,
     reason: input.reason && oneLine(input.reason),
     skipped: input.skipped && oneLine(input.skipped),
     warnings: input.warnings.map(oneLine),
+    notes: input.notes.map(oneLine),
     policy: input.policy && { ...input.policy, failures: input.policy.failures.map(oneLine) },
   };
-  const lines = ['=== OPERATION SUMMARY ===', `OPERATION_TYPE: ${s.operation.toUpperCase()}`, `OPERATION_RESULT: ${s.result}`];
-  if (s.skipped) lines.push(`OPERATION_NOTE: ${s.skipped}`);
+  const facts: string[] = [];
+  if (s.skipped) facts.push(`OPERATION_NOTE: ${clip(s.skipped, 200)}`);
   if (s.snapshot) {
-    lines.push(
+    facts.push(
       `SNAPSHOT_ID: ${s.snapshot.id}`,
       `SNAPSHOT_FILES: ${s.snapshot.files}`,
       `SNAPSHOT_BYTES: ${s.snapshot.bytes}`,
@@ -75,24 +90,67 @@ export function summaryLines(input: RunSummary): string[] {
     );
   }
   if (s.restoredSnapshot) {
-    lines.push(`RESTORED_SNAPSHOT_ID: ${s.restoredSnapshot.id}`, `RESTORED_SNAPSHOT_TIME: ${s.restoredSnapshot.startTime}`);
+    facts.push(`RESTORED_SNAPSHOT_ID: ${s.restoredSnapshot.id}`, `RESTORED_SNAPSHOT_TIME: ${s.restoredSnapshot.startTime}`);
   }
-  if (s.policy && (s.policy.applied > 0 || s.policy.failed > 0)) {
-    lines.push(`POLICY: ${s.policy.applied} applied, ${s.policy.failed} failed`);
-    for (const f of s.policy.failures) lines.push(`POLICY_FAILURE: ${f}`);
+  const policyLine = s.policy && (s.policy.applied > 0 || s.policy.failed > 0) ? `POLICY: ${s.policy.applied} applied, ${s.policy.failed} failed` : undefined;
+  const timing = s.maintenance
+    ? [`MAINTENANCE_STATUS: ${s.maintenance.status}`, `MAINTENANCE_DURATION: ${Math.round(s.durationSeconds)}`]
+    : [`DURATION_SECONDS: ${Math.round(s.durationSeconds)}`];
+  const head = ['=== OPERATION SUMMARY ===', `OPERATION_TYPE: ${s.operation.toUpperCase()}`, `OPERATION_RESULT: ${s.result}`];
+  const end = [`EXIT_CODE: ${s.exitCode}`, '=== Done ==='];
+  let left = SUMMARY_BUDGET_BYTES - bytes([...head, ...facts, ...(policyLine ? [policyLine] : []), ...timing, ...end]);
+
+  /** Takes as many of the lines as fit, each clipped, and says how many did not. */
+  const fit = (label: string, texts: readonly string[], each: number): string[] => {
+    const out: string[] = [];
+    for (const [i, text] of texts.entries()) {
+      const line = `${label}: ${clip(text, Math.min(each, Math.max(left - label.length - 40, 20)))}`;
+      const rest = texts.length - i - 1;
+      const reserve = rest > 0 ? label.length + 40 : 0;
+      if (Buffer.byteLength(line) + 1 + reserve > left) {
+        const more = `${label}: ${texts.length - i} more in the log above`;
+        if (Buffer.byteLength(more) + 1 <= left) {
+          out.push(more);
+          left -= Buffer.byteLength(more) + 1;
+        }
+        break;
+      }
+      out.push(line);
+      left -= Buffer.byteLength(line) + 1;
+    }
+    return out;
+  };
+
+  const failed = s.result === 'FAILURE' && s.reason !== undefined;
+  const reason = failed ? fit(s.maintenance ? 'MAINTENANCE_FAILURE_REASON' : 'FAILURE_REASON', [s.reason!], 300) : [];
+  // kopia's last words matter most: keep the end of its output, in at most ERROR_OUTPUT_BYTES.
+  const errorOutput: string[] = [];
+  const markers = bytes(['KOPIA_ERROR_OUTPUT_START:', 'KOPIA_ERROR_OUTPUT_END']);
+  if (s.kopiaErrorOutput && s.result === 'FAILURE' && left >= markers + 60) {
+    left -= markers;
+    let room = Math.min(left, ERROR_OUTPUT_BYTES);
+    for (const line of s.kopiaErrorOutput.split('\n').reverse()) {
+      if (room <= 20) break;
+      const clipped = clip(line, Math.min(240, room - 1))!;
+      if (Buffer.byteLength(clipped) + 1 > room) break;
+      errorOutput.unshift(clipped);
+      room -= Buffer.byteLength(clipped) + 1;
+      left -= Buffer.byteLength(clipped) + 1;
+    }
+    errorOutput.unshift('KOPIA_ERROR_OUTPUT_START:');
+    errorOutput.push('KOPIA_ERROR_OUTPUT_END');
   }
-  if (s.maintenance) {
-    lines.push(`MAINTENANCE_STATUS: ${s.maintenance.status}`, `MAINTENANCE_DURATION: ${Math.round(s.durationSeconds)}`);
-    if (s.maintenance.status === 'FAILURE' && s.reason) lines.push(`MAINTENANCE_FAILURE_REASON: ${s.reason}`);
-  } else {
-    lines.push(`DURATION_SECONDS: ${Math.round(s.durationSeconds)}`);
-  }
-  for (const w of s.warnings) lines.push(`WARNING: ${w}`);
-  if (s.result === 'FAILURE' && s.reason && !s.maintenance) lines.push(`FAILURE_REASON: ${s.reason}`);
-  if (s.kopiaErrorOutput && s.result === 'FAILURE') {
-    lines.push('KOPIA_ERROR_OUTPUT_START:', ...s.kopiaErrorOutput.split('\n'), 'KOPIA_ERROR_OUTPUT_END');
-  }
-  lines.push(`EXIT_CODE: ${s.exitCode}`, '=== Done ===');
+  const notes = fit('NOTE', s.notes, 200);
+  const warnings = fit('WARNING', s.warnings, 200);
+  const policyFailures = fit('POLICY_FAILURE', s.policy?.failures ?? [], 160);
+
+  const lines = [...head, ...facts];
+  if (policyLine) lines.push(policyLine, ...policyFailures);
+  lines.push(...timing);
+  if (s.maintenance) lines.push(...reason);
+  lines.push(...notes, ...warnings);
+  if (!s.maintenance) lines.push(...reason);
+  lines.push(...errorOutput, ...end);
   return lines;
 }
 
@@ -101,6 +159,7 @@ const TERMINATION_LIMIT_BYTES = 4000;
 /** Cuts a string to at most `bytes` UTF-8 bytes without splitting a character. */
 function clip(text: string | undefined, bytes: number): string | undefined {
   if (text === undefined || Buffer.byteLength(text) <= bytes) return text;
+  if (bytes < 4) return '';
   let out = text.slice(0, bytes);
   while (Buffer.byteLength(out) > bytes - 3) out = out.slice(0, -1);
   return `${out}...`;
@@ -124,6 +183,7 @@ export function terminationMessage(s: RunSummary): string {
       maintenance: s.maintenance,
       policy: s.policy && { ...s.policy, failures: s.policy.failures.slice(0, listLength).map((f) => clip(f, textBudget)) },
       warnings: s.warnings.slice(0, listLength).map((w) => clip(w, textBudget)),
+      notes: s.notes.slice(0, listLength).map((w) => clip(w, textBudget)),
       kopiaProcesses: s.kopiaProcesses,
     });
   for (const [budget, list] of [[1000, 10], [400, 5], [200, 2], [100, 0]] as const) {

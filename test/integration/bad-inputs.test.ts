@@ -86,6 +86,14 @@ const cases: Case[] = [
   { name: 'content log max files a word', env: { KOPIA_CONTENT_LOG_DIR_MAX_FILES: 'three' }, names: 'KOPIA_CONTENT_LOG_DIR_MAX_FILES' },
   { name: 'content log max age not a duration', env: { KOPIA_CONTENT_LOG_DIR_MAX_AGE: '1d' }, names: 'KOPIA_CONTENT_LOG_DIR_MAX_AGE' },
   { name: 'log format unknown', env: { KOPIA_MOVER_LOG_FORMAT: 'xml' }, names: 'KOPIA_MOVER_LOG_FORMAT' },
+  {
+    name: 'a flag kopia takes once given twice in additional args',
+    env: { KOPIA_ADDITIONAL_ARGS: '--description=a|VOLSYNC_ARG_SEP|--description=b' },
+    names: 'KOPIA_ADDITIONAL_ARGS',
+  },
+  { name: 'CUSTOM_CA and KOPIA_CUSTOM_CA naming different files', env: { CUSTOM_CA: oversize, KOPIA_CUSTOM_CA: s.data }, names: 'KOPIA_CUSTOM_CA' },
+  { name: 'KOPIA_CUSTOM_CA that is a directory', env: { KOPIA_CUSTOM_CA: s.data }, names: 'KOPIA_CUSTOM_CA' },
+  { name: 'PRIVILEGED_MOVER not a boolean', env: { PRIVILEGED_MOVER: 'sometimes' }, names: 'PRIVILEGED_MOVER' },
 ];
 
 describe('bad inputs are rejected before any repository is touched', () => {

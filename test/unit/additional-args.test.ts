@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ADDITIONAL_ARGS_SEPARATOR, checkAdditionalArgs, splitAdditionalArgs } from '../../src/config/additional-args.js';
+import { ADDITIONAL_ARGS_SEPARATOR, checkAdditionalArgs, splitAdditionalArgs, repeatedFlags, withAdditionalArgs } from '../../src/config/additional-args.js';
 import { parseConfig } from '../../src/config/parse.js';
 import { ConfigError, type ConfigIssue } from '../../src/errors.js';
 
@@ -148,5 +148,24 @@ describe('KOPIA_ADDITIONAL_ARGS through parseConfig', () => {
     const config = error as ConfigError;
     expect(config.issues.map((i) => i.source)).toEqual(['KOPIA_ADDITIONAL_ARGS']);
     expect(config.message).not.toContain(VALUE);
+  });
+});
+
+describe('the program flags and the additional args together', () => {
+  it('an additional arg that repeats a program flag replaces it, and the replacement is reported', () => {
+    const own = ['snapshot', 'create', '/data', '--json', '--parallel=2'];
+    const { args, replaced } = withAdditionalArgs(own, ['--parallel=4', '--tags=env:prod']);
+    expect(args).toEqual(['snapshot', 'create', '/data', '--json', '--parallel=4', '--tags=env:prod']);
+    expect(replaced).toEqual([{ flag: '--parallel', ours: '--parallel=2', theirs: '--parallel=4' }]);
+  });
+
+  it('--no-x replaces --x', () => {
+    const { args } = withAdditionalArgs(['snapshot', 'restore', 'k1', '/d', '--flush-files'], ['--no-flush-files']);
+    expect(args).toEqual(['snapshot', 'restore', 'k1', '/d', '--no-flush-files']);
+  });
+
+  it('finds flags kopia refuses to take twice, not the repeatable ones nor values', () => {
+    expect(repeatedFlags(['snapshot', 'create', '--tags=a:b', '--tags=c:d', '--pin=x', '--pin=y'])).toEqual([]);
+    expect(repeatedFlags(['snapshot', 'create', '--json', '--no-json', '--description', '--description'])).toEqual(['--json', '--description']);
   });
 });

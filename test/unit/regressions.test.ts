@@ -57,7 +57,7 @@ describe('regressions', () => {
     ]);
   });
 
-  const base: RunSummary = { operation: 'backup', result: 'FAILURE', exitCode: 1, warnings: [], durationSeconds: 1, kopiaProcesses: 2 };
+  const base: RunSummary = { operation: 'backup', result: 'FAILURE', exitCode: 1, warnings: [], notes: [], durationSeconds: 1, kopiaProcesses: 2 };
 
   it('the termination message stays within 4000 bytes for multi-byte text', () => {
     const text = terminationMessage({ ...base, reason: 'é'.repeat(3000), warnings: Array(50).fill('ü'.repeat(500)) });

@@ -7,6 +7,7 @@ function summary(overrides: Partial<RunSummary>): RunSummary {
     result: 'SUCCESS',
     exitCode: 0,
     warnings: [],
+    notes: [],
     durationSeconds: 0,
     kopiaProcesses: 0,
     ...overrides,
@@ -130,6 +131,36 @@ describe('summaryLines', () => {
       expect(lines.slice(-2)).toEqual([`EXIT_CODE: ${s.exitCode}`, '=== Done ===']);
       expect(lines.filter((l) => l.startsWith('EXIT_CODE:'))).toHaveLength(1);
     }
+  });
+
+  it('fits the whole block in the bytes the controller keeps, however long the error output and warnings', () => {
+    const huge = summary({
+      result: 'FAILURE',
+      exitCode: 1,
+      reason: `snapshot failed: ${'r'.repeat(2000)}`,
+      warnings: Array.from({ length: 30 }, (_, i) => `warning ${i} ${'w'.repeat(300)}`),
+      notes: ['owners not restored: unprivileged mover'],
+      policy: { applied: 1, failed: 12, failures: Array.from({ length: 12 }, (_, i) => `failure ${i} ${'p'.repeat(200)}`) },
+      kopiaErrorOutput: Array.from({ length: 200 }, (_, i) => `error line ${i} ${'e'.repeat(150)}`).join('\n'),
+    });
+    const lines = summaryLines(huge);
+    const size = lines.reduce((n, l) => n + Buffer.byteLength(l) + 1, 0);
+    expect(size).toBeLessThanOrEqual(1000);
+    expect(lines.slice(0, 3)).toEqual(['=== OPERATION SUMMARY ===', 'OPERATION_TYPE: BACKUP', 'OPERATION_RESULT: FAILURE']);
+    expect(lines.slice(-2)).toEqual(['EXIT_CODE: 1', '=== Done ===']);
+    expect(lines.some((l) => l.startsWith('FAILURE_REASON: snapshot failed: rrr'))).toBe(true);
+    expect(lines).toContain('NOTE: owners not restored: unprivileged mover');
+    // kopia's last line is kept, the first is not.
+    expect(lines.some((l) => l.startsWith('error line 199 '))).toBe(true);
+    expect(lines.some((l) => l.startsWith('error line 0 '))).toBe(false);
+    expect(lines.some((l) => / more in the log above$/.test(l))).toBe(true);
+  });
+
+  it('a tiny budget left for kopia output still ends the block (no endless clipping)', () => {
+    const s = summary({ result: 'FAILURE', exitCode: 1, reason: 'x'.repeat(5000), warnings: ['w'.repeat(5000)], kopiaErrorOutput: 'y'.repeat(5000) });
+    const lines = summaryLines(s);
+    expect(lines.at(-1)).toBe('=== Done ===');
+    expect(lines.reduce((n, l) => n + Buffer.byteLength(l) + 1, 0)).toBeLessThanOrEqual(1000);
   });
 });
 
