@@ -140,7 +140,7 @@ export class KopiaRunner {
     }
     const exitCode = result.exitCode ?? 128;
     if (exitCode !== 0) {
-      output.log.warn({ kopia: command.args.slice(0, 2).join(' '), exitCode }, `${command.purpose} failed`);
+      output.log.warn({ kopia: command.args.slice(0, 2).join(' '), exitCode }, `${command.purpose}: kopia ended with exit code ${exitCode}`);
     }
     return { exitCode, stdout, tail, signal: result.signal ?? undefined };
   }

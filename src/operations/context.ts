@@ -67,14 +67,24 @@ type ErrorFactory = (message: string, kopiaOutput: string) => MoverError;
  * Runs a step and turns a failure into the right error: a repository that
  * cannot be opened (wrong password, unreachable) is exit 3 whatever the step was.
  */
+export interface StepOptions extends RunOptions {
+  /** A failure that is known to be harmless: returns what to log instead, or undefined when it is not one. */
+  tolerated?: (result: KopiaResult) => string | undefined;
+}
+
 export async function runStep(
   ctx: RunContext,
   command: KopiaCommand,
   onFailure: ErrorFactory = (m, o) => new OperationError(m, o),
-  options: RunOptions = {},
+  options: StepOptions = {},
 ): Promise<KopiaResult> {
   const result = await runKopia(ctx, command, options);
   if (result.exitCode === 0) return result;
+  const harmless = options.tolerated?.(result);
+  if (harmless !== undefined) {
+    ctx.output.log.info({ kopia: command.args.slice(0, 2).join(' '), exitCode: result.exitCode }, harmless);
+    return result;
+  }
   const output = result.tail.join('\n');
   if (repositoryUnavailable(result.tail)) {
     throw new RepositoryError(`${command.purpose} failed: the repository could not be opened`, output);

@@ -1,3 +1,5 @@
+import { statSync } from 'node:fs';
+import { resolve } from 'node:path';
 import type { MoverConfig } from '../config/types.js';
 import { OperationError } from '../errors.js';
 import type { KopiaCommand } from '../kopia/command.js';
@@ -24,6 +26,26 @@ function restoreArguments(config: MoverConfig, snapshotId: string) {
 
 export function restoreCommand(config: MoverConfig, snapshotId: string): KopiaCommand {
   return { args: restoreArguments(config, snapshotId).args, purpose: `restore snapshot ${snapshotId} into ${config.dataDir}` };
+}
+
+/**
+ * kopia 0.22.3 ends every restore by removing a shallow-restore placeholder beside the target,
+ * `<DATA_DIR>.kopia-entry`, and fails with EROFS when DATA_DIR's parent is read-only (a pod whose
+ * volume is mounted at /data on a read-only root). That removal is the last step of the root
+ * directory, after every entry and the root's own attributes were written. Nothing can sit there
+ * to remove: kopia could not have created it on a read-only filesystem, and this program never
+ * restores shallow. So exactly that failure, and no other line of error, is a completed restore.
+ */
+function readOnlyParent(tail: readonly string[], dataDir: string): string | undefined {
+  const expected = `error restoring: restore error: finish directory: unlinkat ${resolve(dataDir)}.kopia-entry: read-only file system`;
+  const errors = tail.filter((line) => /error/i.test(line));
+  if (errors.length !== 1 || errors[0]?.trim() !== expected) return undefined;
+  try {
+    if (!statSync(dataDir).isDirectory()) return undefined;
+  } catch {
+    return undefined;
+  }
+  return `every entry was restored; kopia could not remove ${resolve(dataDir)}.kopia-entry beside DATA_DIR because the parent is read-only, and no such placeholder can exist there`;
 }
 
 /** kopia restores owners only as root; as anyone else every file becomes the mover's own, without a word. */
@@ -97,7 +119,7 @@ export async function runRestore(ctx: RunContext): Promise<void> {
   }
 
   output.log.info({ snapshot: chosen.id, startTime: chosen.startTime, source }, 'restoring snapshot');
-  await runStep(ctx, restoreCommand(config, chosen.id));
+  await runStep(ctx, restoreCommand(config, chosen.id), undefined, { tolerated: (result) => readOnlyParent(result.tail, config.dataDir ?? '') });
   summary.restoredSnapshot = { id: chosen.id, startTime: chosen.startTime, source };
   const note = ownersNote(config);
   if (note !== undefined) {

@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startS3Server, type S3Server } from '../support/servers.js';
@@ -143,6 +143,41 @@ describe('file deletion never removes what is not restore output', () => {
     const removal = result.records.find((r) => r['msg'] === 'removed entries absent from the snapshot');
     expect(removal?.['keptOnOtherFilesystems']).toBe(1);
     expect(result.plainLines.some((l) => l.startsWith('WARNING: file deletion kept 1 entry on other filesystems'))).toBe(true);
+  });
+});
+
+describe('a restore into a volume mounted on a read-only parent', () => {
+  it('succeeds with an identical tree, and only that one harmless kopia failure is forgiven (read-only bind mount in a namespace)', async () => {
+    const s = scenario('roparent');
+    mkdirSync(join(s.data, 'sub'), { recursive: true });
+    writeFileSync(join(s.data, 'a.txt'), 'a\n');
+    writeFileSync(join(s.data, 'sub', 'b.bin'), randomBytes(4096));
+    symlinkSync('a.txt', join(s.data, 'link'));
+    chmodSync(join(s.data, 'sub'), 0o750);
+    expect((await runMover(['backup'], { ...s.env, DATA_DIR: s.data, KOPIA_SOURCE_PATH_OVERRIDE: '/data' })).exitCode).toBe(0);
+    const parent = join(s.root, 'ro-parent');
+    const target = join(parent, 'data');
+    mkdirSync(target, { recursive: true });
+    writeFileSync(join(target, 'stale.txt'), 'not in the snapshot\n');
+    // As in a pod: DATA_DIR is a writable volume whose parent is the read-only root.
+    const script =
+      'p=$1; d=$2; shift 2; mount --bind "$p" "$p" && mount -o remount,bind,ro "$p" && mount --bind "$d" "$d" && ' +
+      'mount -o remount,bind,rw "$d" || exit 99; touch "$p/probe" 2>/dev/null && exit 98; exec "$@"';
+    const wrap = ['unshare', '--mount', '--propagation', 'private', 'sh', '-c', script, 'sh', parent, target];
+    const env = { ...s.env, DATA_DIR: target, KOPIA_SOURCE_PATH_OVERRIDE: '/data', KOPIA_ENABLE_FILE_DELETION: 'true' };
+    const result = await runMover(['restore'], env, { wrap });
+    expect(result.exitCode, result.stdout).toBe(0);
+    expect(fingerprint(target)).toEqual(fingerprint(s.data));
+    expect(result.plainLines.some((l) => l.startsWith('Snapshot restore completed: '))).toBe(true);
+    expect(result.stdout).toContain('because the parent is read-only');
+
+    // Any other failure of the same restore still fails it: a DATA_DIR that is itself read-only.
+    const readOnlyData = 'd=$1; shift; mount --bind "$d" "$d" && mount -o remount,bind,ro "$d" || exit 99; exec "$@"';
+    rmSync(join(target, 'a.txt'));
+    const failed = await runMover(['restore'], { ...env, KOPIA_ENABLE_FILE_DELETION: undefined }, {
+      wrap: ['unshare', '--mount', '--propagation', 'private', 'sh', '-c', readOnlyData, 'sh', target],
+    });
+    expect(failed.exitCode, failed.stdout).toBe(1);
   });
 });
 
