@@ -1,11 +1,12 @@
 import type { StorageTarget } from '../backends/types.js';
 import type { Secret } from './secret.js';
 import type { ManualConfig } from '../policy/manual-config.js';
-import type { COMPRESSORS, LOG_LEVELS } from './validators.js';
+import type { LOG_LEVELS } from '../kopia/vocabulary.js';
+import type { Compressor } from '../kopia/vocabulary.js';
+export type { Compressor };
 
 export type Operation = 'backup' | 'restore' | 'maintenance';
 export type LogLevel = (typeof LOG_LEVELS)[number];
-export type Compressor = (typeof COMPRESSORS)[number];
 
 export interface Identity {
   username: string;

@@ -1,33 +1,12 @@
 import * as z from 'zod';
+import { COMPRESSORS, LOG_LEVELS, normalizeCompressor } from '../kopia/vocabulary.js';
 
 /** zod building blocks for environment values, each with a message an operator can act on. */
 
 // eslint-disable-next-line no-control-regex
 const CONTROL = /[\u0000-\u001f\u007f]/;
 
-export const COMPRESSORS = [
-  'none',
-  'deflate-best-compression',
-  'deflate-best-speed',
-  'deflate-default',
-  'gzip',
-  'gzip-best-compression',
-  'gzip-best-speed',
-  'lz4',
-  'pgzip',
-  'pgzip-best-compression',
-  'pgzip-best-speed',
-  's2-better',
-  's2-default',
-  's2-parallel-4',
-  's2-parallel-8',
-  'zstd',
-  'zstd-best-compression',
-  'zstd-better-compression',
-  'zstd-fastest',
-] as const;
 
-export const LOG_LEVELS = ['debug', 'info', 'warning', 'error'] as const;
 
 export function wholeNumber(min: number, max: number) {
   return z
@@ -99,7 +78,10 @@ export const logLevel = z
   .transform((v) => (v === 'warn' ? 'warning' : v))
   .pipe(z.enum(LOG_LEVELS, `must be one of ${LOG_LEVELS.join(', ')}`));
 
-export const compressor = z
-  .string()
-  .trim()
-  .pipe(z.enum(COMPRESSORS, `must be one of kopia's compressors: ${COMPRESSORS.join(', ')}`));
+/** A compressor as kopia or the docs spell it (`s2`), normalised to kopia's name. */
+export const compressor = z.string().transform((value, ctx) => {
+  const normalized = normalizeCompressor(value);
+  if (normalized) return normalized.name;
+  ctx.addIssue({ code: 'custom', message: `must be one of kopia's compressors: ${COMPRESSORS.join(', ')} (or s2)` });
+  return z.NEVER;
+});

@@ -103,6 +103,9 @@ export class KopiaRunner {
         }
         return;
       }
+      // A progress update held back by the interval is older than this line: it goes first, so the
+      // last progress line printed is never older than kopia's own last words.
+      flushProgress();
       remember(line);
       output.log.info({ kopia: command.args[0] }, line);
     };

@@ -1,5 +1,5 @@
 import * as z from 'zod';
-import { COMPRESSORS } from '../config/validators.js';
+import { ACTION_MODES, COMPRESSORS, normalizeCompressor, SPLITTERS } from '../kopia/vocabulary.js';
 import { ConfigError } from '../errors.js';
 
 /**
@@ -10,34 +10,8 @@ import { ConfigError } from '../errors.js';
  */
 
 export const KOPIA_COMPRESSORS = COMPRESSORS;
-
-export const KOPIA_SPLITTERS = [
-  'DYNAMIC',
-  'DYNAMIC-128K-BUZHASH',
-  'DYNAMIC-128K-RABINKARP',
-  'DYNAMIC-1M-BUZHASH',
-  'DYNAMIC-1M-RABINKARP',
-  'DYNAMIC-256K-BUZHASH',
-  'DYNAMIC-256K-RABINKARP',
-  'DYNAMIC-2M-BUZHASH',
-  'DYNAMIC-2M-RABINKARP',
-  'DYNAMIC-4M-BUZHASH',
-  'DYNAMIC-4M-RABINKARP',
-  'DYNAMIC-512K-BUZHASH',
-  'DYNAMIC-512K-RABINKARP',
-  'DYNAMIC-8M-BUZHASH',
-  'DYNAMIC-8M-RABINKARP',
-  'FIXED',
-  'FIXED-128K',
-  'FIXED-1M',
-  'FIXED-256K',
-  'FIXED-2M',
-  'FIXED-4M',
-  'FIXED-512K',
-  'FIXED-8M',
-] as const;
-
-export const ACTION_MODES = ['essential', 'optional', 'async'] as const;
+export const KOPIA_SPLITTERS = SPLITTERS;
+export { ACTION_MODES };
 
 /** volumeShadowCopy.enable is stored as a number; kopia's CLI names the values. */
 const OS_SNAPSHOT_MODES = { never: 0, always: 1, 'when-available': 2 } as const;
@@ -217,9 +191,6 @@ const UNSUPPORTED: Readonly<Record<string, string>> = {
     'encryption is fixed when the repository is created (KOPIA_MANUAL_CONFIG encryption.algorithm); it is not a policy setting',
 };
 
-/** Alternative value spellings the docs use that kopia does not accept. */
-const COMPRESSOR_VALUE_ALIASES: Readonly<Record<string, string>> = { s2: 's2-default' };
-
 export interface PolicyMapping {
   /** kopia's spelling, ready to wrap as {"(global)": policy} for `kopia policy import`. */
   policy: Record<string, unknown>;
@@ -372,13 +343,11 @@ function normalize(target: string, c: Candidate, warnings: string[]): unknown {
   const last = target.split('.').pop();
 
   if (last === 'compressorName' && typeof v === 'string') {
-    const trimmed = v.trim();
-    if ((KOPIA_COMPRESSORS as readonly string[]).includes(trimmed)) return trimmed;
-    const lower = trimmed.toLowerCase();
-    const mapped = own(COMPRESSOR_VALUE_ALIASES, lower) ?? lower;
-    if ((KOPIA_COMPRESSORS as readonly string[]).includes(mapped)) {
-      warnings.push(`${c.from}: ${quote(v)} is not a kopia compressor name, using ${quote(mapped)}`);
-      return mapped;
+    const normalized = normalizeCompressor(v);
+    if (normalized && !normalized.alias) return normalized.name;
+    if (normalized) {
+      warnings.push(`${c.from}: ${quote(v)} is not a kopia compressor name, using ${quote(normalized.name)}`);
+      return normalized.name;
     }
     warnings.push(
       `${c.from}: unknown compressor ${quote(v)} (kopia has ${KOPIA_COMPRESSORS.join(', ')}), not applied`,

@@ -2,12 +2,7 @@ import * as z from 'zod';
 import type { ConfigIssue } from '../errors.js';
 import { mapPolicyDocument } from './kopia-policy.js';
 
-const ENCRYPTION = ['AES256-GCM-HMAC-SHA256', 'CHACHA20-POLY1305-HMAC-SHA256'] as const;
-const HASHES = [
-  'BLAKE2B-256', 'BLAKE2B-256-128', 'BLAKE2S-128', 'BLAKE2S-256', 'BLAKE3-256', 'BLAKE3-256-128',
-  'HMAC-SHA224', 'HMAC-SHA256', 'HMAC-SHA256-128', 'HMAC-SHA3-224', 'HMAC-SHA3-256',
-] as const;
-const ECC = ['REED-SOLOMON-CRC32'] as const;
+import { ENCRYPTIONS as ENCRYPTION, ERROR_CORRECTIONS as ECC, HASHES } from '../kopia/vocabulary.js';
 
 const upper = (values: readonly [string, ...string[]], what: string) =>
   z.string(`${what} must be a string`).transform((v) => v.trim().toUpperCase()).pipe(z.enum(values, `${what} must be one of ${values.join(', ')}`));

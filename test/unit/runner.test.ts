@@ -1,4 +1,4 @@
-import { chmodSync, existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdtempSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -36,5 +36,22 @@ describe('kopia runner temp files (with a stand-in program that prints its temp 
     expect(again.stdout).toBe('same-token');
     expect((runner as unknown as { files: Map<unknown, string> }).files.size).toBe(1);
     runner.cleanup();
+  });
+});
+
+describe('kopia runner progress lines (with a stand-in program that prints progress)', () => {
+  it('a held-back progress update never comes after the final line it is older than', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'km-progress-'));
+    const program = join(dir, 'progress.sh');
+    writeFileSync(program, "#!/bin/sh\nprintf ' 10%%\\r' >&2\nprintf ' 50%%\\r' >&2\nprintf ' * 100%% done\\n' >&2\n");
+    chmodSync(program, 0o755);
+    const logFile = join(dir, 'log.jsonl');
+    const fd = openSync(logFile, 'w');
+    const runner = new KopiaRunner({ binary: program, globalFlags: [], env: { PATH: process.env['PATH'] ?? '' }, output: new Output('json', [], fd), progressIntervalMs: 60_000, tempDir: dir });
+    await runner.run({ args: ['snapshot', 'create'], purpose: 'progress' });
+    closeSync(fd);
+    const records = readFileSync(logFile, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { msg: string; progress?: string });
+    const shown = records.filter((r) => r.progress !== undefined || r.msg.includes('%')).map((r) => r.progress ?? r.msg.trim());
+    expect(shown).toEqual(['10%', '50%', '* 100% done']);
   });
 });
