@@ -6,6 +6,7 @@ import type { Operation } from './config/types.js';
 import { locateKopia } from './kopia/locate.js';
 import { ConfigError } from './errors.js';
 import { readRegularFile } from './files.js';
+import { closest } from './text.js';
 import { join, resolve } from 'node:path';
 import { readEnvFile } from './config/env-file.js';
 import { environmentSecrets } from './kopia/environment.js';
@@ -23,73 +24,99 @@ function programVersion(appDir: string | undefined): string {
   }
 }
 
-/** Flags for local runs, each overriding the environment variable it names. */
-const FLAG_TO_ENV: [string, string, string][] = [
-  ['--repository <url>', 'KOPIA_REPOSITORY', 'repository URL, e.g. filesystem:///backups/repo'],
-  ['--data-dir <path>', 'DATA_DIR', 'directory to back up or restore into'],
-  ['--cache-dir <path>', 'KOPIA_CACHE_DIR', "directory for kopia's config, caches and logs"],
-  ['--username <name>', 'KOPIA_OVERRIDE_USERNAME', 'snapshot owner user name'],
-  ['--hostname <name>', 'KOPIA_OVERRIDE_HOSTNAME', 'snapshot owner host name'],
-  ['--source-path <path>', 'KOPIA_SOURCE_PATH_OVERRIDE', 'path the snapshot is recorded under and looked up by'],
-  ['--compression <name>', 'KOPIA_COMPRESSION', 'compressor for the snapshot path'],
-  ['--parallel <n>', 'KOPIA_PARALLELISM', 'files uploaded or restored in parallel'],
-  ['--keep-latest <n>', 'KOPIA_RETAIN_LATEST', 'retention: latest snapshots'],
-  ['--keep-hourly <n>', 'KOPIA_RETAIN_HOURLY', 'retention: hourly snapshots'],
-  ['--keep-daily <n>', 'KOPIA_RETAIN_DAILY', 'retention: daily snapshots'],
-  ['--keep-weekly <n>', 'KOPIA_RETAIN_WEEKLY', 'retention: weekly snapshots'],
-  ['--keep-monthly <n>', 'KOPIA_RETAIN_MONTHLY', 'retention: monthly snapshots'],
-  ['--keep-yearly <n>', 'KOPIA_RETAIN_YEARLY', 'retention: yearly snapshots'],
-  ['--previous <n>', 'KOPIA_PREVIOUS', 'restore: skip this many of the newest eligible snapshots'],
-  ['--shallow <n>', 'KOPIA_SHALLOW', 'restore: consider only the newest n snapshots'],
-  ['--as-of <time>', 'KOPIA_RESTORE_AS_OF', 'restore: newest snapshot at or before this RFC 3339 time'],
+type Scope = 'backup' | 'restore' | 'maintenance';
+
+/** Flags for local runs, each overriding the environment variable it names, on the commands that use it. */
+const FLAGS: { flags: string; env: string; description: string; on: readonly Scope[] }[] = [
+  { flags: '--repository <url>', env: 'KOPIA_REPOSITORY', description: 'repository URL, e.g. filesystem:///backups/repo', on: ['backup', 'restore', 'maintenance'] },
+  { flags: '--cache-dir <path>', env: 'KOPIA_CACHE_DIR', description: "directory for kopia's config, caches and logs", on: ['backup', 'restore', 'maintenance'] },
+  { flags: '--data-dir <path>', env: 'DATA_DIR', description: 'directory to back up or restore into', on: ['backup', 'restore'] },
+  { flags: '--username <name>', env: 'KOPIA_OVERRIDE_USERNAME', description: 'snapshot owner user name', on: ['backup', 'restore'] },
+  { flags: '--hostname <name>', env: 'KOPIA_OVERRIDE_HOSTNAME', description: 'snapshot owner host name', on: ['backup', 'restore'] },
+  { flags: '--source-path <path>', env: 'KOPIA_SOURCE_PATH_OVERRIDE', description: 'path the snapshot is recorded under and looked up by', on: ['backup', 'restore'] },
+  { flags: '--parallel <n>', env: 'KOPIA_PARALLELISM', description: 'files uploaded or restored in parallel', on: ['backup', 'restore'] },
+  { flags: '--compression <name>', env: 'KOPIA_COMPRESSION', description: 'compressor for the snapshot path', on: ['backup'] },
+  { flags: '--keep-latest <n>', env: 'KOPIA_RETAIN_LATEST', description: 'retention: latest snapshots', on: ['backup'] },
+  { flags: '--keep-hourly <n>', env: 'KOPIA_RETAIN_HOURLY', description: 'retention: hourly snapshots', on: ['backup'] },
+  { flags: '--keep-daily <n>', env: 'KOPIA_RETAIN_DAILY', description: 'retention: daily snapshots', on: ['backup'] },
+  { flags: '--keep-weekly <n>', env: 'KOPIA_RETAIN_WEEKLY', description: 'retention: weekly snapshots', on: ['backup'] },
+  { flags: '--keep-monthly <n>', env: 'KOPIA_RETAIN_MONTHLY', description: 'retention: monthly snapshots', on: ['backup'] },
+  { flags: '--keep-yearly <n>', env: 'KOPIA_RETAIN_YEARLY', description: 'retention: yearly snapshots', on: ['backup'] },
+  { flags: '--previous <n>', env: 'KOPIA_PREVIOUS', description: 'skip this many of the newest eligible snapshots', on: ['restore'] },
+  { flags: '--shallow <n>', env: 'KOPIA_SHALLOW', description: 'consider only the newest n snapshots', on: ['restore'] },
+  { flags: '--as-of <time>', env: 'KOPIA_RESTORE_AS_OF', description: 'newest snapshot at or before this RFC 3339 time', on: ['restore'] },
+  { flags: '--delete-extra', env: 'KOPIA_ENABLE_FILE_DELETION', description: 'remove files absent from the snapshot, after the restore completed', on: ['restore'] },
+  { flags: '--discover', env: 'KOPIA_DISCOVER_SNAPSHOTS', description: 'list available snapshots when none is eligible', on: ['restore'] },
 ];
 
 /** A password file holds one password; anything larger is a mistake (or /dev/zero). */
 const PASSWORD_FILE_LIMIT = 4096;
 
-interface CommonFlags {
-  passwordFile?: string;
-  deleteExtra?: boolean;
-  discover?: boolean;
-  dryRun?: boolean;
-  [key: string]: unknown;
-}
+const EXIT_CODES = `
+Exit codes:
+  0      success, also "source empty, nothing to back up" and "no eligible snapshot, nothing restored"
+  1      the operation itself failed (snapshot create, restore, or an unexpected error)
+  2      configuration or usage error, found before any repository was touched
+  3      repository connect or create failed (unreachable, denied, wrong password)
+  4      the before-snapshot action failed or timed out; no snapshot was taken
+  5      maintenance ownership could not be claimed
+  6      maintenance run failed
+  128+n  terminated by signal n (143 for SIGTERM); 137 when the cache volume was found exhausted`;
 
-function camel(flag: string): string {
-  return flag
-    .replace(/^--/, '')
-    .split(' ')[0]!
-    .replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
-}
+const EXAMPLES: Readonly<Record<Scope | 'root', string>> = {
+  root: `
+Examples:
+  kopia-mover backup  --repository filesystem:///backups/repo --password-file ~/.kopia-pw --data-dir ~/photos --source-path /photos
+  kopia-mover restore --repository filesystem:///backups/repo --password-file ~/.kopia-pw --data-dir /tmp/photos --source-path /photos
+  DIRECTION=source kopia-mover          # as the VolSync pod runs it, every setting from the environment
+  kopia-mover validate --env-file secret.env --policy-dir ./kopia-config`,
+  backup: `
+Examples:
+  kopia-mover backup --repository filesystem:///backups/repo --password-file ~/.kopia-pw --data-dir ~/photos --keep-daily 7
+  kopia-mover backup --dry-run          # print the kopia commands, run none`,
+  restore: `
+Examples:
+  kopia-mover restore --repository filesystem:///backups/repo --password-file ~/.kopia-pw --data-dir /tmp/photos --source-path /photos
+  kopia-mover restore --previous 1 --data-dir /tmp/photos --source-path /photos   # the second newest snapshot`,
+  maintenance: `
+Examples:
+  kopia-mover maintenance --repository filesystem:///backups/repo --password-file ~/.kopia-pw`,
+};
 
-/** Flags win over env: the merged map is what config parsing sees. */
-function envWithFlags(env: EnvMap, flags: CommonFlags): Record<string, string | undefined> {
+/** The environment with the flags given on the command line over it: what config parsing sees. */
+function envWithFlags(env: EnvMap, command: Command): Record<string, string | undefined> {
   const merged: Record<string, string | undefined> = { ...env };
-  for (const [flag, name] of FLAG_TO_ENV) {
-    const value = flags[camel(flag)];
-    if (typeof value === 'string') merged[name] = value;
+  const values = command.opts();
+  for (const option of command.options) {
+    const key = option.attributeName();
+    // Only what was typed overrides: a value commander took from the environment is there already.
+    if (option.envVar === undefined || command.getOptionValueSource(key) !== 'cli') continue;
+    const value = values[key];
+    merged[option.envVar] = value === true ? 'true' : String(value);
   }
-  if (flags.passwordFile) {
-    const read = readRegularFile(flags.passwordFile, PASSWORD_FILE_LIMIT);
+  const passwordFile = values['passwordFile'] as string | undefined;
+  if (passwordFile) {
+    const read = readRegularFile(passwordFile, PASSWORD_FILE_LIMIT);
     if ('problem' in read) {
       const why = read.problem.kind === 'too-large' ? `is larger than ${PASSWORD_FILE_LIMIT} bytes` : read.problem.reason;
-      throw new ConfigError({ source: '--password-file', message: `${flags.passwordFile} cannot be used: ${why}` });
+      throw new ConfigError({ source: '--password-file', message: `${passwordFile} cannot be used: ${why}` });
     }
     merged['KOPIA_PASSWORD'] = read.data.toString('utf8').replace(/\r?\n$/, '');
   }
-  if (flags.deleteExtra) merged['KOPIA_ENABLE_FILE_DELETION'] = 'true';
-  if (flags.discover) merged['KOPIA_DISCOVER_SNAPSHOTS'] = 'true';
   return merged;
 }
 
-function withCommonFlags(command: Command): Command {
-  for (const [flag, name, description] of FLAG_TO_ENV) command.option(flag, `${description} (${name})`);
+function withFlags(command: Command, scopes: readonly Scope[]): Command {
+  for (const f of FLAGS.filter((f) => f.on.some((s) => scopes.includes(s)))) {
+    command.addOption(new Option(f.flags, f.description).env(f.env));
+  }
   command.option('--password-file <path>', 'read the repository password from this file (KOPIA_PASSWORD)');
-  command.option('--delete-extra', 'restore: remove files absent from the snapshot (KOPIA_ENABLE_FILE_DELETION)');
-  command.option('--discover', 'restore: list available snapshots when none is eligible (KOPIA_DISCOVER_SNAPSHOTS)');
   command.option('--dry-run', 'print the kopia commands instead of running them');
   return command;
 }
+
+/** A command line the program cannot make sense of. */
+class UsageError extends Error {}
 
 export interface CliIO {
   env: EnvMap;
@@ -104,10 +131,17 @@ export function buildProgram(io: CliIO, result: { exitCode: number }): Command {
   const fromEntry = { onSpawn: io.onSpawn, appDir: io.appDir };
   const program = new Command('kopia-mover')
     .description('Back up, restore and maintain Kopia repositories for VolSync, or from a laptop')
-    .addHelpText('after', '\nWith no command, DIRECTION (source, destination, maintenance) chooses the operation.')
+    .addHelpText('after', `\nWith no command, DIRECTION (source, destination, maintenance) chooses the operation.\n${EXAMPLES.root}\n${EXIT_CODES}`)
     .option('--version', "print kopia-mover's and kopia's versions")
+    .argument('[command]')
     .exitOverride()
-    .action(async (flags: { version?: boolean }) => {
+    .action(async (word: string | undefined, flags: { version?: boolean }) => {
+      if (word !== undefined) {
+        // The entry takes no arguments: a word here is a mistyped command.
+        const known = program.commands.map((c) => c.name());
+        const near = closest(word, known);
+        throw new UsageError(`unknown command '${word}'${near ? `, did you mean ${near}?` : ''} (commands: ${known.join(', ')})`);
+      }
       if (flags.version) {
         const binary = locateKopia(io.env['KOPIA_BIN'], io.env['PATH'], io.appDir);
         const kopia = await execa(binary, ['--version'], { reject: false, env: { PATH: io.env['PATH'] ?? '' }, extendEnv: false });
@@ -127,18 +161,21 @@ export function buildProgram(io: CliIO, result: { exitCode: number }): Command {
     ['maintenance', 'claim maintenance ownership and run quick and full maintenance (DIRECTION=maintenance)'],
   ];
   for (const [operation, description] of operations) {
-    withCommonFlags(program.command(operation).description(description)).action(async (flags: CommonFlags) => {
-      result.exitCode = await run({ ...fromEntry, env: envWithFlags(io.env, flags), operation, dryRun: flags.dryRun });
+    const command = withFlags(program.command(operation).description(description), [operation]);
+    command.addHelpText('after', `${EXAMPLES[operation]}\n${EXIT_CODES}`).action(async (flags: { dryRun?: boolean }) => {
+      result.exitCode = await run({ ...fromEntry, env: envWithFlags(io.env, command), operation, dryRun: flags.dryRun });
     });
   }
 
-  withCommonFlags(
+  const plan = withFlags(
     program
       .command('plan')
       .description('print the kopia commands an operation would run, secrets redacted, without running any')
       .addOption(new Option('--operation <name>', 'operation to plan (default: from DIRECTION)').choices(['backup', 'restore', 'maintenance'])),
-  ).action(async (flags: CommonFlags & { operation?: Operation }) => {
-    result.exitCode = await run({ ...fromEntry, env: envWithFlags(io.env, flags), operation: flags.operation, dryRun: true });
+    ['backup', 'restore', 'maintenance'],
+  );
+  plan.action(async (flags: { operation?: Operation }) => {
+    result.exitCode = await run({ ...fromEntry, env: envWithFlags(io.env, plan), operation: flags.operation, dryRun: true });
   });
 
   program
@@ -167,6 +204,10 @@ export async function main(argv: string[], io: CliIO): Promise<number> {
     const code = (error as { code?: string; exitCode?: number }).code;
     if (code === 'commander.helpDisplayed' || code === 'commander.version') return 0;
     if (code?.startsWith('commander.')) return 2;
+    if (error instanceof UsageError) {
+      process.stderr.write(`kopia-mover: ${error.message}\n`);
+      return 2;
+    }
     if (error instanceof ConfigError) {
       process.stderr.write(`kopia-mover: ${error.message}\n`);
       return error.exitCode;

@@ -1,3 +1,5 @@
+import type { Failure } from './kopia/failures.js';
+
 /**
  * One error hierarchy for the whole program. Each class carries the exit code
  * from the table in the README, so the CLI edge is the only place that maps
@@ -20,10 +22,13 @@ export abstract class MoverError extends Error {
   abstract readonly exitCode: ExitCodeValue;
   /** kopia's own error output, when the failure came from a kopia process. */
   kopiaOutput?: string;
-  constructor(message: string, kopiaOutput?: string) {
+  /** The failure's class when the program knows it better than kopia's words would tell. */
+  failure?: Failure;
+  constructor(message: string, kopiaOutput?: string, failure?: Failure) {
     super(message);
     this.name = new.target.name;
     this.kopiaOutput = kopiaOutput;
+    this.failure = failure;
   }
 }
 
@@ -59,7 +64,12 @@ export class BeforeSnapshotActionError extends MoverError {
 export class MaintenanceOwnershipError extends MoverError {
   readonly exitCode = ExitCode.MaintenanceOwnership;
   constructor(message: string, readonly currentOwner?: string, kopiaOutput?: string) {
-    super(message, kopiaOutput);
+    super(message, kopiaOutput, {
+      class: 'Locked',
+      what: 'maintenance is owned by another client',
+      retryable: true,
+      fix: `another client (${currentOwner ?? 'unknown'}) keeps maintenance ownership: stop its maintenance or give both the same KOPIA_OVERRIDE_MAINTENANCE_USERNAME`,
+    });
   }
 }
 

@@ -5,13 +5,14 @@ import { constants as osConstants } from 'node:os';
 import type { EnvMap } from './config/env-source.js';
 import { directionOperation, parseConfig, type SystemFacts } from './config/parse.js';
 import type { MoverConfig, Operation } from './config/types.js';
-import { ConfigError, ExitCode, MoverError, TerminatedError } from './errors.js';
+import { BeforeSnapshotActionError, ConfigError, ExitCode, MoverError, TerminatedError } from './errors.js';
+import { classifyKopiaOutput, KNOWN_FAILURES, type Failure } from './kopia/failures.js';
 import { formatArgv } from './kopia/command.js';
 import { environmentSecrets, kopiaEnvironment, secretValues } from './kopia/environment.js';
 import { globalFlags, kopiaPaths } from './kopia/global-flags.js';
 import { applyLogRetention, publishLogs } from './kopia/logs.js';
 import { createRunDir, removeStaleRunDirs, RUN_DIR_PREFIX } from './kopia/run-dir.js';
-import { parseDurationMs } from './policy/kopia-policy.js';
+import { parseGoDurationMs } from './text.js';
 import { locateKopia } from './kopia/locate.js';
 import { KopiaRunner } from './kopia/runner.js';
 import { planBackup, runBackup } from './operations/backup.js';
@@ -76,6 +77,15 @@ function printPlan(output: Output, config: MoverConfig, runner: KopiaRunner, bin
   output.line(`# ${n - conditional} kopia command(s)${conditional > 0 ? `, plus ${conditional} conditional` : ''}`);
 }
 
+/** The class of a failure: what the program knows of it, else what kopia's words say, else unknown. */
+function failureOf(error: unknown): Failure {
+  if (error instanceof ConfigError) return KNOWN_FAILURES.Configuration;
+  if (error instanceof TerminatedError) return KNOWN_FAILURES.Interrupted;
+  if (error instanceof BeforeSnapshotActionError) return KNOWN_FAILURES.ActionFailed;
+  if (!(error instanceof MoverError)) return KNOWN_FAILURES.Unknown;
+  return error.failure ?? classifyKopiaOutput(error.kopiaOutput ?? '') ?? classifyKopiaOutput(error.message) ?? KNOWN_FAILURES.Unknown;
+}
+
 /**
  * Before any kopia process: the cache volume must be writable (kopia keeps its config and caches
  * there) and TMPDIR must take this run's private folder; folders that killed runs left in TMPDIR
@@ -99,8 +109,8 @@ async function finishLogs(config: MoverConfig, from: string, output: Output): Pr
   await publishLogs(from, to, (line) => output.redact(line));
   const log = config.kopiaLogging;
   applyLogRetention(to, {
-    cli: { maxFiles: log.maxFiles, maxAgeMs: parseDurationMs(log.maxAge) ?? 0 },
-    content: { maxFiles: log.contentMaxFiles, maxAgeMs: parseDurationMs(log.contentMaxAge) ?? 0 },
+    cli: { maxFiles: log.maxFiles, maxAgeMs: parseGoDurationMs(log.maxAge) ?? 0 },
+    content: { maxFiles: log.contentMaxFiles, maxAgeMs: parseGoDurationMs(log.contentMaxAge) ?? 0 },
   });
 }
 
@@ -134,6 +144,7 @@ export async function run(options: RunOptions): Promise<number> {
     const issues = error instanceof ConfigError ? error.issues : [{ source: 'environment', message: String(error) }];
     for (const issue of issues) output.log.error({ variable: issue.source }, `configuration error: ${issue.source}: ${issue.message}`);
     summary.exitCode = ExitCode.Config;
+    summary.failure = KNOWN_FAILURES.Configuration;
     summary.reason = `configuration error: ${issues.map((i) => `${i.source}: ${i.message}`).join('; ')}`;
     if (!options.dryRun) printSummary(output, summary, terminationLog);
     return summary.exitCode;
@@ -173,14 +184,17 @@ export async function run(options: RunOptions): Promise<number> {
     return ExitCode.Success;
   }
 
-  const ctx: RunContext = { config, runner, output, summary, parentEnv: options.env };
+  const ctx: RunContext = { config, runner, output, summary, parentEnv: options.env, paths };
   const stopSignals = installSignalHandlers(runner, output, options.signalGraceMs ?? config.output.signalGraceMs);
   try {
     output.log.info(
       { operation, repository: config.storage?.description, identity: `${config.identity.username}@${config.identity.hostname}` },
       `kopia-mover ${operation} starting`,
     );
-    for (const warning of config.configWarnings) output.log.warn(warning);
+    for (const warning of config.configWarnings) {
+      output.log.warn(warning);
+      summary.warnings.push(warning);
+    }
     if (config.debugMover) await debugPause(output, config, binary, paths.configFile);
     await Promise.race([OPERATIONS[operation].run(ctx), stopSignals.stopped]);
     summary.result = 'SUCCESS';
@@ -204,7 +218,11 @@ export async function run(options: RunOptions): Promise<number> {
       summary.exitCode = ExitCode.CacheExhausted;
       summary.reason = `${exhausted} (${summary.reason})`;
     }
-    output.log.error({ exitCode: summary.exitCode }, summary.reason ?? 'failed');
+    summary.failure = exhausted ? KNOWN_FAILURES.CacheFull : failureOf(error);
+    output.log.error(
+      { exitCode: summary.exitCode, failureClass: summary.failure.class, retryable: summary.failure.retryable, fix: summary.failure.fix },
+      summary.reason ?? 'failed',
+    );
   } finally {
     stopSignals.dispose();
     runner.cleanup();

@@ -1,4 +1,5 @@
 import type { ConfigIssue } from '../errors.js';
+import { parseGoDurationMs } from '../text.js';
 
 /** The exact separator VolSync joins additional arguments with. */
 export const ADDITIONAL_ARGS_SEPARATOR = '|VOLSYNC_ARG_SEP|';
@@ -111,18 +112,38 @@ const POLICY_FLAGS: Record<string, { section: 'files' | 'errorHandling'; field: 
   '--ignore-dir-errors': { section: 'errorHandling', field: 'ignoreDirectoryErrors', kind: 'boolean' },
 };
 
-/** Flags the docs show that kopia has nowhere, with what to use instead. */
+/**
+ * Flags the docs show that kopia 0.22.3 has nowhere and that mean nothing to it: left out with a
+ * warning saying what to use instead, so a copied example does not stop every backup.
+ */
 const NOT_IN_KOPIA: Record<string, string> = {
-  '--progress-interval': 'kopia has no progress interval; set KOPIA_MOVER_PROGRESS_INTERVAL_SECONDS',
-  '--block-size': 'kopia has no block size flag; choose a splitter (KOPIA_MANUAL_CONFIG splitter.algorithm for a new repository, or "splitter" in the global policy)',
-  '--read-buffer-size': 'kopia has no read buffer flag; remove it',
-  '--upload-speed': 'kopia snapshot create has no speed limit; set uploadSpeed (bytes per second) in the repository config file',
-  '--download-speed': 'kopia has no such flag here; set downloadSpeed (bytes per second) in the repository config file',
+  '--block-size': 'kopia has no block size; its splitter chooses chunk sizes (set "splitter" in the global policy, or KOPIA_MANUAL_CONFIG splitter.algorithm for a new repository)',
+  '--read-buffer-size': 'kopia has no read buffer setting',
 };
+
+/** Byte sizes as the docs write them: 10MB, 512KiB, 1.5GB, or bytes. */
+function parseBytes(text: string): number | undefined {
+  const m = /^(\d+(?:\.\d+)?)\s*([kmgt]?)(i?)b?(?:\/s)?$/i.exec(text.trim());
+  if (!m) return undefined;
+  const power = ' kmgt'.indexOf((m[2] || ' ').toLowerCase());
+  const value = Number(m[1]) * (m[3] ? 1024 : 1000) ** power;
+  return Number.isFinite(value) && value >= 1 && value <= Number.MAX_SAFE_INTEGER ? Math.round(value) : undefined;
+}
+
+/** A progress interval: a Go duration (30s, 1m) or a bare number of seconds. */
+function parseInterval(text: string): number | undefined {
+  const t = text.trim();
+  const ms = /^\d+$/.test(t) ? Number(t) * 1000 : parseGoDurationMs(t);
+  return ms !== undefined && ms >= 1000 && ms <= 3_600_000 ? ms : undefined;
+}
 
 export interface ClassifiedArgs {
   /** Passed verbatim to the operation's main command. */
   passThrough: string[];
+  /** The docs' --upload-speed / --download-speed, as the repository throttle. */
+  throttle: { uploadBytesPerSecond?: number; downloadBytesPerSecond?: number };
+  /** The docs' --progress-interval, as the mover's own progress interval. */
+  progressIntervalMs?: number;
   /** Arguments left out, each with the reason; the run goes on. */
   warnings: string[];
   /** kopia policy JSON sections for the snapshot path, e.g. { files: { ignore: ['*.tmp'] } }. */
@@ -143,7 +164,7 @@ function flagParts(arg: string): { name: string; value?: string } {
  * copied doc example fails before the repository is touched, not halfway.
  */
 export function classifyAdditionalArgs(args: string[], operation: 'backup' | 'restore' | 'maintenance' | undefined, issues: ConfigIssue[]): ClassifiedArgs {
-  const result: ClassifiedArgs = { passThrough: [], pathPolicy: {}, warnings: [] };
+  const result: ClassifiedArgs = { passThrough: [], pathPolicy: {}, warnings: [], throttle: {} };
   const setPolicy = (section: 'files' | 'errorHandling', field: string, value: unknown) => {
     const target = (result.pathPolicy[section] ??= {});
     if (Array.isArray(target[field]) && Array.isArray(value)) (target[field] as unknown[]).push(...value);
@@ -166,9 +187,35 @@ export function classifyAdditionalArgs(args: string[], operation: 'backup' | 're
       result.warnings.push(`${base} left out: ${PROGRAM_OWNED[base]}`);
       continue;
     }
-    const insteadOf = NOT_IN_KOPIA[base] ?? MANAGED_ELSEWHERE[base];
+    const meaningless = NOT_IN_KOPIA[base];
+    if (meaningless) {
+      result.warnings.push(`${base} left out: ${meaningless}`);
+      continue;
+    }
+    const insteadOf = MANAGED_ELSEWHERE[base];
     if (insteadOf) {
       issues.push({ source: 'KOPIA_ADDITIONAL_ARGS', message: `${base} cannot be used: ${insteadOf}` });
+      continue;
+    }
+    if (base === '--upload-speed' || base === '--download-speed') {
+      const bytes = value === undefined ? undefined : parseBytes(value);
+      if (bytes === undefined) {
+        issues.push({ source: 'KOPIA_ADDITIONAL_ARGS', message: `${base} takes a speed in bytes per second, e.g. ${base}=10MB` });
+        continue;
+      }
+      const direction = base === '--upload-speed' ? 'uploadBytesPerSecond' : 'downloadBytesPerSecond';
+      result.throttle[direction] = bytes;
+      result.warnings.push(`${base}=${value} is not a kopia flag: applied as the repository throttle, ${bytes} bytes per second`);
+      continue;
+    }
+    if (base === '--progress-interval') {
+      const ms = value === undefined ? undefined : parseInterval(value);
+      if (ms === undefined) {
+        issues.push({ source: 'KOPIA_ADDITIONAL_ARGS', message: '--progress-interval takes a duration from 1s to 1h, e.g. --progress-interval=30s' });
+        continue;
+      }
+      result.progressIntervalMs = ms;
+      result.warnings.push(`--progress-interval=${value} is not a kopia flag: the mover logs kopia's progress every ${ms / 1000}s`);
       continue;
     }
     const policy = POLICY_FLAGS[base];

@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
 import { regularFileProblem } from '../files.js';
+import { unknownVariableWarnings } from './unknown-variables.js';
 import { posix } from 'node:path';
 import * as z from 'zod';
 import { resolveStorage } from '../backends/index.js';
@@ -110,6 +111,11 @@ const valueSchema = z.object({
 });
 
 type Values = z.infer<typeof valueSchema>;
+
+/** The names of the value variables, for telling a misspelled variable from a known one. */
+export function configVariableNames(): string[] {
+  return Object.keys(valueSchema.shape);
+}
 
 /** Each variable is parsed on its own, so one bad value neither hides nor invents other problems. */
 function readValues(env: EnvSource, issues: ConfigIssue[]): Values {
@@ -288,6 +294,7 @@ export function parseConfig(envMap: EnvMap, options: ParseOptions): MoverConfig 
       discoverSnapshots: values.KOPIA_DISCOVER_SNAPSHOTS ?? false,
     },
     additionalArgs: additional.passThrough,
+    throttleArgs: additional.throttle,
     pathPolicyArgs: additional.pathPolicy,
     files: {
       configPath: values.KOPIA_CONFIG_PATH,
@@ -303,6 +310,7 @@ export function parseConfig(envMap: EnvMap, options: ParseOptions): MoverConfig 
       ...(structured?.warnings ?? []).map((w) => `KOPIA_STRUCTURED_REPOSITORY_CONFIG: ${w}`),
       ...candidates.flatMap((c) => c.warnings.map((w) => `${c.backend}: ${w}`)),
       ...additional.warnings.map((w) => `KOPIA_ADDITIONAL_ARGS: ${w}`),
+      ...unknownVariableWarnings(envMap, configVariableNames()).map((w) => `${w.name}: ${w.message}`),
     ],
     cache: {
       metadataLimitMb: values.KOPIA_METADATA_CACHE_SIZE_LIMIT_MB,
@@ -324,7 +332,7 @@ export function parseConfig(envMap: EnvMap, options: ParseOptions): MoverConfig 
     output: {
       format: values.KOPIA_MOVER_LOG_FORMAT ?? (options.system.stdoutIsTTY ? 'pretty' : 'json'),
       terminationLog: values.KOPIA_MOVER_TERMINATION_LOG ?? '/dev/termination-log',
-      progressIntervalMs: (values.KOPIA_MOVER_PROGRESS_INTERVAL_SECONDS ?? 10) * 1000,
+      progressIntervalMs: additional.progressIntervalMs ?? (values.KOPIA_MOVER_PROGRESS_INTERVAL_SECONDS ?? 10) * 1000,
       // Kubernetes kills 30 s after SIGTERM; kopia gets most of that to checkpoint.
       signalGraceMs: (values.KOPIA_MOVER_SIGNAL_GRACE_SECONDS ?? 20) * 1000,
     },

@@ -62,6 +62,8 @@ export interface MoverConfig {
   };
   /** KOPIA_ADDITIONAL_ARGS that go to `snapshot create` / `snapshot restore`. */
   additionalArgs: string[];
+  /** The docs' --upload-speed / --download-speed from KOPIA_ADDITIONAL_ARGS, as the repository throttle. */
+  throttleArgs: { uploadBytesPerSecond?: number; downloadBytesPerSecond?: number };
   /** KOPIA_ADDITIONAL_ARGS that are kopia policy settings: policy JSON sections for the snapshot path. */
   pathPolicyArgs: { files?: Record<string, unknown>; errorHandling?: Record<string, unknown> };
   files: {

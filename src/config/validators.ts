@@ -1,4 +1,5 @@
 import * as z from 'zod';
+import { parseGoDurationMs } from '../text.js';
 import { COMPRESSORS, LOG_LEVELS, normalizeCompressor } from '../kopia/vocabulary.js';
 
 /** zod building blocks for environment values, each with a message an operator can act on. */
@@ -28,7 +29,7 @@ export const booleanFlag = z
 export const duration = z
   .string()
   .trim()
-  .regex(/^(\d+(\.\d+)?(ns|us|ms|s|m|h))+$/, 'must be a duration such as 30m, 4h or 1h30m');
+  .refine((v) => v !== '0' && parseGoDurationMs(v) !== undefined, 'must be a duration such as 30m, 4h or 1h30m');
 
 export function absolutePath(what = 'path') {
   return z

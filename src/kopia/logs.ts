@@ -1,4 +1,4 @@
-import { createReadStream, createWriteStream, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { closeSync, createReadStream, createWriteStream, mkdirSync, openSync, readdirSync, readSync, rmSync, statSync } from 'node:fs';
 import { once } from 'node:events';
 import { join, relative } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -71,5 +71,43 @@ export function applyLogRetention(logDir: string, rules: { cli: LogRetention; co
       const tooMany = rule.maxFiles > 0 && index >= rule.maxFiles;
       if (tooOld || tooMany) rmSync(f.path, { force: true });
     });
+  }
+}
+
+/**
+ * How many snapshots kopia's retention deleted during this run's `snapshot create`: kopia says so
+ * only in its debug file log ("kopia/snapshot/policy   deleting ..."), which for this run is still
+ * in the run folder. Undefined when that log is not there to read (file log level above debug).
+ */
+export function snapshotsExpired(logDir: string): number | undefined {
+  const dir = join(logDir, 'cli-logs');
+  let names: string[];
+  try {
+    names = readdirSync(dir).filter((n) => n.includes('-snapshot-create.'));
+  } catch {
+    return undefined;
+  }
+  if (names.length === 0) return undefined;
+  let count = 0;
+  for (const name of names) forEachLine(join(dir, name), (line) => {
+    if (/kopia\/snapshot\/policy\s+deleting /.test(line)) count++;
+  });
+  return count;
+}
+
+/** Calls `each` for every line of a file, reading it in chunks: a debug log may be large. */
+function forEachLine(path: string, each: (line: string) => void): void {
+  const fd = openSync(path, 'r');
+  try {
+    const buffer = Buffer.alloc(64 * 1024);
+    let partial = '';
+    for (let n = readSync(fd, buffer); n > 0; n = readSync(fd, buffer)) {
+      const lines = (partial + buffer.toString('utf8', 0, n)).split('\n');
+      partial = lines.pop() ?? '';
+      for (const line of lines) each(line);
+    }
+    if (partial !== '') each(partial);
+  } finally {
+    closeSync(fd);
   }
 }

@@ -1,4 +1,6 @@
 import { readdirSync } from 'node:fs';
+import { KNOWN_FAILURES } from '../kopia/failures.js';
+import { snapshotsExpired } from '../kopia/logs.js';
 import type { MoverConfig } from '../config/types.js';
 import { BeforeSnapshotActionError, ConfigError, OperationError } from '../errors.js';
 import type { KopiaCommand } from '../kopia/command.js';
@@ -8,9 +10,9 @@ import { withAdditionalArgs } from '../config/additional-args.js';
 import { runHook } from './hooks.js';
 import type { PlanStep } from './plan.js';
 import { farLess, measureTree } from './source-size.js';
-import { applySettings, readSettings, settingsSteps } from './settings.js';
+import { actionsEnabled as kopiaActionsEnabled, applySettings, readSettings, settingsSteps, settingsWarnings } from './settings.js';
 import { loadPolicySettings } from '../policy/mounted.js';
-import { alreadyApplied, forgetApplied } from './state.js';
+import { forgetApplied } from './state.js';
 
 /** Entries of DATA_DIR that count as content (lost+found is the filesystem's, not the user's). */
 export function dataEntries(dataDir: string): string[] {
@@ -83,15 +85,15 @@ export function snapshotCommand(config: MoverConfig): KopiaCommand {
 export function planBackup(config: MoverConfig): PlanStep[] {
   const steps: PlanStep[] = [];
   steps.push({ note: `skip everything if ${config.dataDir} is empty (lost+found ignored)` });
-  const connection = planConnect(config, config.identity, 'connect-or-create');
+  const settings = loadPolicySettings(config);
+  const connection = planConnect(config, config.identity, 'connect-or-create', { enableActions: kopiaActionsEnabled(settings) });
   for (const command of connection.steps) steps.push({ command });
   if (connection.create) steps.push({ command: connection.create });
-  const settings = loadPolicySettings(config);
   for (const finding of settings.findings.filter((f) => f.severity === 'error')) {
     steps.push({ note: `not applied (${finding.source}): ${finding.message}` });
   }
-  for (const step of settingsSteps(settings, { target: pathTarget(config), policy: pathPolicy(config, settings.globalPolicy) })) {
-    if (!alreadyApplied(config, step.name, step.digest)) steps.push({ command: step.command });
+  for (const step of settingsSteps(config, settings, { target: pathTarget(config), policy: pathPolicy(config, settings.globalPolicy) })) {
+    steps.push({ command: step.command });
   }
   if (config.backup.beforeSnapshot) steps.push({ note: 'run KOPIA_BEFORE_SNAPSHOT' });
   steps.push({ command: snapshotCommand(config) });
@@ -122,10 +124,15 @@ export async function runBackup(ctx: RunContext): Promise<void> {
   }
 
   const { settings, outcome } = readSettings(ctx);
-  const { created } = await connect(ctx, config.identity, 'connect-or-create');
+  const path = { target: pathTarget(config), policy: pathPolicy(config, settings.globalPolicy) };
+  for (const warning of settingsWarnings(config, settings, path)) {
+    output.log.warn(warning);
+    summary.warnings.push(warning);
+  }
+  const { created } = await connect(ctx, config.identity, 'connect-or-create', { enableActions: kopiaActionsEnabled(settings) });
   // A new repository has none of the policies this cache remembers applying.
   if (created) forgetApplied(config);
-  await applySettings(ctx, settings, outcome, { target: pathTarget(config), policy: pathPolicy(config, settings.globalPolicy) });
+  await applySettings(ctx, settings, outcome, path);
 
   const repo = settings.repository;
   const actionsEnabled = repo?.enableActions !== false;
@@ -149,7 +156,11 @@ export async function runBackup(ctx: RunContext): Promise<void> {
     const first = /Error when processing "([^"\n]*)": [^\n]*?([^:\n]*)$/m.exec(kopiaOutput);
     if (!fatal) return new OperationError(message, kopiaOutput);
     const example = first ? `; first: "${first[1]}" (${first[2]?.trim()})` : '';
-    return new OperationError(`snapshot incomplete: kopia could not read ${fatal} entr${fatal === '1' ? 'y' : 'ies'} of ${dataDir}${example}`, kopiaOutput);
+    return new OperationError(
+      `snapshot incomplete: kopia could not read ${fatal} entr${fatal === '1' ? 'y' : 'ies'} of ${dataDir}${example}`,
+      kopiaOutput,
+      KNOWN_FAILURES.SourceError,
+    );
   });
   let manifest: SnapshotManifest;
   try {
@@ -170,6 +181,12 @@ export async function runBackup(ctx: RunContext): Promise<void> {
   };
   output.log.info({ snapshot: summary.snapshot }, 'snapshot created');
   output.line(`Snapshot created successfully: ${summary.snapshot.id}`);
+  const expired = snapshotsExpired(ctx.paths.logDir);
+  if (expired) {
+    const note = `retention expired ${expired} older snapshot${expired === 1 ? '' : 's'} of ${pathTarget(config)}`;
+    output.log.info({ expired }, note);
+    summary.notes.push(note);
+  }
   if ((summ.numFailed ?? 0) > 0) {
     summary.warnings.push(`kopia could not read ${summ.numFailed} entries; they are missing from snapshot ${manifest.id}`);
   }

@@ -1,9 +1,12 @@
-import { existsSync, lstatSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { MoverConfig } from '../config/types.js';
 
-/** Cache folders kopia rebuilds from the repository. Never kopia.config, logs or own-writes. */
-export const REBUILDABLE = ['contents', 'metadata', 'indexes', 'index-blobs', 'blob-list'] as const;
+/**
+ * What kopia rebuilds from the repository: its cache folders and its cached copies of the format
+ * blobs. Never kopia.config, logs or own-writes.
+ */
+export const REBUILDABLE = ['contents', 'metadata', 'indexes', 'index-blobs', 'blob-list', 'kopia.repository', 'kopia.blobcfg'] as const;
 /** Writes kopia has made but the repository may not list yet: losing them loses data. */
 const OWN_WRITES = 'own-writes';
 const LOCK = 'kopia-mover-cache-clear.lock';
@@ -12,9 +15,15 @@ export const MIN_INTERVAL_MS = 5 * 60 * 1000;
 /** kopia honours an own-writes entry for 15 minutes (ownWritesCacheDuration); older ones it ignores. */
 const OWN_WRITES_WINDOW_MS = 15 * 60 * 1000;
 
-/** kopia's messages for a local cache it cannot load (corrupt or truncated index files). */
+/**
+ * kopia's messages for a local cache it cannot load: corrupt or truncated index files, or a cached
+ * format blob that no longer parses (as after a node crash mid-write). The same message from the
+ * repository itself fails again after the cache is cleared, so clearing once can only help.
+ */
 export function cacheCorruption(tail: readonly string[]): boolean {
-  return tail.some((l) => /error loading indexes|unable to open pack index|mmap error|error opening index from|invalid header format/i.test(l));
+  return tail.some((l) =>
+    /error loading indexes|unable to open pack index|mmap error|error opening index from|invalid header format|can't parse format blob|invalid format blob/i.test(l),
+  );
 }
 
 export type ClearResult = { cleared: true; folders: string[] } | { cleared: false; reason: string };
@@ -49,6 +58,8 @@ function acquireLock(path: string): boolean {
  */
 export function clearRebuildableCache(config: MoverConfig, now = Date.now()): ClearResult {
   const dir = config.cacheDir;
+  // kopia's failed connect removes the whole cache directory; the lock and stamp need it back.
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
   const ownWrites = join(dir, OWN_WRITES);
   const pending = pendingOwnWrites(ownWrites, now);
   if (pending > 0) {

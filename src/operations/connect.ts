@@ -5,12 +5,14 @@ import type { Identity, MoverConfig } from '../config/types.js';
 import { RepositoryError } from '../errors.js';
 import type { KopiaCommand } from '../kopia/command.js';
 import { repositoryMissing, wrongPassword } from '../kopia/errors.js';
+import { classifyKopiaOutput } from '../kopia/failures.js';
 import { savedConfigFile } from '../kopia/global-flags.js';
 import { clearRebuildableCache } from './cache-recovery.js';
 import { runKopia, type RunContext } from './context.js';
 
 interface SavedConnection {
   storage?: { type?: string; config?: Record<string, unknown> };
+  enableActions?: boolean;
   username?: string;
   hostname?: string;
   caching?: {
@@ -33,6 +35,14 @@ export function readSavedConnection(config: MoverConfig): SavedConnection | unde
 }
 
 export type ConnectMode = 'connect-or-create' | 'connect-only';
+
+export interface ConnectOptions {
+  /**
+   * Whether kopia may run policy actions: a setting of the connection, not of the repository.
+   * Undefined leaves it as kopia's default (off) and lets any saved connection be reused as it is.
+   */
+  enableActions?: boolean;
+}
 
 export function storageCandidates(config: MoverConfig): StorageTarget[] {
   return [config.storage, ...config.storageFallbacks].filter((t): t is StorageTarget => t !== undefined);
@@ -59,14 +69,18 @@ function cacheMatches(config: MoverConfig, saved: SavedConnection): boolean {
   return cacheSettings(config).every((s) => saved.caching?.[s.key] === s.mb * 1_000_000);
 }
 
-/** A saved connection is reusable only if it is this repository and no secret of it was scrubbed. */
-function reusable(storage: StorageTarget, saved: SavedConnection | undefined): boolean {
+/**
+ * A saved connection is reusable only if it is this repository, no secret of it was scrubbed, and
+ * it allows policy actions exactly when the repository config asks for them.
+ */
+function reusable(storage: StorageTarget, saved: SavedConnection | undefined, options: ConnectOptions): boolean {
   if (!saved?.storage || !storage.matchesStorage(saved.storage)) return false;
+  if (options.enableActions !== undefined && (saved.enableActions === true) !== options.enableActions) return false;
   if (storage.secretsFromEnvironment) return true;
   return (storage.secretConfigKeys ?? []).every((key) => saved.storage?.config?.[key] !== undefined);
 }
 
-function connectCommands(config: MoverConfig, storage: StorageTarget, identity: Identity, mode: ConnectMode) {
+function connectCommands(config: MoverConfig, storage: StorageTarget, identity: Identity, mode: ConnectMode, options: ConnectOptions) {
   const common = [
     `--override-username=${identity.username}`,
     `--override-hostname=${identity.hostname}`,
@@ -74,6 +88,7 @@ function connectCommands(config: MoverConfig, storage: StorageTarget, identity: 
     '--no-persist-credentials',
     ...cacheFlags(config),
   ];
+  if (options.enableActions !== undefined) common.push(options.enableActions ? '--enable-actions' : '--no-enable-actions');
   const target = storage.args;
   const files = storage.secretFiles;
   const connect: KopiaCommand = {
@@ -116,13 +131,13 @@ export interface ConnectPlan {
   create?: KopiaCommand;
 }
 
-export function planConnect(config: MoverConfig, identity: Identity, mode: ConnectMode): ConnectPlan {
+export function planConnect(config: MoverConfig, identity: Identity, mode: ConnectMode, options: ConnectOptions = {}): ConnectPlan {
   const candidates = storageCandidates(config);
   if (candidates.length === 0) throw new RepositoryError('no repository configured');
   const saved = readSavedConnection(config);
-  const reused = candidates.find((c) => reusable(c, saved));
+  const reused = candidates.find((c) => reusable(c, saved, options));
   if (reused && saved) return { reuse: true, steps: reuseSteps(config, saved, identity) };
-  const commands = candidates.map((c) => connectCommands(config, c, identity, mode));
+  const commands = candidates.map((c) => connectCommands(config, c, identity, mode, options));
   return {
     reuse: false,
     steps: commands.map((c, i) => (i === 0 ? c.connect : { ...c.connect, when: 'only if the sources before it failed' })),
@@ -165,12 +180,17 @@ function checkRepositoryVolumes(config: MoverConfig, mode: ConnectMode): void {
  * kopia said the repository does not exist. Any other failure (wrong password,
  * unreachable, denied) never leads to a create.
  */
-export async function connect(ctx: RunContext, identity: Identity, mode: ConnectMode): Promise<{ created: boolean; reused: boolean }> {
+export async function connect(
+  ctx: RunContext,
+  identity: Identity,
+  mode: ConnectMode,
+  options: ConnectOptions = {},
+): Promise<{ created: boolean; reused: boolean }> {
   const { config } = ctx;
   const run = (command: KopiaCommand) => runKopia(ctx, command);
   checkRepositoryVolumes(config, mode);
   if (config.cache.forceRebuild) forcedRebuild(ctx);
-  const plan = planConnect(config, identity, mode);
+  const plan = planConnect(config, identity, mode, options);
   if (plan.reuse) {
     for (const step of plan.steps) {
       const result = await run(step);
@@ -183,7 +203,7 @@ export async function connect(ctx: RunContext, identity: Identity, mode: Connect
   const candidates = storageCandidates(config);
   const failures: { storage: StorageTarget; tail: string[]; missing: boolean }[] = [];
   for (const storage of candidates) {
-    const { connect: command } = connectCommands(config, storage, identity, mode);
+    const { connect: command } = connectCommands(config, storage, identity, mode, options);
     const result = await run(command);
     if (result.exitCode === 0) {
       // Storage secrets kopia just wrote into the cache volume's config go at once, not at the end:
@@ -197,7 +217,7 @@ export async function connect(ctx: RunContext, identity: Identity, mode: Connect
 
   const missing = failures.find((f) => f.missing);
   if (missing && mode === 'connect-or-create') {
-    const create = connectCommands(config, missing.storage, identity, mode).create!;
+    const create = connectCommands(config, missing.storage, identity, mode, options).create!;
     const created = await run(create);
     if (created.exitCode === 0) {
       scrubSavedSecrets(config);
@@ -207,7 +227,11 @@ export async function connect(ctx: RunContext, identity: Identity, mode: Connect
     throw new RepositoryError(`could not create ${missing.storage.description}`, created.tail.join('\n'));
   }
   const first = failures[0]!;
-  const reason = wrongPassword(first.tail) ? 'wrong repository password' : first.missing ? 'the repository does not exist' : 'connect failed';
+  const reason = wrongPassword(first.tail)
+    ? 'wrong repository password'
+    : first.missing
+      ? 'the repository does not exist'
+      : (classifyKopiaOutput(first.tail.join('\n'))?.what ?? 'connect failed');
   throw new RepositoryError(
     `could not connect to ${first.storage.description}: ${reason}`,
     failures.map((f) => f.tail.join('\n')).join('\n'),

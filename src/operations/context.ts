@@ -3,7 +3,9 @@ import type { MoverConfig } from '../config/types.js';
 import { repeatedFlags, type Replacement } from '../config/additional-args.js';
 import { ConfigError, MoverError, OperationError, RepositoryError } from '../errors.js';
 import type { KopiaCommand } from '../kopia/command.js';
+import type { KopiaPaths } from '../kopia/global-flags.js';
 import { repositoryUnavailable } from '../kopia/errors.js';
+import { classifyKopiaOutput, KNOWN_FAILURES } from '../kopia/failures.js';
 import { cacheCorruption, clearRebuildableCache } from './cache-recovery.js';
 import type { KopiaResult, KopiaRunner, RunOptions } from '../kopia/runner.js';
 import type { Output } from '../report/output.js';
@@ -17,6 +19,8 @@ export interface RunContext {
   summary: RunSummary;
   /** The program's own environment, for hooks (secrets removed there). */
   parentEnv: EnvMap;
+  /** Where kopia keeps its config and writes its logs in this run. */
+  paths: KopiaPaths;
   /** Set once the cache has been cleared in this run: it is retried only once. */
   cacheRecoveryTried?: boolean;
 }
@@ -30,16 +34,16 @@ export async function runKopia(ctx: RunContext, command: KopiaCommand, options: 
   const result = await ctx.runner.run(command, options);
   if (result.exitCode === 0 || !cacheCorruption(result.tail)) return result;
   if (ctx.cacheRecoveryTried) {
-    throw new RepositoryError('the local cache is still unreadable after it was cleared once in this run', result.tail.join('\n'));
+    throw new RepositoryError('the local cache is still unreadable after it was cleared once in this run', result.tail.join('\n'), KNOWN_FAILURES.CacheError);
   }
   ctx.cacheRecoveryTried = true;
   ctx.output.log.warn({ cacheDir: ctx.config.cacheDir }, 'kopia cannot load its local cache: clearing the rebuildable cache folders');
   const cleared = clearRebuildableCache(ctx.config);
   if (!cleared.cleared) {
-    throw new RepositoryError(`the local cache is corrupt and was not cleared: ${cleared.reason}`, result.tail.join('\n'));
+    throw new RepositoryError(`the local cache is corrupt and was not cleared: ${cleared.reason}`, result.tail.join('\n'), KNOWN_FAILURES.CacheError);
   }
   ctx.output.log.warn({ folders: cleared.folders }, 'cache cleared; retrying');
-  ctx.summary.warnings.push(`the local cache was corrupt; cleared ${cleared.folders.length} rebuildable folder(s) and retried`);
+  ctx.summary.warnings.push(`the local cache was corrupt; cleared what kopia rebuilds (${cleared.folders.length} item(s) left to clear) and retried`);
   return ctx.runner.run(command, options);
 }
 
@@ -87,7 +91,7 @@ export async function runStep(
   }
   const output = result.tail.join('\n');
   if (repositoryUnavailable(result.tail)) {
-    throw new RepositoryError(`${command.purpose} failed: the repository could not be opened`, output);
+    throw new RepositoryError(`${command.purpose} failed: ${classifyKopiaOutput(output)?.what ?? 'the repository could not be opened'}`, output);
   }
   throw onFailure(`${command.purpose} failed (kopia exit code ${result.exitCode})`, output);
 }

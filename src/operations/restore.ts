@@ -87,7 +87,7 @@ export async function runRestore(ctx: RunContext): Promise<void> {
   const { settings, outcome } = readSettings(ctx);
   await connect(ctx, config.identity, 'connect-only');
   // A restore takes the throttle (download speed); policies only matter to backups.
-  await applySettings(ctx, { ...settings, globalPolicy: undefined }, outcome);
+  await applySettings(ctx, settings, outcome);
 
   const listed = await runStep(ctx, LIST);
   let all: SnapshotEntry[];

@@ -4,12 +4,21 @@ import { join } from 'node:path';
 import type { MoverConfig } from '../config/types.js';
 
 /**
- * What this cache dir has already applied to the repository (policy and
- * settings digests), so a repeat run can skip kopia calls that would change
- * nothing. Holds no secrets: only digests of secret-free argv.
+ * What this cache dir last applied to the repository, per setting: a digest to skip a kopia call
+ * that would change nothing, the targets it managed (so a target no source sets any more can be
+ * returned to kopia's defaults) and each field's value (so the log can say what changed). Holds no
+ * secrets: values under `actions` are kept as digests, like everything else that could hold a script.
  */
+export interface AppliedRecord {
+  digest: string;
+  /** Policy targets (`(global)`, `user@host:path`) or throttle directions this record covers. */
+  targets: string[];
+  /** `target field.path` -> the value as JSON (a digest for action commands). */
+  fields: Record<string, string>;
+}
+
 interface State {
-  applied: Record<string, string>;
+  applied: Record<string, AppliedRecord>;
 }
 
 function statePath(config: MoverConfig): string {
@@ -19,14 +28,14 @@ function statePath(config: MoverConfig): string {
 function load(config: MoverConfig): State {
   try {
     const parsed = JSON.parse(readFileSync(statePath(config), 'utf8')) as State;
-    return parsed && typeof parsed.applied === 'object' ? parsed : { applied: {} };
+    return parsed && typeof parsed.applied === 'object' && parsed.applied !== null ? parsed : { applied: {} };
   } catch {
     return { applied: {} };
   }
 }
 
-export function digestOf(parts: readonly string[]): string {
-  return createHash('sha256').update(JSON.stringify(parts)).digest('hex');
+export function digestOf(value: unknown): string {
+  return createHash('sha256').update(JSON.stringify(value)).digest('hex');
 }
 
 /** The key names the repository and identity too: the same cache may later serve another. */
@@ -34,13 +43,16 @@ function keyFor(config: MoverConfig, name: string): string {
   return `${config.storage?.description ?? 'configured repository'}|${config.identity.username}@${config.identity.hostname}|${name}`;
 }
 
-export function alreadyApplied(config: MoverConfig, name: string, digest: string): boolean {
-  return load(config).applied[keyFor(config, name)] === digest;
+export function appliedRecord(config: MoverConfig, name: string): AppliedRecord | undefined {
+  const record = load(config).applied[keyFor(config, name)];
+  // Records of earlier versions held only a digest: they name no targets, so nothing is reset on their word.
+  if (typeof record === 'string') return { digest: record, targets: [], fields: {} };
+  return record;
 }
 
-export function recordApplied(config: MoverConfig, name: string, digest: string): void {
+export function recordApplied(config: MoverConfig, name: string, record: AppliedRecord): void {
   const state = load(config);
-  state.applied[keyFor(config, name)] = digest;
+  state.applied[keyFor(config, name)] = record;
   const path = statePath(config);
   try {
     writeFileSync(`${path}.tmp`, JSON.stringify(state), { mode: 0o600 });
@@ -57,4 +69,33 @@ export function forgetApplied(config: MoverConfig): void {
   } catch {
     // Nothing recorded means nothing skipped.
   }
+}
+
+/** Every leaf of a policy document as `target field.path` -> JSON; action commands as digests. */
+export function flattenFields(document: Record<string, Record<string, unknown>>): Record<string, string> {
+  const out: Record<string, string> = {};
+  const walk = (target: string, value: unknown, path: string[]) => {
+    if (value !== null && typeof value === 'object' && !Array.isArray(value) && Object.keys(value).length > 0) {
+      for (const [k, v] of Object.entries(value)) walk(target, v, [...path, k]);
+      return;
+    }
+    if (path.length === 0) return;
+    out[`${target} ${path.join('.')}`] = path[0] === 'actions' ? `sha256:${digestOf(value).slice(0, 16)}` : JSON.stringify(value);
+  };
+  for (const [target, policy] of Object.entries(document)) walk(target, policy, []);
+  return out;
+}
+
+/** What changed between two records' fields, in words for the log. */
+export function describeChanges(before: Record<string, string>, after: Record<string, string>): string[] {
+  const changes: string[] = [];
+  for (const key of new Set([...Object.keys(before), ...Object.keys(after)])) {
+    const was = before[key];
+    const now = after[key];
+    if (was === now) continue;
+    if (was === undefined) changes.push(`${key} set to ${now}`);
+    else if (now === undefined) changes.push(`${key} no longer set (was ${was}): back to the inherited or default value`);
+    else changes.push(`${key} changed from ${was} to ${now}`);
+  }
+  return changes.sort();
 }

@@ -1,5 +1,8 @@
 import type { EnvMap } from '../config/env-source.js';
-import { parseConfig, type SystemFacts } from '../config/parse.js';
+import { configVariableNames, parseConfig, type SystemFacts } from '../config/parse.js';
+import { unknownVariableWarnings } from '../config/unknown-variables.js';
+import { pathPolicy, pathTarget } from './backup.js';
+import { settingsWarnings } from './settings.js';
 import type { Operation } from '../config/types.js';
 import { ConfigError, ExitCode } from '../errors.js';
 import { loadPolicySettings, type PolicyFinding } from '../policy/mounted.js';
@@ -32,6 +35,12 @@ export function validate(env: EnvMap, operation: Operation | undefined, system: 
   for (const warning of config?.configWarnings ?? []) {
     const cut = warning.indexOf(': ');
     findings.push({ source: warning.slice(0, cut), message: warning.slice(cut + 2), severity: 'warning' });
+  }
+  if (config === undefined) {
+    for (const w of unknownVariableWarnings(env, configVariableNames())) findings.push({ source: w.name, message: w.message, severity: 'warning' });
+  } else if (config.operation !== 'maintenance') {
+    const path = { target: pathTarget(config), policy: pathPolicy(config, settings.globalPolicy) };
+    for (const message of settingsWarnings(config, settings, path)) findings.push({ source: 'policy', message, severity: 'warning' });
   }
   findings.push(...settings.findings);
 

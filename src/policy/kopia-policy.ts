@@ -1,6 +1,7 @@
 import * as z from 'zod';
 import { ACTION_MODES, COMPRESSORS, normalizeCompressor, SPLITTERS } from '../kopia/vocabulary.js';
 import { ConfigError } from '../errors.js';
+import { parseGoDurationMs } from '../text.js';
 
 /**
  * kopia's policy JSON as `kopia policy export` prints it and `kopia policy
@@ -365,7 +366,7 @@ function normalize(target: string, c: Candidate, warnings: string[]): unknown {
   if (target.startsWith('actions.') && last === 'timeout') {
     if (typeof v === 'string') {
       const trimmed = v.trim();
-      const ms = /^\d+$/.test(trimmed) ? Number(trimmed) * 1000 : parseDurationMs(trimmed);
+      const ms = /^\d+$/.test(trimmed) ? Number(trimmed) * 1000 : parseGoDurationMs(trimmed);
       if (ms === undefined) {
         warnings.push(`${c.from}: must be seconds or a duration such as 30s, 5m or 1h30m, not applied`);
         return DROP;
@@ -487,23 +488,6 @@ export function valueAtPath(obj: unknown, path: string): unknown {
     node = node[part];
   }
   return node;
-}
-
-/**
- * Go-style duration ("90s", "5m", "1h30m", "1.5h") in milliseconds, or
- * undefined when the text is not one. A bare "0" is allowed, as Go allows it.
- */
-export function parseDurationMs(text: string): number | undefined {
-  const s = text.trim();
-  if (s === '0') return 0;
-  if (!/^(\d+(\.\d+)?(ns|us|µs|ms|s|m|h))+$/.test(s)) return undefined;
-  const unitMs: Record<string, number> = { ns: 1e-6, us: 1e-3, µs: 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
-  let total = 0;
-  for (const m of s.matchAll(/(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)/g)) {
-    total += Number(m[1]) * (unitMs[m[2] ?? ''] ?? Number.NaN);
-  }
-  if (!Number.isFinite(total)) return undefined;
-  return Math.round(total);
 }
 
 /** Lookup that ignores inherited keys, so a field named "constructor" is just unknown. */

@@ -1,6 +1,6 @@
 import * as z from 'zod';
 import { ConfigError } from '../errors.js';
-import { parseDurationMs } from './kopia-policy.js';
+import { parseGoDurationMs } from '../text.js';
 
 /**
  * The repository config file VolSync mounts beside the global policy
@@ -38,7 +38,7 @@ const actionTimeout = z
       ms = Number.isFinite(value) ? value * 1000 : undefined;
     } else {
       const trimmed = value.trim();
-      ms = /^\d+(\.\d+)?$/.test(trimmed) ? Number(trimmed) * 1000 : parseDurationMs(trimmed);
+      ms = /^\d+(\.\d+)?$/.test(trimmed) ? Number(trimmed) * 1000 : parseGoDurationMs(trimmed);
     }
     if (ms === undefined) ctx.addIssue({ code: 'custom', message: TIMEOUT_EXPECTED });
     else if (ms <= 0) ctx.addIssue({ code: 'custom', message: 'must be longer than zero' });

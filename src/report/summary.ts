@@ -1,5 +1,6 @@
 import { closeSync, ftruncateSync, openSync, writeSync } from 'node:fs';
 import type { Operation } from '../config/types.js';
+import type { Failure } from '../kopia/failures.js';
 import type { Output } from './output.js';
 
 export interface SnapshotStats {
@@ -33,6 +34,8 @@ export interface RunSummary {
   maintenance?: { status: 'SUCCESS' | 'FAILURE' | 'SKIPPED'; owner?: string };
   policy?: PolicyOutcome;
   kopiaErrorOutput?: string;
+  /** What kind of failure this was, whether a retry can help, and what to fix. */
+  failure?: Failure;
   kopiaProcesses: number;
 }
 
@@ -123,6 +126,11 @@ export function summaryLines(input: RunSummary): string[] {
 
   const failed = s.result === 'FAILURE' && s.reason !== undefined;
   const reason = failed ? fit(s.maintenance ? 'MAINTENANCE_FAILURE_REASON' : 'FAILURE_REASON', [s.reason!], 300) : [];
+  if (s.result === 'FAILURE' && s.failure) {
+    reason.push(`FAILURE_CLASS: ${s.failure.class} (retryable: ${s.failure.retryable ? 'yes' : 'no'})`);
+    left -= Buffer.byteLength(reason.at(-1)!) + 1;
+    reason.push(...fit('FAILURE_FIX', [s.failure.fix], 240));
+  }
   // kopia's last words matter most: keep the end of its output, in at most ERROR_OUTPUT_BYTES.
   const errorOutput: string[] = [];
   const markers = bytes(['KOPIA_ERROR_OUTPUT_START:', 'KOPIA_ERROR_OUTPUT_END']);
@@ -181,6 +189,7 @@ export function terminationMessage(s: RunSummary): string {
       skipped: clip(s.skipped, textBudget),
       durationSeconds: Math.round(s.durationSeconds * 10) / 10,
       maintenance: s.maintenance,
+      failure: s.result === 'FAILURE' ? s.failure : undefined,
       policy: s.policy && { ...s.policy, failures: s.policy.failures.slice(0, listLength).map((f) => clip(f, textBudget)) },
       warnings: s.warnings.slice(0, listLength).map((w) => clip(w, textBudget)),
       notes: s.notes.slice(0, listLength).map((w) => clip(w, textBudget)),

@@ -216,14 +216,6 @@ describe('KOPIA_ADDITIONAL_ARGS', () => {
       expect(result.stdout).toContain(`${forbidden.split(/[= ]/)[0]} is not allowed`);
     });
   }
-
-  it('a doc example flag kopia does not have is rejected up front with what to use instead', async () => {
-    const s = seeded('nosuchflag');
-    const result = await runMover(['backup'], { ...s.env, DATA_DIR: s.data, KOPIA_ADDITIONAL_ARGS: '--upload-speed=10MB' });
-    expect(result.exitCode).toBe(2);
-    expect(result.kopiaCalls).toEqual([]);
-    expect(result.stdout).toContain('uploadSpeed');
-  });
 });
 
 describe('validate', () => {

@@ -1,6 +1,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { parseGoDurationMs } from '../../src/text.js';
 import { ConfigError } from '../../src/errors.js';
 import {
   GLOBAL_POLICY_KEY,
@@ -8,7 +9,6 @@ import {
   globalImportDocument,
   kopiaPolicySchema,
   mapPolicyDocument,
-  parseDurationMs,
   valueAtPath,
 } from '../../src/policy/kopia-policy.js';
 
@@ -342,7 +342,7 @@ describe('the docs’ examples', () => {
   });
 });
 
-describe('parseDurationMs', () => {
+describe('parseGoDurationMs', () => {
   it.each([
     ['5m', 300_000],
     ['1h30m', 5_400_000],
@@ -351,10 +351,10 @@ describe('parseDurationMs', () => {
     ['250ms', 250],
     ['0', 0],
   ])('%s is %i ms', (text, ms) => {
-    expect(parseDurationMs(text)).toBe(ms);
+    expect(parseGoDurationMs(text)).toBe(ms);
   });
 
   it.each(['', '5', 'five minutes', '5 m', '-5m', '1d'])('%j is not a duration', (text) => {
-    expect(parseDurationMs(text)).toBeUndefined();
+    expect(parseGoDurationMs(text)).toBeUndefined();
   });
 });

@@ -1,0 +1,125 @@
+/**
+ * A small, stable set of failure classes: what went wrong in words an operator acts on, whether a
+ * retry (the Job's next attempt) can help, and the one thing to fix. Classes are part of the
+ * output contract (summary, termination message, log); their names do not change.
+ */
+export type FailureClass =
+  | 'AuthFailure'
+  | 'AccessDenied'
+  | 'RepositoryUnavailable'
+  | 'NotInitialized'
+  | 'PermissionDenied'
+  | 'Locked'
+  | 'SourceError'
+  | 'CacheError'
+  | 'CacheFull'
+  | 'ActionFailed'
+  | 'Configuration'
+  | 'Interrupted'
+  | 'Unknown';
+
+export interface Failure {
+  class: FailureClass;
+  /** What happened, in a few words for the reason line. */
+  what: string;
+  retryable: boolean;
+  fix: string;
+}
+
+interface Rule extends Failure {
+  pattern: RegExp;
+}
+
+/**
+ * kopia's words (and those of the storage it talks to) for each kind of failure, most specific
+ * first: the first rule whose pattern matches any line of kopia's output decides.
+ */
+const RULES: readonly Rule[] = [
+  {
+    pattern: /invalid repository password/i,
+    class: 'AuthFailure',
+    what: 'wrong repository password',
+    retryable: false,
+    fix: 'KOPIA_PASSWORD does not open this repository: give the password it was created with',
+  },
+  {
+    pattern: /NoSuchBucket|bucket does not exist|specified bucket does not exist|ContainerNotFound|container does not exist/i,
+    class: 'AccessDenied',
+    what: 'the bucket does not exist',
+    retryable: false,
+    fix: 'the bucket (or container) does not exist: create it, kopia does not, or correct its name',
+  },
+  {
+    pattern: /AccessDenied|Access Denied|SignatureDoesNotMatch|InvalidAccessKeyId|access key id you provided does not exist|AuthenticationFailed|AuthorizationFailure|AuthorizationPermissionMismatch|Forbidden|invalid_grant|unauthorized/i,
+    class: 'AccessDenied',
+    what: 'storage access denied',
+    retryable: false,
+    fix: 'the storage credentials are wrong or may not list, read and write the bucket: check the keys in the repository Secret and their rights',
+  },
+  {
+    pattern: /x509:|certificate signed by unknown authority|certificate is valid for|tls: failed to verify/i,
+    class: 'RepositoryUnavailable',
+    what: "the storage endpoint's certificate is not trusted",
+    retryable: false,
+    fix: "the endpoint's TLS certificate is not trusted: set CUSTOM_CA (or KOPIA_CUSTOM_CA) to its CA bundle, or check the endpoint name",
+  },
+  {
+    pattern: /no such host|connection refused|i\/o timeout|context deadline exceeded|TLS handshake timeout|network is unreachable|connection reset|server misbehaving|Service Unavailable|Bad Gateway|Gateway Timeout|SlowDown|unexpected EOF|proxyconnect/i,
+    class: 'RepositoryUnavailable',
+    what: 'the storage endpoint could not be reached',
+    retryable: true,
+    fix: 'the storage endpoint could not be reached: check its address (KOPIA_S3_ENDPOINT and the like), DNS, the network and any proxy (HTTPS_PROXY, NO_PROXY)',
+  },
+  {
+    pattern: /repository not initialized|repository volume is not mounted/i,
+    class: 'NotInitialized',
+    what: 'no repository at this location',
+    retryable: false,
+    fix: 'there is no repository at this location: check KOPIA_REPOSITORY (bucket, prefix or path, and that its volume is mounted), or run a backup first',
+  },
+  {
+    pattern: /lock(ed)? by|unable to (acquire|obtain) .*lock|maintenance is already (running|in progress)|already owned/i,
+    class: 'Locked',
+    what: 'the repository is locked by another process',
+    retryable: true,
+    fix: 'another kopia process holds the repository or its maintenance: the next attempt usually succeeds; check for stuck maintenance jobs',
+  },
+  {
+    pattern: /permission denied|read-only file system|operation not permitted/i,
+    class: 'PermissionDenied',
+    what: 'permission denied on the repository or cache path',
+    retryable: false,
+    fix: "the mover's user cannot write the repository or cache path: fix its ownership or mode, or the volume's fsGroup",
+  },
+];
+
+/** Lines that report a problem: progress lines and file listings are left out, so a number in them decides nothing. */
+const PROBLEM_LINE = /error|unable|fail|denied|refused|invalid|cannot|can't|not initialized|not mounted|forbidden|unreachable|timeout|lock/i;
+
+/** The class kopia's output points to, if any. */
+export function classifyKopiaOutput(output: string): Failure | undefined {
+  const lines = output.split('\n').filter((l) => PROBLEM_LINE.test(l));
+  const rule = RULES.find((r) => lines.some((l) => r.pattern.test(l)));
+  return rule && { class: rule.class, what: rule.what, retryable: rule.retryable, fix: rule.fix };
+}
+
+/** Failures the program knows by their kind rather than by kopia's words. */
+export const KNOWN_FAILURES: Readonly<Record<'Configuration' | 'SourceError' | 'CacheError' | 'CacheFull' | 'ActionFailed' | 'Interrupted' | 'Unknown', Failure>> = {
+  Configuration: { class: 'Configuration', what: 'configuration error', retryable: false, fix: 'correct the variable or file named in the reason; validate checks them all offline' },
+  SourceError: {
+    class: 'SourceError',
+    what: 'part of DATA_DIR could not be read',
+    retryable: false,
+    fix: "the mover could not read part of DATA_DIR: give its user read access (or allow privileged movers), or set errorHandling.ignoreFileErrors in the policy",
+  },
+  CacheError: {
+    class: 'CacheError',
+    what: 'the local cache is damaged',
+    retryable: true,
+    fix: 'the local cache on KOPIA_CACHE_DIR is damaged and was not cleared: set KOPIA_FORCE_CACHE_REBUILD=true, or empty the cache volume',
+  },
+  CacheFull: { class: 'CacheFull', what: 'the cache volume is full', retryable: false, fix: 'the cache volume is full: raise cacheCapacity in the mover spec' },
+  ActionFailed: { class: 'ActionFailed', what: 'the before-snapshot action failed', retryable: true, fix: 'KOPIA_BEFORE_SNAPSHOT failed or timed out: check its output above; no snapshot was taken' },
+  Interrupted: { class: 'Interrupted', what: 'stopped by a signal', retryable: true, fix: 'the mover was stopped (a signal): the next attempt starts over; the repository is consistent' },
+  Unknown: { class: 'Unknown', what: 'kopia failed', retryable: true, fix: "see kopia's output above; a retry may help if the cause was passing" },
+};
