@@ -6,8 +6,11 @@
 # one module and building it from its own go.mod needs only that version.
 FROM golang:1.25.4-bookworm AS kopia-builder
 
-# Keep in step with KOPIA_VERSION in scripts/install-kopia.sh.
+# Keep in step with KOPIA_VERSION and KOPIA_COMMIT in scripts/install-kopia.sh.
 ARG KOPIA_VERSION=0.22.3
+# The commit the v0.22.3 tag names (the module proxy's Origin for that version). Stamped as kopia's
+# release builds stamp it, so `kopia --version` names the revision; checked against the proxy.
+ARG KOPIA_COMMIT=154bf56899228e5c95fb3176b9c6901bbe4ca97b
 # Unset unless given, so the default proxy applies.
 ARG GOPROXY
 
@@ -16,12 +19,17 @@ ENV CGO_ENABLED=0 \
     GOTOOLCHAIN=local
 
 WORKDIR /tmp
-RUN go mod download "github.com/kopia/kopia@v${KOPIA_VERSION}" \
+RUN go mod download -json "github.com/kopia/kopia@v${KOPIA_VERSION}" > /tmp/kopia-module.json \
+ && origin="$(sed -n 's/^[[:space:]]*"Hash": "\([0-9a-f]\{40\}\)",\{0,1\}$/\1/p' /tmp/kopia-module.json)" \
+ && if [ -n "$origin" ] && [ "$origin" != "${KOPIA_COMMIT}" ]; then \
+      echo "kopia v${KOPIA_VERSION} is commit $origin, not ${KOPIA_COMMIT}" >&2; exit 1; \
+    fi \
  && cd "$(go env GOMODCACHE)/github.com/kopia/kopia@v${KOPIA_VERSION}" \
  && go build -mod=mod -trimpath \
-      -ldflags "-s -w -X github.com/kopia/kopia/repo.BuildVersion=${KOPIA_VERSION}" \
+      -ldflags "-s -w -X github.com/kopia/kopia/repo.BuildVersion=${KOPIA_VERSION} -X github.com/kopia/kopia/repo.BuildInfo=${KOPIA_COMMIT} -X github.com/kopia/kopia/repo.BuildGitHubRepo=kopia/kopia" \
       -o /out/kopia . \
- && test "$(/out/kopia --version | awk 'NR==1 {print $1}')" = "${KOPIA_VERSION}"
+ && /out/kopia --version \
+ && test "$(/out/kopia --version | awk 'NR==1 {print $1 " " $3}')" = "${KOPIA_VERSION} ${KOPIA_COMMIT}"
 
 
 ######################################################################
