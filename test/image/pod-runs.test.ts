@@ -10,6 +10,7 @@ import {
   kopiaInImage,
   makeSourceTree,
   runPod,
+  removePods,
   requireImage,
   scratch,
   summaryBlock,
@@ -69,7 +70,10 @@ beforeAll(() => {
   makeSourceTree(at('data'));
   source = describeTree(at('data'));
 });
-afterAll(() => work.remove());
+afterAll(() => {
+  removePods();
+  work.remove();
+});
 
 describe('a backup pod', () => {
   it('creates the repository and takes the first snapshot (`entry.sh backup`)', async () => {

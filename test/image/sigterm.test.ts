@@ -10,6 +10,7 @@ import {
   duBytes,
   makeBigTree,
   podmanSync,
+  removePods,
   requireImage,
   scratch,
   startPod,
@@ -57,7 +58,10 @@ beforeAll(() => {
   volume(at('data'));
   makeBigTree(at('data'), DATA_MB, 32);
 });
-afterAll(() => work.remove());
+afterAll(() => {
+  removePods();
+  work.remove();
+});
 
 it('stopped mid-backup, exits 143 with the summary; the next backup succeeds', async () => {
   const first = spec('stopped');

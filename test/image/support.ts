@@ -49,7 +49,7 @@ export function podman(args: string[]): Promise<Result> {
     child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
     child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
     child.on('error', reject);
-    child.on('close', (code, signal) => resolve({ code: code ?? 128 + (signal ? 15 : 0), stdout, stderr }));
+    child.on('close', (code) => resolve({ code: code ?? 128, stdout, stderr }));
   });
 }
 
@@ -150,6 +150,13 @@ export function parseOutput(r: Result, terminationLog: string): PodResult {
     plain.push(line);
   }
   return { ...r, plain, records, terminationMessage: readFileSync(terminationLog, 'utf8') };
+}
+
+/** Removes every container this test process started that is still there (a test that timed out). */
+export function removePods(): void {
+  const r = podmanSync(['ps', '-a', '--format', '{{.Names}}', '--filter', `name=^km-test-.*-${process.pid}$`]);
+  const names = r.stdout.split('\n').filter(Boolean);
+  if (names.length > 0) podmanSync(['rm', '-f', '-t', '0', ...names]);
 }
 
 /** Starts a mover container; `started` resolves with the result when it ends. */
