@@ -12,14 +12,12 @@
 #
 # Usage: scripts/image/build.sh [tools|standins|build|all]   (default all; needs root for apt)
 # Env:   KOPIA_MOVER_IMAGE    tag to build (default localhost/kopia-mover:dev)
-#        KOPIA_MOVER_IMAGE_WORK  scratch folder for the stand-ins' inputs (default /var/tmp/kopia-mover-image)
 #        CA_BUNDLE            CA bundle npm trusts during the build (default the host's)
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 here="$root/scripts/image"
 IMAGE="${KOPIA_MOVER_IMAGE:-localhost/kopia-mover:dev}"
-WORK="${KOPIA_MOVER_IMAGE_WORK:-/var/tmp/kopia-mover-image}"
 CA_BUNDLE="${CA_BUNDLE:-/etc/ssl/certs/ca-certificates.crt}"
 MINBASE=localhost/kopia-mover-standin/bookworm-minbase:latest
 
@@ -27,6 +25,9 @@ MINBASE=localhost/kopia-mover-standin/bookworm-minbase:latest
 podman() { command podman --runtime runc "$@"; }
 
 log() { echo "image: $*" >&2; }
+# Scratch space of this run only (stand-ins' inputs, the build's CA mount): builds may run side by side.
+WORK="$(mktemp -d "${TMPDIR:-/var/tmp}/kopia-mover-image-XXXXXX")"
+trap 'chmod -R u+w "$WORK" 2>/dev/null; rm -rf "$WORK"' EXIT
 started=$(date +%s)
 step_start=0
 step() { step_start=$(date +%s); log "$*"; }
@@ -65,7 +66,6 @@ qualified() { # debian:bookworm-slim -> docker.io/library/debian:bookworm-slim
 minbase() {
   podman image exists "$MINBASE" && return 0
   step "Debian bookworm minbase rootfs (mmdebstrap) as $MINBASE"
-  mkdir -p "$WORK"
   local sources=/etc/apt/sources.list.d/debian.sources
   [ -f "$sources" ] || sources=/etc/apt/sources.list
   # The host's own apt sources, so the rootfs comes from the mirror this host reaches. No docs,
@@ -79,7 +79,7 @@ minbase() {
     --dpkgopt='path-exclude=/usr/share/info/*' --dpkgopt='path-exclude=/usr/share/locale/*' \
     --dpkgopt='path-exclude=/usr/share/lintian/*' --dpkgopt='path-exclude=/usr/share/linda/*' \
     bookworm "$WORK/bookworm-minbase.tar" "$sources" > "$WORK/mmdebstrap.log" 2>&1 \
-    || { tail -30 "$WORK/mmdebstrap.log" >&2; log "mmdebstrap failed (log: $WORK/mmdebstrap.log)"; exit 1; }
+    || { tail -30 "$WORK/mmdebstrap.log" >&2; log "mmdebstrap failed"; exit 1; }
   podman import --change 'CMD ["bash"]' "$WORK/bookworm-minbase.tar" "$MINBASE" >/dev/null
   rm -f "$WORK/bookworm-minbase.tar"
   step_done
@@ -124,7 +124,6 @@ standin_node() { # NAME MAJOR
   ln -s "/opt/yarn-v$yarn/bin/yarnpkg" "$ctx/root/usr/local/bin/yarnpkg"
   podman build --quiet --pull=never --network=host --build-arg NODE_VERSION="$version" \
     --build-arg YARN_VERSION="$yarn" -t "$name" "$ctx" >/dev/null
-  rm -rf "$ctx"
   step_done
 }
 
@@ -138,7 +137,7 @@ standin_golang() { # NAME GO_VERSION
   # The toolchain as the go command itself fetches it: the golang.org/toolchain module.
   local dir
   dir="$(cd /tmp && GOMODCACHE="$WORK/gomod" GOTOOLCHAIN=local \
-    go mod download -json "golang.org/toolchain@v0.0.1-go$version.linux-amd64" \
+    go mod download -json "golang.org/toolchain@v0.0.1-go$version.linux-$(go env GOARCH)" \
     | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')"
   [ -n "$dir" ] && [ -f "$dir/bin/go" ] || { log "could not fetch Go $version from the Go module proxy"; exit 1; }
   cp -a "$dir" "$ctx/go"; chmod -R u+w "$ctx/go"
@@ -147,8 +146,6 @@ standin_golang() { # NAME GO_VERSION
   cp /usr/local/share/ca-certificates/*.crt "$ctx/ca/" 2>/dev/null || true
   podman build --quiet --pull=never --network=host --build-arg GOLANG_VERSION="$version" \
     -t "$name" "$ctx" >/dev/null
-  rm -rf "$ctx"
-  chmod -R u+w "$WORK/gomod" && rm -rf "$WORK/gomod"
   step_done
 }
 
@@ -174,7 +171,7 @@ build() {
   # in a mount that exists only while RUN steps run (never a layer, never the Dockerfile's concern)
   # points it at this host's bundle. /usr/local/etc exists, empty, in every base image.
   local ca="$WORK/buildca"
-  rm -rf "$ca"; mkdir -p "$ca"
+  mkdir -p "$ca"
   cp "$CA_BUNDLE" "$ca/ca-certificates.crt"
   printf 'cafile=/usr/local/etc/ca-certificates.crt\n' > "$ca/npmrc"
   step "podman build $IMAGE"
