@@ -3,6 +3,8 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
+    // The image tests need the built image: `npm run test:image` (vitest.image.config.ts).
+    exclude: ['test/image/**', 'node_modules/**'],
     // Integration tests run real kopia processes; two cores, so two files at a time.
     pool: 'forks',
     maxWorkers: 2,

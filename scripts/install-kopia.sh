@@ -5,6 +5,8 @@
 set -euo pipefail
 
 KOPIA_VERSION="${KOPIA_VERSION:-0.22.3}"
+# The commit the version's tag names; stamped as kopia's release builds stamp it (see Dockerfile).
+KOPIA_COMMIT="${KOPIA_COMMIT:-154bf56899228e5c95fb3176b9c6901bbe4ca97b}"
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 bin_dir="$root/tools/bin"
 target="$bin_dir/kopia"
@@ -33,7 +35,7 @@ module_dir="$(cd /tmp && go mod download -json "github.com/kopia/kopia@v$KOPIA_V
 
 mkdir -p "$bin_dir"
 (cd "$module_dir" && go build -mod=mod -trimpath \
-  -ldflags "-s -w -X github.com/kopia/kopia/repo.BuildVersion=$KOPIA_VERSION" \
+  -ldflags "-s -w -X github.com/kopia/kopia/repo.BuildVersion=$KOPIA_VERSION -X github.com/kopia/kopia/repo.BuildInfo=$KOPIA_COMMIT -X github.com/kopia/kopia/repo.BuildGitHubRepo=kopia/kopia" \
   -o "$target.partial" .)
 mv "$target.partial" "$target"
 echo "install-kopia: $("$target" --version | head -1)" >&2
