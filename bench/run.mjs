@@ -2,6 +2,7 @@
 // `npm run bench`: kopia-mover (A) against the original script's kopia sequence (B,
 // bench/baseline.sh) and the fewest kopia commands for the same work (C, bench/minimal.sh),
 // run in alternation on a filesystem repository and a local MinIO. See docs/performance.md.
+// `npm run bench -- --load` runs the many-tenants load benchmark instead (bench/load.mjs).
 import { spawnSync } from 'node:child_process';
 import { accessSync, constants, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -561,7 +562,10 @@ async function main() {
 }
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  main().catch((err) => {
+  // `--load`: the many-tenants load benchmark (bench/load.mjs), with its own flags.
+  const argv = process.argv.slice(2);
+  const run = argv.includes('--load') ? import('./load.mjs').then((m) => m.main(argv)) : main();
+  run.catch((err) => {
     process.stderr.write(`bench: ${err instanceof Error ? err.message : String(err)}\n`);
     process.exitCode = 1;
   });
