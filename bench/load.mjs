@@ -313,13 +313,16 @@ export async function main(argv = process.argv.slice(2)) {
     const maintenanceIdentity = { name: 'maintenance', user: 'maintenance', host: 'volsync' };
     const second = await phase('2 backup + maintenance', `${changed[0]} files changed per identity; maintenance started first, then ${options.identities} backups`, async () => {
       const maintenance = runMover(ctx, 'maintenance', maintenanceIdentity, { cache: join(work, 'cache', 'maintenance'), label: '2 backup + maintenance' });
-      // Start the writers once maintenance has its first kopia process running (at most 10 s).
-      const deadline = Date.now() + 10_000;
+      // Start the writers when maintenance starts its quick cycle: their start-up and upload then
+      // span the full cycle that follows, whose snapshot GC runs first (at most 60 s of waiting).
+      let done = false;
+      maintenance.finally(() => (done = true));
+      const deadline = Date.now() + 60_000;
       const maintenanceLog = () => readdirSync(join(work, 'runs')).find((d) => d.startsWith(`${slug('2 backup + maintenance')}-maintenance-`));
-      while (Date.now() < deadline) {
+      while (Date.now() < deadline && !done) {
         const d = maintenanceLog();
-        if (d && readShimLog(join(work, 'runs', d, 'kopia-calls.log')).length > 0) break;
-        await new Promise((r) => setTimeout(r, 50));
+        if (d && readShimLog(join(work, 'runs', d, 'kopia-calls.log')).some((c) => c.argv.startsWith('maintenance run'))) break;
+        await new Promise((r) => setTimeout(r, 20));
       }
       const backups = identities.map((id) => runMover(ctx, 'backup', id, { cache: id.backupCache, data: id.data, label: '2 backup + maintenance' }));
       return Promise.all([maintenance, ...backups]);
@@ -382,8 +385,6 @@ export async function main(argv = process.argv.slice(2)) {
     loadAverage: os.loadavg().map((x) => Math.round(x * 100) / 100),
   };
   const report = { machine, options: { identities: options.identities, files: options.files, changePercent: options.changePercent }, totalSeconds, phases, runs: rows, final, problems };
-  mkdirSync(dirname(options.results), { recursive: true });
-  writeFileSync(options.results, `${JSON.stringify(report, null, 2)}\n`);
 
   console.log(`\nkopia-mover load benchmark, ${machine.date}, ${machine.nproc} CPUs, kopia ${machine.kopia}, node ${machine.node}, ${machine.kopiaMover}`);
   console.log(`${options.identities} identities x ${options.files} files, one MinIO repository; movers started as the image starts them (docker/entry.sh)\n`);
@@ -398,9 +399,18 @@ export async function main(argv = process.argv.slice(2)) {
     const writers = rows.filter((r) => r.label === maint.label && r.op === 'backup');
     const full = maint.kopiaCommands.findIndex((c) => c === 'maintenance run --full');
     const fullStart = full >= 0 ? maint.kopiaStartsMs[full] : undefined;
-    console.log(`\nmaintenance: ${maint.kopiaCommands.join(', ')}; ran ${(maint.startMs / 1000).toFixed(1)}-${((maint.startMs + maint.wallMs) / 1000).toFixed(1)} s` +
-      (fullStart !== undefined ? `, full cycle from ${(fullStart / 1000).toFixed(1)} s` : '') +
-      `; backups ran ${(Math.min(...writers.map((w) => w.startMs)) / 1000).toFixed(1)}-${(Math.max(...writers.map((w) => w.startMs + w.wallMs)) / 1000).toFixed(1)} s (since the benchmark started)`);
+    const maintEnd = maint.startMs + maint.wallMs;
+    // Each writer's `snapshot create` runs from its start to the writer's end (it is the last kopia process).
+    const creates = writers
+      .map((w) => ({ start: w.kopiaStartsMs[w.kopiaCommands.indexOf('snapshot create')], end: w.startMs + w.wallMs }))
+      .filter((c) => c.start !== undefined);
+    const overlapping = fullStart === undefined ? 0 : creates.filter((c) => c.start < maintEnd && c.end > fullStart).length;
+    const sec = (ms) => (ms / 1000).toFixed(1);
+    console.log(`\nmaintenance: ${maint.kopiaCommands.join(', ')}; ran ${sec(maint.startMs)}-${sec(maintEnd)} s` +
+      (fullStart !== undefined ? `, full cycle ${sec(fullStart)}-${sec(maintEnd)} s` : '') +
+      `; the backups' snapshot create ran ${sec(Math.min(...creates.map((c) => c.start)))}-${sec(Math.max(...creates.map((c) => c.end)))} s,` +
+      ` ${overlapping} of ${writers.length} while the full cycle ran (times since the benchmark started)`);
+    report.maintenanceOverlap = { fullStartMs: fullStart, endMs: maintEnd, writersDuringFullCycle: overlapping, writers: writers.length };
   }
   const firstRun = rows.find((r) => r.label === '1 first backup' && r.exitCode === 0) ?? rows[0];
   if (firstRun) console.log(`kopia commands of ${firstRun.identity}'s first backup: ${firstRun.kopiaCommands.join(', ')}`);
@@ -415,6 +425,8 @@ export async function main(argv = process.argv.slice(2)) {
   for (const r of rows.filter((x) => x.exitCode !== 0)) {
     console.log(`\n--- ${r.label} ${r.identity} exit ${r.exitCode}: kopia ${r.kopiaCommands.join(', ')}\n${(r.tail ?? '').split('\n').filter((l) => !l.startsWith('{')).slice(-14).join('\n')}`);
   }
+  mkdirSync(dirname(options.results), { recursive: true });
+  writeFileSync(options.results, `${JSON.stringify(report, null, 2)}\n`);
   console.log(`\nresults: ${options.results} (${totalSeconds} s)`);
   if (problems.length) {
     console.log(`\nFAILED (${problems.length}):`);
