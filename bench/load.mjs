@@ -357,7 +357,7 @@ export async function main(argv = process.argv.slice(2)) {
       const list = fresh.k(['snapshot', 'list', '--all', '--json']);
       const snapshots = list.status === 0 ? JSON.parse(list.stdout) : [];
       if (list.status !== 0) problems.push(`snapshot list failed: ${lastLine(list.stderr)}`);
-      final.snapshots = snapshots.map((s) => ({ id: s.id, source: `${s.source.userName}@${s.source.host}:${s.source.path}`, startTime: s.startTime, files: s.stats?.fileCount }));
+      final.snapshots = snapshots.map((s) => ({ id: s.id, source: `${s.source.userName}@${s.source.host}:${s.source.path}`, startTime: s.startTime, files: s.rootEntry?.summ?.files }));
       const listed = new Set(snapshots.map((s) => s.id));
       for (const r of [...first, ...secondBackups]) {
         if (r.exitCode === 0 && r.snapshotId && !listed.has(r.snapshotId)) problems.push(`lost snapshot: ${r.identity} reported ${r.snapshotId} (${r.label}), the repository does not list it`);
