@@ -2,13 +2,15 @@
 // `npm run bench`: kopia-mover (A) against the original script's kopia sequence (B,
 // bench/baseline.sh) and the fewest kopia commands for the same work (C, bench/minimal.sh),
 // run in alternation on a filesystem repository and a local MinIO. See docs/performance.md.
+// `npm run bench -- --load` runs the many-tenants load benchmark instead (bench/load.mjs).
 import { spawnSync } from 'node:child_process';
 import { accessSync, constants, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 import { ensureLargeFiles, ensureSmallFiles, touchSmallFiles } from './dataset.mjs';
 import { killActiveRuns, runMeasured, spread, writeShim } from './measure.mjs';
+import { loadServers } from './servers.mjs';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const KOPIA = join(repoRoot, 'tools', 'bin', 'kopia');
@@ -118,20 +120,6 @@ function preflight(options) {
   const bash = spawnSync('bash', ['-c', 'echo "${BASH_VERSINFO[0]}"'], { encoding: 'utf8' });
   if (bash.status !== 0 || Number(bash.stdout.trim()) < 5) throw new Error('bash 5 or newer is required (the kopia shim uses $EPOCHREALTIME)');
   return version;
-}
-
-/** test/support/servers.ts compiled next to the repository root, so its tools/bin lookup still works. */
-async function loadServers(buildDir) {
-  const tsc = join(repoRoot, 'node_modules', '.bin', 'tsc');
-  if (!existsSync(tsc)) throw new Error('typescript is not installed: run `npm ci`');
-  const out = spawnSync(
-    tsc,
-    ['--ignoreConfig', join(repoRoot, 'test', 'support', 'servers.ts'), '--outDir', buildDir, '--module', 'nodenext',
-      '--moduleResolution', 'nodenext', '--target', 'es2022', '--types', 'node', '--skipLibCheck'],
-    { encoding: 'utf8' },
-  );
-  if (out.status !== 0) throw new Error(`compiling test/support/servers.ts failed:\n${out.stdout}${out.stderr}`);
-  return import(pathToFileURL(join(buildDir, 'servers.js')).href);
 }
 
 // ---------------------------------------------------------------------------
@@ -574,7 +562,10 @@ async function main() {
 }
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  main().catch((err) => {
+  // `--load`: the many-tenants load benchmark (bench/load.mjs), with its own flags.
+  const argv = process.argv.slice(2);
+  const run = argv.includes('--load') ? import('./load.mjs').then((m) => m.main(argv)) : main();
+  run.catch((err) => {
     process.stderr.write(`bench: ${err instanceof Error ? err.message : String(err)}\n`);
     process.exitCode = 1;
   });
