@@ -1,5 +1,5 @@
 import { statSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { posix, resolve } from 'node:path';
 import type { MoverConfig } from '../config/types.js';
 import { OperationError } from '../errors.js';
 import type { KopiaCommand } from '../kopia/command.js';
@@ -37,9 +37,12 @@ export function restoreCommand(config: MoverConfig, snapshotId: string): KopiaCo
  * restores shallow. So exactly that failure, and no other line of error, is a completed restore.
  */
 function readOnlyParent(tail: readonly string[], dataDir: string): string | undefined {
-  const expected = `error restoring: restore error: finish directory: unlinkat ${resolve(dataDir)}.kopia-entry: read-only file system`;
   const errors = tail.filter((line) => /error/i.test(line));
-  if (errors.length !== 1 || errors[0]?.trim() !== expected) return undefined;
+  // kopia may print its last progress update without a line break, right before its error.
+  const match =
+    errors.length === 1 ? /(?:^|[^A-Za-z])error restoring: restore error: finish directory: unlinkat (\S+)\.kopia-entry: read-only file system$/.exec(errors[0]!.trim()) : null;
+  // For /data kopia names //data.kopia-entry: compare normalised paths.
+  if (!match || posix.normalize(match[1]!) !== resolve(dataDir)) return undefined;
   try {
     if (!statSync(dataDir).isDirectory()) return undefined;
   } catch {
