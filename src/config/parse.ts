@@ -108,6 +108,8 @@ const valueSchema = z.object({
   KOPIA_MOVER_LEGACY_REPOSITORY_CONFIG: absolutePath('KOPIA_MOVER_LEGACY_REPOSITORY_CONFIG').optional(),
   DEBUG_MOVER: z.string().optional(),
   PRIVILEGED_MOVER: booleanFlag.optional(),
+  KOPIA_MOVER_CREATE_JITTER_SECONDS: wholeNumber(0, 600).optional(),
+  KOPIA_MOVER_CREATE_SETTLE_SECONDS: wholeNumber(0, 600).optional(),
 });
 
 type Values = z.infer<typeof valueSchema>;
@@ -338,5 +340,9 @@ export function parseConfig(envMap: EnvMap, options: ParseOptions): MoverConfig 
     },
     debugMover: debug === '1' || debug?.toLowerCase() === 'true',
     privilegedMover: values.PRIVILEGED_MOVER ?? false,
+    creation: {
+      jitterMs: (values.KOPIA_MOVER_CREATE_JITTER_SECONDS ?? 2) * 1000,
+      settleMs: (values.KOPIA_MOVER_CREATE_SETTLE_SECONDS ?? 3) * 1000,
+    },
   };
 }

@@ -103,6 +103,8 @@ export interface MoverConfig {
     progressIntervalMs: number;
     signalGraceMs: number;
   };
+  /** First creation of a repository that other movers may be creating at the same moment. */
+  creation: { jitterMs: number; settleMs: number };
   debugMover: boolean;
   /** PRIVILEGED_MOVER=1: the controller runs the mover as root with CHOWN/FOWNER, so owners can be restored. */
   privilegedMover: boolean;

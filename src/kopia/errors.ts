@@ -20,3 +20,17 @@ export function repositoryUnavailable(tail: readonly string[]): boolean {
     ),
   );
 }
+
+/** A create that found the repository made by someone else in the meantime: it lost the race. */
+export function createLost(tail: readonly string[]): boolean {
+  return tail.some((l) => /found existing data in storage location|repository already initialized|blobcfg blob exists, but format blob is not found/i.test(l));
+}
+
+/**
+ * What a connect sees while another mover's create is half-written: the format blob not there
+ * yet, or the blob config of one creator beside the format blob of another (until the last
+ * creator's second write lands). Both pass within the creator's next second or two.
+ */
+export function creationInFlight(tail: readonly string[]): boolean {
+  return repositoryMissing(tail) || tail.some((l) => /unable to decrypt repository blobcfg blob/i.test(l));
+}

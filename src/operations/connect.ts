@@ -1,14 +1,15 @@
-import { readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import type { StorageTarget } from '../backends/types.js';
 import type { Identity, MoverConfig } from '../config/types.js';
 import { RepositoryError } from '../errors.js';
 import type { KopiaCommand } from '../kopia/command.js';
-import { repositoryMissing, wrongPassword } from '../kopia/errors.js';
+import { createLost, creationInFlight, repositoryMissing, wrongPassword } from '../kopia/errors.js';
 import { classifyKopiaOutput } from '../kopia/failures.js';
 import { savedConfigFile } from '../kopia/global-flags.js';
 import { clearRebuildableCache } from './cache-recovery.js';
 import { runKopia, type RunContext } from './context.js';
+import type { KopiaResult } from '../kopia/runner.js';
 
 interface SavedConnection {
   storage?: { type?: string; config?: Record<string, unknown> };
@@ -96,12 +97,14 @@ function connectCommands(config: MoverConfig, storage: StorageTarget, identity: 
     purpose: `connect to ${storage.description}`,
     secretFiles: files,
   };
+  // --create-only: the format blobs and nothing else. A creator that loses a race with another
+  // must not have written policies or indexes under its own key; everyone connects afterwards.
   const create: KopiaCommand | undefined =
     mode === 'connect-or-create'
       ? {
-          args: ['repository', 'create', ...target, ...common, ...(config.manual?.createFlags ?? [])],
+          args: ['repository', 'create', ...target, ...common, '--create-only', ...(config.manual?.createFlags ?? [])],
           purpose: `create ${storage.description}`,
-          when: 'only if the repository does not exist yet',
+          when: 'only if the repository still does not exist after a short random wait; then connect, wait for other creators to settle, and connect again',
           secretFiles: files,
         }
       : undefined;
@@ -217,14 +220,10 @@ export async function connect(
 
   const missing = failures.find((f) => f.missing);
   if (missing && mode === 'connect-or-create') {
-    const create = connectCommands(config, missing.storage, identity, mode, options).create!;
-    const created = await run(create);
-    if (created.exitCode === 0) {
-      scrubSavedSecrets(config);
-      ctx.output.line('Repository connected');
-      return { created: true, reused: false };
-    }
-    throw new RepositoryError(`could not create ${missing.storage.description}`, created.tail.join('\n'));
+    const created = await createRepository(ctx, connectCommands(config, missing.storage, identity, mode, options), missing.storage);
+    scrubSavedSecrets(config);
+    ctx.output.line('Repository connected');
+    return { created, reused: false };
   }
   const first = failures[0]!;
   const reason = wrongPassword(first.tail)
@@ -236,6 +235,76 @@ export async function connect(
     `could not connect to ${first.storage.description}: ${reason}`,
     failures.map((f) => f.tail.join('\n')).join('\n'),
   );
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** How long losers of a creation race keep connecting while the winner's blobs land. */
+const CREATION_WAIT_MS = 60_000;
+
+/**
+ * First creation, safe when many movers find the same empty repository at once (VolSync users
+ * apply many ReplicationSources together). kopia's create checks that the location is empty, takes
+ * a key derivation's time (up to a second or two under load), then writes kopia.blobcfg and
+ * kopia.repository unconditionally: two creators that both checked before either wrote overwrite
+ * each other, and what one of them wrote under its own key is lost, or the pair left behind comes
+ * from two creators and opens for nobody. So: a random pause, then look again (most movers now find
+ * the first creator's repository); create only the format blobs (--create-only); a create that
+ * finds data there lost the race and connects instead; connecting retries while a creator's blobs
+ * are half-written; and after a settle time longer than a create takes, every mover that took part
+ * connects afresh, without its cached copy of the format blobs, so it writes only into the
+ * repository that stands. Returns whether this mover's create is the one that stood.
+ */
+async function createRepository(
+  ctx: RunContext,
+  commands: { connect: KopiaCommand; create?: KopiaCommand },
+  storage: StorageTarget,
+): Promise<boolean> {
+  const { config, output } = ctx;
+  const { jitterMs, settleMs } = config.creation;
+  await sleep(Math.random() * jitterMs);
+  let result = await runKopia(ctx, commands.connect);
+  let created = false;
+  if (result.exitCode !== 0) {
+    if (!creationInFlight(result.tail)) throw connectFailure(storage, result.tail);
+    if (repositoryMissing(result.tail)) {
+      const attempt = await runKopia(ctx, commands.create!);
+      if (attempt.exitCode === 0) created = true;
+      else if (createLost(attempt.tail)) output.log.info('another mover created the repository at the same time: connecting to it');
+      else throw new RepositoryError(`could not create ${storage.description}`, attempt.tail.join('\n'));
+    }
+    result = await connectWhileCreating(ctx, commands.connect, storage);
+  }
+  // A creator that checked before these blobs were written may still overwrite them: wait longer
+  // than a create takes, then connect again from what storage holds now, not from the cache.
+  await sleep(settleMs);
+  for (const name of ['kopia.repository', 'kopia.blobcfg']) rmSync(join(config.cacheDir, name), { force: true });
+  result = await connectWhileCreating(ctx, commands.connect, storage);
+  output.log.info({ created }, created ? 'repository created and verified by a fresh connect' : 'connected to the repository another mover created');
+  return created;
+}
+
+/** Connects, retrying with growing, jittered pauses while another mover's create is in flight. */
+async function connectWhileCreating(ctx: RunContext, command: KopiaCommand, storage: StorageTarget): Promise<KopiaResult> {
+  const deadline = Date.now() + CREATION_WAIT_MS;
+  for (let pause = 500; ; pause = Math.min(pause * 2, 8000)) {
+    const result = await runKopia(ctx, command);
+    if (result.exitCode === 0) return result;
+    if (!creationInFlight(result.tail)) throw connectFailure(storage, result.tail);
+    if (Date.now() + pause > deadline) {
+      throw new RepositoryError(
+        `could not connect to ${storage.description}: movers created it at the same moment and its format blobs ` +
+          'kopia.repository and kopia.blobcfg do not belong together; nothing was stored. With no snapshot in it yet, delete both blobs and run again',
+        result.tail.join('\n'),
+      );
+    }
+    await sleep(pause / 2 + (Math.random() * pause) / 2);
+  }
+}
+
+function connectFailure(storage: StorageTarget, tail: string[]): RepositoryError {
+  const reason = wrongPassword(tail) ? 'wrong repository password' : (classifyKopiaOutput(tail.join('\n'))?.what ?? 'connect failed');
+  return new RepositoryError(`could not connect to ${storage.description}: ${reason}`, tail.join('\n'));
 }
 
 /**

@@ -82,6 +82,9 @@ describe('concurrent first creation', () => {
             KOPIA_SOURCE_PATH_OVERRIDE: '/data',
             KOPIA_OVERRIDE_USERNAME: `tenant${i}`,
             KOPIA_OVERRIDE_HOSTNAME: `ns${i}`,
+            // The mover's own waits for other creators, as in production.
+            KOPIA_MOVER_CREATE_JITTER_SECONDS: undefined,
+            KOPIA_MOVER_CREATE_SETTLE_SECONDS: undefined,
           };
           return { user: `tenant${i}@ns${i}`, env };
         });

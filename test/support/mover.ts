@@ -116,6 +116,10 @@ export function startMover(args: string[], env: Env, options: MoverOptions = {})
     KOPIA_MOVER_TERMINATION_LOG: termination,
     KOPIA_MOVER_LEGACY_REPOSITORY_CONFIG: join(work, 'no-legacy-repository.config'),
     KOPIA_MOVER_HOME: repoRoot,
+    // A first creation waits for other creators (a random pause, then a settle time): no test but
+    // the creation race has others, so the waits are off unless a test names them.
+    KOPIA_MOVER_CREATE_JITTER_SECONDS: '0',
+    KOPIA_MOVER_CREATE_SETTLE_SECONDS: '0',
     ...env,
   };
   const program = options.entry === 'bin' ? [process.execPath, bin, ...args] : ['/bin/sh', shim, ...args];
