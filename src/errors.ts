@@ -77,6 +77,19 @@ export class MaintenanceRunError extends MoverError {
   readonly exitCode = ExitCode.MaintenanceRun;
 }
 
+/** A run that failed while the cache volume was nearly full: the full volume is the likely cause. */
+export class CacheExhaustedError extends MoverError {
+  readonly exitCode = ExitCode.CacheExhausted;
+  constructor(message: string, cause: unknown) {
+    super(`${message} (${cause instanceof Error ? cause.message : String(cause)})`, cause instanceof MoverError ? cause.kopiaOutput : undefined);
+  }
+}
+
+/** A command line the program cannot make sense of. */
+export class UsageError extends MoverError {
+  readonly exitCode = ExitCode.Config;
+}
+
 /** The run was stopped by a signal; exit code is 128 + the signal number. */
 export class TerminatedError extends MoverError {
   readonly exitCode: ExitCodeValue;
@@ -86,3 +99,8 @@ export class TerminatedError extends MoverError {
   }
 }
 
+
+/** The process exit code for how a run ended: the one place a failure becomes a number. */
+export function exitCodeOf(error: unknown): ExitCodeValue {
+  return error instanceof MoverError ? error.exitCode : ExitCode.OperationFailed;
+}

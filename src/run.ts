@@ -1,30 +1,32 @@
 import { accessSync, constants, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname, homedir, tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
-import { constants as osConstants } from 'node:os';
 import type { EnvMap } from './config/env-source.js';
 import { directionOperation, parseConfig, type SystemFacts } from './config/parse.js';
 import type { MoverConfig, Operation } from './config/types.js';
-import { BeforeSnapshotActionError, ConfigError, ExitCode, MoverError, TerminatedError } from './errors.js';
-import { classifyKopiaOutput, KNOWN_FAILURES, type Failure } from './kopia/failures.js';
-import { formatArgv } from './kopia/command.js';
+import { BeforeSnapshotActionError, CacheExhaustedError, ConfigError, ExitCode, exitCodeOf, MoverError, TerminatedError } from './errors.js';
+import { loadFacts } from './facts.js';
+import type { SecretFile } from './kopia/command.js';
 import { environmentSecrets, kopiaEnvironment, secretValues } from './kopia/environment.js';
+import { classifyKopiaOutput, KNOWN_FAILURES, type Failure } from './kopia/failures.js';
 import { globalFlags, kopiaPaths } from './kopia/global-flags.js';
+import { locateKopia } from './kopia/locate.js';
 import { applyLogRetention, publishLogs } from './kopia/logs.js';
 import { createRunDir, removeStaleRunDirs, RUN_DIR_PREFIX } from './kopia/run-dir.js';
-import { parseGoDurationMs } from './text.js';
-import { locateKopia } from './kopia/locate.js';
 import { KopiaRunner } from './kopia/runner.js';
-import { planBackup, runBackup } from './operations/backup.js';
-import { scrubSavedSecrets } from './operations/connect.js';
+import { planBackup } from './operations/backup.js';
 import { cacheExhaustion } from './operations/cache-usage.js';
-import { stopHooks } from './operations/hooks.js';
-import type { RunContext } from './operations/context.js';
-import { planMaintenance, runMaintenance } from './operations/maintenance.js';
-import type { PlanStep } from './operations/plan.js';
-import { planRestore, runRestore } from './operations/restore.js';
+import { scrubSavedSecrets } from './operations/connect.js';
+import { planMaintenance } from './operations/maintenance.js';
+import { planRestore } from './operations/restore.js';
+import type { RunContext } from './plan/context.js';
+import { execute } from './plan/executor.js';
+import { printPlan } from './plan/print.js';
+import type { Plan } from './plan/step.js';
 import { Output } from './report/output.js';
 import { printSummary, type RunSummary } from './report/summary.js';
+import { stopOnSignals } from './signals.js';
+import { parseGoDurationMs } from './text.js';
 
 export function systemFacts(env: EnvMap): SystemFacts {
   let username = env['USER'] ?? 'user';
@@ -48,11 +50,7 @@ export interface RunOptions {
   appDir?: string;
 }
 
-const OPERATIONS = {
-  backup: { plan: planBackup, run: runBackup },
-  restore: { plan: planRestore, run: runRestore },
-  maintenance: { plan: planMaintenance, run: runMaintenance },
-} as const;
+const PLANNERS = { backup: planBackup, restore: planRestore, maintenance: planMaintenance } as const;
 
 function formatFor(env: EnvMap): 'json' | 'pretty' {
   const f = env['KOPIA_MOVER_LOG_FORMAT'];
@@ -60,25 +58,9 @@ function formatFor(env: EnvMap): 'json' | 'pretty' {
   return process.stdout.isTTY ? 'pretty' : 'json';
 }
 
-function printPlan(output: Output, config: MoverConfig, runner: KopiaRunner, binary: string, steps: PlanStep[]): void {
-  output.line(`# kopia-mover plan: ${config.operation} (${config.storage?.description ?? 'repository from config file'})`);
-  output.line('# secrets reach kopia through its environment, never its arguments');
-  let n = 0;
-  for (const step of steps) {
-    if ('note' in step) {
-      output.text(`#   ${step.note}`);
-      continue;
-    }
-    n++;
-    const when = step.command.when ? `   # ${step.command.when}` : '';
-    output.text(`${n}. ${formatArgv([binary, ...runner.argv(step.command)])}${when}`);
-  }
-  const conditional = steps.filter((s) => 'command' in s && s.command.when !== undefined).length;
-  output.line(`# ${n - conditional} kopia command(s)${conditional > 0 ? `, plus ${conditional} conditional` : ''}`);
-}
-
 /** The class of a failure: what the program knows of it, else what kopia's words say, else unknown. */
 function failureOf(error: unknown): Failure {
+  if (error instanceof CacheExhaustedError) return KNOWN_FAILURES.CacheFull;
   if (error instanceof ConfigError) return KNOWN_FAILURES.Configuration;
   if (error instanceof TerminatedError) return KNOWN_FAILURES.Interrupted;
   if (error instanceof BeforeSnapshotActionError) return KNOWN_FAILURES.ActionFailed;
@@ -152,7 +134,7 @@ export async function run(options: RunOptions): Promise<number> {
 
   let config: MoverConfig;
   try {
-    config = parseConfig(options.env, { operation: options.operation, system: systemFacts(options.env), offline: options.dryRun });
+    config = parseConfig(options.env, { operation: options.operation, system: systemFacts(options.env) });
   } catch (error) {
     return configFailure(error);
   }
@@ -160,6 +142,8 @@ export async function run(options: RunOptions): Promise<number> {
   terminationLog = config.output.terminationLog;
   const operation = config.operation as Operation;
   summary.operation = operation;
+  // Maintenance reports its status whatever ends it, also a failure before any kopia process.
+  if (operation === 'maintenance') summary.maintenance = { status: 'FAILURE' };
 
   let runDir: string;
   try {
@@ -169,23 +153,36 @@ export async function run(options: RunOptions): Promise<number> {
   }
   const paths = kopiaPaths(config, runDir);
   const binary = locateKopia(options.env['KOPIA_BIN'], options.env['PATH'], options.appDir);
-  const runner = new KopiaRunner({
-    binary,
-    globalFlags: globalFlags(config, paths),
-    env: kopiaEnvironment(config, options.env),
-    output,
-    progressIntervalMs: config.output.progressIntervalMs,
-    onSpawn: options.onSpawn,
-    tempDir: runDir,
-  });
+  const makeRunner = (stop?: AbortSignal) =>
+    new KopiaRunner({
+      binary,
+      globalFlags: globalFlags(config, paths),
+      env: kopiaEnvironment(config, options.env),
+      output,
+      progressIntervalMs: config.output.progressIntervalMs,
+      onSpawn: options.onSpawn,
+      tempDir: runDir,
+      stop,
+      stopGraceMs: options.signalGraceMs ?? config.output.signalGraceMs,
+    });
+
+  const planOf = (): Plan => PLANNERS[operation](config, loadFacts(config));
 
   if (options.dryRun) {
-    printPlan(output, config, runner, binary, OPERATIONS[operation].plan(config));
-    return ExitCode.Success;
+    try {
+      const planner = makeRunner();
+      printPlan(output, planOf(), (args, files) => [binary, ...planner.argv({ args, purpose: '', secretFiles: [...files] as SecretFile[] })]);
+      return ExitCode.Success;
+    } catch (error) {
+      output.log.error(error instanceof Error ? error.message : String(error));
+      return exitCodeOf(error);
+    }
   }
 
+  const stop = stopOnSignals(output, options.signalGraceMs ?? config.output.signalGraceMs);
+  const runner = makeRunner(stop.signal);
+  stop.watch(runner);
   const ctx: RunContext = { config, runner, output, summary, parentEnv: options.env, paths };
-  const stopSignals = installSignalHandlers(runner, output, options.signalGraceMs ?? config.output.signalGraceMs);
   try {
     output.log.info(
       { operation, repository: config.storage?.description, identity: `${config.identity.username}@${config.identity.hostname}` },
@@ -195,36 +192,33 @@ export async function run(options: RunOptions): Promise<number> {
       output.log.warn(warning);
       summary.warnings.push(warning);
     }
+    const plan = planOf();
     if (config.debugMover) await debugPause(output, config, binary, paths.configFile);
-    await Promise.race([OPERATIONS[operation].run(ctx), stopSignals.stopped]);
+    await Promise.race([execute(plan, ctx), stop.stopped]);
     summary.result = 'SUCCESS';
     summary.exitCode = ExitCode.Success;
-  } catch (error) {
+  } catch (caught) {
     summary.result = 'FAILURE';
+    // A run that ends badly may have been killed by a full cache volume: say so, with the fix.
+    const exhausted = cacheExhaustion(config.cacheDir, config.cache.capacityBytes);
+    const error = exhausted ? new CacheExhaustedError(exhausted, caught) : caught;
+    summary.exitCode = exitCodeOf(error);
+    summary.failure = failureOf(error);
     if (error instanceof MoverError) {
-      summary.exitCode = error.exitCode;
       summary.reason = error.message;
       summary.kopiaErrorOutput = error.kopiaOutput;
       if (error instanceof ConfigError) {
         for (const issue of error.issues) output.log.error({ variable: issue.source }, `configuration error: ${issue.source}: ${issue.message}`);
       }
     } else {
-      summary.exitCode = ExitCode.OperationFailed;
       summary.reason = `unexpected error: ${error instanceof Error ? error.message : String(error)}`;
     }
-    // A run that ends badly may have been killed by a full cache volume: say so, with the fix.
-    const exhausted = cacheExhaustion(config.cacheDir, config.cache.capacityBytes);
-    if (exhausted) {
-      summary.exitCode = ExitCode.CacheExhausted;
-      summary.reason = `${exhausted} (${summary.reason})`;
-    }
-    summary.failure = exhausted ? KNOWN_FAILURES.CacheFull : failureOf(error);
     output.log.error(
       { exitCode: summary.exitCode, failureClass: summary.failure.class, retryable: summary.failure.retryable, fix: summary.failure.fix },
       summary.reason ?? 'failed',
     );
   } finally {
-    stopSignals.dispose();
+    stop.dispose();
     runner.cleanup();
     try {
       scrubSavedSecrets(config);
@@ -240,44 +234,4 @@ export async function run(options: RunOptions): Promise<number> {
   summary.kopiaProcesses = runner.spawnCount;
   printSummary(output, summary, terminationLog);
   return summary.exitCode;
-}
-
-/**
- * On SIGTERM/SIGINT: pass the signal to kopia so it can checkpoint, kill it
- * after the grace period, and make the run end with 128+n.
- */
-function installSignalHandlers(runner: KopiaRunner, output: Output, graceMs: number) {
-  let reject: (error: Error) => void = () => {};
-  const stopped = new Promise<never>((_, r) => {
-    reject = r;
-  });
-  stopped.catch(() => {});
-  const handler = (signal: NodeJS.Signals) => {
-    const number = osConstants.signals[signal];
-    output.log.warn({ signal, graceSeconds: graceMs / 1000 }, 'stop requested: passing it to kopia');
-    const child = runner.child;
-    const error = new TerminatedError(signal, number);
-    runner.stop(error);
-    stopHooks(signal);
-    const finish = () => reject(error);
-    if (!child) return finish();
-    child.kill(signal);
-    const timer = setTimeout(() => {
-      output.log.warn('kopia did not stop within the grace period: killing it');
-      child.kill('SIGKILL');
-    }, graceMs);
-    child.finally(() => {
-      clearTimeout(timer);
-      finish();
-    });
-  };
-  process.on('SIGTERM', handler);
-  process.on('SIGINT', handler);
-  return {
-    stopped,
-    dispose: () => {
-      process.off('SIGTERM', handler);
-      process.off('SIGINT', handler);
-    },
-  };
 }

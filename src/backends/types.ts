@@ -2,13 +2,8 @@ import type { ConfigIssue } from '../errors.js';
 import type { EnvSource } from '../config/env-source.js';
 import type { Secret } from '../config/secret.js';
 
-/** A secret written to a 0600 temp file whose path is passed to kopia as `flag`. */
-export interface SecretFile {
-  flag: string;
-  content: Secret;
-  /** What the file holds, for the plan (never the content). */
-  purpose: string;
-}
+import type { SecretFile } from '../kopia/command.js';
+export type { SecretFile };
 
 /** Where the repository lives, resolved from env into what kopia needs. */
 export interface StorageTarget {

@@ -51,8 +51,12 @@ export interface ParseOptions {
   /** The operation chosen by a subcommand; otherwise DIRECTION decides. */
   operation?: Operation;
   system: SystemFacts;
-  /** Skip checks that look at the disk (used by `plan`). */
-  offline?: boolean;
+  /**
+   * Read the mounted files that decide the connection (the legacy repository config) and check
+   * the CA file is a regular file; default true, and a run and `plan` both do. Off only for tests
+   * of parsing that must not depend on the machine's /credentials.
+   */
+  readMounts?: boolean;
 }
 
 const MAX_INT = 2_147_483_647;
@@ -222,7 +226,7 @@ export function parseConfig(envMap: EnvMap, options: ParseOptions): MoverConfig 
   if (values.CUSTOM_CA !== undefined && values.KOPIA_CUSTOM_CA !== undefined && values.CUSTOM_CA !== values.KOPIA_CUSTOM_CA) {
     issues.push({ source: 'KOPIA_CUSTOM_CA', message: `names ${values.KOPIA_CUSTOM_CA} while CUSTOM_CA names ${values.CUSTOM_CA}; set one, or both to the same file` });
   }
-  const caProblem = customCa !== undefined && !options.offline ? regularFileProblem(customCa) : undefined;
+  const caProblem = customCa !== undefined && options.readMounts !== false ? regularFileProblem(customCa) : undefined;
   if (caProblem !== undefined) issues.push({ source: caSource, message: `CA file ${customCa}: ${caProblem}` });
 
   const issuesBefore = issues.length;
@@ -231,7 +235,7 @@ export function parseConfig(envMap: EnvMap, options: ParseOptions): MoverConfig 
   const legacyConfig = values.KOPIA_MOVER_LEGACY_REPOSITORY_CONFIG ?? '/credentials/repository.config';
   const structuredText = env.get('KOPIA_STRUCTURED_REPOSITORY_CONFIG');
   const structured = structuredText === undefined ? undefined : parseStructuredConfig(jsonValue(structuredText, 'KOPIA_STRUCTURED_REPOSITORY_CONFIG', issues), issues);
-  const legacy = !options.offline && existsSync(legacyConfig) ? legacyConfigTarget(legacyConfig, jsonFile(legacyConfig, issues), issues) : undefined;
+  const legacy = options.readMounts !== false && existsSync(legacyConfig) ? legacyConfigTarget(legacyConfig, jsonFile(legacyConfig, issues), issues) : undefined;
   const manualText = env.get('KOPIA_MANUAL_CONFIG');
   const manual = manualText === undefined ? undefined : parseManualConfig(jsonValue(manualText, 'KOPIA_MANUAL_CONFIG', issues), issues);
   // The contract's order: structured config, then the legacy mounted config, then KOPIA_REPOSITORY.

@@ -1,4 +1,12 @@
-import type { SecretFile } from '../backends/types.js';
+import type { Secret } from '../config/secret.js';
+
+/** A secret written to a 0600 temp file whose path is passed to kopia as `flag`. */
+export interface SecretFile {
+  flag: string;
+  content: Secret;
+  /** What the file holds, for the plan (never the content). */
+  purpose: string;
+}
 
 /** One kopia invocation, as a plain value: the plan is a list of these. */
 export interface KopiaCommand {

@@ -26,6 +26,12 @@ export interface RunnerOptions {
   onSpawn?: (argv: string[]) => void;
   /** The run's private folder: secret files are written there. */
   tempDir: string;
+  /**
+   * Aborted when the run is asked to stop: the kopia child gets SIGTERM to checkpoint, SIGKILL
+   * after `stopGraceMs`, and no further kopia process starts. The abort reason is what `run` throws.
+   */
+  stop?: AbortSignal;
+  stopGraceMs?: number;
 }
 
 const TAIL_LINES = 40;
@@ -61,7 +67,6 @@ export class KopiaRunner {
   /** Temp file of each secret file, by the value itself: two commands may share a flag, never a file. */
   private readonly files = new Map<SecretFile, string>();
   private current?: ResultPromise;
-  private stopError?: Error;
 
   constructor(private readonly options: RunnerOptions) {}
 
@@ -73,9 +78,15 @@ export class KopiaRunner {
     return [...command.args, ...fileFlags, ...this.options.globalFlags];
   }
 
+  /** Throws the stop's reason once a stop was asked for. */
+  private checkStopped(): void {
+    const stop = this.options.stop;
+    if (stop?.aborted) throw stop.reason instanceof Error ? stop.reason : new Error('stopped');
+  }
+
   async run(command: KopiaCommand, options: RunOptions = {}): Promise<KopiaResult> {
     // Once a stop is requested no further kopia process starts.
-    if (this.stopError) throw this.stopError;
+    this.checkStopped();
     const { output } = this.options;
     const argv = this.argv(command, this.materialize(command.secretFiles ?? []));
     this.spawnCount++;
@@ -117,6 +128,9 @@ export class KopiaRunner {
       buffer: false,
       reject: false,
       cleanup: true,
+      cancelSignal: this.options.stop,
+      killSignal: 'SIGTERM',
+      forceKillAfterDelay: this.options.stopGraceMs ?? 20_000,
     });
     this.current = child;
     let stdout = '';
@@ -133,7 +147,7 @@ export class KopiaRunner {
     stdoutLines.end();
     flushProgress();
     // A stop arrived while kopia ran: whatever it returned, the operation must not go on.
-    if (this.stopError) throw this.stopError;
+    this.checkStopped();
     if (result.exitCode === undefined && !result.signal) {
       // kopia never started: a missing or unusable binary is a setup problem, not a repository one.
       throw new ConfigError({
@@ -148,14 +162,9 @@ export class KopiaRunner {
     return { exitCode, stdout, tail, signal: result.signal ?? undefined };
   }
 
-  /** Refuse every later command with this error. */
-  stop(error: Error): void {
-    this.stopError = error;
-  }
-
-  /** The running kopia child, for signal forwarding. */
-  get child(): ResultPromise | undefined {
-    return this.current;
+  /** Settles once no kopia process of this runner is running (a stopped one has ended). */
+  async idle(): Promise<void> {
+    await this.current?.catch(() => undefined);
   }
 
   /** Secret files live for the whole run: kopia.config may refer to them after connect. */

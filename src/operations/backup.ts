@@ -1,31 +1,16 @@
-import { readdirSync } from 'node:fs';
+import { withAdditionalArgs } from '../config/additional-args.js';
+import type { MoverConfig } from '../config/types.js';
+import { BeforeSnapshotActionError, OperationError } from '../errors.js';
+import type { Facts } from '../facts.js';
 import { KNOWN_FAILURES } from '../kopia/failures.js';
 import { snapshotsExpired } from '../kopia/logs.js';
-import type { MoverConfig } from '../config/types.js';
-import { BeforeSnapshotActionError, ConfigError, OperationError } from '../errors.js';
-import type { KopiaCommand } from '../kopia/command.js';
-import { connect, planConnect } from './connect.js';
-import { checkMainCommand, runStep, type RunContext } from './context.js';
-import { withAdditionalArgs } from '../config/additional-args.js';
+import type { KopiaResult } from '../kopia/runner.js';
+import type { Plan, RunState, Step } from '../plan/step.js';
+import { checkedMainCommand, warningsStep } from './common.js';
+import { connectSteps } from './connect.js';
 import { runHook } from './hooks.js';
-import type { PlanStep } from './plan.js';
+import { actionsEnabled as kopiaActionsEnabled, settingsSteps, settingsWarnings } from './settings.js';
 import { farLess, measureTree } from './source-size.js';
-import { actionsEnabled as kopiaActionsEnabled, applySettings, readSettings, settingsSteps, settingsWarnings } from './settings.js';
-import { loadPolicySettings } from '../policy/mounted.js';
-import { forgetApplied } from './state.js';
-
-/** Entries of DATA_DIR that count as content (lost+found is the filesystem's, not the user's). */
-export function dataEntries(dataDir: string): string[] {
-  try {
-    return readdirSync(dataDir).filter((name) => name !== 'lost+found');
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    throw new ConfigError({
-      source: 'DATA_DIR',
-      message: code === 'ENOENT' ? `directory ${dataDir} does not exist` : `directory ${dataDir} cannot be read (${code})`,
-    });
-  }
-}
 
 /** The snapshot path's kopia policy target, `user@host:path`. */
 export function pathTarget(config: MoverConfig): string {
@@ -74,33 +59,6 @@ function snapshotArguments(config: MoverConfig) {
   return withAdditionalArgs(own, config.additionalArgs);
 }
 
-export function snapshotCommand(config: MoverConfig): KopiaCommand {
-  return {
-    args: snapshotArguments(config).args,
-    purpose: `snapshot ${config.dataDir} as ${config.identity.username}@${config.identity.hostname}:${config.sourcePath}`,
-    captureStdout: true,
-  };
-}
-
-export function planBackup(config: MoverConfig): PlanStep[] {
-  const steps: PlanStep[] = [];
-  steps.push({ note: `skip everything if ${config.dataDir} is empty (lost+found ignored)` });
-  const settings = loadPolicySettings(config);
-  const connection = planConnect(config, config.identity, 'connect-or-create', { enableActions: kopiaActionsEnabled(settings) });
-  for (const command of connection.steps) steps.push({ command });
-  if (connection.create) steps.push({ command: connection.create });
-  for (const finding of settings.findings.filter((f) => f.severity === 'error')) {
-    steps.push({ note: `not applied (${finding.source}): ${finding.message}` });
-  }
-  for (const step of settingsSteps(config, settings, { target: pathTarget(config), policy: pathPolicy(config, settings.globalPolicy) })) {
-    steps.push({ command: step.command });
-  }
-  if (config.backup.beforeSnapshot) steps.push({ note: 'run KOPIA_BEFORE_SNAPSHOT' });
-  steps.push({ command: snapshotCommand(config) });
-  if (config.backup.afterSnapshot) steps.push({ note: 'run KOPIA_AFTER_SNAPSHOT' });
-  return steps;
-}
-
 export interface SnapshotManifest {
   id?: string;
   rootEntry?: { summ?: { size?: number; files?: number; dirs?: number; symlinks?: number; numFailed?: number } };
@@ -113,61 +71,30 @@ export function excludedAny(manifest: SnapshotManifest): boolean {
   return (manifest.stats?.excludedFileCount ?? 0) > 0 || (manifest.stats?.excludedDirCount ?? 0) > 0;
 }
 
-export async function runBackup(ctx: RunContext): Promise<void> {
-  const { config, output, summary } = ctx;
-  const dataDir = config.dataDir ?? '';
-  checkMainCommand(ctx, 'snapshot create', snapshotArguments(config));
-  if (dataEntries(dataDir).length === 0) {
-    summary.skipped = `${dataDir} is empty, nothing to back up`;
-    output.log.info({ dataDir }, 'source is empty (lost+found ignored): nothing to back up');
-    return;
-  }
+/** kopia saves a manifest even when entries could not be read, then exits 1: say what was missed. */
+function snapshotFailure(dataDir: string, result: KopiaResult, purpose: string): OperationError {
+  const kopiaOutput = result.tail.join('\n');
+  const fatal = /Found (\d+) fatal error/.exec(kopiaOutput)?.[1];
+  const first = /Error when processing "([^"\n]*)": [^\n]*?([^:\n]*)$/m.exec(kopiaOutput);
+  if (!fatal) return new OperationError(`${purpose} failed (kopia exit code ${result.exitCode})`, kopiaOutput);
+  const example = first ? `; first: "${first[1]}" (${first[2]?.trim()})` : '';
+  return new OperationError(
+    `snapshot incomplete: kopia could not read ${fatal} entr${fatal === '1' ? 'y' : 'ies'} of ${dataDir}${example}`,
+    kopiaOutput,
+    KNOWN_FAILURES.SourceError,
+  );
+}
 
-  const { settings, outcome } = readSettings(ctx);
-  const path = { target: pathTarget(config), policy: pathPolicy(config, settings.globalPolicy) };
-  for (const warning of settingsWarnings(config, settings, path)) {
-    output.log.warn(warning);
-    summary.warnings.push(warning);
-  }
-  const { created } = await connect(ctx, config.identity, 'connect-or-create', { enableActions: kopiaActionsEnabled(settings) });
-  // A new repository has none of the policies this cache remembers applying.
-  if (created) forgetApplied(config);
-  await applySettings(ctx, settings, outcome, path);
-
-  const repo = settings.repository;
-  const actionsEnabled = repo?.enableActions !== false;
-  const timeoutMs = repo?.actionTimeoutMs ?? config.backup.actionTimeoutMs;
-  for (const [name, command] of [['KOPIA_BEFORE_SNAPSHOT', config.backup.beforeSnapshot], ['KOPIA_AFTER_SNAPSHOT', config.backup.afterSnapshot]] as const) {
-    if (command && !actionsEnabled) {
-      const note = `${name} skipped: enableActions is false in ${repo?.source}`;
-      output.log.warn(note);
-      summary.warnings.push(note);
-    }
-  }
-
-  if (config.backup.beforeSnapshot && actionsEnabled) {
-    const hook = await runHook(ctx, 'KOPIA_BEFORE_SNAPSHOT', config.backup.beforeSnapshot, dataDir, timeoutMs);
-    if (!hook.ok) throw new BeforeSnapshotActionError(`${hook.reason}; no snapshot was taken`);
-  }
-
-  const result = await runStep(ctx, snapshotCommand(config), (message, kopiaOutput) => {
-    // kopia saves a manifest even when entries could not be read, then exits 1: say what was missed.
-    const fatal = /Found (\d+) fatal error/.exec(kopiaOutput)?.[1];
-    const first = /Error when processing "([^"\n]*)": [^\n]*?([^:\n]*)$/m.exec(kopiaOutput);
-    if (!fatal) return new OperationError(message, kopiaOutput);
-    const example = first ? `; first: "${first[1]}" (${first[2]?.trim()})` : '';
-    return new OperationError(
-      `snapshot incomplete: kopia could not read ${fatal} entr${fatal === '1' ? 'y' : 'ies'} of ${dataDir}${example}`,
-      kopiaOutput,
-      KNOWN_FAILURES.SourceError,
-    );
-  });
+/** Reads kopia's manifest of the new snapshot into the summary, and fails a snapshot that holds nothing. */
+async function snapshotTaken(config: MoverConfig, dataDir: string, result: KopiaResult, state: RunState): Promise<void> {
+  const { output, summary, paths } = state.ctx;
   let manifest: SnapshotManifest;
   try {
     manifest = JSON.parse(result.stdout) as SnapshotManifest;
   } catch {
     throw new OperationError('kopia reported success but printed no snapshot manifest', result.tail.join('\n'));
   }
+  state.values.set('snapshot', manifest.id ?? '');
   const summ = manifest.rootEntry?.summ ?? {};
   // The manifest counts only fatal errors; errors the policy ignores appear in kopia's output alone.
   const ignored = Number(/Ignored (\d+) error\(s\)/.exec(result.tail.join('\n'))?.[1] ?? 0);
@@ -181,7 +108,7 @@ export async function runBackup(ctx: RunContext): Promise<void> {
   };
   output.log.info({ snapshot: summary.snapshot }, 'snapshot created');
   output.line(`Snapshot created successfully: ${summary.snapshot.id}`);
-  const expired = snapshotsExpired(ctx.paths.logDir);
+  const expired = snapshotsExpired(paths.logDir);
   if (expired) {
     const note = `retention expired ${expired} older snapshot${expired === 1 ? '' : 's'} of ${pathTarget(config)}`;
     output.log.info({ expired }, note);
@@ -207,11 +134,78 @@ export async function runBackup(ctx: RunContext): Promise<void> {
   if ((summ.files ?? 0) === 0 && (summ.dirs ?? 0) <= 1 && (summ.symlinks ?? 0) === 0) {
     throw new OperationError(`snapshot ${manifest.id} holds no files although ${dataDir} is not empty`, result.tail.join('\n'));
   }
+}
 
-  if (config.backup.afterSnapshot && actionsEnabled) {
-    const hook = await runHook(ctx, 'KOPIA_AFTER_SNAPSHOT', config.backup.afterSnapshot, dataDir, timeoutMs, {
-      KOPIA_MOVER_SNAPSHOT_ID: manifest.id ?? '',
-    });
-    if (!hook.ok) summary.warnings.push(`${hook.reason} (the snapshot was taken)`);
+/**
+ * A backup as steps: nothing when DATA_DIR is empty; otherwise connect (or create), apply the
+ * settings, the before-action, the snapshot, the after-action.
+ */
+export function planBackup(config: MoverConfig, facts: Facts): Plan {
+  const dataDir = config.dataDir ?? '';
+  const title = `backup of ${dataDir} as ${pathTarget(config)}`;
+  const main = checkedMainCommand('snapshot create', snapshotArguments(config));
+  if (facts.sourceEmpty) {
+    return {
+      title,
+      steps: [
+        {
+          id: 'source-empty',
+          kind: 'internal',
+          describe: `${dataDir} is empty (lost+found ignored): nothing to back up`,
+          run: (state) => {
+            state.ctx.summary.skipped = `${dataDir} is empty, nothing to back up`;
+            state.ctx.output.log.info({ dataDir }, 'source is empty (lost+found ignored): nothing to back up');
+            state.stopped = 'source empty';
+          },
+        },
+      ],
+    };
   }
+  const settings = facts.settings;
+  const path = { target: pathTarget(config), policy: pathPolicy(config, settings.globalPolicy) };
+  const repo = settings.repository;
+  const hooksEnabled = repo?.enableActions !== false;
+  const timeoutMs = repo?.actionTimeoutMs ?? config.backup.actionTimeoutMs;
+  const warnings = [...main.warnings, ...settingsWarnings(config, settings, path)];
+  for (const [name, command] of [['KOPIA_BEFORE_SNAPSHOT', config.backup.beforeSnapshot], ['KOPIA_AFTER_SNAPSHOT', config.backup.afterSnapshot]] as const) {
+    if (command && !hooksEnabled) warnings.push(`${name} skipped: enableActions is false in ${repo?.source}`);
+  }
+  const purpose = `snapshot ${dataDir} as ${pathTarget(config)}`;
+  const steps: Step[] = [
+    ...warningsStep('warnings', warnings),
+    ...connectSteps(config, facts, config.identity, 'connect-or-create', { enableActions: kopiaActionsEnabled(settings) }),
+    ...settingsSteps(config, facts, path),
+  ];
+  const before = config.backup.beforeSnapshot;
+  if (before && hooksEnabled) {
+    steps.push({
+      id: 'before-snapshot',
+      kind: 'internal',
+      describe: 'run KOPIA_BEFORE_SNAPSHOT',
+      run: async (state) => {
+        const hook = await runHook(state.ctx, 'KOPIA_BEFORE_SNAPSHOT', before, dataDir, timeoutMs);
+        if (!hook.ok) throw new BeforeSnapshotActionError(`${hook.reason}; no snapshot was taken`);
+      },
+    });
+  }
+  steps.push({
+    id: 'snapshot',
+    kind: 'kopia',
+    command: { args: main.args, purpose, captureStdout: true },
+    after: (result, state) => snapshotTaken(config, dataDir, result, state),
+    fail: (result) => snapshotFailure(dataDir, result, purpose),
+  });
+  const after = config.backup.afterSnapshot;
+  if (after && hooksEnabled) {
+    steps.push({
+      id: 'after-snapshot',
+      kind: 'internal',
+      describe: 'run KOPIA_AFTER_SNAPSHOT',
+      run: async (state) => {
+        const hook = await runHook(state.ctx, 'KOPIA_AFTER_SNAPSHOT', after, dataDir, timeoutMs, { KOPIA_MOVER_SNAPSHOT_ID: state.values.get('snapshot') ?? '' });
+        if (!hook.ok) state.ctx.summary.warnings.push(`${hook.reason} (the snapshot was taken)`);
+      },
+    });
+  }
+  return { title, steps };
 }

@@ -1,39 +1,18 @@
-import { readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { StorageTarget } from '../backends/types.js';
+import { storageCandidates } from '../config/candidates.js';
 import type { Identity, MoverConfig } from '../config/types.js';
 import { RepositoryError } from '../errors.js';
+import type { Facts, SavedConnection } from '../facts.js';
 import type { KopiaCommand } from '../kopia/command.js';
-import { createLost, creationInFlight, repositoryMissing, wrongPassword } from '../kopia/errors.js';
+import { wrongPassword } from '../kopia/errors.js';
 import { classifyKopiaOutput } from '../kopia/failures.js';
 import { savedConfigFile } from '../kopia/global-flags.js';
-import { clearRebuildableCache } from './cache-recovery.js';
-import { runKopia, type RunContext } from './context.js';
 import type { KopiaResult } from '../kopia/runner.js';
-
-interface SavedConnection {
-  storage?: { type?: string; config?: Record<string, unknown> };
-  enableActions?: boolean;
-  username?: string;
-  hostname?: string;
-  caching?: {
-    maxCacheSize?: number;
-    maxMetadataCacheSize?: number;
-    contentCacheSizeLimitBytes?: number;
-    metadataCacheSizeLimitBytes?: number;
-  };
-}
-
-/** What the cache dir's kopia.config says, if anything. A pure file read: no repository is touched. */
-export function readSavedConnection(config: MoverConfig): SavedConnection | undefined {
-  const file = savedConfigFile(config);
-  if (file === undefined) return undefined;
-  try {
-    return JSON.parse(readFileSync(file, 'utf8')) as SavedConnection;
-  } catch {
-    return undefined;
-  }
-}
+import type { Condition, RunState, Step } from '../plan/step.js';
+import { clearRebuildableCache } from './cache-recovery.js';
+import { forgetApplied } from './state.js';
 
 export type ConnectMode = 'connect-or-create' | 'connect-only';
 
@@ -45,9 +24,11 @@ export interface ConnectOptions {
   enableActions?: boolean;
 }
 
-export function storageCandidates(config: MoverConfig): StorageTarget[] {
-  return [config.storage, ...config.storageFallbacks].filter((t): t is StorageTarget => t !== undefined);
-}
+/** The flag a plan sets once this run created the repository itself. */
+export const CREATED: Condition = { on: 'flag', name: 'created', describe: 'the repository was created in this run' };
+
+/** How long movers keep connecting while another mover's create is half-written. */
+const CREATION_WAIT_MS = 60_000;
 
 /** Cache settings as kopia flags, with the byte values kopia.config records for them. */
 function cacheSettings(config: MoverConfig): { flag: string; key: keyof NonNullable<SavedConnection['caching']>; mb: number }[] {
@@ -66,10 +47,6 @@ function cacheFlags(config: MoverConfig): string[] {
   return cacheSettings(config).map((s) => `${s.flag}=${s.mb}`);
 }
 
-function cacheMatches(config: MoverConfig, saved: SavedConnection): boolean {
-  return cacheSettings(config).every((s) => saved.caching?.[s.key] === s.mb * 1_000_000);
-}
-
 /**
  * A saved connection is reusable only if it is this repository, no secret of it was scrubbed, and
  * it allows policy actions exactly when the repository config asks for them.
@@ -81,7 +58,7 @@ function reusable(storage: StorageTarget, saved: SavedConnection | undefined, op
   return (storage.secretConfigKeys ?? []).every((key) => saved.storage?.config?.[key] !== undefined);
 }
 
-function connectCommands(config: MoverConfig, storage: StorageTarget, identity: Identity, mode: ConnectMode, options: ConnectOptions) {
+function connectCommands(config: MoverConfig, storage: StorageTarget, identity: Identity, options: ConnectOptions) {
   const common = [
     `--override-username=${identity.username}`,
     `--override-hostname=${identity.hostname}`,
@@ -90,233 +67,35 @@ function connectCommands(config: MoverConfig, storage: StorageTarget, identity: 
     ...cacheFlags(config),
   ];
   if (options.enableActions !== undefined) common.push(options.enableActions ? '--enable-actions' : '--no-enable-actions');
-  const target = storage.args;
-  const files = storage.secretFiles;
   const connect: KopiaCommand = {
-    args: ['repository', 'connect', ...target, ...common],
+    args: ['repository', 'connect', ...storage.args, ...common],
     purpose: `connect to ${storage.description}`,
-    secretFiles: files,
+    secretFiles: storage.secretFiles,
   };
   // --create-only: the format blobs and nothing else. A creator that loses a race with another
   // must not have written policies or indexes under its own key; everyone connects afterwards.
-  const create: KopiaCommand | undefined =
-    mode === 'connect-or-create'
-      ? {
-          args: ['repository', 'create', ...target, ...common, '--create-only', ...(config.manual?.createFlags ?? [])],
-          purpose: `create ${storage.description}`,
-          when: 'only if the repository still does not exist after a short random wait; then connect, wait for other creators to settle, and connect again',
-          secretFiles: files,
-        }
-      : undefined;
+  const create: KopiaCommand = {
+    args: ['repository', 'create', ...storage.args, ...common, '--create-only', ...(config.manual?.createFlags ?? [])],
+    purpose: `create ${storage.description}`,
+    secretFiles: storage.secretFiles,
+  };
   return { connect, create };
 }
 
-/** Steps after a reused connection: identity and cache settings, only when they differ. */
-function reuseSteps(config: MoverConfig, saved: SavedConnection, identity: Identity): KopiaCommand[] {
-  const steps: KopiaCommand[] = [];
-  if (saved.username !== identity.username || saved.hostname !== identity.hostname) {
-    steps.push({
-      args: ['repository', 'set-client', `--username=${identity.username}`, `--hostname=${identity.hostname}`],
-      purpose: `set client identity to ${identity.username}@${identity.hostname}`,
-    });
-  }
-  if (!cacheMatches(config, saved)) {
-    steps.push({ args: ['cache', 'set', ...cacheFlags(config)], purpose: 'set cache limits' });
-  }
-  return steps;
-}
-
-/** The steps connecting needs, given what the cache holds (for plans and for counting). */
-export interface ConnectPlan {
-  reuse: boolean;
-  steps: KopiaCommand[];
-  /** Only run when connecting reports that the repository does not exist. */
-  create?: KopiaCommand;
-}
-
-export function planConnect(config: MoverConfig, identity: Identity, mode: ConnectMode, options: ConnectOptions = {}): ConnectPlan {
-  const candidates = storageCandidates(config);
-  if (candidates.length === 0) throw new RepositoryError('no repository configured');
-  const saved = readSavedConnection(config);
-  const reused = candidates.find((c) => reusable(c, saved, options));
-  if (reused && saved) return { reuse: true, steps: reuseSteps(config, saved, identity) };
-  const commands = candidates.map((c) => connectCommands(config, c, identity, mode, options));
-  return {
-    reuse: false,
-    steps: commands.map((c, i) => (i === 0 ? c.connect : { ...c.connect, when: 'only if the sources before it failed' })),
-    create: commands[0]?.create,
-  };
-}
-
-function isDirectory(path: string): boolean {
-  try {
-    return statSync(path).isDirectory();
-  } catch {
-    return false;
-  }
-}
-
 /**
- * A filesystem repository lives on a mounted volume. When its directory is missing the volume is
- * not mounted: a restore or maintenance stops there, and a backup creates a repository only inside
- * an existing parent, never the whole path on the container's own disk where it would be lost.
- */
-function checkRepositoryVolumes(config: MoverConfig, mode: ConnectMode): void {
-  for (const storage of storageCandidates(config)) {
-    const path = storage.localPath;
-    if (path === undefined || isDirectory(path)) continue;
-    if (mode === 'connect-only') {
-      throw new RepositoryError(`repository volume is not mounted at ${path}: the filesystem repository's directory does not exist`);
-    }
-    const parent = dirname(path);
-    if (!isDirectory(parent)) {
-      throw new RepositoryError(
-        `repository volume is probably not mounted: ${parent} does not exist, so no repository is created at ${path}`,
-      );
-    }
-  }
-}
-
-/**
- * Connects: reuses the cache's connection when it is this repository; otherwise
- * tries each source in order; creates a repository only when none connected and
- * kopia said the repository does not exist. Any other failure (wrong password,
- * unreachable, denied) never leads to a create.
- */
-export async function connect(
-  ctx: RunContext,
-  identity: Identity,
-  mode: ConnectMode,
-  options: ConnectOptions = {},
-): Promise<{ created: boolean; reused: boolean }> {
-  const { config } = ctx;
-  const run = (command: KopiaCommand) => runKopia(ctx, command);
-  checkRepositoryVolumes(config, mode);
-  if (config.cache.forceRebuild) forcedRebuild(ctx);
-  const plan = planConnect(config, identity, mode, options);
-  if (plan.reuse) {
-    for (const step of plan.steps) {
-      const result = await run(step);
-      if (result.exitCode !== 0) throw new RepositoryError(`${step.purpose} failed`, result.tail.join('\n'));
-    }
-    ctx.output.line('Repository connected');
-    return { created: false, reused: true };
-  }
-
-  const candidates = storageCandidates(config);
-  const failures: { storage: StorageTarget; tail: string[]; missing: boolean }[] = [];
-  for (const storage of candidates) {
-    const { connect: command } = connectCommands(config, storage, identity, mode, options);
-    const result = await run(command);
-    if (result.exitCode === 0) {
-      // Storage secrets kopia just wrote into the cache volume's config go at once, not at the end:
-      // a run killed by SIGKILL gets no end.
-      scrubSavedSecrets(config);
-      ctx.output.line('Repository connected');
-      return { created: false, reused: false };
-    }
-    failures.push({ storage, tail: result.tail, missing: repositoryMissing(result.tail) });
-  }
-
-  const missing = failures.find((f) => f.missing);
-  if (missing && mode === 'connect-or-create') {
-    const created = await createRepository(ctx, connectCommands(config, missing.storage, identity, mode, options), missing.storage);
-    scrubSavedSecrets(config);
-    ctx.output.line('Repository connected');
-    return { created, reused: false };
-  }
-  const first = failures[0]!;
-  const reason = wrongPassword(first.tail)
-    ? 'wrong repository password'
-    : first.missing
-      ? 'the repository does not exist'
-      : (classifyKopiaOutput(first.tail.join('\n'))?.what ?? 'connect failed');
-  throw new RepositoryError(
-    `could not connect to ${first.storage.description}: ${reason}`,
-    failures.map((f) => f.tail.join('\n')).join('\n'),
-  );
-}
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** How long losers of a creation race keep connecting while the winner's blobs land. */
-const CREATION_WAIT_MS = 60_000;
-
-/**
- * First creation, safe when many movers find the same empty repository at once (VolSync users
- * apply many ReplicationSources together). kopia's create checks that the location is empty, takes
- * a key derivation's time (up to a second or two under load), then writes kopia.blobcfg and
- * kopia.repository unconditionally: two creators that both checked before either wrote overwrite
- * each other, and what one of them wrote under its own key is lost, or the pair left behind comes
- * from two creators and opens for nobody. So: a random pause, then look again (most movers now find
- * the first creator's repository); create only the format blobs (--create-only); a create that
- * finds data there lost the race and connects instead; connecting retries while a creator's blobs
- * are half-written; and after a settle time longer than a create takes, every mover that took part
- * connects afresh, without its cached copy of the format blobs, so it writes only into the
- * repository that stands. Returns whether this mover's create is the one that stood.
- */
-async function createRepository(
-  ctx: RunContext,
-  commands: { connect: KopiaCommand; create?: KopiaCommand },
-  storage: StorageTarget,
-): Promise<boolean> {
-  const { config, output } = ctx;
-  const { jitterMs, settleMs } = config.creation;
-  await sleep(Math.random() * jitterMs);
-  let result = await runKopia(ctx, commands.connect);
-  let created = false;
-  if (result.exitCode !== 0) {
-    if (!creationInFlight(result.tail)) throw connectFailure(storage, result.tail);
-    if (repositoryMissing(result.tail)) {
-      const attempt = await runKopia(ctx, commands.create!);
-      if (attempt.exitCode === 0) created = true;
-      else if (createLost(attempt.tail)) output.log.info('another mover created the repository at the same time: connecting to it');
-      else throw new RepositoryError(`could not create ${storage.description}`, attempt.tail.join('\n'));
-    }
-    result = await connectWhileCreating(ctx, commands.connect, storage);
-  }
-  // A creator that checked before these blobs were written may still overwrite them: wait longer
-  // than a create takes, then connect again from what storage holds now, not from the cache.
-  await sleep(settleMs);
-  for (const name of ['kopia.repository', 'kopia.blobcfg']) rmSync(join(config.cacheDir, name), { force: true });
-  result = await connectWhileCreating(ctx, commands.connect, storage);
-  output.log.info({ created }, created ? 'repository created and verified by a fresh connect' : 'connected to the repository another mover created');
-  return created;
-}
-
-/** Connects, retrying with growing, jittered pauses while another mover's create is in flight. */
-async function connectWhileCreating(ctx: RunContext, command: KopiaCommand, storage: StorageTarget): Promise<KopiaResult> {
-  const deadline = Date.now() + CREATION_WAIT_MS;
-  for (let pause = 500; ; pause = Math.min(pause * 2, 8000)) {
-    const result = await runKopia(ctx, command);
-    if (result.exitCode === 0) return result;
-    if (!creationInFlight(result.tail)) throw connectFailure(storage, result.tail);
-    if (Date.now() + pause > deadline) {
-      throw new RepositoryError(
-        `could not connect to ${storage.description}: movers created it at the same moment and its format blobs ` +
-          'kopia.repository and kopia.blobcfg do not belong together; nothing was stored. With no snapshot in it yet, delete both blobs and run again',
-        result.tail.join('\n'),
-      );
-    }
-    await sleep(pause / 2 + (Math.random() * pause) / 2);
-  }
-}
-
-function connectFailure(storage: StorageTarget, tail: string[]): RepositoryError {
-  const reason = wrongPassword(tail) ? 'wrong repository password' : (classifyKopiaOutput(tail.join('\n'))?.what ?? 'connect failed');
-  return new RepositoryError(`could not connect to ${storage.description}: ${reason}`, tail.join('\n'));
-}
-
-/**
- * Removes the storage secrets kopia wrote into kopia.config, so the cache
- * volume never keeps them after the run. Rewritten atomically, mode 0600.
+ * Removes the storage secrets kopia wrote into kopia.config, so the cache volume never keeps them.
+ * Rewritten atomically, mode 0600.
  */
 export function scrubSavedSecrets(config: MoverConfig): void {
   const keys = storageCandidates(config).flatMap((c) => c.secretConfigKeys ?? []);
-  if (keys.length === 0) return;
   const path = savedConfigFile(config);
-  if (path === undefined) return;
-  const saved = readSavedConnection(config) as (SavedConnection & Record<string, unknown>) | undefined;
+  if (keys.length === 0 || path === undefined) return;
+  let saved: (SavedConnection & Record<string, unknown>) | undefined;
+  try {
+    saved = JSON.parse(readFileSync(path, 'utf8')) as SavedConnection & Record<string, unknown>;
+  } catch {
+    return;
+  }
   const storageConfig = saved?.storage?.config;
   if (!saved || !storageConfig || !keys.some((k) => k in storageConfig)) return;
   for (const key of keys) delete storageConfig[key];
@@ -324,8 +103,190 @@ export function scrubSavedSecrets(config: MoverConfig): void {
   renameSync(`${path}.scrub`, path);
 }
 
+function connectFailure(storage: StorageTarget, result: KopiaResult | undefined): RepositoryError {
+  const tail = result?.tail ?? [];
+  const reason = wrongPassword(tail)
+    ? 'wrong repository password'
+    : /repository not initialized/i.test(tail.join('\n'))
+      ? 'the repository does not exist'
+      : (classifyKopiaOutput(tail.join('\n'))?.what ?? 'connect failed');
+  return new RepositoryError(`could not connect to ${storage.description}: ${reason}`, tail.join('\n'));
+}
+
+/**
+ * The steps that connect a run to its repository. A saved connection to this repository is reused
+ * (with the identity and cache settings brought up to date only when they differ); otherwise each
+ * source is tried in the contract's order. With `connect-or-create`, and only when the last source
+ * reports that no repository exists, the repository is created, safely when many movers find the
+ * same empty repository at once (VolSync users apply many ReplicationSources together).
+ *
+ * kopia's create checks that the location is empty, spends a key derivation's time (up to seconds
+ * under load), then writes kopia.blobcfg and kopia.repository unconditionally: two creators that
+ * both checked before either wrote overwrite each other, what one of them wrote under its own key
+ * is lost, and a pair left from two creators opens for nobody. So: a random pause and a second
+ * look (most movers now find the first creator's repository); create only the format blobs
+ * (--create-only); a create that finds data there lost the race and connects instead; connecting
+ * retries while blobs are half-written; and after a settle time longer than a create takes, every
+ * mover that took part connects afresh, without its cached format blobs, so it writes only into
+ * the repository that stands.
+ */
+export function connectSteps(config: MoverConfig, facts: Facts, identity: Identity, mode: ConnectMode, options: ConnectOptions = {}): Step[] {
+  const candidates = storageCandidates(config);
+  if (candidates.length === 0) throw new RepositoryError('no repository configured');
+  const steps: Step[] = [];
+
+  // A filesystem repository lives on a mounted volume: a missing directory means no volume.
+  for (const dir of facts.repositoryDirs) {
+    if (dir.exists) continue;
+    if (mode === 'connect-only') {
+      throw new RepositoryError(`repository volume is not mounted at ${dir.path}: the filesystem repository's directory does not exist`);
+    }
+    if (!dir.parentExists) {
+      throw new RepositoryError(`repository volume is probably not mounted: ${dir.path}'s parent does not exist, so no repository is created at ${dir.path}`);
+    }
+  }
+
+  if (config.cache.forceRebuild) {
+    steps.push({ id: 'force-cache-rebuild', kind: 'internal', describe: 'KOPIA_FORCE_CACHE_REBUILD: clear the rebuildable cache when safe', run: forcedRebuild });
+  }
+
+  const saved = facts.savedConnection;
+  const reused = candidates.find((c) => reusable(c, saved, options));
+  if (reused && saved) {
+    if (saved.username !== identity.username || saved.hostname !== identity.hostname) {
+      steps.push({
+        id: 'set-client',
+        kind: 'kopia',
+        command: {
+          args: ['repository', 'set-client', `--username=${identity.username}`, `--hostname=${identity.hostname}`],
+          purpose: `set client identity to ${identity.username}@${identity.hostname}`,
+        },
+        fail: (result) => new RepositoryError(`setting the client identity to ${identity.username}@${identity.hostname} failed`, result.tail.join('\n')),
+      });
+    }
+    if (!cacheSettings(config).every((s) => saved.caching?.[s.key] === s.mb * 1_000_000)) {
+      steps.push({
+        id: 'cache-set',
+        kind: 'kopia',
+        command: { args: ['cache', 'set', ...cacheFlags(config)], purpose: 'set cache limits' },
+        fail: (result) => new RepositoryError('setting the cache limits failed', result.tail.join('\n')),
+      });
+    }
+    steps.push({ id: 'connected', kind: 'internal', describe: 'reuse the saved connection', run: connected });
+    return steps;
+  }
+
+  const ids = candidates.map((_, i) => (i === 0 ? 'connect' : `connect-${i + 1}`));
+  candidates.forEach((storage, i) => {
+    steps.push({
+      id: ids[i]!,
+      kind: 'kopia',
+      command: connectCommands(config, storage, identity, options).connect,
+      when: i === 0 ? undefined : { on: 'outcome', step: ids[i - 1]!, is: ['not-initialized', 'creation-in-flight', 'create-lost', 'failed'] },
+      continueOn: ['not-initialized', 'creation-in-flight', 'create-lost', 'failed'],
+    });
+  });
+
+  const last = candidates.at(-1)!;
+  const lastId = ids.at(-1)!;
+  const firstFailure = (state: RunState) => connectFailure(candidates[0]!, state.results.get(ids[0]!));
+  if (mode === 'connect-or-create') {
+    const { connect, create } = connectCommands(config, last, identity, options);
+    const missing: Condition = { on: 'outcome', step: lastId, is: ['not-initialized'] };
+    const { jitterMs, settleMs } = config.creation;
+    const retry = { while: ['not-initialized', 'creation-in-flight', 'create-lost'] as const, forMs: CREATION_WAIT_MS, firstPauseMs: 500 };
+    const mismatch = (result: KopiaResult) =>
+      new RepositoryError(
+        `could not connect to ${last.description}: movers created it at the same moment and its format blobs kopia.repository ` +
+          'and kopia.blobcfg do not belong together; nothing was stored. With no snapshot in it yet, delete both blobs and run again',
+        result.tail.join('\n'),
+      );
+    steps.push(
+      {
+        id: 'creation-pause',
+        kind: 'internal',
+        describe: `wait a random 0-${jitterMs / 1000} s: other movers may be creating the same repository`,
+        when: missing,
+        run: () => sleep(Math.random() * jitterMs),
+      },
+      {
+        id: 'connect-again',
+        kind: 'kopia',
+        command: connect,
+        when: missing,
+        continueOn: ['not-initialized', 'creation-in-flight'],
+        fail: (result) => connectFailure(last, result),
+      },
+      {
+        id: 'create',
+        kind: 'kopia',
+        command: create,
+        when: { on: 'outcome', step: 'connect-again', is: ['not-initialized'] },
+        continueOn: ['create-lost'],
+        after: (_result, state) => {
+          state.flags.add('created');
+        },
+        fail: (result) => new RepositoryError(`could not create ${last.description}`, result.tail.join('\n')),
+      },
+      {
+        id: 'connect-created',
+        kind: 'kopia',
+        command: connect,
+        when: { on: 'outcome', step: 'connect-again', is: ['not-initialized', 'creation-in-flight'] },
+        retry,
+        fail: (result) => (/unable to decrypt repository blobcfg blob/i.test(result.tail.join('\n')) ? mismatch(result) : connectFailure(last, result)),
+      },
+      {
+        id: 'creation-settle',
+        kind: 'internal',
+        describe: `wait ${settleMs / 1000} s for any other creator, then forget the cached format blobs`,
+        when: missing,
+        run: async (state) => {
+          await sleep(settleMs);
+          for (const name of ['kopia.repository', 'kopia.blobcfg']) rmSync(join(state.ctx.config.cacheDir, name), { force: true });
+        },
+      },
+      {
+        id: 'connect-fresh',
+        kind: 'kopia',
+        command: connect,
+        when: missing,
+        retry,
+        after: (_result, state) => {
+          const created = state.flags.has('created');
+          state.ctx.output.log.info({ created }, created ? 'repository created and verified by a fresh connect' : 'connected to the repository another mover created');
+        },
+        fail: (result) => (/unable to decrypt repository blobcfg blob/i.test(result.tail.join('\n')) ? mismatch(result) : connectFailure(last, result)),
+      },
+    );
+  }
+  steps.push({
+    id: 'connected',
+    kind: 'internal',
+    describe: 'remove the storage secrets kopia wrote into kopia.config; fail with the first source\'s reason if none connected',
+    run: (state) => {
+      const ok = [...ids, 'connect-fresh'].some((id) => state.outcomes.get(id) === 'ok');
+      if (!ok) throw firstFailure(state);
+      // A new repository has none of the policies this cache remembers applying.
+      if (state.flags.has('created')) forgetApplied(state.ctx.config);
+      connected(state);
+    },
+  });
+  return steps;
+}
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+function connected(state: RunState): void {
+  // Storage secrets kopia just wrote into the cache volume's config go at once, not at the end:
+  // a run killed by SIGKILL gets no end.
+  scrubSavedSecrets(state.ctx.config);
+  state.ctx.output.line('Repository connected');
+}
+
 /** KOPIA_FORCE_CACHE_REBUILD: clear before connecting, under the same rules; a refusal is a warning. */
-function forcedRebuild(ctx: RunContext): void {
+function forcedRebuild(state: RunState): void {
+  const { ctx } = state;
   const result = clearRebuildableCache(ctx.config);
   if (result.cleared) {
     ctx.output.log.info({ folders: result.folders }, 'KOPIA_FORCE_CACHE_REBUILD: cache cleared');

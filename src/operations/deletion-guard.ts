@@ -2,7 +2,7 @@ import { existsSync, realpathSync } from 'node:fs';
 import { basename, dirname, join, posix } from 'node:path';
 import type { MoverConfig } from '../config/types.js';
 import { ConfigError } from '../errors.js';
-import { storageCandidates } from './connect.js';
+import { storageCandidates } from '../config/candidates.js';
 
 /** Directories that are never restore output as a whole. */
 const SYSTEM_DIRECTORIES = new Set(['/usr', '/etc', '/bin', '/sbin', '/var', '/boot', '/proc', '/sys', '/dev', '/root', '/home']);

@@ -1,7 +1,7 @@
 import { execa } from 'execa';
 import { PROXY_VARIABLES } from '../kopia/environment.js';
 import { LineSplitter } from '../kopia/lines.js';
-import type { RunContext } from './context.js';
+import type { RunContext } from '../plan/context.js';
 
 /** Process groups of hooks now running, so a stop can end them too. */
 const running = new Set<number>();

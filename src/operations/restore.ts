@@ -1,31 +1,24 @@
 import { statSync } from 'node:fs';
 import { posix, resolve } from 'node:path';
-import type { MoverConfig } from '../config/types.js';
-import { OperationError } from '../errors.js';
-import type { KopiaCommand } from '../kopia/command.js';
-import { connect, planConnect } from './connect.js';
-import { applySettings, readSettings } from './settings.js';
-import { checkMainCommand, runStep, type RunContext } from './context.js';
 import { withAdditionalArgs } from '../config/additional-args.js';
-import type { PlanStep } from './plan.js';
-import { checkDeletionTarget } from './deletion-guard.js';
+import type { MoverConfig } from '../config/types.js';
+import { ConfigError, OperationError } from '../errors.js';
+import type { Facts } from '../facts.js';
+import { JsonArrayElements } from '../kopia/json-stream.js';
+import type { Arg, Placeholder, Plan, RunState, Step } from '../plan/step.js';
+import { checkedMainCommand, warningsStep } from './common.js';
+import { connectSteps } from './connect.js';
 import { listingPath, removeExtras, SnapshotPaths } from './prune.js';
-import { compareNewestFirst, discoveryRecord, hasFatalErrors, selectSnapshot, snapshotsOf, type SnapshotEntry } from './select.js';
+import { compareNewestFirst, discoveryRecord, hasFatalErrors, selectSnapshot, type SnapshotEntry } from './select.js';
+import { settingsSteps } from './settings.js';
 
-const LIST: KopiaCommand = {
-  args: ['snapshot', 'list', '--all', '--json'],
-  purpose: 'list snapshots',
-  captureStdout: true,
-};
+const SELECTED: Placeholder = { ref: 'snapshot', shown: '<selected snapshot>' };
 
-function restoreArguments(config: MoverConfig, snapshotId: string) {
-  const own = ['snapshot', 'restore', snapshotId, config.dataDir ?? '', '--write-files-atomically', '--ignore-permission-errors', '--flush-files'];
+/** The restore's arguments; the snapshot (index 2) is known only once one was selected. */
+function restoreArguments(config: MoverConfig) {
+  const own = ['snapshot', 'restore', SELECTED.shown, config.dataDir ?? '', '--write-files-atomically', '--ignore-permission-errors', '--flush-files'];
   if (config.backup.parallelism !== undefined) own.push(`--parallel=${config.backup.parallelism}`);
   return withAdditionalArgs(own, config.additionalArgs);
-}
-
-export function restoreCommand(config: MoverConfig, snapshotId: string): KopiaCommand {
-  return { args: restoreArguments(config, snapshotId).args, purpose: `restore snapshot ${snapshotId} into ${config.dataDir}` };
 }
 
 /**
@@ -61,98 +54,146 @@ function ownersNote(config: MoverConfig): string | undefined {
   return `${OWNERS_NOTE}; every file belongs to UID ${uid}. Allow privileged movers in the namespace if the application needs its files' owners`;
 }
 
-function listingCommand(snapshotId: string): KopiaCommand {
-  return { args: ['ls', '-r', snapshotId], purpose: `list the contents of snapshot ${snapshotId}` };
+/**
+ * The snapshots of one source, read from kopia's list of every snapshot one element at a time: only
+ * this source's entries are kept whole, the rest as the few fields discovery prints.
+ */
+function snapshotReader(source: { username: string; hostname: string; path: string }) {
+  const mine: SnapshotEntry[] = [];
+  const others: SnapshotEntry[] = [];
+  const elements = new JsonArrayElements((text) => {
+    const s = JSON.parse(text) as SnapshotEntry;
+    const compact: SnapshotEntry = { id: s.id, source: s.source, startTime: s.startTime, endTime: s.endTime };
+    if (s.source?.userName === source.username && s.source.host === source.hostname && s.source.path === source.path) {
+      mine.push({ ...compact, stats: s.stats && { errorCount: s.stats.errorCount }, rootEntry: s.rootEntry && { summ: s.rootEntry.summ } });
+    } else others.push(compact);
+  });
+  return { mine, others, elements };
 }
 
-export function planRestore(config: MoverConfig): PlanStep[] {
-  const steps: PlanStep[] = [];
-  const connection = planConnect(config, config.identity, 'connect-only');
-  for (const command of connection.steps) steps.push({ command });
-  steps.push({ command: LIST });
-  steps.push({ note: `select a snapshot of ${config.identity.username}@${config.identity.hostname}:${config.sourcePath}` });
-  steps.push({ command: restoreCommand(config, '<selected snapshot>') });
-  if (config.restore.enableFileDeletion) {
-    steps.push({ command: listingCommand('<selected snapshot>') });
-    steps.push({ note: `remove files absent from the snapshot from ${config.dataDir} (lost+found kept)` });
-  }
-  return steps;
-}
-
-export async function runRestore(ctx: RunContext): Promise<void> {
-  const { config, output, summary } = ctx;
+/**
+ * A restore as steps: refuse an unsafe deletion target before anything; connect (never create);
+ * the throttle; list and select a snapshot (or stop, saying why, leaving DATA_DIR as it is);
+ * restore it; and with KOPIA_ENABLE_FILE_DELETION remove what it does not hold.
+ */
+export function planRestore(config: MoverConfig, facts: Facts): Plan {
   const { username, hostname } = config.identity;
+  const dataDir = config.dataDir ?? '';
   const path = config.sourcePath ?? '';
   const source = `${username}@${hostname}:${path}`;
-
-  checkMainCommand(ctx, 'snapshot restore', restoreArguments(config, '<snapshot>'));
-  if (config.restore.enableFileDeletion) checkDeletionTarget(config);
-  const { settings, outcome } = readSettings(ctx);
-  await connect(ctx, config.identity, 'connect-only');
-  // A restore takes the throttle (download speed); policies only matter to backups.
-  await applySettings(ctx, settings, outcome);
-
-  const listed = await runStep(ctx, LIST);
-  let all: SnapshotEntry[];
-  try {
-    all = JSON.parse(listed.stdout) as SnapshotEntry[];
-  } catch {
-    throw new OperationError('could not read the snapshot list kopia printed', listed.tail.join('\n'));
+  const main = checkedMainCommand('snapshot restore', restoreArguments(config));
+  if (facts.deletionRefusal !== undefined) {
+    throw new ConfigError({
+      source: 'DATA_DIR',
+      message: `file deletion (KOPIA_ENABLE_FILE_DELETION) refused: ${facts.deletionRefusal}; restore into a dedicated directory`,
+    });
   }
-  const candidates = snapshotsOf(all, username, hostname, path);
+  let reader = snapshotReader({ username, hostname, path });
+  const steps: Step[] = [
+    ...warningsStep('warnings', main.warnings),
+    ...connectSteps(config, facts, config.identity, 'connect-only'),
+    // A restore takes the throttle (download speed); policies only matter to backups.
+    ...settingsSteps(config, facts),
+    {
+      id: 'list',
+      kind: 'kopia',
+      command: { args: ['snapshot', 'list', '--all', '--json'], purpose: 'list snapshots' },
+      stream: () => {
+        reader = snapshotReader({ username, hostname, path });
+        return { onStdoutLine: (line) => reader.elements.push(`${line}\n`) };
+      },
+      after: (result, state) => {
+        try {
+          reader.elements.end();
+        } catch (error) {
+          throw new OperationError(`could not read the snapshot list kopia printed: ${(error as Error).message}`, result.tail.join('\n'));
+        }
+        select(state, reader.mine, reader.others, source);
+      },
+    },
+    {
+      id: 'restore',
+      kind: 'kopia',
+      command: { args: main.args.map((a, i): Arg => (i === 2 ? SELECTED : a)), purpose: `restore the selected snapshot into ${dataDir}` },
+      tolerate: (result) => readOnlyParent(result.tail, dataDir),
+      after: (_result, state) => {
+        const note = ownersNote(config);
+        if (note !== undefined) {
+          state.ctx.output.log.warn(note);
+          state.ctx.summary.notes.push(note);
+        }
+      },
+    },
+  ];
+  if (config.restore.enableFileDeletion) {
+    const keep = new SnapshotPaths();
+    let understood = true;
+    steps.push({
+      id: 'listing',
+      kind: 'kopia',
+      command: { args: ['ls', '-r', SELECTED], purpose: 'list the contents of the selected snapshot' },
+      // Streamed into hashes: never held whole, however many files the snapshot names.
+      stream: (state) => {
+        const id = state.values.get(SELECTED.ref) ?? '';
+        return {
+          onStdoutLine: (line) => {
+            if (!understood || line === '') return;
+            const entry = listingPath(line, id);
+            if (entry === undefined) understood = false;
+            else keep.add(entry);
+          },
+        };
+      },
+      after: (_result, state) => deleteExtras(state, understood ? keep : undefined),
+    });
+  }
+  steps.push({
+    id: 'restored',
+    kind: 'internal',
+    describe: 'print "Snapshot restore completed: <id>, <files> files, <bytes> bytes"',
+    run: (state) => {
+      const totals = state.values.get('totals') ?? '0 files, 0 bytes';
+      state.ctx.output.line(`Snapshot restore completed: ${state.values.get(SELECTED.ref)}, ${totals}`);
+    },
+  });
+  return { title: `restore of ${source} into ${dataDir}`, steps };
+}
+
+/** Picks the snapshot to restore, or ends the run saying why nothing is restored. */
+function select(state: RunState, mine: SnapshotEntry[], others: SnapshotEntry[], source: string): void {
+  const { config, output, summary } = state.ctx;
+  const candidates = [...mine].sort(compareNewestFirst);
   // A snapshot with unread entries is missing data; restoring it (worse, with deletion) would lose files.
-  const incomplete = candidates.filter(hasFatalErrors);
-  for (const s of incomplete) {
+  for (const s of candidates.filter(hasFatalErrors)) {
     output.log.warn({ snapshot: s.id, startTime: s.startTime, errors: s.stats?.errorCount }, 'skipping a snapshot whose backup could not read every entry');
   }
-  const mine = candidates.filter((s) => !hasFatalErrors(s));
-  const chosen = selectSnapshot(mine, config.restore);
+  const chosen = selectSnapshot(candidates.filter((s) => !hasFatalErrors(s)), config.restore);
   if (!chosen) {
     if (candidates.length === 0) output.line(`No snapshots found for ${source}`);
     output.line('No eligible snapshots found');
     if (config.restore.discoverSnapshots) {
       output.line('=== Discovery Mode: Available Snapshots ===');
-      for (const s of [...all].sort(compareNewestFirst)) {
-        output.line(discoveryRecord(s));
-      }
+      for (const s of [...mine, ...others].sort(compareNewestFirst)) output.line(discoveryRecord(s));
       output.line('=== End Discovery Mode ===');
     }
     summary.skipped = `no eligible snapshot of ${source}, nothing restored`;
+    state.stopped = 'no eligible snapshot';
     return;
   }
-
   output.log.info({ snapshot: chosen.id, startTime: chosen.startTime, source }, 'restoring snapshot');
-  await runStep(ctx, restoreCommand(config, chosen.id), undefined, { tolerated: (result) => readOnlyParent(result.tail, config.dataDir ?? '') });
-  summary.restoredSnapshot = { id: chosen.id, startTime: chosen.startTime, source };
-  const note = ownersNote(config);
-  if (note !== undefined) {
-    output.log.warn(note);
-    summary.notes.push(note);
-  }
-  await deleteExtras(ctx, chosen.id);
+  state.values.set(SELECTED.ref, chosen.id);
   const totals = chosen.rootEntry?.summ ?? {};
-  output.line(`Snapshot restore completed: ${chosen.id}, ${totals.files ?? 0} files, ${totals.size ?? 0} bytes`);
+  state.values.set('totals', `${totals.files ?? 0} files, ${totals.size ?? 0} bytes`);
+  summary.restoredSnapshot = { id: chosen.id, startTime: chosen.startTime, source };
 }
 
 /**
  * With KOPIA_ENABLE_FILE_DELETION: removes what the restored snapshot does not hold. Only now, with
- * the snapshot fully restored, is that safe. The listing is streamed into hashes: it is never held
- * whole, however many files it names.
+ * the snapshot fully restored, is that safe; a listing that was not understood deletes nothing.
  */
-async function deleteExtras(ctx: RunContext, snapshotId: string): Promise<void> {
-  const { config, output, summary } = ctx;
-  if (!config.restore.enableFileDeletion) return;
-  const keep = new SnapshotPaths();
-  let understood = true;
-  await runStep(ctx, listingCommand(snapshotId), undefined, {
-    onStdoutLine: (line) => {
-      if (!understood || line === '') return;
-      const path = listingPath(line, snapshotId);
-      if (path === undefined) understood = false;
-      else keep.add(path);
-    },
-  });
-  if (!understood) {
+function deleteExtras(state: RunState, keep: SnapshotPaths | undefined): void {
+  const { config, output, summary } = state.ctx;
+  if (keep === undefined) {
     summary.warnings.push('file deletion skipped: the snapshot listing could not be read safely; extra files were kept');
     return;
   }

@@ -3,34 +3,17 @@ import type { MoverConfig } from '../config/types.js';
 import { ConfigError } from '../errors.js';
 import type { KopiaCommand } from '../kopia/command.js';
 import { GLOBAL_POLICY_KEY } from '../policy/kopia-policy.js';
-import { loadPolicySettings, type PolicySettings } from '../policy/mounted.js';
+import type { PolicySettings } from '../policy/mounted.js';
 import type { PolicyOutcome } from '../report/summary.js';
-import { runKopia, type RunContext } from './context.js';
-import { appliedRecord, describeChanges, digestOf, flattenFields, recordApplied, type AppliedRecord } from './state.js';
+import type { Facts } from '../facts.js';
+import type { RunState, Step } from '../plan/step.js';
+import { CREATED } from './connect.js';
+import { describeChanges, digestOf, flattenFields, recordApplied, type AppliedRecord } from './state.js';
 
 export interface PathPolicy {
   /** `user@host:path` */
   target: string;
   policy?: Record<string, unknown>;
-}
-
-/** Reads the policy inputs and reports what cannot be applied; the run goes on regardless. */
-export function readSettings(ctx: RunContext): { settings: PolicySettings; outcome: PolicyOutcome } {
-  const settings = loadPolicySettings(ctx.config);
-  const blocking = settings.findings.filter((f) => f.blocksRun);
-  if (blocking.length > 0) throw new ConfigError(blocking.map(({ source, message }) => ({ source, message })));
-  const outcome: PolicyOutcome = { applied: 0, failed: 0, failures: [] };
-  for (const finding of settings.findings) {
-    if (finding.severity === 'error') {
-      outcome.failed++;
-      outcome.failures.push(`${finding.source}: ${finding.message}`);
-      ctx.output.log.warn({ file: finding.source }, `policy input not applied: ${finding.message}`);
-    } else {
-      ctx.output.log.info({ file: finding.source }, `policy field not applied: ${finding.message}`);
-    }
-  }
-  ctx.summary.policy = outcome;
-  return { settings, outcome };
 }
 
 /** Whether kopia may run the actions of a policy: only a connection made with --enable-actions does. */
@@ -84,8 +67,8 @@ function inlineSource(field: string, _config: MoverConfig): string {
   return INLINE_SOURCES[field] ?? 'KOPIA_ADDITIONAL_ARGS';
 }
 
-/** One settings step: its kopia command and what it records once applied. */
-export interface SettingsStep {
+/** One settings change: its kopia command and what it records once applied. */
+interface SettingsChange {
   name: 'policies' | 'throttle';
   command: KopiaCommand;
   record: AppliedRecord;
@@ -93,6 +76,8 @@ export interface SettingsStep {
   changes: string[];
   /** No earlier record in this cache: everything it sets is new as far as the mover knows. */
   first: boolean;
+  /** Nothing changed since this cache applied it: needed again only in a repository created in this run. */
+  unchanged: boolean;
 }
 
 /**
@@ -100,16 +85,16 @@ export interface SettingsStep {
  * whole by what the sources say, and a target this cache set before that no source sets any more
  * is imported empty: removing a setting from the spec returns it to kopia's inherited or default value.
  */
-function policiesStep(config: MoverConfig, settings: PolicySettings, path: PathPolicy): SettingsStep | undefined {
-  const previous = appliedRecord(config, 'policies');
+function policiesChange(settings: PolicySettings, previous: AppliedRecord | undefined, path: PathPolicy): SettingsChange | undefined {
   const wanted: Record<string, Record<string, unknown>> = {};
   if (settings.globalPolicy) wanted[GLOBAL_POLICY_KEY] = settings.globalPolicy;
   if (path.policy) wanted[path.target] = path.policy;
   const record: AppliedRecord = { digest: digestOf(wanted), targets: Object.keys(wanted), fields: flattenFields(wanted) };
-  if ((previous?.digest ?? digestOf({})) === record.digest) return undefined;
+  const unchanged = (previous?.digest ?? digestOf({})) === record.digest;
   const document = { ...wanted };
-  for (const target of previous?.targets ?? []) if (!(target in document)) document[target] = {};
+  if (!unchanged) for (const target of previous?.targets ?? []) if (!(target in document)) document[target] = {};
   const targets = Object.keys(document);
+  if (targets.length === 0) return undefined;
   const described = targets.map((t) => (t === GLOBAL_POLICY_KEY ? `the global policy${settings.globalPolicy ? ` from ${settings.globalSources.join(', ')}` : ''}` : `the policy of ${t}`));
   return {
     name: 'policies',
@@ -122,6 +107,7 @@ function policiesStep(config: MoverConfig, settings: PolicySettings, path: PathP
     record,
     changes: describeChanges(previous?.fields ?? {}, record.fields),
     first: previous === undefined,
+    unchanged,
   };
 }
 
@@ -139,15 +125,16 @@ export function desiredThrottle(config: MoverConfig, settings: PolicySettings): 
 }
 
 /** Both directions are set every time: one the spec no longer limits goes back to unlimited. */
-function throttleStep(config: MoverConfig, settings: PolicySettings): SettingsStep | undefined {
-  const previous = appliedRecord(config, 'throttle');
+function throttleChange(config: MoverConfig, settings: PolicySettings, previous: AppliedRecord | undefined): SettingsChange | undefined {
   const wanted = desiredThrottle(config, settings);
   if (previous === undefined && wanted.upload === undefined && wanted.download === undefined) return undefined;
   const upload = wanted.upload === undefined ? 'unlimited' : String(wanted.upload);
   const download = wanted.download === undefined ? 'unlimited' : String(wanted.download);
   const fields = { 'throttle upload': upload, 'throttle download': download };
   const record: AppliedRecord = { digest: digestOf(fields), targets: ['throttle'], fields };
-  if (previous?.digest === record.digest) return undefined;
+  const unchanged = previous?.digest === record.digest;
+  // Unlimited both ways is what a new repository has: nothing to set there.
+  if (unchanged && wanted.upload === undefined && wanted.download === undefined) return undefined;
   return {
     name: 'throttle',
     command: {
@@ -157,46 +144,94 @@ function throttleStep(config: MoverConfig, settings: PolicySettings): SettingsSt
     record,
     changes: describeChanges(previous?.fields ?? {}, record.fields),
     first: previous === undefined,
+    unchanged,
   };
 }
 
-/** The steps that would change something; policies only for a backup, which passes the path's policy. */
-export function settingsSteps(config: MoverConfig, settings: PolicySettings, path?: PathPolicy): SettingsStep[] {
-  const steps = [path ? policiesStep(config, settings, path) : undefined, throttleStep(config, settings)];
-  return steps.filter((s): s is SettingsStep => s !== undefined);
+/**
+ * The steps that apply the settings: the policies (a backup passes the path's policy) and the
+ * throttle, each in one kopia call and only when different from what this cache last applied (or
+ * the repository is new), with the lines the docs tell users to look for around them. A failure is
+ * counted and reported, never fatal: the docs promise the backup goes on.
+ */
+export function settingsSteps(config: MoverConfig, facts: Facts, path?: PathPolicy): Step[] {
+  const settings = facts.settings;
+  // A policy input that is not a file at all (a FIFO, a device) is a broken mount: stop before anything runs.
+  const blocking = settings.findings.filter((f) => f.blocksRun);
+  if (blocking.length > 0) throw new ConfigError(blocking.map(({ source, message }) => ({ source, message })));
+  const changes = [
+    path ? policiesChange(settings, facts.applied.policies, path) : undefined,
+    throttleChange(config, settings, facts.applied.throttle),
+  ].filter((c): c is SettingsChange => c !== undefined);
+  const outcome: PolicyOutcome = { applied: 0, failed: 0, failures: [] };
+  const inputs =
+    settings.globalPolicy !== undefined || settings.repository !== undefined || path?.policy !== undefined || settings.findings.some((f) => f.severity === 'error');
+  const steps: Step[] = [
+    {
+      id: 'policy-inputs',
+      kind: 'internal',
+      describe: 'report what the policy inputs hold that cannot be applied',
+      run: (state) => reportSettings(state, settings, outcome),
+    },
+  ];
+  if (!inputs && changes.length === 0) return steps;
+  steps.push({
+    id: 'policy-header',
+    kind: 'internal',
+    describe: 'print "=== Applying policy configuration ==="',
+    run: (state) => state.ctx.output.line('=== Applying policy configuration ==='),
+  });
+  for (const change of changes) {
+    steps.push({
+      id: change.name,
+      kind: 'kopia',
+      command: change.command,
+      when: change.unchanged ? CREATED : undefined,
+      continueOn: ['failed', 'not-initialized', 'creation-in-flight', 'create-lost'],
+      after: (_result, state) => {
+        recordApplied(state.ctx.config, change.name, change.record);
+        state.ctx.output.log.info({ changes: change.changes }, change.first ? `${change.name} applied` : `${change.name} changed`);
+      },
+    });
+  }
+  steps.push({
+    id: 'policy-summary',
+    kind: 'internal',
+    describe: 'print "Policy configuration summary: N applied, M failed"',
+    run: (state) => {
+      const { output } = state.ctx;
+      for (const change of changes) {
+        const result = state.results.get(change.name);
+        if (result === undefined) {
+          output.log.info(`${change.name} unchanged since the last run, not re-applied`);
+          outcome.applied++;
+        } else if (result.exitCode === 0) {
+          outcome.applied++;
+        } else {
+          outcome.failed++;
+          const reason = result.tail.filter((l) => /error|invalid|unknown/i.test(l)).slice(-2).join(' ') || `kopia exit code ${result.exitCode}`;
+          outcome.failures.push(`${change.command.purpose}: ${reason}`);
+        }
+      }
+      output.line(`Policy configuration summary: ${outcome.applied} applied, ${outcome.failed} failed`);
+      const log = outcome.failed > 0 ? output.log.warn.bind(output.log) : output.log.info.bind(output.log);
+      log({ failures: outcome.failures }, `policy: ${outcome.applied} applied, ${outcome.failed} failed`);
+    },
+  });
+  return steps;
 }
 
-/**
- * Applies the policies and the throttle, each in one kopia call and only when different from what
- * this cache last applied, and says what changed. A failure is counted and reported, never fatal:
- * the docs promise the backup goes on.
- */
-export async function applySettings(ctx: RunContext, settings: PolicySettings, outcome: PolicyOutcome, path?: PathPolicy): Promise<void> {
-  const { output } = ctx;
-  const steps = settingsSteps(ctx.config, settings, path);
-  const inputs = settings.globalPolicy !== undefined || settings.repository !== undefined || path?.policy !== undefined;
-  if (inputs || steps.length > 0) output.line('=== Applying policy configuration ===');
-  const kinds = [path && (settings.globalPolicy || path.policy) ? 'policies' : undefined, settings.repository || steps.some((s) => s.name === 'throttle') ? 'throttle' : undefined];
-  for (const kind of kinds) {
-    if (kind === undefined || steps.some((s) => s.name === kind)) continue;
-    output.log.info(`${kind} unchanged since the last run, not re-applied`);
-    outcome.applied++;
-  }
-  for (const step of steps) {
-    const result = await runKopia(ctx, step.command);
-    if (result.exitCode === 0) {
-      outcome.applied++;
-      recordApplied(ctx.config, step.name, step.record);
-      output.log.info({ changes: step.changes }, step.first ? `${step.name} applied` : `${step.name} changed`);
-    } else {
+/** Reports what the policy inputs hold that cannot be applied. */
+function reportSettings(state: RunState, settings: PolicySettings, outcome: PolicyOutcome): void {
+  const { ctx } = state;
+  for (const finding of settings.findings) {
+    if (finding.severity === 'error') {
       outcome.failed++;
-      const reason = result.tail.filter((l) => /error|invalid|unknown/i.test(l)).slice(-2).join(' ') || `kopia exit code ${result.exitCode}`;
-      outcome.failures.push(`${step.command.purpose}: ${reason}`);
+      outcome.failures.push(`${finding.source}: ${finding.message}`);
+      ctx.output.log.warn({ file: finding.source }, `policy input not applied: ${finding.message}`);
+    } else {
+      ctx.output.log.info({ file: finding.source }, `policy field not applied: ${finding.message}`);
     }
   }
-  if (inputs || steps.length > 0 || outcome.failed > 0) {
-    output.line(`Policy configuration summary: ${outcome.applied} applied, ${outcome.failed} failed`);
-    const log = outcome.failed > 0 ? output.log.warn.bind(output.log) : output.log.info.bind(output.log);
-    log({ failures: outcome.failures }, `policy: ${outcome.applied} applied, ${outcome.failed} failed`);
-  }
+  ctx.summary.policy = outcome;
 }

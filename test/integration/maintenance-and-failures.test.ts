@@ -198,14 +198,20 @@ describe('plan', () => {
     expect(result.kopiaCalls).toEqual([]);
     assertNoSecrets(result, [s.password]);
     const commands = result.plainLines.filter((l) => /^\d+\. /.test(l));
+    // A new repository: connect, and only if that finds none, the creation steps, then the rest.
     expect(commands.map((l) => l.split(' ').slice(2, 4).join(' '))).toEqual([
       'repository connect',
+      'repository connect',
       'repository create',
+      'repository connect',
+      'repository connect',
       'policy import',
       'snapshot create',
     ]);
-    expect(commands[1]).toContain('only if the repository does not exist');
-    expect(commands[3]).toContain(s.data);
+    expect(commands.slice(1, 5).every((l) => l.includes('# only if connect found no repository') || l.includes('# only if connect-again'))).toBe(true);
+    expect(commands[2]).toContain('--create-only');
+    expect(commands[0]).not.toContain('# only if');
+    expect(commands[6]).toContain(s.data);
     expect(execFileSync(realKopia, ['--version'], { encoding: 'utf8' })).toContain('0.22.3');
   });
 

@@ -380,6 +380,8 @@ describe('GOOGLE_APPLICATION_CREDENTIALS given as JSON content (GCS tested by pl
 
   it('the plan shows a temp file in place of the credentials', async () => {
     const root = tempDir('km-gcs-plan-');
+    // The plan is the run's: it reads the same source, which must exist.
+    makeData(join(root, 'data'));
     const result = await runMover(['plan'], {
       DIRECTION: 'source',
       DATA_DIR: join(root, 'data'),

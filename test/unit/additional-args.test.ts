@@ -132,7 +132,7 @@ describe('KOPIA_ADDITIONAL_ARGS through parseConfig', () => {
   it('accepted arguments reach the config split', () => {
     const config = parseConfig(
       { ...base, KOPIA_ADDITIONAL_ARGS: `--parallel=4${SEP}--tags=a|b` },
-      { system, offline: true },
+      { system, readMounts: false },
     );
     expect(config.additionalArgs).toEqual(['--parallel=4', '--tags=a|b']);
   });
@@ -140,7 +140,7 @@ describe('KOPIA_ADDITIONAL_ARGS through parseConfig', () => {
   it('a forbidden flag is a ConfigError naming KOPIA_ADDITIONAL_ARGS, not quoting the value', () => {
     let error: unknown;
     try {
-      parseConfig({ ...base, KOPIA_ADDITIONAL_ARGS: `--parallel=4${SEP}--secret-access-key ${VALUE}` }, { system, offline: true });
+      parseConfig({ ...base, KOPIA_ADDITIONAL_ARGS: `--parallel=4${SEP}--secret-access-key ${VALUE}` }, { system, readMounts: false });
     } catch (e) {
       error = e;
     }

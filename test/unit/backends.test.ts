@@ -322,7 +322,7 @@ describe('rclone', () => {
       RCLONE_REMOTE_PATH: 'remote:repo',
       RCLONE_CONFIG: '/config/rclone.conf',
     };
-    const config = parseConfig(env, { system: { username: 'u', hostname: 'h', homeDir: '/home/u', stdoutIsTTY: false }, offline: true });
+    const config = parseConfig(env, { system: { username: 'u', hostname: 'h', homeDir: '/home/u', stdoutIsTTY: false }, readMounts: false });
     const child = kopiaEnvironment(config, { ...env, PATH: '/usr/bin' });
     expect(child['RCLONE_CONFIG']).toBe('/config/rclone.conf');
     expect(child['KOPIA_CONFIG_PATH']).toBeUndefined();

@@ -16,8 +16,8 @@ const BASE = { KOPIA_PASSWORD: PASSWORD, KOPIA_REPOSITORY: 'filesystem:///repo' 
 type Env = Record<string, string | undefined>;
 
 function parse(env: Env, operation?: Operation) {
-  // offline: the legacy /credentials file and CUSTOM_CA must not depend on this machine.
-  return parseConfig(env, { system: SYSTEM, offline: true, operation });
+  // readMounts false: the legacy /credentials file and CUSTOM_CA must not depend on this machine.
+  return parseConfig(env, { system: SYSTEM, readMounts: false, operation });
 }
 
 function configError(env: Env): ConfigError {

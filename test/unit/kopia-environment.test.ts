@@ -34,7 +34,7 @@ const PARENT = {
 };
 
 function build() {
-  const config = parseConfig(CONTROLLER_ENV, { system, offline: true });
+  const config = parseConfig(CONTROLLER_ENV, { system, readMounts: false });
   return { config, env: kopiaEnvironment(config, PARENT) };
 }
 
@@ -61,7 +61,7 @@ describe('kopiaEnvironment', () => {
   });
 
   it('the password comes from the parsed config, not the parent env', () => {
-    const config = parseConfig(CONTROLLER_ENV, { system, offline: true });
+    const config = parseConfig(CONTROLLER_ENV, { system, readMounts: false });
     const env = kopiaEnvironment(config, { ...PARENT, KOPIA_PASSWORD: 'stale-parent-value' });
     expect(env['KOPIA_PASSWORD']).toBe(PASSWORD);
   });
@@ -78,14 +78,14 @@ describe('kopiaEnvironment', () => {
   });
 
   it('does not add an inherited variable the parent lacks', () => {
-    const config = parseConfig(CONTROLLER_ENV, { system, offline: true });
+    const config = parseConfig(CONTROLLER_ENV, { system, readMounts: false });
     expect(kopiaEnvironment(config, {})).not.toHaveProperty('PATH');
   });
 });
 
 describe('secretValues', () => {
   it('lists the password and set secret variables, longest first', () => {
-    const config = parseConfig(CONTROLLER_ENV, { system, offline: true });
+    const config = parseConfig(CONTROLLER_ENV, { system, readMounts: false });
     const values = secretValues(config, { ...PARENT, WEBDAV_PASSWORD: 'dav', SFTP_PASSWORD: '' });
     expect(values).toEqual(['repo-password-123', 'aws-secret-value']);
   });

@@ -9,7 +9,7 @@ const system = { username: 'u', hostname: 'h', homeDir: '/home/u', stdoutIsTTY: 
 
 function issuesOf(env: Record<string, string>): ConfigError['issues'] {
   try {
-    parseConfig(env, { system, offline: true });
+    parseConfig(env, { system, readMounts: false });
   } catch (error) {
     if (error instanceof ConfigError) return error.issues;
     throw error;
@@ -35,7 +35,7 @@ describe('regressions', () => {
   });
 
   it('an upper-case filesystem scheme is accepted', () => {
-    const config = parseConfig({ DIRECTION: 'maintenance', KOPIA_PASSWORD: 'pw', KOPIA_REPOSITORY: 'FILESYSTEM:///r' }, { system, offline: true });
+    const config = parseConfig({ DIRECTION: 'maintenance', KOPIA_PASSWORD: 'pw', KOPIA_REPOSITORY: 'FILESYSTEM:///r' }, { system, readMounts: false });
     expect(config.storage?.args).toEqual(['filesystem', '--path=/r']);
   });
 

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/parse.js';
-import { excludedAny, snapshotCommand } from '../../src/operations/backup.js';
+import { excludedAny, planBackup } from '../../src/operations/backup.js';
+import { emptyFacts } from '../support/facts.js';
 
 const system = { username: 'u', hostname: 'h', homeDir: '/home/u', stdoutIsTTY: false };
 
@@ -8,9 +9,10 @@ describe('what the snapshot reports about exclusions', () => {
   it('asks kopia for the statistics, which carry the excluded counts', () => {
     const config = parseConfig(
       { DIRECTION: 'source', DATA_DIR: '/data', KOPIA_PASSWORD: 'pw', KOPIA_REPOSITORY: 'filesystem:///r' },
-      { system, offline: true },
+      { system, readMounts: false },
     );
-    expect(snapshotCommand(config).args.slice(0, 5)).toEqual(['snapshot', 'create', '/data', '--json', '--json-verbose']);
+    const snapshot = planBackup(config, emptyFacts()).steps.find((s) => s.id === 'snapshot');
+    expect(snapshot?.kind === 'kopia' ? snapshot.command.args.slice(0, 5) : []).toEqual(['snapshot', 'create', '/data', '--json', '--json-verbose']);
   });
 
   it('counts the source only when kopia left files or directories out', () => {

@@ -1,0 +1,90 @@
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { dirname } from 'node:path';
+import type { StorageTarget } from './backends/types.js';
+import { storageCandidates } from './config/candidates.js';
+import type { MoverConfig } from './config/types.js';
+import { ConfigError } from './errors.js';
+import { savedConfigFile } from './kopia/global-flags.js';
+import { deletionRefusal } from './operations/deletion-guard.js';
+import { appliedRecord, type AppliedRecord } from './operations/state.js';
+import { loadPolicySettings, type PolicySettings } from './policy/mounted.js';
+
+/** What the cache dir's kopia.config says about its connection. */
+export interface SavedConnection {
+  storage?: { type?: string; config?: Record<string, unknown> };
+  enableActions?: boolean;
+  username?: string;
+  hostname?: string;
+  caching?: {
+    maxCacheSize?: number;
+    maxMetadataCacheSize?: number;
+    contentCacheSizeLimitBytes?: number;
+    metadataCacheSizeLimitBytes?: number;
+  };
+}
+
+/**
+ * Everything a plan depends on besides the configuration, read from disk once, before anything
+ * runs: the saved connection, what this cache applied last, the mounted policy files, the source
+ * and the repository volume. `plan` and a run read the same facts, so they make the same plan.
+ */
+export interface Facts {
+  savedConnection?: SavedConnection;
+  applied: { policies?: AppliedRecord; throttle?: AppliedRecord };
+  settings: PolicySettings;
+  /** Each filesystem repository's directory: missing means its volume is not mounted. */
+  repositoryDirs: { storage: StorageTarget; path: string; exists: boolean; parentExists: boolean }[];
+  /** Backup: DATA_DIR holds nothing but lost+found. */
+  sourceEmpty?: boolean;
+  /** Restore with deletion: why deleting in DATA_DIR would be unsafe, if it would. */
+  deletionRefusal?: string;
+}
+
+function isDirectory(path: string): boolean {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+function readSavedConnection(config: MoverConfig): SavedConnection | undefined {
+  const file = savedConfigFile(config);
+  if (file === undefined) return undefined;
+  try {
+    const parsed = JSON.parse(readFileSync(file, 'utf8')) as unknown;
+    return parsed !== null && typeof parsed === 'object' ? (parsed as SavedConnection) : undefined;
+  } catch {
+    // Missing, or garbage after a crash: either way there is no connection to reuse.
+    return undefined;
+  }
+}
+
+/** Entries of DATA_DIR that count as content (lost+found is the filesystem's, not the user's). */
+function sourceEmpty(dataDir: string): boolean {
+  try {
+    return readdirSync(dataDir).filter((name) => name !== 'lost+found').length === 0;
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    throw new ConfigError({
+      source: 'DATA_DIR',
+      message: code === 'ENOENT' ? `directory ${dataDir} does not exist` : `directory ${dataDir} cannot be read (${code})`,
+    });
+  }
+}
+
+export function loadFacts(config: MoverConfig): Facts {
+  const facts: Facts = {
+    savedConnection: readSavedConnection(config),
+    applied: { policies: appliedRecord(config, 'policies'), throttle: appliedRecord(config, 'throttle') },
+    settings: loadPolicySettings(config),
+    repositoryDirs: storageCandidates(config).flatMap((storage) =>
+      storage.localPath === undefined
+        ? []
+        : [{ storage, path: storage.localPath, exists: isDirectory(storage.localPath), parentExists: isDirectory(dirname(storage.localPath)) }],
+    ),
+  };
+  if (config.operation === 'backup' && config.dataDir !== undefined) facts.sourceEmpty = sourceEmpty(config.dataDir);
+  if (config.operation === 'restore' && config.restore.enableFileDeletion) facts.deletionRefusal = deletionRefusal(config);
+  return facts;
+}
