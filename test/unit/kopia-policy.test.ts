@@ -342,6 +342,157 @@ describe('the docs’ examples', () => {
   });
 });
 
+describe('aliases in more detail', () => {
+  it('reports what is said about an alias’s value where the document wrote it', () => {
+    const r = map({ compression: { compressor: 'S2' }, retention: { keepYearly: -1 } });
+    expect(r.policy).toEqual({ compression: { compressorName: 's2-default' } });
+    expect(r.warnings.sort()).toEqual([
+      'compression.compressor: "S2" is not a kopia compressor name, using "s2-default"',
+      'retention.keepYearly: must not be negative, not applied',
+    ]);
+  });
+
+  it('ignores a losing alias without reading its value', () => {
+    const r = map({ compression: { compressorName: 'zstd', compressor: 's2' } });
+    expect(r.policy).toEqual({ compression: { compressorName: 'zstd' } });
+    expect(r.warnings).toEqual(['compression.compressor: ignored because compression.compressorName is also given, not applied']);
+  });
+
+  it('lets kopia’s spelling win even when its value is refused, and says both', () => {
+    const r = map({ retention: { keepAnnual: 'three', keepYearly: 3 } });
+    expect(r.policy).toEqual({});
+    expect(r.warnings.sort()).toEqual([
+      'retention.keepAnnual: must be a number, not applied',
+      'retention.keepYearly: ignored because retention.keepAnnual is also given, not applied',
+    ]);
+  });
+
+  it('between two aliases, the one listed first wins whatever the order in the document', () => {
+    const r = map({ upload: { parallelUploads: 8 }, scheduling: { uploadParallelism: 4 } });
+    expect(r.policy).toEqual({ upload: { maxParallelFileReads: 4 } });
+    expect(r.warnings).toEqual([
+      'upload.parallelUploads: ignored because scheduling.uploadParallelism also sets upload.maxParallelFileReads, not applied',
+    ]);
+  });
+
+  it('kopia’s spelling wins over the alias in another section', () => {
+    const r = map({ scheduling: { uploadParallelism: 4, intervalSeconds: 60 }, upload: { maxParallelFileReads: 2 } });
+    expect(r.policy).toEqual({ scheduling: { intervalSeconds: 60 }, upload: { maxParallelFileReads: 2 } });
+    expect(r.warnings).toEqual([
+      'scheduling.uploadParallelism: ignored because upload.maxParallelFileReads is also given, not applied',
+    ]);
+  });
+
+  it('applies the alias from another section even when that section was not an object', () => {
+    const r = map({ upload: 5, scheduling: { uploadParallelism: 4 } });
+    expect(r.policy).toEqual({ upload: { maxParallelFileReads: 4 } });
+    expect(r.warnings).toEqual(['upload: must be an object, not a number, not applied']);
+  });
+
+  it('a manual schedule is not kept apart from the other scheduling by an alias moved out of it', () => {
+    expect(map({ scheduling: { manual: true, uploadParallelism: 2 } })).toEqual({
+      policy: { scheduling: { manual: true }, upload: { maxParallelFileReads: 2 } },
+      warnings: [],
+      applied: ['scheduling.manual', 'upload.maxParallelFileReads'],
+    });
+  });
+});
+
+describe('values in more detail', () => {
+  it.each([
+    ['retention.keepDaily', -2.5, 'retention.keepDaily: must be a whole number, not applied'],
+    ['retention.keepDaily', 1e300, 'retention.keepDaily: is too large, not applied'],
+    ['logging.entries.ignored', -1.5, 'logging.entries.ignored: must be a whole number, not applied'],
+    ['actions.beforeFolder.path', [], 'actions.beforeFolder.path: must be a string, not applied'],
+    ['actions.beforeFolder.timeout', 2.5, 'actions.beforeFolder.timeout: must be a whole number, not applied'],
+    ['actions.beforeFolder.timeout', 1e300, 'actions.beforeFolder.timeout: is too large, not applied'],
+    ['actions.beforeFolder.timeout', '99999999999999999999s', 'actions.beforeFolder.timeout: is too large, not applied'],
+    ['osSnapshots.volumeShadowCopy.enable', 2.5, 'osSnapshots.volumeShadowCopy.enable: must be never, always or when-available, not applied'],
+  ])('%s = %j gets one reason', (path, value, warning) => {
+    const input = nest(path, value);
+    if (path.startsWith('actions.')) (input['actions'] as { beforeFolder: Record<string, unknown> }).beforeFolder['script'] = 'true';
+    expect(map(input).warnings).toEqual([warning]);
+  });
+
+  it('reads timeouts given as a number in text, with spaces, as seconds', () => {
+    const r = map({ actions: { beforeFolder: { path: '/bin/true', timeout: ' 45 ' }, afterFolder: { path: '/bin/true', timeout: '0' } } });
+    expect(r.policy).toEqual({
+      actions: { beforeFolder: { path: '/bin/true', timeout: 45 }, afterFolder: { path: '/bin/true', timeout: 0 } },
+    });
+    expect(r.warnings).toEqual([]);
+  });
+
+  it('reads action modes and splitters in any case, and names kopia’s spelling', () => {
+    const r = map({ actions: { afterSnapshotRoot: { script: 'x', mode: ' ASYNC ' } }, splitter: { algorithm: 'dynamic-4m-buzhash' } });
+    expect(r.policy).toEqual({ actions: { afterSnapshotRoot: { script: 'x', mode: 'async' } }, splitter: { algorithm: 'DYNAMIC-4M-BUZHASH' } });
+    expect(r.warnings).toEqual([]);
+  });
+
+  it('sorts and de-duplicates the compression lists as kopia keeps them', () => {
+    const r = map({ compression: { onlyCompress: ['.txt', '.log', '.txt'], neverCompress: ['b', 'B', 'a'] } });
+    expect(r.policy).toEqual({ compression: { onlyCompress: ['.log', '.txt'], neverCompress: ['B', 'a', 'b'] } });
+  });
+
+  it('de-duplicates times of day that are the same minute, however written', () => {
+    const r = map({ scheduling: { timeOfDay: ['06:05', { hour: 6, min: 5 }, ' 6:05 ', '00:00'] } });
+    expect(r.policy).toEqual({ scheduling: { timeOfDay: [{ hour: 0, min: 0 }, { hour: 6, min: 5 }] } });
+  });
+
+  it('gives each different reason a list is refused for, once', () => {
+    const r = map({ scheduling: { timeOfDay: ['25:00', '10:99', '26:00', 'noon'] } });
+    expect(r.policy).toEqual({});
+    expect(r.warnings.sort()).toEqual([
+      'scheduling.timeOfDay: hour must be 0-23, not applied',
+      'scheduling.timeOfDay: minute must be 0-59, not applied',
+      'scheduling.timeOfDay: must be a list of {"hour","min"} or "HH:MM", not applied',
+    ]);
+  });
+
+  it('drops an action whose only command is refused, and says why for both', () => {
+    const r = map({ actions: { beforeSnapshotRoot: { script: '', timeout: 60 } } });
+    expect(r.policy).toEqual({});
+    expect(r.warnings.sort()).toEqual([
+      'actions.beforeSnapshotRoot.script: must not be empty, not applied',
+      'actions.beforeSnapshotRoot: needs a "script" or a "path" to run, not applied',
+    ]);
+  });
+
+  it('says nothing more about an action of which nothing applies', () => {
+    const r = map({ actions: { beforeSnapshotRoot: { mode: 'sometimes' }, afterSnapshotRoot: {} } });
+    expect(r.policy).toEqual({});
+    expect(r.warnings).toEqual(['actions.beforeSnapshotRoot.mode: must be one of essential, optional, async, not applied']);
+  });
+
+  it('keeps manual scheduling when the other scheduling fields are all refused', () => {
+    const r = map({ scheduling: { manual: true, intervalSeconds: -1 } });
+    expect(r.policy).toEqual({ scheduling: { manual: true } });
+    expect(r.warnings).toEqual(['scheduling.intervalSeconds: must not be negative, not applied']);
+  });
+
+  it('treats null for an unknown or unsupported field as not set', () => {
+    expect(map({ colour: null, compression: { compressionLevel: null } })).toEqual({ policy: {}, warnings: [], applied: [] });
+  });
+
+  it('refuses a "(global)" entry that is null, naming it', () => {
+    expect(() => map({ [GLOBAL_POLICY_KEY]: null })).toThrow('"(global)" must be a JSON object, not null');
+  });
+
+  it('warns in the order of the document', () => {
+    const r = map({ compression: { compressor: 's2', compressionLevel: 3 }, colour: 1, retention: { keepDaily: -1 } });
+    expect(r.warnings).toEqual([
+      'compression.compressor: "s2" is not a kopia compressor name, using "s2-default"',
+      expect.stringMatching(/^compression\.compressionLevel: kopia has no compression level setting/),
+      'colour: unknown field, not applied',
+      'retention.keepDaily: must not be negative, not applied',
+    ]);
+  });
+
+  it('gives kopia’s JSON in kopia’s field order, whatever the document’s', () => {
+    const r = map({ upload: { maxParallelSnapshots: 1 }, retention: { keepAnnual: 1, keepLatest: 2 } });
+    expect(JSON.stringify(r.policy)).toBe('{"retention":{"keepLatest":2,"keepAnnual":1},"upload":{"maxParallelSnapshots":1}}');
+  });
+});
+
 describe('parseGoDurationMs', () => {
   it.each([
     ['5m', 300_000],
