@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import { execa } from 'execa';
-import type { EnvMap } from './config/env-source.js';
+import type { EnvMap } from './env.js';
 import type { Operation } from './config/types.js';
 import { locateKopia } from './kopia/locate.js';
 import { ConfigError } from './errors.js';

@@ -1,7 +1,7 @@
 import { accessSync, constants, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname, homedir, tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
-import type { EnvMap } from './config/env-source.js';
+import type { EnvMap } from './env.js';
 import { directionOperation, parseConfig, type SystemFacts } from './config/parse.js';
 import type { MoverConfig, Operation } from './config/types.js';
 import { BeforeSnapshotActionError, CacheExhaustedError, ConfigError, ExitCode, exitCodeOf, MoverError, TerminatedError } from './errors.js';

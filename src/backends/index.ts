@@ -1,5 +1,5 @@
 import type { ConfigIssue } from '../errors.js';
-import type { EnvSource } from '../config/env-source.js';
+import type { EnvSource } from '../env.js';
 import type { BackendDefinition, StorageTarget } from './types.js';
 import { azureBackend } from './azure.js';
 import { b2Backend } from './b2.js';

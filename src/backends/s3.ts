@@ -1,4 +1,4 @@
-import { Secret } from '../config/secret.js';
+import { Secret } from '../secret.js';
 import type { BackendContext, BackendDefinition, StorageTarget } from './types.js';
 import { hasControlCharacter } from './paths.js';
 import { booleanVariable, requiredValue, resolveLocation, s3BucketRule, storageMatches } from './shared.js';

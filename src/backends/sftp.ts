@@ -1,4 +1,4 @@
-import { Secret } from '../config/secret.js';
+import { Secret } from '../secret.js';
 import type { BackendDefinition, SecretFile, StorageTarget } from './types.js';
 import { hasDotDotSegment } from './paths.js';
 import { absolutePathValue, connectionToken, requiredValue, storageMatches } from './shared.js';

@@ -1,4 +1,4 @@
-import { Secret } from '../config/secret.js';
+import { Secret } from '../secret.js';
 import type { ConfigIssue } from '../errors.js';
 import type { BackendContext, SecretFile, StorageTarget } from './types.js';
 import { hasControlCharacter } from './paths.js';

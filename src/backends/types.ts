@@ -1,6 +1,6 @@
 import type { ConfigIssue } from '../errors.js';
-import type { EnvSource } from '../config/env-source.js';
-import type { Secret } from '../config/secret.js';
+import type { EnvSource } from '../env.js';
+import type { Secret } from '../secret.js';
 
 import type { SecretFile } from '../kopia/command.js';
 export type { SecretFile };

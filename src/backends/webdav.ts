@@ -1,4 +1,4 @@
-import { Secret } from '../config/secret.js';
+import { Secret } from '../secret.js';
 import type { BackendDefinition, StorageTarget } from './types.js';
 import { optionalValue, requiredValue, storageMatches } from './shared.js';
 

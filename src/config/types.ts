@@ -1,5 +1,5 @@
 import type { StorageTarget } from '../backends/types.js';
-import type { Secret } from './secret.js';
+import type { Secret } from '../secret.js';
 import type { ManualConfig } from '../policy/manual-config.js';
 import type { LOG_LEVELS } from '../kopia/vocabulary.js';
 import type { Compressor } from '../kopia/vocabulary.js';

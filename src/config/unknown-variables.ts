@@ -1,5 +1,5 @@
 import { closest } from '../text.js';
-import type { EnvMap } from './env-source.js';
+import type { EnvMap } from '../env.js';
 
 /** The namespaces whose variables are meant for the mover, kopia or the storage SDKs kopia uses. */
 const NAMESPACE = /^(KOPIA|AWS|AZURE|B2|GCS|SFTP|WEBDAV|RCLONE)_/;

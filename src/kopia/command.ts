@@ -1,4 +1,4 @@
-import type { Secret } from '../config/secret.js';
+import type { Secret } from '../secret.js';
 
 /** A secret written to a 0600 temp file whose path is passed to kopia as `flag`. */
 export interface SecretFile {

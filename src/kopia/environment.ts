@@ -1,6 +1,6 @@
-import type { MoverConfig } from '../config/types.js';
-import type { EnvMap } from '../config/env-source.js';
-import { SECRET_VARIABLES } from '../config/secret-variables.js';
+import type { Secret } from '../secret.js';
+import type { EnvMap } from '../env.js';
+import { SECRET_VARIABLES } from '../env.js';
 
 /**
  * Variables kopia's child may inherit from our own environment. Everything else is
@@ -12,8 +12,14 @@ import { SECRET_VARIABLES } from '../config/secret-variables.js';
 const INHERITED = ['PATH', 'HOME', 'TMPDIR', 'TZ', 'LANG', 'LC_ALL', 'SSL_CERT_FILE', 'SSL_CERT_DIR', 'USER'];
 export const PROXY_VARIABLES = ['HTTP_PROXY', 'HTTPS_PROXY', 'NO_PROXY', 'http_proxy', 'https_proxy', 'no_proxy'];
 
+/** What kopia is given: the repository password and the storage backend's variables. */
+export interface KopiaCredentials {
+  password: Secret;
+  storage?: { env: Record<string, Secret | string> };
+}
+
 /** The kopia child's environment: the only place secrets leave the program. */
-export function kopiaEnvironment(config: MoverConfig, parent: EnvMap): Record<string, string> {
+export function kopiaEnvironment(config: KopiaCredentials, parent: EnvMap): Record<string, string> {
   const env: Record<string, string> = {};
   for (const name of [...INHERITED, ...PROXY_VARIABLES]) {
     const value = parent[name];
@@ -78,7 +84,7 @@ export function environmentSecrets(env: EnvMap): string[] {
 }
 
 /** Secret values to scrub from anything printed, longest first so overlaps redact whole. */
-export function secretValues(config: MoverConfig, parent: EnvMap): string[] {
+export function secretValues(config: KopiaCredentials, parent: EnvMap): string[] {
   const values = new Set<string>([config.password.reveal(), ...environmentSecrets(parent)]);
   for (const value of Object.values(config.storage?.env ?? {})) {
     if (typeof value !== 'string') values.add(value.reveal());

@@ -1,5 +1,12 @@
 import { join } from 'node:path';
-import type { MoverConfig } from '../config/types.js';
+
+/** What decides kopia's paths and global flags. */
+export interface KopiaSettings {
+  cacheDir: string;
+  /** kopia's config would hold storage secrets it cannot read from its environment. */
+  privateConnection: boolean;
+  kopiaLogging: { level?: string; fileLevel?: string };
+}
 
 /** Where kopia keeps its config file and writes its logs during one run. */
 export interface KopiaPaths {
@@ -13,7 +20,7 @@ export interface KopiaPaths {
  * lives in the run's private folder (gone with the run, even one killed by SIGKILL) and every run
  * connects again. kopia's logs go to the run folder first and reach the cache volume redacted.
  */
-export function kopiaPaths(config: MoverConfig, runDir: string): KopiaPaths {
+export function kopiaPaths(config: KopiaSettings, runDir: string): KopiaPaths {
   return {
     configFile: join(config.privateConnection ? runDir : config.cacheDir, 'kopia.config'),
     logDir: join(runDir, 'logs'),
@@ -21,12 +28,12 @@ export function kopiaPaths(config: MoverConfig, runDir: string): KopiaPaths {
 }
 
 /** The saved connection a run may reuse, when there is one. */
-export function savedConfigFile(config: MoverConfig): string | undefined {
+export function savedConfigFile(config: KopiaSettings): string | undefined {
   return config.privateConnection ? undefined : join(config.cacheDir, 'kopia.config');
 }
 
 /** Flags every kopia process gets. */
-export function globalFlags(config: MoverConfig, paths: KopiaPaths): string[] {
+export function globalFlags(config: KopiaSettings, paths: KopiaPaths): string[] {
   const log = config.kopiaLogging;
   const flags = [`--config-file=${paths.configFile}`, `--log-dir=${paths.logDir}`];
   if (log.level) flags.push(`--log-level=${log.level}`);

@@ -1,7 +1,7 @@
 import { writeFileSync, rmSync } from 'node:fs';
 import { execa, type ResultPromise } from 'execa';
 import tmp from 'tmp';
-import type { SecretFile } from '../backends/types.js';
+import type { SecretFile } from './command.js';
 import { ConfigError } from '../errors.js';
 import type { Output } from '../report/output.js';
 import type { KopiaCommand } from './command.js';

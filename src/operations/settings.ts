@@ -1,4 +1,4 @@
-import { Secret } from '../config/secret.js';
+import { Secret } from '../secret.js';
 import type { MoverConfig } from '../config/types.js';
 import { ConfigError } from '../errors.js';
 import type { KopiaCommand } from '../kopia/command.js';

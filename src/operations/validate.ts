@@ -1,4 +1,4 @@
-import type { EnvMap } from '../config/env-source.js';
+import type { EnvMap } from '../env.js';
 import { configVariableNames, parseConfig, type SystemFacts } from '../config/parse.js';
 import { unknownVariableWarnings } from '../config/unknown-variables.js';
 import { pathPolicy, pathTarget } from './backup.js';
@@ -28,7 +28,6 @@ export function validate(env: EnvMap, operation: Operation | undefined, system: 
         configPath: env['KOPIA_CONFIG_PATH'] || undefined,
         globalPolicyFile: env['KOPIA_GLOBAL_POLICY_FILE'] || undefined,
         repositoryConfigFile: env['KOPIA_REPOSITORY_CONFIG_FILE'] || undefined,
-        legacyRepositoryConfig: '/credentials/repository.config',
       },
     },
   );

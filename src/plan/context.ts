@@ -1,4 +1,4 @@
-import type { EnvMap } from '../config/env-source.js';
+import type { EnvMap } from '../env.js';
 import type { MoverConfig } from '../config/types.js';
 import { RepositoryError } from '../errors.js';
 import type { KopiaCommand } from '../kopia/command.js';

@@ -1,6 +1,5 @@
 import { existsSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
-import type { MoverConfig } from '../config/types.js';
 import { ConfigError } from '../errors.js';
 import { regularFileProblem } from '../files.js';
 import { readJsonFileSync } from './json-input.js';
@@ -10,8 +9,12 @@ import { parseRepositoryConfig, type RepositoryConfig } from './repository-confi
 export const DEFAULT_GLOBAL_POLICY_FILE = 'global-policy.json';
 export const DEFAULT_REPOSITORY_CONFIG_FILE = 'repository.config';
 
-/** The parts of the config that name policy inputs. */
-export type PolicyInputs = Pick<MoverConfig, 'files' | 'manual' | 'structuredPolicy'>;
+/** What names the policy inputs: the mounted files, and the JSON configs' policy parts. */
+export interface PolicyInputs {
+  files: { configPath?: string; globalPolicyFile?: string; repositoryConfigFile?: string };
+  manual?: { policy?: Record<string, unknown> };
+  structuredPolicy?: Record<string, unknown>;
+}
 
 /** One thing found about a policy input: an error means that input is not applied at all. */
 export interface PolicyFinding {

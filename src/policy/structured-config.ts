@@ -1,5 +1,5 @@
 import type { StorageTarget } from '../backends/types.js';
-import { Secret } from '../config/secret.js';
+import { Secret } from '../secret.js';
 import type { ConfigIssue } from '../errors.js';
 import { mapPolicyDocument } from './kopia-policy.js';
 import { connectionToken } from '../backends/shared.js';

@@ -1,7 +1,7 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { chmodSync, mkdtempSync, readdirSync, readFileSync, writeFileSync, existsSync, rmSync } from 'node:fs';
 import { constants as osConstants, tmpdir } from 'node:os';
-import { SECRET_VARIABLES } from '../../src/config/secret-variables.js';
+import { SECRET_VARIABLES } from '../../src/env.js';
 import { secretForms } from '../../src/report/redact.js';
 import { join, resolve } from 'node:path';
 

@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { resolveStorage } from '../../src/backends/index.js';
 import type { StorageTarget } from '../../src/backends/types.js';
-import { EnvSource } from '../../src/config/env-source.js';
+import { EnvSource } from '../../src/env.js';
 import { parseConfig } from '../../src/config/parse.js';
-import { Secret } from '../../src/config/secret.js';
+import { Secret } from '../../src/secret.js';
 import type { ConfigIssue } from '../../src/errors.js';
 import { kopiaEnvironment } from '../../src/kopia/environment.js';
 

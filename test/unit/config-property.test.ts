@@ -16,7 +16,7 @@ vi.mock('execa', () => ({
 
 const { parseConfig } = await import('../../src/config/parse.js');
 const { ConfigError } = await import('../../src/errors.js');
-const { SECRET_VARIABLES } = await import('../../src/config/secret-variables.js');
+const { SECRET_VARIABLES } = await import('../../src/env.js');
 
 const VARIABLES = [
   'DIRECTION', 'DATA_DIR', 'KOPIA_CACHE_DIR', 'KOPIA_REPOSITORY', 'KOPIA_OVERRIDE_USERNAME', 'KOPIA_OVERRIDE_HOSTNAME',

@@ -31,3 +31,20 @@ export class EnvSource {
     return Object.entries(this.env).filter((e): e is [string, string] => e[1] !== undefined);
   }
 }
+/** Environment variables whose values are secrets: never logged, never passed to hooks. */
+export const SECRET_VARIABLES = [
+  'KOPIA_PASSWORD',
+  'AWS_SECRET_ACCESS_KEY',
+  'AWS_SESSION_TOKEN',
+  'KOPIA_AZURE_STORAGE_KEY',
+  'AZURE_STORAGE_KEY',
+  'AZURE_ACCOUNT_KEY',
+  'AZURE_STORAGE_SAS_TOKEN',
+  'AZURE_ACCOUNT_SAS',
+  'GOOGLE_APPLICATION_CREDENTIALS',
+  'GOOGLE_DRIVE_CREDENTIALS',
+  'B2_APPLICATION_KEY',
+  'WEBDAV_PASSWORD',
+  'SFTP_PASSWORD',
+  'KOPIA_STRUCTURED_REPOSITORY_CONFIG',
+] as const;
