@@ -1,5 +1,5 @@
 import type { ConfigIssue } from '../errors.js';
-import { parseGoDurationMs } from '../text.js';
+import { hasControlCharacter, parseGoDurationMs } from '../text.js';
 
 /** The exact separator VolSync joins additional arguments with. */
 export const ADDITIONAL_ARGS_SEPARATOR = '|VOLSYNC_ARG_SEP|';
@@ -45,7 +45,7 @@ export function splitAdditionalArgs(raw: string | undefined): string[] {
 /** Pushes one issue per forbidden flag; the value after the flag is never quoted back. */
 export function checkAdditionalArgs(args: string[], issues: ConfigIssue[]): void {
   for (const arg of args) {
-    if (/[\u0000-\u001f\u007f]/.test(arg)) {
+    if (hasControlCharacter(arg)) {
       issues.push({ source: 'KOPIA_ADDITIONAL_ARGS', message: 'an argument contains control characters or newlines' });
       continue;
     }

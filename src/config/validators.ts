@@ -1,11 +1,10 @@
 import * as z from 'zod';
-import { parseGoDurationMs } from '../text.js';
+import { hasControlCharacter, parseGoDurationMs } from '../text.js';
+import { parseBoolean } from '../values.js';
 import { COMPRESSORS, LOG_LEVELS, normalizeCompressor } from '../kopia/vocabulary.js';
 
 /** zod building blocks for environment values, each with a message an operator can act on. */
 
-// eslint-disable-next-line no-control-regex
-const CONTROL = /[\u0000-\u001f\u007f]/;
 
 
 
@@ -18,12 +17,12 @@ export function wholeNumber(min: number, max: number) {
     .pipe(z.number().int().min(min, `must be at least ${min}`).max(max, `must be at most ${max}`));
 }
 
-export const booleanFlag = z
-  .string()
-  .trim()
-  .toLowerCase()
-  .refine((v) => ['true', 'false', '1', '0', 'yes', 'no'].includes(v), 'must be "true" or "false"')
-  .transform((v) => v === 'true' || v === '1' || v === 'yes');
+export const booleanFlag = z.string().transform((v, ctx) => {
+  const value = parseBoolean(v);
+  if (value !== undefined) return value;
+  ctx.addIssue({ code: 'custom', message: 'must be "true" or "false"' });
+  return z.NEVER;
+});
 
 /** Go-style durations as kopia reads them: 4h, 30m, 1h30m, 90s. */
 export const duration = z
@@ -34,7 +33,7 @@ export const duration = z
 export function absolutePath(what = 'path') {
   return z
     .string()
-    .refine((v) => !CONTROL.test(v), `${what} must not contain control characters or newlines`)
+    .refine((v) => !hasControlCharacter(v), `${what} must not contain control characters or newlines`)
     .refine((v) => v.startsWith('/'), `${what} must be absolute (start with /)`)
     .refine((v) => !v.split('/').includes('..'), `${what} must not contain ".." segments`)
     .refine((v) => v.length <= 4096, `${what} must be at most 4096 characters`);
@@ -46,7 +45,7 @@ export function identityPart(what: 'username' | 'hostname') {
     .string()
     .trim()
     .max(253, `${what} must be at most 253 characters`)
-    .refine((v) => !CONTROL.test(v), `${what} must not contain control characters or newlines`)
+    .refine((v) => !hasControlCharacter(v), `${what} must not contain control characters or newlines`)
     .refine((v) => !v.startsWith('-'), `${what} must not start with "-" (it would be read as a flag)`)
     .refine(
       (v) => /^[A-Za-z0-9_][A-Za-z0-9_.-]*$/.test(v),
@@ -69,7 +68,7 @@ export function singleLine(max: number) {
   return z
     .string()
     .max(max, `must be at most ${max} characters`)
-    .refine((v) => !CONTROL.test(v), 'must not contain control characters or newlines');
+    .refine((v) => !hasControlCharacter(v), 'must not contain control characters or newlines');
 }
 
 export const logLevel = z

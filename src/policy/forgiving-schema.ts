@@ -1,3 +1,4 @@
+import { isPlainObject } from '../values.js';
 import * as z from 'zod';
 
 /**
@@ -309,10 +310,6 @@ function commonPrefix(paths: string[][]): string[] {
   let n = 0;
   while (n < first.length && rest.every((p) => p[n] === first[n])) n++;
   return first.slice(0, n);
-}
-
-export function isPlainObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
 export function describeType(v: unknown): string {

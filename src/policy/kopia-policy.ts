@@ -9,12 +9,12 @@ import {
   findingsOnly,
   Finding,
   forgivingSchema,
-  isPlainObject,
   notApplied,
   section,
   settle,
   type SectionCheck,
 } from './forgiving-schema.js';
+import { isPlainObject } from '../values.js';
 
 /**
  * kopia's policy JSON as `kopia policy export` prints it and `kopia policy

@@ -1,3 +1,4 @@
+import { isPlainObject } from '../values.js';
 import { existsSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
 import { ConfigError } from '../errors.js';
@@ -49,16 +50,13 @@ function locate(config: PolicyInputs, name: string | undefined, fallback: string
   return { path: join(dir, name ?? fallback), required: name !== undefined };
 }
 
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
 
 /** Later sources win field by field; lists are replaced, not concatenated. */
 export function mergePolicies(base: Record<string, unknown>, top: Record<string, unknown>): Record<string, unknown> {
   const out: Record<string, unknown> = { ...base };
   for (const [key, value] of Object.entries(top)) {
     const current = out[key];
-    out[key] = isObject(current) && isObject(value) ? mergePolicies(current, value) : value;
+    out[key] = isPlainObject(current) && isPlainObject(value) ? mergePolicies(current, value) : value;
   }
   return out;
 }

@@ -1,3 +1,4 @@
+import { isPlainObject } from '../values.js';
 import type { StorageTarget } from '../backends/types.js';
 import { Secret } from '../secret.js';
 import type { ConfigIssue } from '../errors.js';
@@ -5,9 +6,6 @@ import { mapPolicyDocument } from './kopia-policy.js';
 import { connectionToken } from '../backends/shared.js';
 import { SECRET_KEY } from '../kopia/environment.js';
 
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
 
 /**
  * A target that connects with kopia's own repository config JSON. The settings
@@ -47,7 +45,7 @@ const SOURCE = 'KOPIA_STRUCTURED_REPOSITORY_CONFIG';
 
 /** KOPIA_STRUCTURED_REPOSITORY_CONFIG: kopia's repository config JSON, plus `policies` and `caching`. */
 export function parseStructuredConfig(input: unknown, issues: ConfigIssue[]): StructuredConfig | undefined {
-  if (!isObject(input) || !isObject(input['storage']) || typeof input['storage']['type'] !== 'string' || !isObject(input['storage']['config'])) {
+  if (!isPlainObject(input) || !isPlainObject(input['storage']) || typeof input['storage']['type'] !== 'string' || !isPlainObject(input['storage']['config'])) {
     issues.push({ source: SOURCE, message: 'must be a JSON object with "storage": {"type": ..., "config": {...}}' });
     return undefined;
   }
@@ -67,7 +65,7 @@ export function parseStructuredConfig(input: unknown, issues: ConfigIssue[]): St
     }
   }
   const caching = input['caching'];
-  if (isObject(caching)) {
+  if (isPlainObject(caching)) {
     const mb = (v: unknown) => (typeof v === 'number' && v >= 0 ? Math.max(1, Math.round(v / 1_000_000)) : undefined);
     result.contentCacheMb = mb(caching['maxCacheSize']);
     result.metadataCacheMb = mb(caching['maxMetadataCacheSize'] ?? caching['metadataCacheSize']);
@@ -81,7 +79,7 @@ export function parseStructuredConfig(input: unknown, issues: ConfigIssue[]): St
 
 /** The legacy mounted /credentials/repository.config, used with `from-config --file` as it is. */
 export function legacyConfigTarget(path: string, input: unknown, issues: ConfigIssue[]): StorageTarget | undefined {
-  if (!isObject(input) || !isObject(input['storage']) || typeof input['storage']['type'] !== 'string') {
+  if (!isPlainObject(input) || !isPlainObject(input['storage']) || typeof input['storage']['type'] !== 'string') {
     issues.push({ source: path, message: 'is not a kopia repository config: it needs "storage": {"type": ..., "config": {...}}' });
     return undefined;
   }
