@@ -1,10 +1,11 @@
-import { readFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { Command, Option } from 'commander';
-import { execa } from 'execa';
 import type { EnvMap } from './env.js';
 import type { Operation } from './config/types.js';
 import { locateKopia } from './kopia/locate.js';
-import { ConfigError } from './errors.js';
+import { ConfigError, ExitCode, exitCodeOf, UsageError } from './errors.js';
+import { KopiaRunner } from './kopia/runner.js';
 import { readRegularFile } from './files.js';
 import { closest } from './text.js';
 import { join, resolve } from 'node:path';
@@ -115,8 +116,28 @@ function withFlags(command: Command, scopes: readonly Scope[]): Command {
   return command;
 }
 
-/** A command line the program cannot make sense of. */
-class UsageError extends Error {}
+/** kopia's own version line, asked through the runner like every kopia process; its log goes nowhere. */
+async function kopiaVersion(io: CliIO): Promise<string> {
+  const binary = locateKopia(io.env['KOPIA_BIN'], io.env['PATH'], io.appDir);
+  const quiet = openSync('/dev/null', 'w');
+  try {
+    const runner = new KopiaRunner({
+      binary,
+      globalFlags: [],
+      env: { PATH: io.env['PATH'] ?? '' },
+      output: new Output('json', [], quiet),
+      progressIntervalMs: 0,
+      tempDir: tmpdir(),
+      onSpawn: io.onSpawn,
+    });
+    const result = await runner.run({ args: ['--version'], purpose: 'print the kopia version', captureStdout: true });
+    return result.exitCode === 0 ? (result.stdout.split('\n')[0] ?? '') : `not found (${binary})`;
+  } catch {
+    return `not found (${binary})`;
+  } finally {
+    closeSync(quiet);
+  }
+}
 
 export interface CliIO {
   env: EnvMap;
@@ -143,12 +164,7 @@ export function buildProgram(io: CliIO, result: { exitCode: number }): Command {
         throw new UsageError(`unknown command '${word}'${near ? `, did you mean ${near}?` : ''} (commands: ${known.join(', ')})`);
       }
       if (flags.version) {
-        const binary = locateKopia(io.env['KOPIA_BIN'], io.env['PATH'], io.appDir);
-        const kopia = await execa(binary, ['--version'], { reject: false, env: { PATH: io.env['PATH'] ?? '' }, extendEnv: false });
-        process.stdout.write(
-          `kopia-mover ${programVersion(io.appDir)}\n` +
-            `kopia ${kopia.exitCode === 0 ? kopia.stdout.split('\n')[0] : `not found (${binary})`}\n`,
-        );
+        process.stdout.write(`kopia-mover ${programVersion(io.appDir)}\nkopia ${await kopiaVersion(io)}\n`);
         result.exitCode = 0;
         return;
       }
@@ -202,15 +218,11 @@ export async function main(argv: string[], io: CliIO): Promise<number> {
     await program.parseAsync(argv, { from: 'user' });
   } catch (error) {
     const code = (error as { code?: string; exitCode?: number }).code;
-    if (code === 'commander.helpDisplayed' || code === 'commander.version') return 0;
-    if (code?.startsWith('commander.')) return 2;
-    if (error instanceof UsageError) {
+    if (code === 'commander.helpDisplayed' || code === 'commander.version') return ExitCode.Success;
+    if (code?.startsWith('commander.')) return ExitCode.Config;
+    if (error instanceof UsageError || error instanceof ConfigError) {
       process.stderr.write(`kopia-mover: ${error.message}\n`);
-      return 2;
-    }
-    if (error instanceof ConfigError) {
-      process.stderr.write(`kopia-mover: ${error.message}\n`);
-      return error.exitCode;
+      return exitCodeOf(error);
     }
     throw error;
   }

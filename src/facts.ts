@@ -2,7 +2,7 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { StorageTarget } from './backends/types.js';
 import { storageCandidates } from './config/candidates.js';
-import type { MoverConfig } from './config/types.js';
+import type { MoverConfig } from './config/parse.js';
 import { ConfigError } from './errors.js';
 import { savedConfigFile } from './kopia/global-flags.js';
 import { deletionRefusal } from './operations/deletion-guard.js';

@@ -3,7 +3,8 @@ import { hostname, homedir, tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import type { EnvMap } from './env.js';
 import { directionOperation, parseConfig, type SystemFacts } from './config/parse.js';
-import type { MoverConfig, Operation } from './config/types.js';
+import type { MoverConfig } from './config/parse.js';
+import type { Operation } from './config/types.js';
 import { BeforeSnapshotActionError, CacheExhaustedError, ConfigError, ExitCode, exitCodeOf, MoverError, TerminatedError } from './errors.js';
 import { loadFacts } from './facts.js';
 import type { SecretFile } from './kopia/command.js';
@@ -23,6 +24,7 @@ import type { RunContext } from './plan/context.js';
 import { execute } from './plan/executor.js';
 import { printPlan } from './plan/print.js';
 import type { Plan } from './plan/step.js';
+import { formatFinding } from './findings.js';
 import { Output } from './report/output.js';
 import { printSummary, type RunSummary } from './report/summary.js';
 import { stopOnSignals } from './signals.js';
@@ -49,8 +51,6 @@ export interface RunOptions {
   /** The installed program's root (package.json, dist/, tools/bin/), when known. */
   appDir?: string;
 }
-
-const PLANNERS = { backup: planBackup, restore: planRestore, maintenance: planMaintenance } as const;
 
 function formatFor(env: EnvMap): 'json' | 'pretty' {
   const f = env['KOPIA_MOVER_LOG_FORMAT'];
@@ -140,7 +140,7 @@ export async function run(options: RunOptions): Promise<number> {
   }
   output.setSecrets(secretValues(config, options.env));
   terminationLog = config.output.terminationLog;
-  const operation = config.operation as Operation;
+  const operation = config.operation;
   summary.operation = operation;
   // Maintenance reports its status whatever ends it, also a failure before any kopia process.
   if (operation === 'maintenance') summary.maintenance = { status: 'FAILURE' };
@@ -166,7 +166,17 @@ export async function run(options: RunOptions): Promise<number> {
       stopGraceMs: options.signalGraceMs ?? config.output.signalGraceMs,
     });
 
-  const planOf = (): Plan => PLANNERS[operation](config, loadFacts(config));
+  const planOf = (): Plan => {
+    const facts = loadFacts(config);
+    switch (config.operation) {
+      case 'backup':
+        return planBackup(config, facts);
+      case 'restore':
+        return planRestore(config, facts);
+      case 'maintenance':
+        return planMaintenance(config, facts);
+    }
+  };
 
   if (options.dryRun) {
     try {
@@ -189,8 +199,8 @@ export async function run(options: RunOptions): Promise<number> {
       `kopia-mover ${operation} starting`,
     );
     for (const warning of config.configWarnings) {
-      output.log.warn(warning);
-      summary.warnings.push(warning);
+      output.log.warn({ variable: warning.source }, formatFinding(warning));
+      summary.warnings.push(formatFinding(warning));
     }
     const plan = planOf();
     if (config.debugMover) await debugPause(output, config, binary, paths.configFile);

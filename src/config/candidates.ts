@@ -1,5 +1,5 @@
 import type { StorageTarget } from '../backends/types.js';
-import type { MoverConfig } from './types.js';
+import type { MoverConfig } from './parse.js';
 
 /** The repositories to try, in the contract's order: structured config, legacy mounted config, KOPIA_REPOSITORY. */
 export function storageCandidates(config: MoverConfig): StorageTarget[] {

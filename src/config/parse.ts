@@ -8,7 +8,8 @@ import { ConfigError, type ConfigIssue } from '../errors.js';
 import { checkAdditionalArgs, classifyAdditionalArgs, splitAdditionalArgs } from './additional-args.js';
 import { EnvSource, type EnvMap } from '../env.js';
 import { Secret } from '../secret.js';
-import type { Identity, MoverConfig, Operation } from './types.js';
+import type { Identity, Operation } from './types.js';
+import type { Finding } from '../findings.js';
 import type { StorageTarget } from '../backends/types.js';
 import { parseJsonText, readJsonFileSync } from '../policy/json-input.js';
 import { parseManualConfig } from '../policy/manual-config.js';
@@ -192,10 +193,10 @@ function jsonFile(path: string, issues: ConfigIssue[]): unknown {
 }
 
 /**
- * Turns the environment into one validated MoverConfig, or throws a ConfigError
- * listing every problem found, each naming its variable.
+ * Turns the environment into one validated config, typed by what it builds: a union keyed by the
+ * operation. Throws a ConfigError listing every problem found, each naming its variable.
  */
-export function parseConfig(envMap: EnvMap, options: ParseOptions): MoverConfig {
+export function parseConfig(envMap: EnvMap, options: ParseOptions) {
   const env = new EnvSource(envMap);
   const issues: ConfigIssue[] = [];
 
@@ -253,76 +254,57 @@ export function parseConfig(envMap: EnvMap, options: ParseOptions): MoverConfig 
 
   const maintenance = maintenanceIdentity(values.KOPIA_OVERRIDE_MAINTENANCE_USERNAME, issues);
 
-  if (issues.length > 0) throw new ConfigError(issues);
+  if (issues.length > 0 || operation === undefined) throw new ConfigError(issues);
 
-  const dataDir = values.DATA_DIR;
-  const sourcePath =
-    values.KOPIA_SOURCE_PATH_OVERRIDE ??
-    (operation === 'restore' && dataDir === '/restore/data' ? '/data' : dataDir);
-
-  const debug = values.DEBUG_MOVER;
-  return {
-    operation,
-    dataDir,
+  const common = {
     cacheDir: values.KOPIA_CACHE_DIR ?? defaultCacheDir(env, options.system),
+    /** The program's default cache under HOME (XDG), used when KOPIA_CACHE_DIR is not set. */
     homeCacheDir: defaultCacheDir(env, options.system),
+    /** Where this run keeps its temp files (TMPDIR). */
     tmpDir: env.get('TMPDIR') ?? options.system.tmpDir ?? '/tmp',
     password: new Secret(env.get('KOPIA_PASSWORD') ?? ''),
+    /** The repository to use first (structured config, legacy mounted config, or KOPIA_REPOSITORY). */
     storage: candidates[0],
+    /** Further sources, tried in order when connecting with the first fails. */
     storageFallbacks: candidates.slice(1),
+    /**
+     * kopia would store storage secrets in its config that it cannot read from its environment:
+     * its config then stays in the run's private folder, never on the cache volume.
+     */
     privateConnection: candidates.some((c) => (c.secretConfigKeys?.length ?? 0) > 0 && !c.secretsFromEnvironment),
     identity: {
       username: values.KOPIA_OVERRIDE_USERNAME ?? defaultUsername(options.system),
       hostname: values.KOPIA_OVERRIDE_HOSTNAME ?? defaultHostname(options.system),
     },
     maintenanceIdentity: maintenance,
-    sourcePath,
-    backup: {
-      compression: values.KOPIA_COMPRESSION,
-      parallelism: values.KOPIA_PARALLELISM,
-      retention: {
-        hourly: values.KOPIA_RETAIN_HOURLY,
-        daily: values.KOPIA_RETAIN_DAILY,
-        weekly: values.KOPIA_RETAIN_WEEKLY,
-        monthly: values.KOPIA_RETAIN_MONTHLY,
-        yearly: values.KOPIA_RETAIN_YEARLY,
-        latest: values.KOPIA_RETAIN_LATEST,
-      },
-      beforeSnapshot: values.KOPIA_BEFORE_SNAPSHOT,
-      afterSnapshot: values.KOPIA_AFTER_SNAPSHOT,
-      actionTimeoutMs: (values.KOPIA_ACTION_TIMEOUT_SECONDS ?? 300) * 1000,
-    },
-    restore: {
-      asOf: values.KOPIA_RESTORE_AS_OF,
-      shallow: values.KOPIA_SHALLOW,
-      previous: values.KOPIA_PREVIOUS ?? 0,
-      enableFileDeletion: values.KOPIA_ENABLE_FILE_DELETION ?? false,
-      discoverSnapshots: values.KOPIA_DISCOVER_SNAPSHOTS ?? false,
-    },
+    parallelism: values.KOPIA_PARALLELISM,
+    /** KOPIA_ADDITIONAL_ARGS that go to `snapshot create` / `snapshot restore`. */
     additionalArgs: additional.passThrough,
+    /** The docs' --upload-speed / --download-speed from KOPIA_ADDITIONAL_ARGS, as the repository throttle. */
     throttleArgs: additional.throttle,
-    pathPolicyArgs: additional.pathPolicy,
     files: {
       configPath: values.KOPIA_CONFIG_PATH,
       globalPolicyFile: values.KOPIA_GLOBAL_POLICY_FILE,
       repositoryConfigFile: values.KOPIA_REPOSITORY_CONFIG_FILE,
-      legacyRepositoryConfig: legacyConfig,
-      customCa,
     },
+    /** KOPIA_MANUAL_CONFIG, split into create-time flags, policy and cache. */
     manual,
+    /** The `policies` section of KOPIA_STRUCTURED_REPOSITORY_CONFIG, in kopia's spelling. */
     structuredPolicy: structured?.policy,
+    /** What the environment says that is not used, with the reason: logged and in the summary. */
     configWarnings: [
-      ...(manual?.warnings ?? []).map((w) => `KOPIA_MANUAL_CONFIG: ${w}`),
-      ...(structured?.warnings ?? []).map((w) => `KOPIA_STRUCTURED_REPOSITORY_CONFIG: ${w}`),
-      ...candidates.flatMap((c) => c.warnings.map((w) => `${c.backend}: ${w}`)),
-      ...additional.warnings.map((w) => `KOPIA_ADDITIONAL_ARGS: ${w}`),
-      ...unknownVariableWarnings(envMap, configVariableNames()).map((w) => `${w.name}: ${w.message}`),
+      ...(manual?.warnings ?? []).map((w) => warning('KOPIA_MANUAL_CONFIG', w)),
+      ...(structured?.warnings ?? []).map((w) => warning('KOPIA_STRUCTURED_REPOSITORY_CONFIG', w)),
+      ...candidates.flatMap((c) => c.warnings.map((w) => warning(c.backend, w))),
+      ...additional.warnings.map((w) => warning('KOPIA_ADDITIONAL_ARGS', w)),
+      ...unknownVariableWarnings(envMap, configVariableNames()).map((w) => warning(w.name, w.message)),
     ],
     cache: {
       metadataLimitMb: values.KOPIA_METADATA_CACHE_SIZE_LIMIT_MB,
       contentLimitMb: values.KOPIA_CONTENT_CACHE_SIZE_LIMIT_MB,
       skip: values.KOPIA_SKIP_CACHE_CONFIG ?? false,
       capacityBytes: values.KOPIA_CACHE_CAPACITY_BYTES,
+      /** Soft cache sizes from a structured or manual config. */
       contentSoftMb: structured?.contentCacheMb ?? manual?.contentCacheMb,
       metadataSoftMb: structured?.metadataCacheMb,
       forceRebuild: values.KOPIA_FORCE_CACHE_REBUILD ?? false,
@@ -336,17 +318,72 @@ export function parseConfig(envMap: EnvMap, options: ParseOptions): MoverConfig 
       contentMaxAge: values.KOPIA_CONTENT_LOG_DIR_MAX_AGE ?? '4h',
     },
     output: {
-      format: values.KOPIA_MOVER_LOG_FORMAT ?? (options.system.stdoutIsTTY ? 'pretty' : 'json'),
       terminationLog: values.KOPIA_MOVER_TERMINATION_LOG ?? '/dev/termination-log',
       progressIntervalMs: additional.progressIntervalMs ?? (values.KOPIA_MOVER_PROGRESS_INTERVAL_SECONDS ?? 10) * 1000,
       // Kubernetes kills 30 s after SIGTERM; kopia gets most of that to checkpoint.
       signalGraceMs: (values.KOPIA_MOVER_SIGNAL_GRACE_SECONDS ?? 20) * 1000,
     },
-    debugMover: debug === '1' || debug?.toLowerCase() === 'true',
+    debugMover: values.DEBUG_MOVER === '1' || values.DEBUG_MOVER?.toLowerCase() === 'true',
+    /** PRIVILEGED_MOVER=1: the controller runs the mover as root with CHOWN/FOWNER, so owners can be restored. */
     privilegedMover: values.PRIVILEGED_MOVER ?? false,
+    /** First creation of a repository that other movers may be creating at the same moment. */
     creation: {
       jitterMs: (values.KOPIA_MOVER_CREATE_JITTER_SECONDS ?? 2) * 1000,
       settleMs: (values.KOPIA_MOVER_CREATE_SETTLE_SECONDS ?? 3) * 1000,
     },
   };
+
+  if (operation === 'maintenance') return { ...common, operation };
+  const dataDir = values.DATA_DIR;
+  // Required for backup and restore: reported above when missing.
+  if (dataDir === undefined) throw new ConfigError({ source: 'DATA_DIR', message: `is required for ${operation}` });
+  if (operation === 'restore') {
+    return {
+      ...common,
+      operation,
+      dataDir,
+      /** The path snapshots are looked up by. */
+      sourcePath: values.KOPIA_SOURCE_PATH_OVERRIDE ?? (dataDir === '/restore/data' ? '/data' : dataDir),
+      restore: {
+        asOf: values.KOPIA_RESTORE_AS_OF,
+        shallow: values.KOPIA_SHALLOW,
+        previous: values.KOPIA_PREVIOUS ?? 0,
+        enableFileDeletion: values.KOPIA_ENABLE_FILE_DELETION ?? false,
+        discoverSnapshots: values.KOPIA_DISCOVER_SNAPSHOTS ?? false,
+      },
+    };
+  }
+  return {
+    ...common,
+    operation,
+    dataDir,
+    /** The path snapshots are recorded under. */
+    sourcePath: values.KOPIA_SOURCE_PATH_OVERRIDE ?? dataDir,
+    backup: {
+      compression: values.KOPIA_COMPRESSION,
+      retention: {
+        hourly: values.KOPIA_RETAIN_HOURLY,
+        daily: values.KOPIA_RETAIN_DAILY,
+        weekly: values.KOPIA_RETAIN_WEEKLY,
+        monthly: values.KOPIA_RETAIN_MONTHLY,
+        yearly: values.KOPIA_RETAIN_YEARLY,
+        latest: values.KOPIA_RETAIN_LATEST,
+      },
+      beforeSnapshot: values.KOPIA_BEFORE_SNAPSHOT,
+      afterSnapshot: values.KOPIA_AFTER_SNAPSHOT,
+      actionTimeoutMs: (values.KOPIA_ACTION_TIMEOUT_SECONDS ?? 300) * 1000,
+    },
+    /** KOPIA_ADDITIONAL_ARGS that are kopia policy settings: policy JSON sections for the snapshot path. */
+    pathPolicyArgs: additional.pathPolicy,
+  };
 }
+
+function warning(source: string, message: string): Finding {
+  return { source, message, severity: 'warning' };
+}
+
+/** Everything the program needs, validated once at the edge; nothing below config/ reads process.env. */
+export type MoverConfig = ReturnType<typeof parseConfig>;
+export type BackupConfig = Extract<MoverConfig, { operation: 'backup' }>;
+export type RestoreConfig = Extract<MoverConfig, { operation: 'restore' }>;
+export type MaintenanceConfig = Extract<MoverConfig, { operation: 'maintenance' }>;

@@ -14,8 +14,6 @@ export interface KopiaCommand {
   args: string[];
   /** What the step is for, shown in the plan and in logs. */
   purpose: string;
-  /** A condition under which the step runs, shown in the plan (e.g. "if the repository does not exist"). */
-  when?: string;
   /** Collect stdout whole (for --json output) instead of logging it line by line. */
   captureStdout?: boolean;
   /** Secrets written to 0600 temp files for this command; their paths are appended as flags. */

@@ -1,5 +1,5 @@
 import { withAdditionalArgs } from '../config/additional-args.js';
-import type { MoverConfig } from '../config/types.js';
+import type { BackupConfig } from '../config/parse.js';
 import { BeforeSnapshotActionError, OperationError } from '../errors.js';
 import type { Facts } from '../facts.js';
 import { KNOWN_FAILURES } from '../kopia/failures.js';
@@ -13,7 +13,7 @@ import { actionsEnabled as kopiaActionsEnabled, settingsSteps, settingsWarnings 
 import { farLess, measureTree } from './source-size.js';
 
 /** The snapshot path's kopia policy target, `user@host:path`. */
-export function pathTarget(config: MoverConfig): string {
+export function pathTarget(config: Pick<BackupConfig, 'identity' | 'sourcePath'>): string {
   return `${config.identity.username}@${config.identity.hostname}:${config.sourcePath}`;
 }
 
@@ -21,7 +21,7 @@ export function pathTarget(config: MoverConfig): string {
  * The snapshot path's policy from env, in kopia's JSON: compression, retention
  * (yearly is kopia's keepAnnual) and the policy flags of KOPIA_ADDITIONAL_ARGS.
  */
-export function pathPolicy(config: MoverConfig, globalPolicy?: Record<string, unknown>): Record<string, unknown> | undefined {
+export function pathPolicy(config: BackupConfig, globalPolicy?: Record<string, unknown>): Record<string, unknown> | undefined {
   const { compression, retention } = config.backup;
   const policy: Record<string, unknown> = { ...config.pathPolicyArgs };
   // kopia takes a list from the most specific policy that has one, replacing the global list: an
@@ -51,11 +51,11 @@ export function pathPolicy(config: MoverConfig, globalPolicy?: Record<string, un
   return policy;
 }
 
-function snapshotArguments(config: MoverConfig) {
+function snapshotArguments(config: BackupConfig) {
   // --json-verbose adds the statistics, among them what the policy excluded.
-  const own = ['snapshot', 'create', config.dataDir ?? '', '--json', '--json-verbose'];
-  if (config.backup.parallelism !== undefined) own.push(`--parallel=${config.backup.parallelism}`);
-  if (config.sourcePath && config.sourcePath !== config.dataDir) own.push(`--override-source=${config.sourcePath}`);
+  const own = ['snapshot', 'create', config.dataDir, '--json', '--json-verbose'];
+  if (config.parallelism !== undefined) own.push(`--parallel=${config.parallelism}`);
+  if (config.sourcePath !== config.dataDir) own.push(`--override-source=${config.sourcePath}`);
   return withAdditionalArgs(own, config.additionalArgs);
 }
 
@@ -86,7 +86,7 @@ function snapshotFailure(dataDir: string, result: KopiaResult, purpose: string):
 }
 
 /** Reads kopia's manifest of the new snapshot into the summary, and fails a snapshot that holds nothing. */
-async function snapshotTaken(config: MoverConfig, dataDir: string, result: KopiaResult, state: RunState): Promise<void> {
+async function snapshotTaken(config: BackupConfig, dataDir: string, result: KopiaResult, state: RunState): Promise<void> {
   const { output, summary, paths } = state.ctx;
   let manifest: SnapshotManifest;
   try {
@@ -140,8 +140,8 @@ async function snapshotTaken(config: MoverConfig, dataDir: string, result: Kopia
  * A backup as steps: nothing when DATA_DIR is empty; otherwise connect (or create), apply the
  * settings, the before-action, the snapshot, the after-action.
  */
-export function planBackup(config: MoverConfig, facts: Facts): Plan {
-  const dataDir = config.dataDir ?? '';
+export function planBackup(config: BackupConfig, facts: Facts): Plan {
+  const dataDir = config.dataDir;
   const title = `backup of ${dataDir} as ${pathTarget(config)}`;
   const main = checkedMainCommand('snapshot create', snapshotArguments(config));
   if (facts.sourceEmpty) {
@@ -183,7 +183,7 @@ export function planBackup(config: MoverConfig, facts: Facts): Plan {
       kind: 'internal',
       describe: 'run KOPIA_BEFORE_SNAPSHOT',
       run: async (state) => {
-        const hook = await runHook(state.ctx, 'KOPIA_BEFORE_SNAPSHOT', before, dataDir, timeoutMs);
+        const hook = await runHook(state.ctx, 'KOPIA_BEFORE_SNAPSHOT', before, dataDir, timeoutMs, { KOPIA_MOVER_SOURCE: pathTarget(config) });
         if (!hook.ok) throw new BeforeSnapshotActionError(`${hook.reason}; no snapshot was taken`);
       },
     });
@@ -202,7 +202,10 @@ export function planBackup(config: MoverConfig, facts: Facts): Plan {
       kind: 'internal',
       describe: 'run KOPIA_AFTER_SNAPSHOT',
       run: async (state) => {
-        const hook = await runHook(state.ctx, 'KOPIA_AFTER_SNAPSHOT', after, dataDir, timeoutMs, { KOPIA_MOVER_SNAPSHOT_ID: state.values.get('snapshot') ?? '' });
+        const hook = await runHook(state.ctx, 'KOPIA_AFTER_SNAPSHOT', after, dataDir, timeoutMs, {
+          KOPIA_MOVER_SOURCE: pathTarget(config),
+          KOPIA_MOVER_SNAPSHOT_ID: state.values.get('snapshot') ?? '',
+        });
         if (!hook.ok) state.ctx.summary.warnings.push(`${hook.reason} (the snapshot was taken)`);
       },
     });

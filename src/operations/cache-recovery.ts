@@ -1,6 +1,6 @@
 import { existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { MoverConfig } from '../config/types.js';
+import type { MoverConfig } from '../config/parse.js';
 
 /**
  * What kopia rebuilds from the repository: its cache folders and its cached copies of the format

@@ -1,7 +1,6 @@
 import { existsSync, realpathSync } from 'node:fs';
 import { basename, dirname, join, posix } from 'node:path';
-import type { MoverConfig } from '../config/types.js';
-import { ConfigError } from '../errors.js';
+import type { RestoreConfig } from '../config/parse.js';
 import { storageCandidates } from '../config/candidates.js';
 
 /** Directories that are never restore output as a whole. */
@@ -30,7 +29,7 @@ interface Protected {
   both: boolean;
 }
 
-function protectedPaths(config: MoverConfig): Protected[] {
+function protectedPaths(config: RestoreConfig): Protected[] {
   const list: Protected[] = [
     { what: 'KOPIA_CACHE_DIR', path: config.cacheDir, both: true },
     { what: "the program's default cache", path: config.homeCacheDir, both: true },
@@ -48,9 +47,8 @@ function protectedPaths(config: MoverConfig): Protected[] {
  * DATA_DIR that is the root, a system directory, or a folder holding the cache, the temp files or
  * the repository would be destroyed by an ordinary restore.
  */
-export function deletionRefusal(config: MoverConfig): string | undefined {
+export function deletionRefusal(config: RestoreConfig): string | undefined {
   const dataDir = config.dataDir;
-  if (dataDir === undefined) return undefined;
   const real = realPath(dataDir);
   const shown = real === dataDir ? dataDir : `${dataDir} (${real})`;
   if (real === '/') return `${shown} is the root directory`;
@@ -63,14 +61,4 @@ export function deletionRefusal(config: MoverConfig): string | undefined {
     if (p.both && within(other, real)) return `${shown} is inside ${p.what} ${other}`;
   }
   return undefined;
-}
-
-/** Refuses a restore with file deletion into an unsafe DATA_DIR (exit 2, before any kopia process). */
-export function checkDeletionTarget(config: MoverConfig): void {
-  const refusal = deletionRefusal(config);
-  if (refusal === undefined) return;
-  throw new ConfigError({
-    source: 'DATA_DIR',
-    message: `file deletion (KOPIA_ENABLE_FILE_DELETION) refused: ${refusal}; restore into a dedicated directory`,
-  });
 }

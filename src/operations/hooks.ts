@@ -56,11 +56,7 @@ export async function runHook(
   extra: Record<string, string> = {},
 ): Promise<HookResult> {
   const { config, output } = ctx;
-  const env = hookEnvironment(ctx.parentEnv, {
-    KOPIA_MOVER_OPERATION: config.operation ?? 'backup',
-    KOPIA_MOVER_SOURCE: `${config.identity.username}@${config.identity.hostname}:${config.sourcePath}`,
-    ...extra,
-  });
+  const env = hookEnvironment(ctx.parentEnv, { KOPIA_MOVER_OPERATION: config.operation, ...extra });
   output.log.info({ hook: name, timeoutSeconds: timeoutMs / 1000 }, `running ${name}`);
   const child = execa('/bin/sh', ['-c', command], {
     cwd,

@@ -1,4 +1,4 @@
-import type { MoverConfig } from '../config/types.js';
+import type { MoverConfig } from '../config/parse.js';
 import { MaintenanceOwnershipError, MaintenanceRunError, OperationError } from '../errors.js';
 import type { Facts } from '../facts.js';
 import type { Condition, Plan } from '../plan/step.js';

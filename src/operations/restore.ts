@@ -1,7 +1,7 @@
 import { statSync } from 'node:fs';
 import { posix, resolve } from 'node:path';
 import { withAdditionalArgs } from '../config/additional-args.js';
-import type { MoverConfig } from '../config/types.js';
+import type { RestoreConfig } from '../config/parse.js';
 import { ConfigError, OperationError } from '../errors.js';
 import type { Facts } from '../facts.js';
 import { JsonArrayElements } from '../kopia/json-stream.js';
@@ -15,9 +15,9 @@ import { settingsSteps } from './settings.js';
 const SELECTED: Placeholder = { ref: 'snapshot', shown: '<selected snapshot>' };
 
 /** The restore's arguments; the snapshot (index 2) is known only once one was selected. */
-function restoreArguments(config: MoverConfig) {
-  const own = ['snapshot', 'restore', SELECTED.shown, config.dataDir ?? '', '--write-files-atomically', '--ignore-permission-errors', '--flush-files'];
-  if (config.backup.parallelism !== undefined) own.push(`--parallel=${config.backup.parallelism}`);
+function restoreArguments(config: RestoreConfig) {
+  const own = ['snapshot', 'restore', SELECTED.shown, config.dataDir, '--write-files-atomically', '--ignore-permission-errors', '--flush-files'];
+  if (config.parallelism !== undefined) own.push(`--parallel=${config.parallelism}`);
   return withAdditionalArgs(own, config.additionalArgs);
 }
 
@@ -47,7 +47,7 @@ function readOnlyParent(tail: readonly string[], dataDir: string): string | unde
 /** kopia restores owners only as root; as anyone else every file becomes the mover's own, without a word. */
 const OWNERS_NOTE = 'owners not restored: unprivileged mover';
 
-function ownersNote(config: MoverConfig): string | undefined {
+function ownersNote(config: RestoreConfig): string | undefined {
   const uid = process.getuid?.();
   if (uid === undefined || uid === 0) return undefined;
   if (config.privilegedMover) return `${OWNERS_NOTE} (PRIVILEGED_MOVER=1, but the mover runs as UID ${uid}: every file belongs to it)`;
@@ -76,10 +76,10 @@ function snapshotReader(source: { username: string; hostname: string; path: stri
  * the throttle; list and select a snapshot (or stop, saying why, leaving DATA_DIR as it is);
  * restore it; and with KOPIA_ENABLE_FILE_DELETION remove what it does not hold.
  */
-export function planRestore(config: MoverConfig, facts: Facts): Plan {
+export function planRestore(config: RestoreConfig, facts: Facts): Plan {
   const { username, hostname } = config.identity;
-  const dataDir = config.dataDir ?? '';
-  const path = config.sourcePath ?? '';
+  const dataDir = config.dataDir;
+  const path = config.sourcePath;
   const source = `${username}@${hostname}:${path}`;
   const main = checkedMainCommand('snapshot restore', restoreArguments(config));
   if (facts.deletionRefusal !== undefined) {
@@ -108,7 +108,7 @@ export function planRestore(config: MoverConfig, facts: Facts): Plan {
         } catch (error) {
           throw new OperationError(`could not read the snapshot list kopia printed: ${(error as Error).message}`, result.tail.join('\n'));
         }
-        select(state, reader.mine, reader.others, source);
+        select(config, state, reader.mine, reader.others, source);
       },
     },
     {
@@ -144,7 +144,7 @@ export function planRestore(config: MoverConfig, facts: Facts): Plan {
           },
         };
       },
-      after: (_result, state) => deleteExtras(state, understood ? keep : undefined),
+      after: (_result, state) => deleteExtras(config, state, understood ? keep : undefined),
     });
   }
   steps.push({
@@ -160,8 +160,8 @@ export function planRestore(config: MoverConfig, facts: Facts): Plan {
 }
 
 /** Picks the snapshot to restore, or ends the run saying why nothing is restored. */
-function select(state: RunState, mine: SnapshotEntry[], others: SnapshotEntry[], source: string): void {
-  const { config, output, summary } = state.ctx;
+function select(config: RestoreConfig, state: RunState, mine: SnapshotEntry[], others: SnapshotEntry[], source: string): void {
+  const { output, summary } = state.ctx;
   const candidates = [...mine].sort(compareNewestFirst);
   // A snapshot with unread entries is missing data; restoring it (worse, with deletion) would lose files.
   for (const s of candidates.filter(hasFatalErrors)) {
@@ -191,13 +191,13 @@ function select(state: RunState, mine: SnapshotEntry[], others: SnapshotEntry[],
  * With KOPIA_ENABLE_FILE_DELETION: removes what the restored snapshot does not hold. Only now, with
  * the snapshot fully restored, is that safe; a listing that was not understood deletes nothing.
  */
-function deleteExtras(state: RunState, keep: SnapshotPaths | undefined): void {
-  const { config, output, summary } = state.ctx;
+function deleteExtras(config: RestoreConfig, state: RunState, keep: SnapshotPaths | undefined): void {
+  const { output, summary } = state.ctx;
   if (keep === undefined) {
     summary.warnings.push('file deletion skipped: the snapshot listing could not be read safely; extra files were kept');
     return;
   }
-  const { removed, otherDevice } = removeExtras(config.dataDir ?? '', keep);
+  const { removed, otherDevice } = removeExtras(config.dataDir, keep);
   output.log.info({ removed, keptOnOtherFilesystems: otherDevice }, 'removed entries absent from the snapshot');
   if (otherDevice > 0) {
     summary.warnings.push(`file deletion kept ${otherDevice} entr${otherDevice === 1 ? 'y' : 'ies'} on other filesystems mounted inside ${config.dataDir}`);

@@ -1,5 +1,5 @@
 import { Secret } from '../secret.js';
-import type { MoverConfig } from '../config/types.js';
+import type { MoverConfig } from '../config/parse.js';
 import { ConfigError } from '../errors.js';
 import type { KopiaCommand } from '../kopia/command.js';
 import { GLOBAL_POLICY_KEY } from '../policy/kopia-policy.js';

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { MoverConfig } from '../config/types.js';
+import type { MoverConfig } from '../config/parse.js';
 
 /**
  * What this cache dir last applied to the repository, per setting: a digest to skip a kopia call

@@ -31,13 +31,10 @@ export function validate(env: EnvMap, operation: Operation | undefined, system: 
       },
     },
   );
-  for (const warning of config?.configWarnings ?? []) {
-    const cut = warning.indexOf(': ');
-    findings.push({ source: warning.slice(0, cut), message: warning.slice(cut + 2), severity: 'warning' });
-  }
+  findings.push(...(config?.configWarnings ?? []));
   if (config === undefined) {
     for (const w of unknownVariableWarnings(env, configVariableNames())) findings.push({ source: w.name, message: w.message, severity: 'warning' });
-  } else if (config.operation !== 'maintenance') {
+  } else if (config.operation === 'backup') {
     const path = { target: pathTarget(config), policy: pathPolicy(config, settings.globalPolicy) };
     for (const message of settingsWarnings(config, settings, path)) findings.push({ source: 'policy', message, severity: 'warning' });
   }

@@ -1,5 +1,5 @@
 import type { EnvMap } from '../env.js';
-import type { MoverConfig } from '../config/types.js';
+import type { MoverConfig } from '../config/parse.js';
 import { RepositoryError } from '../errors.js';
 import type { KopiaCommand } from '../kopia/command.js';
 import type { KopiaPaths } from '../kopia/global-flags.js';

@@ -100,7 +100,8 @@ describe('empty values count as unset', () => {
       KOPIA_PREVIOUS: '',
       KOPIA_LOG_DIR_MAX_FILES: ' ',
     });
-    expect(config.backup.parallelism).toBeUndefined();
+    if (config.operation !== 'restore') throw new Error('expected a restore config');
+    expect(config.parallelism).toBeUndefined();
     expect(config.restore.previous).toBe(0);
     expect(config.kopiaLogging.maxFiles).toBe(3);
   });
@@ -156,7 +157,8 @@ describe('numeric variables', () => {
       KOPIA_RETAIN_YEARLY: '2',
       KOPIA_ACTION_TIMEOUT_SECONDS: '30',
     });
-    expect(config.backup.parallelism).toBe(8);
+    if (config.operation !== 'backup') throw new Error('expected a backup config');
+    expect(config.parallelism).toBe(8);
     expect(config.backup.retention.yearly).toBe(2);
     expect(config.backup.actionTimeoutMs).toBe(30_000);
   });
