@@ -1,6 +1,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { ARGS_SEPARATOR } from '../support/fixtures.js';
 import { runMover, scenario } from '../support/mover.js';
 
 /**
@@ -89,7 +90,7 @@ const cases: Case[] = [
   { name: 'log format unknown', env: { KOPIA_MOVER_LOG_FORMAT: 'xml' }, names: 'KOPIA_MOVER_LOG_FORMAT' },
   {
     name: 'a flag kopia takes once given twice in additional args',
-    env: { KOPIA_ADDITIONAL_ARGS: '--description=a|VOLSYNC_ARG_SEP|--description=b' },
+    env: { KOPIA_ADDITIONAL_ARGS: `--description=a${ARGS_SEPARATOR}--description=b` },
     names: 'KOPIA_ADDITIONAL_ARGS',
   },
   { name: 'CUSTOM_CA and KOPIA_CUSTOM_CA naming different files', env: { CUSTOM_CA: oversize, KOPIA_CUSTOM_CA: s.data }, names: 'KOPIA_CUSTOM_CA' },

@@ -2,10 +2,10 @@ import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFi
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { mapPolicyDocument, valueAtPath } from '../../src/policy/kopia-policy.js';
-import { kopiaJson, kopiaText, repoRoot, runMover, scenario } from '../support/mover.js';
+import { ARGS_SEPARATOR, POLICY_FIXTURES } from '../support/fixtures.js';
+import { kopiaJson, kopiaText, runMover, scenario } from '../support/mover.js';
 
-const FIXTURES = join(repoRoot, 'fixtures', 'policies');
-const policyFixtures = readdirSync(FIXTURES).filter((f) => f.startsWith('policy-') && f.endsWith('.json')).sort();
+const policyFixtures = readdirSync(POLICY_FIXTURES).filter((f) => f.startsWith('policy-') && f.endsWith('.json')).sort();
 
 interface Snapshot {
   id: string;
@@ -32,7 +32,7 @@ describe('global policy files from the docs', () => {
     const s = seeded('fixtures');
     expect(policyFixtures.length).toBeGreaterThanOrEqual(10);
     for (const fixture of policyFixtures) {
-      copyFileSync(join(FIXTURES, fixture), join(s.policyDir, 'global-policy.json'));
+      copyFileSync(join(POLICY_FIXTURES, fixture), join(s.policyDir, 'global-policy.json'));
       const env = { ...s.env, DATA_DIR: s.data, KOPIA_CONFIG_PATH: s.policyDir };
       const checked = await runMover(['validate', '--operation', 'backup'], env);
       expect(checked.exitCode, `${fixture}: ${checked.stdout}`).toBe(0);
@@ -41,7 +41,7 @@ describe('global policy files from the docs', () => {
       expect(backup.exitCode, `${fixture}: ${backup.stdout}`).toBe(0);
       expect(backup.plainLines, fixture).toContain('POLICY: 1 applied, 0 failed');
 
-      const mapped = mapPolicyDocument(JSON.parse(readFileSync(join(FIXTURES, fixture), 'utf8')), fixture);
+      const mapped = mapPolicyDocument(JSON.parse(readFileSync(join(POLICY_FIXTURES, fixture), 'utf8')), fixture);
       const shown = kopiaJson<Record<string, unknown>>(s.cache, s.password, ['policy', 'show', '--global']);
       expect(mapped.applied.length, fixture).toBeGreaterThan(0);
       for (const path of mapped.applied) {
@@ -175,7 +175,7 @@ describe('KOPIA_ADDITIONAL_ARGS', () => {
     const backup = await runMover(['backup'], {
       ...s.env,
       DATA_DIR: s.data,
-      KOPIA_ADDITIONAL_ARGS: '--tags=env:Prod|VOLSYNC_ARG_SEP|--description=VOLSYNC nightly',
+      KOPIA_ADDITIONAL_ARGS: `--tags=env:Prod${ARGS_SEPARATOR}--description=VOLSYNC nightly`,
     });
     expect(backup.exitCode, backup.stdout).toBe(0);
     const create = backup.kopiaCalls.find((a) => a[0] === 'snapshot' && a[1] === 'create') ?? [];
@@ -195,7 +195,7 @@ describe('KOPIA_ADDITIONAL_ARGS', () => {
       ...s.env,
       DATA_DIR: s.data,
       KOPIA_SOURCE_PATH_OVERRIDE: '/data',
-      KOPIA_ADDITIONAL_ARGS: '--one-file-system|VOLSYNC_ARG_SEP|--ignore=*.tmp',
+      KOPIA_ADDITIONAL_ARGS: `--one-file-system${ARGS_SEPARATOR}--ignore=*.tmp`,
     });
     expect(backup.exitCode, backup.stdout).toBe(0);
     const policy = kopiaJson<{ files: { ignore?: string[]; oneFileSystem?: boolean } }>(s.cache, s.password, ['policy', 'show', 'policyargs@ns1:/data']);
@@ -210,7 +210,7 @@ describe('KOPIA_ADDITIONAL_ARGS', () => {
   for (const forbidden of ['--password=x', '--config-file /x', '--access-key=x']) {
     it(`rejects ${forbidden.split(/[= ]/)[0]} with exit 2 before any kopia process`, async () => {
       const s = seeded('forbidden');
-      const result = await runMover(['backup'], { ...s.env, DATA_DIR: s.data, KOPIA_ADDITIONAL_ARGS: `--tags=a:b|VOLSYNC_ARG_SEP|${forbidden}` });
+      const result = await runMover(['backup'], { ...s.env, DATA_DIR: s.data, KOPIA_ADDITIONAL_ARGS: `--tags=a:b${ARGS_SEPARATOR}${forbidden}` });
       expect(result.exitCode).toBe(2);
       expect(result.kopiaCalls).toEqual([]);
       expect(result.stdout).toContain(`${forbidden.split(/[= ]/)[0]} is not allowed`);
@@ -242,7 +242,7 @@ describe('validate', () => {
     const s = seeded('envfile');
     const envFile = join(s.root, 'mover.env');
     writeFileSync(envFile, `# from the Secret\nKOPIA_PASSWORD="${s.password}"\nKOPIA_REPOSITORY=${s.env['KOPIA_REPOSITORY']}\nDATA_DIR=${s.data}\nKOPIA_COMPRESSION=zstd-best\n`);
-    copyFileSync(join(FIXTURES, 'policy-basic-configmap.json'), join(s.policyDir, 'global-policy.json'));
+    copyFileSync(join(POLICY_FIXTURES, 'policy-basic-configmap.json'), join(s.policyDir, 'global-policy.json'));
     const result = await runMover(['validate', '--env-file', envFile, '--policy-dir', s.policyDir], { PATH: process.env['PATH'], HOME: process.env['HOME'] });
     expect(result.exitCode).toBe(2);
     expect(result.plainLines.filter((l) => l.startsWith('ERROR'))).toEqual([expect.stringContaining('KOPIA_COMPRESSION')]);

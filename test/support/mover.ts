@@ -3,10 +3,10 @@ import { chmodSync, mkdtempSync, readdirSync, readFileSync, writeFileSync, exist
 import { constants as osConstants, tmpdir } from 'node:os';
 import { SECRET_VARIABLES } from '../../src/config/secret-variables.js';
 import { secretForms } from '../../src/report/redact.js';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
+import { realKopia, repoRoot } from './fixtures.js';
 
-export const repoRoot = resolve(import.meta.dirname, '..', '..');
-export const realKopia = join(repoRoot, 'tools', 'bin', 'kopia');
+export { realKopia, repoRoot };
 /** The image's entry shim: the pod starts the program through it, and so does every test. */
 const shim = join(repoRoot, 'docker', 'entry.sh');
 const bin = join(repoRoot, 'bin', 'kopia-mover.js');

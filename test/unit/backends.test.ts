@@ -6,6 +6,7 @@ import { parseConfig } from '../../src/config/parse.js';
 import { Secret } from '../../src/config/secret.js';
 import type { ConfigIssue } from '../../src/errors.js';
 import { kopiaEnvironment } from '../../src/kopia/environment.js';
+import { SYSTEM } from '../support/fixtures.js';
 
 type Env = Record<string, string | undefined>;
 
@@ -323,7 +324,7 @@ describe('rclone', () => {
       RCLONE_REMOTE_PATH: 'remote:repo',
       RCLONE_CONFIG: '/config/rclone.conf',
     };
-    const config = parseConfig(env, { system: { username: 'u', hostname: 'h', homeDir: '/home/u', stdoutIsTTY: false }, offline: true });
+    const config = parseConfig(env, { system: SYSTEM, offline: true });
     const child = kopiaEnvironment(config, { ...env, PATH: '/usr/bin' });
     expect(child['RCLONE_CONFIG']).toBe('/config/rclone.conf');
     expect(child['KOPIA_CONFIG_PATH']).toBeUndefined();

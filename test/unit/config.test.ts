@@ -1,14 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { parseConfig, type SystemFacts } from '../../src/config/parse.js';
+import { parseConfig } from '../../src/config/parse.js';
 import type { Operation } from '../../src/config/types.js';
 import { ConfigError, type ConfigIssue } from '../../src/errors.js';
+import { systemFacts } from '../support/fixtures.js';
 
-const SYSTEM: SystemFacts = {
-  username: 'alice',
-  hostname: 'Laptop.Example.com',
-  homeDir: '/home/alice',
-  stdoutIsTTY: false,
-};
+const SYSTEM = systemFacts({ username: 'alice', hostname: 'Laptop.Example.com', homeDir: '/home/alice' });
 
 const PASSWORD = 'Pa55-word-never-printed';
 const BASE = { KOPIA_PASSWORD: PASSWORD, KOPIA_REPOSITORY: 'filesystem:///repo' };

@@ -4,12 +4,11 @@ import { ConfigError } from '../../src/errors.js';
 import { LineSplitter } from '../../src/kopia/lines.js';
 import { snapshotsOf } from '../../src/operations/select.js';
 import { terminationMessage, type RunSummary } from '../../src/report/summary.js';
-
-const system = { username: 'u', hostname: 'h', homeDir: '/home/u', stdoutIsTTY: false };
+import { SYSTEM } from '../support/fixtures.js';
 
 function issuesOf(env: Record<string, string>): ConfigError['issues'] {
   try {
-    parseConfig(env, { system, offline: true });
+    parseConfig(env, { system: SYSTEM, offline: true });
   } catch (error) {
     if (error instanceof ConfigError) return error.issues;
     throw error;
@@ -35,7 +34,7 @@ describe('regressions', () => {
   });
 
   it('an upper-case filesystem scheme is accepted', () => {
-    const config = parseConfig({ DIRECTION: 'maintenance', KOPIA_PASSWORD: 'pw', KOPIA_REPOSITORY: 'FILESYSTEM:///r' }, { system, offline: true });
+    const config = parseConfig({ DIRECTION: 'maintenance', KOPIA_PASSWORD: 'pw', KOPIA_REPOSITORY: 'FILESYSTEM:///r' }, { system: SYSTEM, offline: true });
     expect(config.storage?.args).toEqual(['filesystem', '--path=/r']);
   });
 

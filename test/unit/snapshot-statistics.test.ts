@@ -1,14 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/parse.js';
 import { excludedAny, snapshotCommand } from '../../src/operations/backup.js';
-
-const system = { username: 'u', hostname: 'h', homeDir: '/home/u', stdoutIsTTY: false };
+import { SYSTEM } from '../support/fixtures.js';
 
 describe('what the snapshot reports about exclusions', () => {
   it('asks kopia for the statistics, which carry the excluded counts', () => {
     const config = parseConfig(
       { DIRECTION: 'source', DATA_DIR: '/data', KOPIA_PASSWORD: 'pw', KOPIA_REPOSITORY: 'filesystem:///r' },
-      { system, offline: true },
+      { system: SYSTEM, offline: true },
     );
     expect(snapshotCommand(config).args.slice(0, 5)).toEqual(['snapshot', 'create', '/data', '--json', '--json-verbose']);
   });
