@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ensureTestUser, kopiaJson, kopiaText, runMover, scenario, startMover, type MoverHandle } from '../support/mover.js';
+import { ensureTestUser, kopiaJson, kopiaText, runMover, scenario, startMover, waitFor, waitForKopia, waitForKopiaProgress } from '../support/mover.js';
 
 function alive(pid: number): boolean {
   try {
@@ -11,19 +11,6 @@ function alive(pid: number): boolean {
   } catch {
     return false;
   }
-}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** Waits until the program has started a kopia process with these first two arguments. */
-async function kopiaStarted(handle: MoverHandle, first: string, second: string, timeoutMs = 60_000): Promise<number> {
-  const until = Date.now() + timeoutMs;
-  while (Date.now() < until) {
-    const index = handle.kopiaCalls().findIndex((a) => a[0] === first && a[1] === second);
-    if (index >= 0) return handle.kopiaPids()[index]!;
-    await sleep(50);
-  }
-  throw new Error(`kopia ${first} ${second} did not start`);
 }
 
 /** Large random files: slow enough to interrupt, incompressible so kopia cannot skip the work. */
@@ -51,8 +38,8 @@ describe('signals', () => {
     largeTree(s.data, 6, 100 * 1024 * 1024);
     const env = { ...s.env, DATA_DIR: s.data, KOPIA_MOVER_SIGNAL_GRACE_SECONDS: '10' };
     const handle = startMover(['backup'], env);
-    const kopiaPid = await kopiaStarted(handle, 'snapshot', 'create');
-    await sleep(700);
+    const kopiaPid = await waitForKopia(handle, 'snapshot', 'create');
+    await waitForKopiaProgress(handle);
     const stoppedAt = Date.now();
     handle.kill('SIGTERM');
     const result = await handle.result;
@@ -75,8 +62,8 @@ describe('signals', () => {
     mkdirSync(s.cache, { recursive: true });
     writeFileSync(join(s.cache, 'filler'), Buffer.alloc(60 * 1024 * 1024, 1));
     const handle = startMover(['backup'], { ...s.env, DATA_DIR: s.data, KOPIA_CACHE_CAPACITY_BYTES: String(64 * 1024 * 1024) });
-    await kopiaStarted(handle, 'snapshot', 'create');
-    await sleep(300);
+    await waitForKopia(handle, 'snapshot', 'create');
+    await waitForKopiaProgress(handle);
     handle.kill('SIGTERM');
     const result = await handle.result;
     expect(result.exitCode).toBe(137);
@@ -93,9 +80,7 @@ describe('stopping outside kopia', () => {
     writeFileSync(join(s.data, 'a.txt'), 'a');
     const marker = join(s.root, 'hook-started');
     const handle = startMover(['backup'], { ...s.env, DATA_DIR: s.data, KOPIA_BEFORE_SNAPSHOT: `touch '${marker}'; sleep 60` });
-    const until = Date.now() + 30_000;
-    while (!existsSync(marker) && Date.now() < until) await sleep(50);
-    expect(existsSync(marker)).toBe(true);
+    await waitFor(handle, 'the before-snapshot action', () => (existsSync(marker) ? true : undefined), { timeoutMs: 30_000 });
     const stoppedAt = Date.now();
     handle.kill('SIGTERM');
     const result = await handle.result;
@@ -191,20 +176,17 @@ describe('restore safety', () => {
       KOPIA_ENABLE_FILE_DELETION: 'true',
       KOPIA_PARALLELISM: '1',
     });
-    const kopiaPid = await kopiaStarted(handle, 'snapshot', 'restore');
+    const kopiaPid = await waitForKopia(handle, 'snapshot', 'restore');
     // Kill once the restore has begun replacing files.
-    const until = Date.now() + 20_000;
-    while (Date.now() < until) {
-      const replaced = [...newVersion].filter(([name, bytes]) => {
+    const replaced = () =>
+      [...newVersion].filter(([name, bytes]) => {
         try {
           return readFileSync(join(target, name)).equals(bytes);
         } catch {
           return false;
         }
       }).length;
-      if (replaced >= 5) break;
-      await sleep(20);
-    }
+    await waitFor(handle, 'five files replaced by the restore', () => (replaced() >= 5 ? true : undefined), { timeoutMs: 20_000, intervalMs: 20 });
     handle.kill('SIGKILL');
     try {
       process.kill(kopiaPid, 'SIGKILL');

@@ -1,8 +1,8 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { assertNoSecrets, kopiaJson, realKopia, repoRoot, runMover, scenario, startMover } from '../support/mover.js';
+import { assertNoSecrets, kopiaJson, realKopia, repoRoot, runMover, scenario, startMover, tempDir, waitForLine } from '../support/mover.js';
 
 interface MaintenanceInfo {
   owner: string;
@@ -155,18 +155,24 @@ describe('failures', () => {
 describe('DEBUG_MOVER', () => {
   it('pauses before any kopia process with instructions, and continues once the marker file is removed', async () => {
     const s = seeded('debug');
-    const handle = startMover(['backup'], { ...s.env, DATA_DIR: s.data, DEBUG_MOVER: '1' });
     const marker = join(s.cache, 'debug-mover-wait');
-    const until = Date.now() + 20_000;
-    while (!existsSync(marker) && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+    // In front of the recording shim: notes every kopia process started while the marker exists.
+    const work = tempDir('km-run-');
+    const startedWhilePaused = join(work, 'kopia-started-while-paused');
+    const gate = join(work, 'kopia-gate.sh');
+    writeFileSync(gate, `#!/bin/sh\n[ -e '${marker}' ] && echo "$*" >> '${startedWhilePaused}'\nexec '${join(work, 'kopia-recorder.sh')}' "$@"\n`);
+    chmodSync(gate, 0o755);
+    const handle = startMover(['backup'], { ...s.env, DATA_DIR: s.data, DEBUG_MOVER: '1', KOPIA_BIN: gate }, { recorderDir: work });
+    // The instructions are the last thing printed before the pause.
+    await waitForLine(handle, /to continue: rm /, 20_000);
     expect(existsSync(marker)).toBe(true);
-    await new Promise((r) => setTimeout(r, 500));
     expect(handle.kopiaCalls()).toEqual([]);
     expect(handle.output()).toContain(`rm ${marker}`);
     rmSync(marker);
     const result = await handle.result;
     expect(result.exitCode, result.stdout).toBe(0);
     expect(result.kopiaCalls.length).toBeGreaterThan(0);
+    expect(existsSync(startedWhilePaused) ? readFileSync(startedWhilePaused, 'utf8') : '').toBe('');
   });
 });
 
