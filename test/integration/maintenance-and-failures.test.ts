@@ -210,7 +210,7 @@ describe('plan', () => {
       'policy import',
       'snapshot create',
     ]);
-    expect(commands[1]).toContain('only if the repository does not exist');
+    expect(commands[1]).toContain('only if the repository still does not exist');
     expect(commands[3]).toContain(s.data);
     expect(execFileSync(realKopia, ['--version'], { encoding: 'utf8' })).toContain('0.22.3');
   });
