@@ -296,6 +296,11 @@ describe('filesystem repository URL', () => {
   it('no repository at all is rejected naming KOPIA_REPOSITORY', () => {
     expect(sources(maintenance)).toEqual(['KOPIA_REPOSITORY']);
   });
+
+  it('an upper-case filesystem scheme is accepted', () => {
+    const config = parse({ DIRECTION: 'maintenance', KOPIA_PASSWORD: 'pw', KOPIA_REPOSITORY: 'FILESYSTEM:///r' });
+    expect(config.storage?.args).toEqual(['filesystem', '--path=/r']);
+  });
 });
 
 describe('several problems', () => {
@@ -322,6 +327,22 @@ describe('several problems', () => {
     // The message lists them too, so a log line alone tells the operator everything.
     for (const issue of error.issues) expect(error.message).toContain(issue.source);
     expect(error.exitCode).toBe(2);
+  });
+
+  it('one invalid value does not invent a missing DATA_DIR', () => {
+    const found = issues({ DIRECTION: 'source', DATA_DIR: '/data', KOPIA_PASSWORD: 'pw', KOPIA_REPOSITORY: 'filesystem:///r', KOPIA_PARALLELISM: 'abc' });
+    expect(found.map((i) => i.source)).toEqual(['KOPIA_PARALLELISM']);
+  });
+
+  it('one invalid value does not hide a bad maintenance identity', () => {
+    const found = issues({
+      DIRECTION: 'maintenance',
+      KOPIA_PASSWORD: 'pw',
+      KOPIA_REPOSITORY: 'filesystem:///r',
+      KOPIA_PARALLELISM: 'abc',
+      KOPIA_OVERRIDE_MAINTENANCE_USERNAME: 'a b',
+    });
+    expect(found.map((i) => i.source).sort()).toEqual(['KOPIA_OVERRIDE_MAINTENANCE_USERNAME', 'KOPIA_PARALLELISM']);
   });
 });
 
