@@ -2,7 +2,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ARGS_SEPARATOR } from '../support/fixtures.js';
-import { runMover, scenario } from '../support/mover.js';
+import { runMover, scenario, seededScenario } from '../support/mover.js';
 
 /**
  * Each bad input must end with exit 2, a message naming the variable or file,
@@ -104,6 +104,15 @@ describe('bad inputs are rejected before any repository is touched', () => {
     expect(result.exitCode).toBe(2);
     expect(result.stderr).toContain('--password-file');
     expect(result.kopiaCalls).toEqual([]);
+  });
+
+  it('an invalid value is exit 2 naming the variable, with no kopia process', async () => {
+    const s = seededScenario('badvalue');
+    const result = await runMover(['backup'], { ...s.env, DATA_DIR: s.data, KOPIA_RETAIN_DAILY: 'seven' });
+    expect(result.exitCode).toBe(2);
+    expect(result.kopiaCalls).toEqual([]);
+    expect(result.stdout).toContain('KOPIA_RETAIN_DAILY');
+    expect(result.plainLines).toContain('EXIT_CODE: 2');
   });
 
   it('has at least 40 cases', () => {

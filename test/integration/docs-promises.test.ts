@@ -3,20 +3,12 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADDITIONAL_ARGS_FIXTURES, ARGS_SEPARATOR } from '../support/fixtures.js';
-import { ensureTestUser, kopiaJson, kopiaText, runMover, scenario, type MoverResult } from '../support/mover.js';
+import { ensureTestUser, kopiaJson, kopiaText, policyScenario, runMover, summaryValue, type MoverResult } from '../support/mover.js';
 import { startS3Server, type S3Server } from '../support/servers.js';
 
 function seeded(name: string) {
-  const s = scenario(name);
-  mkdirSync(s.data);
-  writeFileSync(join(s.data, 'keep.txt'), 'keep\n');
-  const policyDir = join(s.root, 'kopia-config');
-  mkdirSync(policyDir);
-  return { ...s, policyDir, target: `${name}@ns1:${s.data}` };
-}
-
-function summaryValue(result: MoverResult, key: string): string | undefined {
-  return result.plainLines.find((l) => l.startsWith(`${key}: `))?.slice(key.length + 2);
+  const s = policyScenario(name);
+  return { ...s, target: `${name}@ns1:${s.data}` };
 }
 
 function warnings(result: MoverResult): string[] {

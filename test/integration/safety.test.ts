@@ -10,6 +10,7 @@ import {
   runMover,
   scenario,
   startMover,
+  summaryValue,
   tempDir,
   waitForKopia,
   waitForKopiaProgress,
@@ -33,10 +34,6 @@ function fingerprint(root: string): Record<string, string> {
   };
   walk(root);
   return out;
-}
-
-function summaryValue(result: MoverResult, key: string): string | undefined {
-  return result.plainLines.find((l) => l.startsWith(`${key}: `))?.slice(key.length + 2);
 }
 
 describe('file deletion never removes what is not restore output', () => {

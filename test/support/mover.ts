@@ -1,5 +1,5 @@
 import { execFileSync, spawn } from 'node:child_process';
-import { chmodSync, mkdtempSync, readdirSync, readFileSync, writeFileSync, existsSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { constants as osConstants, tmpdir } from 'node:os';
 import { SECRET_VARIABLES } from '../../src/config/secret-variables.js';
 import { secretForms } from '../../src/report/redact.js';
@@ -341,4 +341,25 @@ export function scenario(name = 'app'): { root: string; repo: string; cache: str
     KOPIA_OVERRIDE_HOSTNAME: 'ns1',
   };
   return { root, repo: join(root, 'repo'), cache: join(root, 'cache'), data: join(root, 'data'), password, env };
+}
+
+/** scenario() whose DATA_DIR exists and holds one small file. */
+export function seededScenario(name: string, file = 'file.txt', content = `${name}\n`): ReturnType<typeof scenario> {
+  const s = scenario(name);
+  mkdirSync(s.data);
+  writeFileSync(join(s.data, file), content);
+  return s;
+}
+
+/** For tests of mounted files: DATA_DIR holding keep.txt, and an empty policy mount folder for KOPIA_CONFIG_PATH. */
+export function policyScenario(name: string): ReturnType<typeof scenario> & { policyDir: string } {
+  const s = seededScenario(name, 'keep.txt', 'keep\n');
+  const policyDir = join(s.root, 'kopia-config');
+  mkdirSync(policyDir);
+  return { ...s, policyDir };
+}
+
+/** The value of a `KEY: value` line of the run's summary block. */
+export function summaryValue(result: MoverResult, key: string): string | undefined {
+  return result.plainLines.find((l) => l.startsWith(`${key}: `))?.slice(key.length + 2);
 }

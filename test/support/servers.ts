@@ -2,7 +2,7 @@
  * Real storage servers on 127.0.0.1 for integration tests, one module each under servers/:
  * minio.ts (S3), sftp.ts (OpenSSH), webdav.ts (rclone serve webdav), rclone.ts (a local rclone
  * remote), and common.ts (binaries, ports, readiness, cleanup). Each module notes what kopia
- * 0.22.3 did against its server; test/integration/servers.test.ts covers the main path of each.
+ * 0.22.3 did against its server; test/integration/test-servers.test.ts covers the main path of each.
  *
  * Install them with `bash scripts/install-test-servers.sh` (MinIO into tools/bin, sshd and
  * rclone from apt). A missing binary is an Error naming it and that script, never a skip.
