@@ -28,7 +28,7 @@ describe('kopia runner temp files (with a stand-in program that prints its temp 
     const second = await runner.run({ args: ['two'], purpose: 'second', captureStdout: true, secretFiles: [{ flag: '--token-file', content: new Secret('second-token'), purpose: 'b' }] });
     expect(first.stdout).toBe('first-token');
     expect(second.stdout).toBe('second-token');
-    const paths = [...(runner as unknown as { files: Map<unknown, string> }).files.values()];
+    const paths = [...runner['files'].values()];
     expect(paths).toHaveLength(2);
     for (const p of paths) expect(dirname(p)).toBe(tempDir);
     runner.cleanup();
@@ -41,7 +41,7 @@ describe('kopia runner temp files (with a stand-in program that prints its temp 
     await runner.run({ args: ['one'], purpose: 'first', captureStdout: true, secretFiles: [file] });
     const again = await runner.run({ args: ['two'], purpose: 'second', captureStdout: true, secretFiles: [file] });
     expect(again.stdout).toBe('same-token');
-    expect((runner as unknown as { files: Map<unknown, string> }).files.size).toBe(1);
+    expect(runner['files'].size).toBe(1);
     runner.cleanup();
   });
 });
