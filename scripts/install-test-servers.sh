@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the storage servers the integration tests start on 127.0.0.1:
 #   - MinIO (S3), built from the pinned module into tools/bin/minio
-#   - OpenSSH sshd (SFTP) and rclone (WebDAV server and kopia's rclone backend), from apt
+#   - OpenSSH sshd (SFTP) and rclone (WebDAV server, kopia's rclone backend, and the S3 client
+#     that makes and lists the test buckets), from apt
 # Each part is skipped when already present, so a second run returns at once.
 set -euo pipefail
 

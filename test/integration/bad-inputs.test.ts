@@ -1,7 +1,8 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { runMover, scenario } from '../support/mover.js';
+import { ARGS_SEPARATOR } from '../support/fixtures.js';
+import { runMover, scenario, seededScenario } from '../support/mover.js';
 
 /**
  * Each bad input must end with exit 2, a message naming the variable or file,
@@ -89,7 +90,7 @@ const cases: Case[] = [
   { name: 'log format unknown', env: { KOPIA_MOVER_LOG_FORMAT: 'xml' }, names: 'KOPIA_MOVER_LOG_FORMAT' },
   {
     name: 'a flag kopia takes once given twice in additional args',
-    env: { KOPIA_ADDITIONAL_ARGS: '--description=a|VOLSYNC_ARG_SEP|--description=b' },
+    env: { KOPIA_ADDITIONAL_ARGS: `--description=a${ARGS_SEPARATOR}--description=b` },
     names: 'KOPIA_ADDITIONAL_ARGS',
   },
   { name: 'CUSTOM_CA and KOPIA_CUSTOM_CA naming different files', env: { CUSTOM_CA: oversize, KOPIA_CUSTOM_CA: s.data }, names: 'KOPIA_CUSTOM_CA' },
@@ -103,6 +104,15 @@ describe('bad inputs are rejected before any repository is touched', () => {
     expect(result.exitCode).toBe(2);
     expect(result.stderr).toContain('--password-file');
     expect(result.kopiaCalls).toEqual([]);
+  });
+
+  it('an invalid value is exit 2 naming the variable, with no kopia process', async () => {
+    const s = seededScenario('badvalue');
+    const result = await runMover(['backup'], { ...s.env, DATA_DIR: s.data, KOPIA_RETAIN_DAILY: 'seven' });
+    expect(result.exitCode).toBe(2);
+    expect(result.kopiaCalls).toEqual([]);
+    expect(result.stdout).toContain('KOPIA_RETAIN_DAILY');
+    expect(result.plainLines).toContain('EXIT_CODE: 2');
   });
 
   it('has at least 40 cases', () => {

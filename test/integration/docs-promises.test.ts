@@ -2,23 +2,13 @@ import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync,
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ensureTestUser, kopiaJson, kopiaText, repoRoot, runMover, scenario, type MoverResult } from '../support/mover.js';
+import { ADDITIONAL_ARGS_FIXTURES, ARGS_SEPARATOR } from '../support/fixtures.js';
+import { ensureTestUser, kopiaJson, kopiaText, policyScenario, runMover, summaryValue, type MoverResult } from '../support/mover.js';
 import { startS3Server, type S3Server } from '../support/servers.js';
 
-const SEPARATOR = '|VOLSYNC_ARG_SEP|';
-const ARGS_FIXTURES = join(repoRoot, 'fixtures', 'additional-args');
-
 function seeded(name: string) {
-  const s = scenario(name);
-  mkdirSync(s.data);
-  writeFileSync(join(s.data, 'keep.txt'), 'keep\n');
-  const policyDir = join(s.root, 'kopia-config');
-  mkdirSync(policyDir);
-  return { ...s, policyDir, target: `${name}@ns1:${s.data}` };
-}
-
-function summaryValue(result: MoverResult, key: string): string | undefined {
-  return result.plainLines.find((l) => l.startsWith(`${key}: `))?.slice(key.length + 2);
+  const s = policyScenario(name);
+  return { ...s, target: `${name}@ns1:${s.data}` };
 }
 
 function warnings(result: MoverResult): string[] {
@@ -33,7 +23,7 @@ function ownPolicy(cache: string, password: string, target: string): Record<stri
 
 /** The `additionalArgs` items of a docs example kept in fixtures/additional-args. */
 function fixtureArgs(file: string): string[] {
-  return readFileSync(join(ARGS_FIXTURES, file), 'utf8')
+  return readFileSync(join(ADDITIONAL_ARGS_FIXTURES, file), 'utf8')
     .split('\n')
     .flatMap((line) => /^\s*-\s*"([^"]*)"/.exec(line)?.slice(1) ?? []);
 }
@@ -130,7 +120,7 @@ describe('the environment and the mounted files are the desired state', () => {
 });
 
 describe('the additionalArgs examples of the docs', () => {
-  const examples = readdirSync(ARGS_FIXTURES).filter((f) => f.endsWith('.yaml'));
+  const examples = readdirSync(ADDITIONAL_ARGS_FIXTURES).filter((f) => f.endsWith('.yaml'));
 
   it('are all here', () => {
     expect(examples.sort()).toEqual(['bandwidth-management.yaml', 'basic-usage.yaml', 'complete-backup.yaml', 'file-exclusions.yaml', 'performance-optimization.yaml']);
@@ -142,7 +132,7 @@ describe('the additionalArgs examples of the docs', () => {
       const args = fixtureArgs(example);
       expect(args.length).toBeGreaterThan(0);
       const extra = example === 'complete-backup.yaml' ? { KOPIA_RETAIN_DAILY: '7', KOPIA_RETAIN_WEEKLY: '4', KOPIA_RETAIN_MONTHLY: '3', KOPIA_COMPRESSION: 'zstd' } : {};
-      const result = await runMover(['backup'], { ...s.env, ...extra, DATA_DIR: s.data, KOPIA_ADDITIONAL_ARGS: args.join(SEPARATOR) });
+      const result = await runMover(['backup'], { ...s.env, ...extra, DATA_DIR: s.data, KOPIA_ADDITIONAL_ARGS: args.join(ARGS_SEPARATOR) });
       expect(result.exitCode, result.stdout).toBe(0);
       const create = result.kopiaCalls.find((a) => a[0] === 'snapshot' && a[1] === 'create') ?? [];
       for (const gone of ['--block-size', '--read-buffer-size', '--progress-interval', '--upload-speed']) {

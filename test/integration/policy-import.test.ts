@@ -3,11 +3,11 @@ import { existsSync, readdirSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readJsonFileSync } from '../../src/policy/json-input.js';
 import { globalImportDocument, mapPolicyDocument, valueAtPath } from '../../src/policy/kopia-policy.js';
+import { realKopia, POLICY_FIXTURES } from '../support/fixtures.js';
 
 /**
  * Imports every policy example from the docs into a real kopia repository
@@ -16,19 +16,17 @@ import { globalImportDocument, mapPolicyDocument, valueAtPath } from '../../src/
  */
 
 const run = promisify(execFile);
-const KOPIA = fileURLToPath(new URL('../../tools/bin/kopia', import.meta.url));
-const FIXTURES = fileURLToPath(new URL('../../fixtures/policies/', import.meta.url));
 const PASSWORD = 'policy-import-test-password';
 
-const policyFiles = readdirSync(FIXTURES).filter((f) => f.startsWith('policy-') && f.endsWith('.json')).sort();
-const structuredFiles = readdirSync(FIXTURES)
+const policyFiles = readdirSync(POLICY_FIXTURES).filter((f) => f.startsWith('policy-') && f.endsWith('.json')).sort();
+const structuredFiles = readdirSync(POLICY_FIXTURES)
   .filter((f) => f.startsWith('structured-repository-config-') && f.endsWith('.json'))
   .sort();
 
 let root: string;
 
 beforeAll(async () => {
-  if (!existsSync(KOPIA)) throw new Error(`kopia not found at ${KOPIA}; run npm run install-kopia`);
+  if (!existsSync(realKopia)) throw new Error(`kopia not found at ${realKopia}; run npm run install-kopia`);
   root = await mkdtemp(join(tmpdir(), 'policy-import-'));
 });
 
@@ -48,7 +46,7 @@ async function freshRepository(name: string) {
     KOPIA_CHECK_FOR_UPDATES: 'false',
   };
   const kopia = async (...args: string[]) => {
-    const { stdout } = await run(KOPIA, [`--config-file=${config}`, `--log-dir=${join(dir, 'logs')}`, ...args], {
+    const { stdout } = await run(realKopia, [`--config-file=${config}`, `--log-dir=${join(dir, 'logs')}`, ...args], {
       env,
       maxBuffer: 16 * 1024 * 1024,
     });
@@ -98,14 +96,14 @@ describe('kopia policy import of the docs’ policies', () => {
   });
 
   it.each(policyFiles)('%s', async (file) => {
-    const path = join(FIXTURES, file);
+    const path = join(POLICY_FIXTURES, file);
     const { policy, applied } = mapPolicyDocument(await readJsonFileSync(path), path);
     const shown = await importAndShow(file, policy);
     expectApplied(shown, policy, applied);
   });
 
   it.each(structuredFiles)('the policies section of %s', async (file) => {
-    const path = join(FIXTURES, file);
+    const path = join(POLICY_FIXTURES, file);
     const doc = (await readJsonFileSync(path)) as { policies: unknown };
     const { policy, applied } = mapPolicyDocument(doc.policies, `${path}#policies`);
     const shown = await importAndShow(`structured-${file}`, policy);
@@ -157,7 +155,7 @@ describe('kopia policy import of the docs’ policies', () => {
   it('kopia refuses the docs’ spellings unmapped, which is why the mapping exists', async () => {
     const { dir, kopia } = await freshRepository('unmapped');
     const file = join(dir, 'raw.json');
-    const raw = await readFile(join(FIXTURES, 'policy-configmap-doc-spellings.json'), 'utf8');
+    const raw = await readFile(join(POLICY_FIXTURES, 'policy-configmap-doc-spellings.json'), 'utf8');
     await writeFile(file, `{"(global)": ${raw}}`);
     await expect(kopia('policy', 'import', '--global', `--from-file=${file}`)).rejects.toThrow(/unknown field/);
   });

@@ -14,23 +14,37 @@ function withOffset(instant: Date): string {
   return `${shifted.toISOString().slice(0, 23)}+05:30`;
 }
 
+/**
+ * Distinct start times an hour apart, with room between them for an as-of instant, given to
+ * kopia (`snapshot create --start-time`) instead of waited for. kopia 0.22.3 reads this flag as
+ * "2006-01-02 15:04:05 MST", not RFC 3339.
+ */
+const START_TIMES = [
+  ['v1', '2024-03-01 10:00:00 UTC', '2024-03-01T10:00:00Z'],
+  ['v2', '2024-03-01 11:00:00 UTC', '2024-03-01T11:00:00Z'],
+  ['v3', '2024-03-01 12:00:00 UTC', '2024-03-01T12:00:00Z'],
+] as const;
+
 describe('restore selection over three backups', () => {
   const s = scenario('select');
   let snapshots: Snapshot[] = [];
 
   beforeAll(async () => {
     mkdirSync(s.data);
-    for (const version of ['v1', 'v2', 'v3']) {
+    for (const [version, startTime] of START_TIMES) {
       writeFileSync(join(s.data, 'version.txt'), `${version}\n`);
       writeFileSync(join(s.data, `only-${version}.txt`), version);
-      const result = await runMover(['backup'], { ...s.env, DATA_DIR: s.data, KOPIA_SOURCE_PATH_OVERRIDE: '/data' });
+      const result = await runMover(['backup'], {
+        ...s.env,
+        DATA_DIR: s.data,
+        KOPIA_SOURCE_PATH_OVERRIDE: '/data',
+        KOPIA_ADDITIONAL_ARGS: `--start-time=${startTime}`,
+      });
       expect(result.exitCode, result.stdout).toBe(0);
-      // Distinct start times with room between them for an as-of instant.
-      await new Promise((r) => setTimeout(r, 1100));
     }
     snapshots = kopiaJson<Snapshot[]>(s.cache, s.password, ['snapshot', 'list', '--all']);
     snapshots.sort((a, b) => Date.parse(a.startTime) - Date.parse(b.startTime));
-    expect(snapshots).toHaveLength(3);
+    expect(snapshots.map((x) => x.startTime)).toEqual(START_TIMES.map(([, , rfc3339]) => rfc3339));
   });
 
   async function restore(extra: Record<string, string>) {

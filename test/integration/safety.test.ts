@@ -10,12 +10,12 @@ import {
   runMover,
   scenario,
   startMover,
+  summaryValue,
   tempDir,
-  type MoverHandle,
+  waitForKopia,
+  waitForKopiaProgress,
   type MoverResult,
 } from '../support/mover.js';
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Every entry under root with its type, mode and a digest of its content: any change shows. */
 function fingerprint(root: string): Record<string, string> {
@@ -34,20 +34,6 @@ function fingerprint(root: string): Record<string, string> {
   };
   walk(root);
   return out;
-}
-
-function summaryValue(result: MoverResult, key: string): string | undefined {
-  return result.plainLines.find((l) => l.startsWith(`${key}: `))?.slice(key.length + 2);
-}
-
-async function kopiaStarted(handle: MoverHandle, first: string, second: string): Promise<number> {
-  const until = Date.now() + 60_000;
-  while (Date.now() < until) {
-    const index = handle.kopiaCalls().findIndex((a) => a[0] === first && a[1] === second);
-    if (index >= 0) return handle.kopiaPids()[index]!;
-    await sleep(50);
-  }
-  throw new Error(`kopia ${first} ${second} did not start`);
 }
 
 describe('file deletion never removes what is not restore output', () => {
@@ -305,8 +291,9 @@ describe('secrets under attack', () => {
         AWS_SECRET_ACCESS_KEY: s3.secretKey,
       };
       const handle = startMover(['backup'], env);
-      const kopiaPid = await kopiaStarted(handle, 'snapshot', 'create');
-      await sleep(500);
+      const kopiaPid = await waitForKopia(handle, 'snapshot', 'create');
+      // Uploading: kopia has connected with the storage secret and is writing to the cache.
+      await waitForKopiaProgress(handle);
       // As the kernel's OOM killer or a node failure would: the whole container at once.
       process.kill(handle.pid, 'SIGKILL');
       process.kill(kopiaPid, 'SIGKILL');

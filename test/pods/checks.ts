@@ -6,7 +6,8 @@ import { createHash } from 'node:crypto';
 import { chownSync, lstatSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { expect } from 'vitest';
-import { IMAGE_GID, IMAGE_UID, POD_BUCKET, POD_S3_ACCESS_KEY, POD_S3_SECRET_KEY, repoRoot, type Cluster, type PodResult, type PodSpec } from '../support/pod.js';
+import { realKopia } from '../support/fixtures.js';
+import { IMAGE_GID, IMAGE_UID, POD_BUCKET, POD_S3_ACCESS_KEY, POD_S3_SECRET_KEY, type Cluster, type PodResult, type PodSpec } from '../support/pod.js';
 
 // ---------------------------------------------------------------------------
 // Trees
@@ -313,8 +314,6 @@ export function flagValues(argv: string[], name: string): string[] {
 // ---------------------------------------------------------------------------
 // Looking at a repository from outside the pods
 
-const kopiaBin = path.join(repoRoot, 'tools', 'bin', 'kopia');
-
 export type RepositoryRef = { kind: 's3'; prefix: string; password: string } | { kind: 'filesystem'; folder: string; password: string };
 
 /**
@@ -334,7 +333,7 @@ export function hostKopia(cluster: Cluster, repo: RepositoryRef, args: string[])
     AWS_SECRET_ACCESS_KEY: POD_S3_SECRET_KEY,
   };
   const run = (argv: string[]) => {
-    const r = spawnSync('setpriv', [`--reuid=${IMAGE_UID}`, `--regid=${IMAGE_GID}`, '--clear-groups', kopiaBin, ...argv, ...common], { env, encoding: 'utf8' });
+    const r = spawnSync('setpriv', [`--reuid=${IMAGE_UID}`, `--regid=${IMAGE_GID}`, '--clear-groups', realKopia, ...argv, ...common], { env, encoding: 'utf8' });
     if (r.status !== 0) throw new Error(`kopia ${argv.join(' ')} failed: ${r.stderr}`);
     return r.stdout;
   };

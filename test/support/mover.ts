@@ -1,12 +1,12 @@
 import { execFileSync, spawn } from 'node:child_process';
-import { chmodSync, mkdtempSync, readdirSync, readFileSync, writeFileSync, existsSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { constants as osConstants, tmpdir } from 'node:os';
 import { SECRET_VARIABLES } from '../../src/env.js';
 import { secretForms } from '../../src/report/redact.js';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
+import { realKopia, repoRoot } from './fixtures.js';
 
-export const repoRoot = resolve(import.meta.dirname, '..', '..');
-export const realKopia = join(repoRoot, 'tools', 'bin', 'kopia');
+export { realKopia, repoRoot };
 /** The image's entry shim: the pod starts the program through it, and so does every test. */
 const shim = join(repoRoot, 'docker', 'entry.sh');
 const bin = join(repoRoot, 'bin', 'kopia-mover.js');
@@ -92,6 +92,8 @@ export interface MoverHandle {
   kopiaCalls(): string[][];
   kopiaPids(): number[];
   output(): string;
+  /** Whether the program has ended (its output streams are closed). */
+  ended(): boolean;
   result: Promise<MoverResult>;
 }
 
@@ -131,11 +133,15 @@ export function startMover(args: string[], env: Env, options: MoverOptions = {})
   });
   let stdout = '';
   let stderr = '';
+  let ended = false;
   child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
   child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
   const result = (async () => {
     const exitCode = await new Promise<number>((done) =>
-      child.on('close', (code, signal) => done(code ?? (signal ? 128 + (osConstants.signals[signal] ?? 0) : 1))),
+      child.on('close', (code, signal) => {
+        ended = true;
+        done(code ?? (signal ? 128 + (osConstants.signals[signal] ?? 0) : 1));
+      }),
     );
     const records: Record<string, unknown>[] = [];
     const plainLines: string[] = [];
@@ -178,8 +184,78 @@ export function startMover(args: string[], env: Env, options: MoverOptions = {})
     kopiaCalls: () => recorder.calls().slice(before),
     kopiaPids: () => recorder.pids().slice(before),
     output: () => stdout,
+    ended: () => ended,
     result,
   };
+}
+
+/**
+ * Waits for an event: asks `probe` every `intervalMs` until it returns something other than
+ * undefined, and returns that. Fails naming `what` at the deadline, or at once, with the
+ * program's output, when the program ends before the event.
+ */
+export async function waitFor<T>(
+  handle: MoverHandle,
+  what: string,
+  probe: () => T | undefined,
+  { timeoutMs = 60_000, intervalMs = 50 }: { timeoutMs?: number; intervalMs?: number } = {},
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    // Read before the probe: an event that happened just before the end still counts.
+    const ended = handle.ended();
+    const found = probe();
+    if (found !== undefined) return found;
+    if (ended) throw new Error(`the program ended before ${what}:\n${handle.output()}`);
+    if (Date.now() >= deadline) throw new Error(`no ${what} within ${timeoutMs} ms:\n${handle.output()}`);
+    await new Promise((resolve) => setTimeout(resolve, intervalMs));
+  }
+}
+
+/** Waits until the program has started a kopia process with these first two arguments; returns its pid. */
+export function waitForKopia(handle: MoverHandle, first: string, second: string, timeoutMs = 60_000): Promise<number> {
+  return waitFor(
+    handle,
+    `kopia ${first} ${second} process`,
+    () => {
+      const index = handle.kopiaCalls().findIndex((a) => a[0] === first && a[1] === second);
+      return index >= 0 ? handle.kopiaPids()[index] : undefined;
+    },
+    { timeoutMs },
+  );
+}
+
+/** The JSON log records the program has printed so far. */
+export function recordsSoFar(handle: MoverHandle): Record<string, unknown>[] {
+  return handle
+    .output()
+    .split('\n')
+    .flatMap((line) => {
+      try {
+        const parsed = JSON.parse(line) as unknown;
+        return parsed && typeof parsed === 'object' && !Array.isArray(parsed) && 'level' in parsed ? [parsed as Record<string, unknown>] : [];
+      } catch {
+        return [];
+      }
+    });
+}
+
+/**
+ * Waits until kopia's first progress line is in the log: kopia is hashing and uploading, so a
+ * stop now lands in the middle of the work. Returns the progress text.
+ */
+export function waitForKopiaProgress(handle: MoverHandle, timeoutMs = 60_000): Promise<string> {
+  return waitFor(
+    handle,
+    "kopia's first progress line",
+    () => recordsSoFar(handle).find((r) => typeof r['progress'] === 'string')?.['progress'] as string | undefined,
+    { timeoutMs },
+  );
+}
+
+/** Waits until the program has printed a plain line that matches; returns the line. */
+export function waitForLine(handle: MoverHandle, pattern: RegExp, timeoutMs = 60_000): Promise<string> {
+  return waitFor(handle, `a line matching ${pattern}`, () => handle.output().split('\n').find((l) => pattern.test(l)), { timeoutMs });
 }
 
 /** Runs the real program to the end. */
@@ -265,4 +341,25 @@ export function scenario(name = 'app'): { root: string; repo: string; cache: str
     KOPIA_OVERRIDE_HOSTNAME: 'ns1',
   };
   return { root, repo: join(root, 'repo'), cache: join(root, 'cache'), data: join(root, 'data'), password, env };
+}
+
+/** scenario() whose DATA_DIR exists and holds one small file. */
+export function seededScenario(name: string, file = 'file.txt', content = `${name}\n`): ReturnType<typeof scenario> {
+  const s = scenario(name);
+  mkdirSync(s.data);
+  writeFileSync(join(s.data, file), content);
+  return s;
+}
+
+/** For tests of mounted files: DATA_DIR holding keep.txt, and an empty policy mount folder for KOPIA_CONFIG_PATH. */
+export function policyScenario(name: string): ReturnType<typeof scenario> & { policyDir: string } {
+  const s = seededScenario(name, 'keep.txt', 'keep\n');
+  const policyDir = join(s.root, 'kopia-config');
+  mkdirSync(policyDir);
+  return { ...s, policyDir };
+}
+
+/** The value of a `KEY: value` line of the run's summary block. */
+export function summaryValue(result: MoverResult, key: string): string | undefined {
+  return result.plainLines.find((l) => l.startsWith(`${key}: `))?.slice(key.length + 2);
 }

@@ -63,13 +63,12 @@ import {
 import os from 'node:os';
 import path from 'node:path';
 import { constants as osConstants } from 'node:os';
-import { fileURLToPath } from 'node:url';
+import { realKopia, repoRoot } from './fixtures.js';
 import { startS3Server, type S3Server } from './servers.js';
 
-export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+export { repoRoot };
 /** Verbatim copies of the controller's pod specs (the builders' output), kept in the repo for CI. */
 export const podSpecsDir = path.join(repoRoot, 'test', 'pods', 'specs');
-const realKopia = path.join(repoRoot, 'tools', 'bin', 'kopia');
 
 /** The S3 endpoint the specs were recorded with; every env value holding it is pointed at the test MinIO. */
 export const RECORDED_S3_ENDPOINT = '127.0.0.1:19311';

@@ -2,8 +2,9 @@ import { describe, expect, it } from 'vitest';
 import { ADDITIONAL_ARGS_SEPARATOR, checkAdditionalArgs, splitAdditionalArgs, repeatedFlags, withAdditionalArgs } from '../../src/config/additional-args.js';
 import { parseConfig } from '../../src/config/parse.js';
 import { ConfigError, type ConfigIssue } from '../../src/errors.js';
+import { ARGS_SEPARATOR, SYSTEM } from '../support/fixtures.js';
 
-const SEP = '|VOLSYNC_ARG_SEP|';
+const SEP = ARGS_SEPARATOR;
 const VALUE = 'hunter2-secret-value';
 
 // The contract's list, written out so a flag dropped from the source is caught.
@@ -126,13 +127,12 @@ describe('checkAdditionalArgs', () => {
 });
 
 describe('KOPIA_ADDITIONAL_ARGS through parseConfig', () => {
-  const system = { username: 'u', hostname: 'h', homeDir: '/home/u', stdoutIsTTY: false };
   const base = { DIRECTION: 'maintenance', KOPIA_PASSWORD: 'pw-123456', KOPIA_REPOSITORY: 'filesystem:///repo' };
 
   it('accepted arguments reach the config split', () => {
     const config = parseConfig(
       { ...base, KOPIA_ADDITIONAL_ARGS: `--parallel=4${SEP}--tags=a|b` },
-      { system, readMounts: false },
+      { system: SYSTEM, readMounts: false },
     );
     expect(config.additionalArgs).toEqual(['--parallel=4', '--tags=a|b']);
   });
@@ -140,7 +140,7 @@ describe('KOPIA_ADDITIONAL_ARGS through parseConfig', () => {
   it('a forbidden flag is a ConfigError naming KOPIA_ADDITIONAL_ARGS, not quoting the value', () => {
     let error: unknown;
     try {
-      parseConfig({ ...base, KOPIA_ADDITIONAL_ARGS: `--parallel=4${SEP}--secret-access-key ${VALUE}` }, { system, readMounts: false });
+      parseConfig({ ...base, KOPIA_ADDITIONAL_ARGS: `--parallel=4${SEP}--secret-access-key ${VALUE}` }, { system: SYSTEM, readMounts: false });
     } catch (e) {
       error = e;
     }

@@ -6,6 +6,7 @@ import { parseConfig } from '../../src/config/parse.js';
 import { Secret } from '../../src/secret.js';
 import type { ConfigIssue } from '../../src/errors.js';
 import { kopiaEnvironment } from '../../src/kopia/environment.js';
+import { SYSTEM } from '../support/fixtures.js';
 
 type Env = Record<string, string | undefined>;
 
@@ -54,7 +55,8 @@ describe('S3', () => {
     expect(t.backend).toBe('s3');
     expect(t.args).toEqual(['s3', '--bucket=my-bucket', '--endpoint=s3.amazonaws.com', '--prefix=a/b/']);
     expect(t.secretFiles).toEqual([]);
-    expect(t.storageConfig).toBeUndefined();
+    // No token file: kopia reads the keys from its own environment, so a scrubbed connection is reused.
+    expect(t.secretsFromEnvironment).toBe(true);
   });
 
   it('uses the bucket root for s3://bucket and s3://bucket/', () => {
@@ -322,7 +324,7 @@ describe('rclone', () => {
       RCLONE_REMOTE_PATH: 'remote:repo',
       RCLONE_CONFIG: '/config/rclone.conf',
     };
-    const config = parseConfig(env, { system: { username: 'u', hostname: 'h', homeDir: '/home/u', stdoutIsTTY: false }, readMounts: false });
+    const config = parseConfig(env, { system: SYSTEM, readMounts: false });
     const child = kopiaEnvironment(config, { ...env, PATH: '/usr/bin' });
     expect(child['RCLONE_CONFIG']).toBe('/config/rclone.conf');
     expect(child['KOPIA_CONFIG_PATH']).toBeUndefined();

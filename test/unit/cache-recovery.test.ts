@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { cacheCorruption, clearRebuildableCache, MIN_INTERVAL_MS, REBUILDABLE } from '../../src/operations/cache-recovery.js';
-import type { MoverConfig } from '../../src/config/types.js';
+import type { MoverConfig } from '../../src/config/parse.js';
 
 function cacheDir(): string {
   const dir = mkdtempSync(join(tmpdir(), 'km-cache-'));

@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it, vi } from 'vitest';
+import { SYSTEM } from '../support/fixtures.js';
 
 // Parsing must never start a process: any attempt fails the property loudly.
 vi.mock('node:child_process', () => {
@@ -52,8 +53,6 @@ const environment = fc.record({
   secrets: fc.dictionary(fc.constantFrom(...SECRET_VARIABLES), secret, { maxKeys: 5 }),
 });
 
-const system = { username: 'u', hostname: 'h', homeDir: '/home/u', stdoutIsTTY: false };
-
 describe('config parser over random environments', () => {
   it('returns a config or a ConfigError naming variables, never anything else, and never leaks a secret', () => {
     fc.assert(
@@ -61,7 +60,7 @@ describe('config parser over random environments', () => {
         const env = { ...plain, ...secrets, KOPIA_MOVER_LEGACY_REPOSITORY_CONFIG: '/nonexistent/legacy.config' };
         let outcome: unknown;
         try {
-          outcome = parseConfig(env, { system });
+          outcome = parseConfig(env, { system: SYSTEM });
         } catch (error) {
           outcome = error;
         }

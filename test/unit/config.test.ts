@@ -1,14 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { parseConfig, type SystemFacts } from '../../src/config/parse.js';
+import { parseConfig, type MoverConfig } from '../../src/config/parse.js';
 import type { Operation } from '../../src/config/types.js';
 import { ConfigError, type ConfigIssue } from '../../src/errors.js';
+import { systemFacts } from '../support/fixtures.js';
 
-const SYSTEM: SystemFacts = {
-  username: 'alice',
-  hostname: 'Laptop.Example.com',
-  homeDir: '/home/alice',
-  stdoutIsTTY: false,
-};
+const SYSTEM = systemFacts({ username: 'alice', hostname: 'Laptop.Example.com', homeDir: '/home/alice' });
 
 const PASSWORD = 'Pa55-word-never-printed';
 const BASE = { KOPIA_PASSWORD: PASSWORD, KOPIA_REPOSITORY: 'filesystem:///repo' };
@@ -18,6 +14,12 @@ type Env = Record<string, string | undefined>;
 function parse(env: Env, operation?: Operation) {
   // readMounts false: the legacy /credentials file and CUSTOM_CA must not depend on this machine.
   return parseConfig(env, { system: SYSTEM, readMounts: false, operation });
+}
+
+function parseAs<O extends MoverConfig['operation']>(operation: O, env: Env): Extract<MoverConfig, { operation: O }> {
+  const config = parse(env);
+  if (config.operation !== operation) throw new Error(`expected a ${operation} config, got ${config.operation}`);
+  return config as Extract<MoverConfig, { operation: O }>;
 }
 
 function configError(env: Env): ConfigError {
@@ -40,7 +42,7 @@ function sources(env: Env): string[] {
 
 describe('DIRECTION', () => {
   it('source with DATA_DIR is a backup of that directory', () => {
-    const config = parse({ ...BASE, DIRECTION: 'source', DATA_DIR: '/data' });
+    const config = parseAs('backup', { ...BASE, DIRECTION: 'source', DATA_DIR: '/data' });
     expect(config.operation).toBe('backup');
     expect(config.dataDir).toBe('/data');
     expect(config.sourcePath).toBe('/data');
@@ -49,7 +51,7 @@ describe('DIRECTION', () => {
   });
 
   it('destination with DATA_DIR is a restore', () => {
-    const config = parse({ ...BASE, DIRECTION: 'destination', DATA_DIR: '/restore/data' });
+    const config = parseAs('restore', { ...BASE, DIRECTION: 'destination', DATA_DIR: '/restore/data' });
     expect(config.operation).toBe('restore');
     expect(config.dataDir).toBe('/restore/data');
   });
@@ -57,7 +59,7 @@ describe('DIRECTION', () => {
   it('maintenance needs no DATA_DIR', () => {
     const config = parse({ ...BASE, DIRECTION: 'maintenance' });
     expect(config.operation).toBe('maintenance');
-    expect(config.dataDir).toBeUndefined();
+    expect('dataDir' in config).toBe(false);
   });
 
   it('source and destination without DATA_DIR name DATA_DIR', () => {
@@ -183,12 +185,12 @@ describe('KOPIA_RESTORE_AS_OF', () => {
   });
 
   it('parses a +02:00 offset to the instant it denotes', () => {
-    const config = parse({ ...restore, KOPIA_RESTORE_AS_OF: '2024-02-01T01:00:00+02:00' });
+    const config = parseAs('restore', { ...restore, KOPIA_RESTORE_AS_OF: '2024-02-01T01:00:00+02:00' });
     expect(config.restore.asOf?.getTime()).toBe(Date.UTC(2024, 0, 31, 23, 0, 0));
   });
 
   it('parses a Z timestamp with fractional seconds', () => {
-    const config = parse({ ...restore, KOPIA_RESTORE_AS_OF: '2024-01-31T23:00:00.250Z' });
+    const config = parseAs('restore', { ...restore, KOPIA_RESTORE_AS_OF: '2024-01-31T23:00:00.250Z' });
     expect(config.restore.asOf?.toISOString()).toBe('2024-01-31T23:00:00.250Z');
   });
 });
@@ -252,20 +254,20 @@ describe('restore source path', () => {
   const restore = { ...BASE, DIRECTION: 'destination' };
 
   it('KOPIA_SOURCE_PATH_OVERRIDE wins over DATA_DIR', () => {
-    const config = parse({ ...restore, DATA_DIR: '/restore/data', KOPIA_SOURCE_PATH_OVERRIDE: '/srv/app' });
+    const config = parseAs('restore', { ...restore, DATA_DIR: '/restore/data', KOPIA_SOURCE_PATH_OVERRIDE: '/srv/app' });
     expect(config.sourcePath).toBe('/srv/app');
   });
 
   it('DATA_DIR /restore/data looks up snapshots of /data', () => {
-    expect(parse({ ...restore, DATA_DIR: '/restore/data' }).sourcePath).toBe('/data');
+    expect(parseAs('restore', { ...restore, DATA_DIR: '/restore/data' }).sourcePath).toBe('/data');
   });
 
   it('any other DATA_DIR is looked up as itself', () => {
-    expect(parse({ ...restore, DATA_DIR: '/mnt/volume' }).sourcePath).toBe('/mnt/volume');
+    expect(parseAs('restore', { ...restore, DATA_DIR: '/mnt/volume' }).sourcePath).toBe('/mnt/volume');
   });
 
   it('a backup of /restore/data is recorded under that path, not /data', () => {
-    expect(parse({ ...BASE, DIRECTION: 'source', DATA_DIR: '/restore/data' }).sourcePath).toBe('/restore/data');
+    expect(parseAs('backup', { ...BASE, DIRECTION: 'source', DATA_DIR: '/restore/data' }).sourcePath).toBe('/restore/data');
   });
 
   it('a relative or .. override is rejected', () => {
@@ -302,6 +304,11 @@ describe('filesystem repository URL', () => {
   it('no repository at all is rejected naming KOPIA_REPOSITORY', () => {
     expect(sources(maintenance)).toEqual(['KOPIA_REPOSITORY']);
   });
+
+  it('an upper-case filesystem scheme is accepted', () => {
+    const config = parse({ DIRECTION: 'maintenance', KOPIA_PASSWORD: 'pw', KOPIA_REPOSITORY: 'FILESYSTEM:///r' });
+    expect(config.storage?.args).toEqual(['filesystem', '--path=/r']);
+  });
 });
 
 describe('several problems', () => {
@@ -328,6 +335,22 @@ describe('several problems', () => {
     // The message lists them too, so a log line alone tells the operator everything.
     for (const issue of error.issues) expect(error.message).toContain(issue.source);
     expect(error.exitCode).toBe(2);
+  });
+
+  it('one invalid value does not invent a missing DATA_DIR', () => {
+    const found = issues({ DIRECTION: 'source', DATA_DIR: '/data', KOPIA_PASSWORD: 'pw', KOPIA_REPOSITORY: 'filesystem:///r', KOPIA_PARALLELISM: 'abc' });
+    expect(found.map((i) => i.source)).toEqual(['KOPIA_PARALLELISM']);
+  });
+
+  it('one invalid value does not hide a bad maintenance identity', () => {
+    const found = issues({
+      DIRECTION: 'maintenance',
+      KOPIA_PASSWORD: 'pw',
+      KOPIA_REPOSITORY: 'filesystem:///r',
+      KOPIA_PARALLELISM: 'abc',
+      KOPIA_OVERRIDE_MAINTENANCE_USERNAME: 'a b',
+    });
+    expect(found.map((i) => i.source).sort()).toEqual(['KOPIA_OVERRIDE_MAINTENANCE_USERNAME', 'KOPIA_PARALLELISM']);
   });
 });
 

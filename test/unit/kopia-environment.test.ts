@@ -1,8 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/parse.js';
 import { kopiaEnvironment, secretValues } from '../../src/kopia/environment.js';
-
-const system = { username: 'u', hostname: 'h', homeDir: '/home/u', stdoutIsTTY: false };
+import { SYSTEM } from '../support/fixtures.js';
 
 const PASSWORD = 'repo-password-123';
 
@@ -34,7 +33,7 @@ const PARENT = {
 };
 
 function build() {
-  const config = parseConfig(CONTROLLER_ENV, { system, readMounts: false });
+  const config = parseConfig(CONTROLLER_ENV, { system: SYSTEM, readMounts: false });
   return { config, env: kopiaEnvironment(config, PARENT) };
 }
 
@@ -61,7 +60,7 @@ describe('kopiaEnvironment', () => {
   });
 
   it('the password comes from the parsed config, not the parent env', () => {
-    const config = parseConfig(CONTROLLER_ENV, { system, readMounts: false });
+    const config = parseConfig(CONTROLLER_ENV, { system: SYSTEM, readMounts: false });
     const env = kopiaEnvironment(config, { ...PARENT, KOPIA_PASSWORD: 'stale-parent-value' });
     expect(env['KOPIA_PASSWORD']).toBe(PASSWORD);
   });
@@ -78,14 +77,14 @@ describe('kopiaEnvironment', () => {
   });
 
   it('does not add an inherited variable the parent lacks', () => {
-    const config = parseConfig(CONTROLLER_ENV, { system, readMounts: false });
+    const config = parseConfig(CONTROLLER_ENV, { system: SYSTEM, readMounts: false });
     expect(kopiaEnvironment(config, {})).not.toHaveProperty('PATH');
   });
 });
 
 describe('secretValues', () => {
   it('lists the password and set secret variables, longest first', () => {
-    const config = parseConfig(CONTROLLER_ENV, { system, readMounts: false });
+    const config = parseConfig(CONTROLLER_ENV, { system: SYSTEM, readMounts: false });
     const values = secretValues(config, { ...PARENT, WEBDAV_PASSWORD: 'dav', SFTP_PASSWORD: '' });
     expect(values).toEqual(['repo-password-123', 'aws-secret-value']);
   });

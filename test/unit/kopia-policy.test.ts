@@ -1,5 +1,5 @@
 import { readdirSync, readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseGoDurationMs } from '../../src/text.js';
 import { ConfigError } from '../../src/errors.js';
@@ -11,8 +11,8 @@ import {
   mapPolicyDocument,
   valueAtPath,
 } from '../../src/policy/kopia-policy.js';
+import { POLICY_FIXTURES } from '../support/fixtures.js';
 
-const FIXTURES = fileURLToPath(new URL('../../fixtures/policies/', import.meta.url));
 const SRC = '/kopia-config/global-policy.json';
 
 function map(input: unknown) {
@@ -300,21 +300,21 @@ describe('document shape', () => {
 });
 
 describe('the docs’ examples', () => {
-  const files = readdirSync(FIXTURES).filter((f) => f.startsWith('policy-') && f.endsWith('.json'));
+  const files = readdirSync(POLICY_FIXTURES).filter((f) => f.startsWith('policy-') && f.endsWith('.json'));
 
   it('are all here', () => {
     expect(files.length).toBeGreaterThanOrEqual(20);
   });
 
   it.each(files)('%s maps to a policy kopia accepts, with applied listing its leaves', (file) => {
-    const r = map(JSON.parse(readFileSync(FIXTURES + file, 'utf8')));
+    const r = map(JSON.parse(readFileSync(join(POLICY_FIXTURES, file), 'utf8')));
     expect(kopiaPolicySchema.safeParse(r.policy).success).toBe(true);
     expect(r.applied.length).toBeGreaterThan(0);
     for (const path of r.applied) expect(valueAtPath(r.policy, path)).not.toBeUndefined();
   });
 
   it('maps the ConfigMap example written in the docs’ own spellings', () => {
-    const r = map(JSON.parse(readFileSync(FIXTURES + 'policy-configmap-doc-spellings.json', 'utf8')));
+    const r = map(JSON.parse(readFileSync(join(POLICY_FIXTURES, 'policy-configmap-doc-spellings.json'), 'utf8')));
     expect(r.policy).toEqual({
       retention: { keepDaily: 7, keepWeekly: 4, keepMonthly: 12, keepAnnual: 3 },
       files: { ignore: ['.git', '*.tmp', 'node_modules'], ignoreDotFiles: ['.kopiaignore'], maxFileSize: 10737418240 },
@@ -328,7 +328,7 @@ describe('the docs’ examples', () => {
   });
 
   it('maps the policies section of a structured repository config', () => {
-    const doc = JSON.parse(readFileSync(FIXTURES + 'structured-repository-config-s3.json', 'utf8')) as { policies: unknown };
+    const doc = JSON.parse(readFileSync(join(POLICY_FIXTURES, 'structured-repository-config-s3.json'), 'utf8')) as { policies: unknown };
     const r = map(doc.policies);
     expect(r.policy).toEqual({
       retention: { keepLatest: 10, keepDaily: 30, keepWeekly: 8, keepMonthly: 12, keepAnnual: 5 },

@@ -55,6 +55,18 @@ describe('LineSplitter', () => {
     ]);
   });
 
+  it('a CRLF split across chunks ends an ordinary line, not a progress update', () => {
+    const seen: [string, boolean][] = [];
+    const splitter = new LineSplitter((line, progress) => seen.push([line, progress]));
+    splitter.push('abc\r');
+    splitter.push('\nxyz\n');
+    splitter.end();
+    expect(seen).toEqual([
+      ['abc', false],
+      ['xyz', false],
+    ]);
+  });
+
   it('drops empty and blank lines', () => {
     expect(feed(['\n\n  \n\r\r\nreal\n\t\n'])).toEqual([['real', false]]);
   });

@@ -1,9 +1,9 @@
 import { mkdtemp, rm, writeFile, truncate, mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { ConfigError } from '../../src/errors.js';
+import { POLICY_FIXTURES } from '../support/fixtures.js';
 
 // Counts every byte the module under test reads from a file, so the
 // size check can be shown to happen before any content is read.
@@ -26,7 +26,6 @@ vi.mock('node:fs', async (importOriginal) => {
 const { JSON_INPUT_LIMIT_BYTES, parseJsonText, readJsonFileSync, offsetFromV8Message, locate } =
   await import('../../src/policy/json-input.js');
 
-const FIXTURES = fileURLToPath(new URL('../../fixtures/policies/', import.meta.url));
 const SECRET = 'hunter2-s3cr3t-value';
 
 let dir: string;
@@ -138,12 +137,12 @@ describe('readJsonFile', () => {
   });
 
   it('locates the errors in the docs’ invalid examples', async () => {
-    const comment = await configErrorAsync(Promise.resolve().then(() => readJsonFileSync(join(FIXTURES, 'invalid-json-policy-with-comment.json'))));
+    const comment = await configErrorAsync(Promise.resolve().then(() => readJsonFileSync(join(POLICY_FIXTURES, 'invalid-json-policy-with-comment.json'))));
     expect(comment.message).toContain('line 3 column 29');
     expect(comment.message).toContain('comments are not allowed in JSON');
     expect(comment.message).not.toContain('Faster');
 
-    const placeholder = await configErrorAsync(Promise.resolve().then(() => readJsonFileSync(join(FIXTURES, 'invalid-json-doc-example.json'))));
+    const placeholder = await configErrorAsync(Promise.resolve().then(() => readJsonFileSync(join(POLICY_FIXTURES, 'invalid-json-doc-example.json'))));
     expect(placeholder.message).toContain('line 1 column 2');
     expect(placeholder.message).not.toContain('invalid json here');
   });

@@ -1,10 +1,10 @@
 import { readdirSync, readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../../src/errors.js';
 import { parseRepositoryConfig } from '../../src/policy/repository-config.js';
+import { POLICY_FIXTURES } from '../support/fixtures.js';
 
-const FIXTURES = fileURLToPath(new URL('../../fixtures/policies/', import.meta.url));
 const SRC = '/kopia-config/repository.config';
 
 function parse(input: unknown) {
@@ -12,7 +12,7 @@ function parse(input: unknown) {
 }
 
 function fixture(name: string): unknown {
-  return JSON.parse(readFileSync(FIXTURES + name, 'utf8'));
+  return JSON.parse(readFileSync(join(POLICY_FIXTURES, name), 'utf8'));
 }
 
 describe('fields that are applied', () => {
@@ -133,7 +133,7 @@ describe('document shape', () => {
   });
 
   it('reads every repository config example in the docs without a warning', () => {
-    const files = readdirSync(FIXTURES).filter((f) => f.startsWith('repository-config-') && f.endsWith('.json'));
+    const files = readdirSync(POLICY_FIXTURES).filter((f) => f.startsWith('repository-config-') && f.endsWith('.json'));
     expect(files.length).toBeGreaterThanOrEqual(10);
     for (const f of files) {
       const r = parse(fixture(f));

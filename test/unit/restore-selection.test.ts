@@ -47,6 +47,12 @@ describe('snapshotsOf', () => {
     expect(ids(snapshotsOf([early, late], 'app', 'ns', '/data'))).toEqual(['late', 'early']);
     expect(ids(snapshotsOf([late, early], 'app', 'ns', '/data'))).toEqual(['late', 'early']);
   });
+
+  it('snapshots whose fractions have different lengths order by the real nanoseconds', () => {
+    const older = { id: 'older', source: { host: 'h', userName: 'u', path: '/d' }, startTime: '2024-01-01T00:00:00.1234567Z' };
+    const newer = { id: 'newer', source: { host: 'h', userName: 'u', path: '/d' }, startTime: '2024-01-01T00:00:00.12345679Z' };
+    expect(snapshotsOf([older, newer], 'u', 'h', '/d').map((s) => s.id)).toEqual(['newer', 'older']);
+  });
 });
 
 describe('selectSnapshot', () => {

@@ -1,6 +1,6 @@
 import { chmodSync, closeSync, existsSync, mkdtempSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Secret } from '../../src/secret.js';
 import { KopiaRunner } from '../../src/kopia/runner.js';
@@ -15,26 +15,33 @@ function printer(): string {
   return path;
 }
 
+/** The run's private folder, where the runner must write its secret files. */
+function runDir(): string {
+  return mkdtempSync(join(tmpdir(), 'km-runner-run-'));
+}
+
 describe('kopia runner temp files (with a stand-in program that prints its temp file)', () => {
   it('two commands with the same flag but different secrets each get their own file, all removed by cleanup', async () => {
-    const runner = new KopiaRunner({ binary: printer(), globalFlags: [], env: { PATH: process.env['PATH'] ?? '' }, output: new Output('json', [], 2), progressIntervalMs: 0 });
+    const tempDir = runDir();
+    const runner = new KopiaRunner({ binary: printer(), globalFlags: [], env: { PATH: process.env['PATH'] ?? '' }, output: new Output('json', [], 2), progressIntervalMs: 0, tempDir });
     const first = await runner.run({ args: ['one'], purpose: 'first', captureStdout: true, secretFiles: [{ flag: '--token-file', content: new Secret('first-token'), purpose: 'a' }] });
     const second = await runner.run({ args: ['two'], purpose: 'second', captureStdout: true, secretFiles: [{ flag: '--token-file', content: new Secret('second-token'), purpose: 'b' }] });
     expect(first.stdout).toBe('first-token');
     expect(second.stdout).toBe('second-token');
-    const paths = [...(runner as unknown as { files: Map<unknown, string> }).files.values()];
+    const paths = [...runner['files'].values()];
     expect(paths).toHaveLength(2);
+    for (const p of paths) expect(dirname(p)).toBe(tempDir);
     runner.cleanup();
     for (const p of paths) expect(existsSync(p)).toBe(false);
   });
 
   it('the same secret file reused by later commands is written once', async () => {
-    const runner = new KopiaRunner({ binary: printer(), globalFlags: [], env: { PATH: process.env['PATH'] ?? '' }, output: new Output('json', [], 2), progressIntervalMs: 0 });
+    const runner = new KopiaRunner({ binary: printer(), globalFlags: [], env: { PATH: process.env['PATH'] ?? '' }, output: new Output('json', [], 2), progressIntervalMs: 0, tempDir: runDir() });
     const file = { flag: '--token-file', content: new Secret('same-token'), purpose: 'a' };
     await runner.run({ args: ['one'], purpose: 'first', captureStdout: true, secretFiles: [file] });
     const again = await runner.run({ args: ['two'], purpose: 'second', captureStdout: true, secretFiles: [file] });
     expect(again.stdout).toBe('same-token');
-    expect((runner as unknown as { files: Map<unknown, string> }).files.size).toBe(1);
+    expect(runner['files'].size).toBe(1);
     runner.cleanup();
   });
 });

@@ -2,15 +2,15 @@ import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/parse.js';
 import { excludedAny, planBackup } from '../../src/operations/backup.js';
 import { emptyFacts } from '../support/facts.js';
-
-const system = { username: 'u', hostname: 'h', homeDir: '/home/u', stdoutIsTTY: false };
+import { SYSTEM } from '../support/fixtures.js';
 
 describe('what the snapshot reports about exclusions', () => {
   it('asks kopia for the statistics, which carry the excluded counts', () => {
     const config = parseConfig(
       { DIRECTION: 'source', DATA_DIR: '/data', KOPIA_PASSWORD: 'pw', KOPIA_REPOSITORY: 'filesystem:///r' },
-      { system, readMounts: false },
+      { system: SYSTEM, readMounts: false },
     );
+    if (config.operation !== 'backup') throw new Error('expected a backup config');
     const snapshot = planBackup(config, emptyFacts()).steps.find((s) => s.id === 'snapshot');
     expect(snapshot?.kind === 'kopia' ? snapshot.command.args.slice(0, 5) : []).toEqual(['snapshot', 'create', '/data', '--json', '--json-verbose']);
   });

@@ -195,4 +195,19 @@ describe('terminationMessage', () => {
     const message = JSON.parse(terminationMessage(summary({ warnings }))) as { warnings: string[] };
     expect(message.warnings).toEqual(warnings.slice(0, 10));
   });
+
+  const base: RunSummary = { operation: 'backup', result: 'FAILURE', exitCode: 1, warnings: [], notes: [], durationSeconds: 1, kopiaProcesses: 2 };
+
+  it('stays within 4000 bytes for multi-byte text', () => {
+    const text = terminationMessage({ ...base, reason: 'é'.repeat(3000), warnings: Array(50).fill('ü'.repeat(500)) });
+    expect(Buffer.byteLength(text)).toBeLessThanOrEqual(4000);
+    expect(JSON.parse(text)).toMatchObject({ operation: 'backup', exitCode: 1 });
+  });
+
+  it('is valid JSON however long the reason is', () => {
+    const text = terminationMessage({ ...base, reason: 'x'.repeat(10_000) });
+    const parsed = JSON.parse(text) as { reason: string };
+    expect(parsed.reason.endsWith('...')).toBe(true);
+    expect(Buffer.byteLength(text)).toBeLessThanOrEqual(4000);
+  });
 });

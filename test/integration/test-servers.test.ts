@@ -6,10 +6,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { realKopia } from '../support/fixtures.js';
 import {
   freePort,
   rcloneLocalRemote,
-  repoRoot,
   startS3Server,
   startSftpServer,
   startWebdavServer,
@@ -20,7 +20,6 @@ import {
 } from '../support/servers.js';
 
 const run = promisify(execFile);
-const kopiaExe = path.join(repoRoot, 'tools/bin/kopia');
 const REPO_PASSWORD = 'kopia-mover-test-repo';
 const SLOW = 180_000;
 // File-based backends (sftp, webdav, rclone) add a .f suffix to every blob file name.
@@ -54,7 +53,7 @@ function newWorkspace(): { configFile: string; source: string; env: NodeJS.Proce
 
 async function kopia(ws: ReturnType<typeof newWorkspace>, args: string[], extraEnv: NodeJS.ProcessEnv = {}) {
   try {
-    const { stdout } = await run(kopiaExe, [...args, `--config-file=${ws.configFile}`], {
+    const { stdout } = await run(realKopia, [...args, `--config-file=${ws.configFile}`], {
       env: { ...ws.env, ...extraEnv },
       maxBuffer: 16 * 1024 * 1024,
     });
