@@ -1,6 +1,7 @@
 import { posix } from 'node:path';
 import type { BackendDefinition, StorageTarget } from './types.js';
-import { hasControlCharacter, hasDotDotSegment } from './paths.js';
+import { hasControlCharacter } from '../text.js';
+import { hasDotDotSegment } from './paths.js';
 
 /** filesystem:///abs/path: a repository on a mounted or local directory. */
 export const filesystemBackend: BackendDefinition = {

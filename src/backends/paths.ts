@@ -3,7 +3,3 @@ export function hasDotDotSegment(path: string): boolean {
   return path.split('/').some((segment) => segment === '..');
 }
 
-export function hasControlCharacter(value: string): boolean {
-  // eslint-disable-next-line no-control-regex
-  return /[\u0000-\u001f\u007f]/.test(value);
-}

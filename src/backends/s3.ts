@@ -1,6 +1,6 @@
 import { Secret } from '../secret.js';
 import type { BackendContext, BackendDefinition, StorageTarget } from './types.js';
-import { hasControlCharacter } from './paths.js';
+import { hasControlCharacter } from '../text.js';
 import { booleanVariable, requiredValue, resolveLocation, s3BucketRule, storageMatches } from './shared.js';
 
 const DEFAULT_ENDPOINT = 's3.amazonaws.com';

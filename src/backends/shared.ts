@@ -1,7 +1,8 @@
 import { Secret } from '../secret.js';
 import type { ConfigIssue } from '../errors.js';
+import { escapeControl, hasControlCharacter } from '../text.js';
+import { isPlainObject, parseBoolean } from '../values.js';
 import type { BackendContext, SecretFile, StorageTarget } from './types.js';
-import { hasControlCharacter } from './paths.js';
 
 /** `scheme://host/path` split by hand: WHATWG URL rewrites hosts of some schemes, and we need the raw text. */
 export function splitRepositoryUrl(
@@ -140,20 +141,15 @@ export function resolveLocation(
 
 /** A non-secret value made safe to quote in a message. */
 function printable(value: string): string {
-  // eslint-disable-next-line no-control-regex
-  return value.replace(/[\u0000-\u001f\u007f]/g, '?').slice(0, 100);
+  return escapeControl(value.slice(0, 100));
 }
-
-const TRUE = new Set(['true', '1', 'yes', 'on']);
-const FALSE = new Set(['false', '0', 'no', 'off']);
 
 /** The first of the named boolean variables that is set, or undefined; an unparseable value is an issue. */
 export function booleanVariable(ctx: BackendContext, ...names: string[]): { name: string; value: boolean } | undefined {
   const found = ctx.env.first(...names);
   if (!found) return undefined;
-  const text = found.value.trim().toLowerCase();
-  if (TRUE.has(text)) return { name: found.name, value: true };
-  if (FALSE.has(text)) return { name: found.name, value: false };
+  const value = parseBoolean(found.value);
+  if (value !== undefined) return { name: found.name, value };
   ctx.issues.push({ source: found.name, message: 'must be true or false' });
   return undefined;
 }
@@ -217,7 +213,7 @@ export function googleCredentials(
     } catch {
       parsed = undefined;
     }
-    if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
+    if (!isPlainObject(parsed)) {
       // The value is a secret: say what is wrong, never what it holds.
       ctx.issues.push({ source: name, message: 'looks like JSON content but is not a valid JSON object' });
       return undefined;
