@@ -1,17 +1,14 @@
 import { posix } from 'node:path';
-import type { BackendDefinition, StorageTarget } from './types.js';
-import { hasControlCharacter, hasDotDotSegment } from './paths.js';
+import * as z from 'zod';
+import { hasControlCharacter } from '../text.js';
+import type { StorageTarget } from './types.js';
+import { backendVariables, defineBackend, hasDotDotSegment, required } from './shared.js';
 
-/** filesystem:///abs/path: a repository on a mounted or local directory. */
-export const filesystemBackend: BackendDefinition = {
-  name: 'filesystem',
-  schemes: ['filesystem'],
-  selectingVariables: [],
-  resolve(ctx): StorageTarget | undefined {
-    const raw = ctx.rawUrl ?? '';
+/** The repository's directory from filesystem:///abs/path, normalised. */
+function filesystemUrl() {
+  return z.string().transform((raw, ctx) => {
     // `filesystem://relative/x` parses with a host; only the empty-host form is absolute.
-    const match = /^filesystem:\/\/(.*)$/i.exec(raw);
-    const path = match?.[1] ?? '';
+    const path = /^filesystem:\/\/(.*)$/i.exec(raw)?.[1] ?? '';
     const problem = !path.startsWith('/')
       ? 'must be an absolute path: filesystem:///abs/path'
       : hasDotDotSegment(path)
@@ -19,21 +16,41 @@ export const filesystemBackend: BackendDefinition = {
         : hasControlCharacter(path)
           ? 'must not contain control characters'
           : undefined;
-    if (problem) {
-      ctx.issues.push({ source: 'KOPIA_REPOSITORY', message: `filesystem repository path ${problem}` });
-      return undefined;
+    if (problem !== undefined) {
+      ctx.addIssue({ code: 'custom', message: `filesystem repository path ${problem}` });
+      return z.NEVER;
     }
-    const normalized = posix.normalize(path).replace(/(.)\/+$/, '$1');
-    return {
-      backend: 'filesystem',
-      args: ['filesystem', `--path=${normalized}`],
-      env: {},
-      secretFiles: [],
-      localPath: normalized,
-      description: `filesystem repository at ${normalized}`,
-      matchesStorage: (storage) =>
-        storage.type === 'filesystem' && storage.config?.['path'] === normalized,
-      warnings: [],
-    };
-  },
-};
+    return posix.normalize(path).replace(/(.)\/+$/, '$1');
+  });
+}
+
+function variables() {
+  return backendVariables({
+    KOPIA_REPOSITORY: required(filesystemUrl(), 'filesystem:///abs/path'),
+  });
+}
+
+type Values = z.output<ReturnType<typeof variables>>;
+
+function target(values: Values): StorageTarget {
+  const path = values.KOPIA_REPOSITORY;
+  return {
+    backend: 'filesystem',
+    args: ['filesystem', `--path=${path}`],
+    env: {},
+    secretFiles: [],
+    localPath: path,
+    description: `filesystem repository at ${path}`,
+    matchesStorage: (storage) => storage.type === 'filesystem' && storage.config?.['path'] === path,
+    warnings: [],
+  };
+}
+
+/** filesystem:///abs/path: a repository on a mounted or local directory. */
+export const filesystemBackend = defineBackend({
+  name: 'filesystem',
+  schemes: ['filesystem'],
+  selectingVariables: [],
+  variables,
+  target,
+});

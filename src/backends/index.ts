@@ -1,3 +1,4 @@
+import type * as z from 'zod';
 import type { ConfigIssue } from '../errors.js';
 import type { EnvSource } from '../env.js';
 import type { BackendDefinition, StorageTarget } from './types.js';
@@ -53,13 +54,7 @@ export function resolveStorage(
       });
       return undefined;
     }
-    let url: URL | undefined;
-    try {
-      url = new URL(rawUrl);
-    } catch {
-      url = undefined;
-    }
-    return backend.resolve({ env, url, rawUrl, customCa, issues });
+    return resolveWith(backend, env, issues, customCa);
   }
 
   const configured = backends.filter((b) => b.selectingVariables.some((v) => env.has(v)));
@@ -74,6 +69,31 @@ export function resolveStorage(
     return undefined;
   }
   const [only] = configured;
-  if (only) return only.resolve({ env, customCa, issues });
+  if (only) return resolveWith(only, env, issues, customCa);
   return undefined;
+}
+
+/** Parses the backend's variables; every problem becomes an issue naming its variable. */
+function resolveWith(
+  backend: BackendDefinition,
+  env: EnvSource,
+  issues: ConfigIssue[],
+  customCa: string | undefined,
+): StorageTarget | undefined {
+  // A variable that is set but blank counts as unset, as everywhere else.
+  const values = Object.fromEntries(env.entries().map(([name]) => [name, env.get(name)]));
+  const parsed = backend.variables().safeParse(values);
+  if (parsed.success) return backend.target(parsed.data, { customCa });
+  issues.push(...onePerVariable(parsed.error));
+  return undefined;
+}
+
+/** One reason per variable, the first found, as for the other variables of the config. */
+function onePerVariable(error: z.ZodError): ConfigIssue[] {
+  const found = new Map<string, string>();
+  for (const issue of error.issues) {
+    const source = String(issue.path[0] ?? 'KOPIA_REPOSITORY');
+    if (!found.has(source)) found.set(source, issue.message);
+  }
+  return [...found].map(([source, message]) => ({ source, message }));
 }

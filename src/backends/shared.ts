@@ -1,232 +1,148 @@
+import * as z from 'zod';
 import { Secret } from '../secret.js';
-import type { ConfigIssue } from '../errors.js';
-import type { BackendContext, SecretFile, StorageTarget } from './types.js';
-import { hasControlCharacter } from './paths.js';
+import { hasControlCharacter } from '../text.js';
+import { isPlainObject, parseBoolean } from '../values.js';
+import type { BackendDefinition, SecretFile, StorageTarget } from './types.js';
 
-/** `scheme://host/path` split by hand: WHATWG URL rewrites hosts of some schemes, and we need the raw text. */
-export function splitRepositoryUrl(
-  raw: string,
-  issues: ConfigIssue[],
-): { host: string; path: string } | undefined {
-  const match = /^[a-z][a-z0-9+.-]*:\/\/([^/?#]*)([^?#]*)$/i.exec(raw);
-  if (!match) {
-    issues.push({
-      source: 'KOPIA_REPOSITORY',
-      message: 'must look like scheme://bucket[/prefix], without a query or fragment',
-    });
-    return undefined;
-  }
-  return { host: match[1] ?? '', path: match[2] ?? '' };
-}
-
-/**
- * Object-store prefix as kopia wants it: no leading slash, `//` collapsed, a
- * trailing `/` so the repository lives in a "directory". Empty means the bucket root.
+/*
+ * The zod pieces a backend's variables are made of. Each one's message says what is expected;
+ * the variable's name is the issue's path, so no message repeats it, and none quotes a value
+ * that could be a secret.
  */
-export function normalizePrefix(raw: string, source: string, issues: ConfigIssue[]): string | undefined {
-  const segments = raw.split('/').filter((s) => s !== '');
-  if (segments.includes('..')) {
-    issues.push({ source, message: 'prefix must not contain ".." segments' });
-    return undefined;
-  }
-  if (hasControlCharacter(raw)) {
-    issues.push({ source, message: 'prefix must not contain control characters' });
-    return undefined;
-  }
-  return segments.length === 0 ? '' : `${segments.join('/')}/`;
+
+/** A single-line value: trimmed, without control characters. */
+export function line() {
+  return z.string().trim().refine((v) => !hasControlCharacter(v), 'must not contain control characters');
 }
 
-export interface BucketRule {
-  /** A problem with the name, or undefined when it is valid. */
-  check(name: string): string | undefined;
+/** A variable that must be set (blank counts as unset); `what` is what it holds. */
+export function required<T extends z.ZodType<unknown, string>>(schema: T, what: string) {
+  return z.string({ error: `is required: ${what}` }).pipe(schema);
 }
 
-const IPV4 = /^\d{1,3}(\.\d{1,3}){3}$/;
-
-/** AWS S3 bucket naming rules (the subset every S3-compatible server also enforces). */
-export const s3BucketRule: BucketRule = {
-  check(name) {
-    if (name.length < 3 || name.length > 63) return 'bucket name must be 3 to 63 characters long';
-    if (!/^[a-z0-9][a-z0-9.-]*[a-z0-9]$/.test(name)) {
-      return 'bucket name may only hold lowercase letters, digits, dots and hyphens, and must start and end with a letter or digit';
-    }
-    if (name.includes('..')) return 'bucket name must not contain two adjacent dots';
-    if (IPV4.test(name)) return 'bucket name must not be an IP address';
-    return undefined;
-  },
-};
-
-/** Google Cloud Storage: like S3, plus underscores. */
-export const gcsBucketRule: BucketRule = {
-  check(name) {
-    if (name.length < 3 || name.length > 63) return 'bucket name must be 3 to 63 characters long';
-    if (!/^[a-z0-9][a-z0-9._-]*[a-z0-9]$/.test(name)) {
-      return 'bucket name may only hold lowercase letters, digits, dots, hyphens and underscores, and must start and end with a letter or digit';
-    }
-    if (IPV4.test(name)) return 'bucket name must not be an IP address';
-    return undefined;
-  },
-};
-
-/** Backblaze B2 bucket names. */
-export const b2BucketRule: BucketRule = {
-  check(name) {
-    if (name.length < 6 || name.length > 50) return 'bucket name must be 6 to 50 characters long';
-    if (!/^[A-Za-z0-9-]+$/.test(name)) return 'bucket name may only hold letters, digits and hyphens';
-    if (name.toLowerCase().startsWith('b2-')) return 'bucket name must not start with "b2-"';
-    return undefined;
-  },
-};
-
-/** Azure blob container names. */
-export const azureContainerRule: BucketRule = {
-  check(name) {
-    if (name.length < 3 || name.length > 63) return 'container name must be 3 to 63 characters long';
-    if (!/^[a-z0-9](-?[a-z0-9])*$/.test(name)) {
-      return 'container name may only hold lowercase letters, digits and single hyphens, and must start and end with a letter or digit';
-    }
-    return undefined;
-  },
-};
-
-export interface Location {
-  bucket: string;
-  prefix: string;
+export function absolutePath(message = 'must be an absolute path') {
+  return line().refine((v) => v.startsWith('/'), message);
 }
 
-/**
- * Bucket and prefix of an object store, from its own variables or the
- * KOPIA_REPOSITORY URL. A bucket variable wins over the URL's bucket; the
- * prefix only ever comes from the URL path.
- */
-export function resolveLocation(
-  ctx: BackendContext,
-  options: { bucketVariables: string[]; noun: 'bucket' | 'container'; rule: BucketRule; warnings: string[] },
-): Location | undefined {
-  const fromEnv = ctx.env.first(...options.bucketVariables);
-  let urlBucket = '';
-  let prefixRaw = '';
-  if (ctx.rawUrl !== undefined) {
-    const parts = splitRepositoryUrl(ctx.rawUrl, ctx.issues);
-    if (!parts) return undefined;
-    urlBucket = parts.host;
-    prefixRaw = parts.path;
-  }
-  if (fromEnv && ctx.rawUrl !== undefined && (urlBucket !== '' || prefixRaw.replace(/\//g, '') !== '')) {
-    const differs = urlBucket !== '' && urlBucket !== fromEnv.value;
-    options.warnings.push(
-      `both ${fromEnv.name} and KOPIA_REPOSITORY name the ${options.noun}: using ${options.noun} "${fromEnv.value}" from ${fromEnv.name}` +
-        `${differs ? ` (KOPIA_REPOSITORY says "${urlBucket}")` : ''} and the prefix from KOPIA_REPOSITORY`,
-    );
-  }
-  const bucket = fromEnv?.value.trim() ?? urlBucket;
-  const bucketSource = fromEnv?.name ?? 'KOPIA_REPOSITORY';
-  if (bucket === '') {
-    ctx.issues.push({
-      source: options.bucketVariables[0] ?? 'KOPIA_REPOSITORY',
-      message: `is required: the ${options.noun} name (or give it in KOPIA_REPOSITORY)`,
-    });
-    return undefined;
-  }
-  const problem = options.rule.check(bucket);
-  if (problem) {
-    ctx.issues.push({ source: bucketSource, message: `${problem}: "${printable(bucket)}"` });
-    return undefined;
-  }
-  const prefix = normalizePrefix(prefixRaw, 'KOPIA_REPOSITORY', ctx.issues);
-  if (prefix === undefined) return undefined;
-  return { bucket, prefix };
+export function hasDotDotSegment(path: string): boolean {
+  return path.split('/').some((segment) => segment === '..');
 }
 
-/** A non-secret value made safe to quote in a message. */
-function printable(value: string): string {
-  // eslint-disable-next-line no-control-regex
-  return value.replace(/[\u0000-\u001f\u007f]/g, '?').slice(0, 100);
+/** A boolean in the one vocabulary of the environment: true/false, 1/0, yes/no, on/off. */
+export function flag() {
+  return z.string().transform((v, ctx) => {
+    const value = parseBoolean(v);
+    if (value !== undefined) return value;
+    ctx.addIssue({ code: 'custom', message: 'must be true or false' });
+    return z.NEVER;
+  });
 }
 
-const TRUE = new Set(['true', '1', 'yes', 'on']);
-const FALSE = new Set(['false', '0', 'no', 'off']);
-
-/** The first of the named boolean variables that is set, or undefined; an unparseable value is an issue. */
-export function booleanVariable(ctx: BackendContext, ...names: string[]): { name: string; value: boolean } | undefined {
-  const found = ctx.env.first(...names);
-  if (!found) return undefined;
-  const text = found.value.trim().toLowerCase();
-  if (TRUE.has(text)) return { name: found.name, value: true };
-  if (FALSE.has(text)) return { name: found.name, value: false };
-  ctx.issues.push({ source: found.name, message: 'must be true or false' });
-  return undefined;
+/** A secret exactly as given, held as a Secret from here on. */
+export function secret() {
+  return z.string().transform((v) => new Secret(v));
 }
 
-/** Required single-line value; pushes an issue naming the variable when it is missing or malformed. */
-export function requiredValue(ctx: BackendContext, name: string, what: string): string | undefined {
-  const value = ctx.env.get(name)?.trim();
-  if (value === undefined) {
-    ctx.issues.push({ source: name, message: `is required: ${what}` });
-    return undefined;
-  }
-  if (hasControlCharacter(value)) {
-    ctx.issues.push({ source: name, message: 'must not contain control characters' });
-    return undefined;
-  }
-  return value;
-}
-
-export function optionalValue(ctx: BackendContext, name: string): string | undefined {
-  const value = ctx.env.get(name)?.trim();
-  if (value !== undefined && hasControlCharacter(value)) {
-    ctx.issues.push({ source: name, message: 'must not contain control characters' });
-    return undefined;
-  }
-  return value;
-}
-
-export function absolutePathValue(ctx: BackendContext, name: string): string | undefined {
-  const value = optionalValue(ctx, name);
-  if (value !== undefined && !value.startsWith('/')) {
-    ctx.issues.push({ source: name, message: 'must be an absolute path' });
-    return undefined;
-  }
-  return value;
+/** A secret whose surrounding blanks are not part of it. */
+export function trimmedSecret() {
+  return z
+    .string()
+    .trim()
+    .transform((v) => new Secret(v));
 }
 
 const MAX_JSON_BYTES = 1_048_576;
 
+export type GoogleCredentials = { file: SecretFile } | { path: string };
+
 /**
- * Google service account credentials: the JSON content (the documented form)
- * goes into a 0600 temp file, since kopia only takes a file path; an absolute
- * path is used as is. Undefined when not set or invalid (then an issue is pushed).
+ * Google service account credentials: the JSON content (the documented form) goes into a 0600
+ * temp file, since kopia only takes a file path; an absolute path is used as is.
  */
-export function googleCredentials(
-  ctx: BackendContext,
-  name: string,
-  purpose: string,
-): { file: SecretFile } | { path: string } | undefined {
-  const raw = ctx.env.get(name);
-  if (raw === undefined) return undefined;
-  const text = raw.trim();
-  if (text.startsWith('{')) {
-    const size = Buffer.byteLength(text);
-    if (size > MAX_JSON_BYTES) {
-      ctx.issues.push({ source: name, message: `is ${size} bytes, more than the limit of ${MAX_JSON_BYTES} bytes` });
-      return undefined;
-    }
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(text);
-    } catch {
-      parsed = undefined;
-    }
-    if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
-      // The value is a secret: say what is wrong, never what it holds.
-      ctx.issues.push({ source: name, message: 'looks like JSON content but is not a valid JSON object' });
-      return undefined;
-    }
-    return { file: { flag: '--credentials-file', content: new Secret(text), purpose } };
+export function googleCredentials(purpose: string) {
+  return z
+    .string()
+    .trim()
+    .transform((text, ctx): GoogleCredentials => {
+      if (text.startsWith('{')) {
+        const size = Buffer.byteLength(text);
+        if (size > MAX_JSON_BYTES) {
+          ctx.addIssue({ code: 'custom', message: `is ${size} bytes, more than the limit of ${MAX_JSON_BYTES} bytes` });
+          return z.NEVER;
+        }
+        let parsed: unknown;
+        try {
+          parsed = JSON.parse(text);
+        } catch {
+          parsed = undefined;
+        }
+        if (!isPlainObject(parsed)) {
+          // The value is a secret: say what is wrong, never what it holds.
+          ctx.addIssue({ code: 'custom', message: 'looks like JSON content but is not a valid JSON object' });
+          return z.NEVER;
+        }
+        return { file: { flag: '--credentials-file', content: new Secret(text), purpose } };
+      }
+      if (text.startsWith('/') && !hasControlCharacter(text)) return { path: text };
+      ctx.addIssue({ code: 'custom', message: 'must be the service account JSON content or an absolute path to that file' });
+      return z.NEVER;
+    });
+}
+
+/**
+ * What a rule between variables sees. A variable that failed its own check may hold anything
+ * (its issue is reported already), so a rule tests which variables are set, and checks the
+ * shape of a value before it reads one.
+ */
+export type Given<K extends string> = { readonly [N in K]?: unknown };
+
+/** Reports a problem, naming one of the backend's variables. */
+export type Report<K extends string> = (variable: K, message: string) => void;
+
+/**
+ * A backend's variables as one zod schema. `shape` has one key per variable, each with its own
+ * check. `firstSetWins` lists alternate names of one setting: the first that is set is read and
+ * the others are not even checked. `rules` are the checks between variables; they run even when
+ * a variable failed its own check, so one run names every problem.
+ */
+export function backendVariables<const S extends z.ZodRawShape>(
+  shape: S,
+  options: {
+    firstSetWins?: readonly (readonly (keyof S & string)[])[];
+    rules?: (given: Given<keyof S & string>, report: Report<keyof S & string>) => void;
+  } = {},
+) {
+  const { firstSetWins = [], rules } = options;
+  const object = z.object(shape).superRefine(
+    (values, ctx) => rules?.(values, (variable, message) => ctx.addIssue({ code: 'custom', path: [variable], message })),
+    { when: () => true },
+  );
+  return z.preprocess((input) => withoutShadowed(input, firstSetWins), object);
+}
+
+function withoutShadowed(input: unknown, groups: readonly (readonly string[])[]): unknown {
+  if (!isPlainObject(input)) return input;
+  const kept: Record<string, unknown> = { ...input };
+  for (const group of groups) {
+    const first = group.find((name) => kept[name] !== undefined);
+    for (const name of group) if (name !== first) kept[name] = undefined;
   }
-  if (text.startsWith('/') && !hasControlCharacter(text)) return { path: text };
-  ctx.issues.push({ source: name, message: 'must be the service account JSON content or an absolute path to that file' });
+  return kept;
+}
+
+/** The first of alternate names that is set, with its name (for messages). */
+export function firstSet<V, K extends keyof V & string>(values: V, names: readonly K[]): { name: K; value: NonNullable<V[K]> } | undefined {
+  for (const name of names) {
+    const value = values[name];
+    if (value !== undefined && value !== null) return { name, value };
+  }
   return undefined;
+}
+
+/** Declares a backend: the types of its target function follow from its schema, built once, when first used. */
+export function defineBackend<Values>(definition: BackendDefinition<Values>): BackendDefinition<Values> {
+  let built: z.ZodType<Values> | undefined;
+  return { ...definition, variables: () => (built ??= definition.variables()) };
 }
 
 type Expected = Record<string, string | number | boolean | undefined>;

@@ -1,5 +1,4 @@
-import type { ConfigIssue } from '../errors.js';
-import type { EnvSource } from '../env.js';
+import type * as z from 'zod';
 import type { Secret } from '../secret.js';
 
 import type { SecretFile } from '../kopia/command.js';
@@ -34,22 +33,29 @@ export interface StorageTarget {
   warnings: string[];
 }
 
-export interface BackendContext {
-  env: EnvSource;
-  /** The parsed KOPIA_REPOSITORY URL when its scheme selected this backend. */
-  url?: URL;
-  /** The raw KOPIA_REPOSITORY value. */
-  rawUrl?: string;
+/** What a target depends on besides the backend's own variables. */
+export interface TargetContext {
+  /** The CA file (CUSTOM_CA or KOPIA_CUSTOM_CA) for TLS to the storage, already checked. */
   customCa?: string;
-  issues: ConfigIssue[];
 }
 
-export interface BackendDefinition {
+/**
+ * One storage backend: the variables it reads, as one zod schema, and one function from their
+ * parsed values to the target. Every check is in the schema, so the function cannot fail.
+ */
+export interface BackendDefinition<Values = unknown> {
   name: string;
   /** URL schemes of KOPIA_REPOSITORY that select this backend. */
-  schemes: string[];
+  schemes: readonly string[];
   /** Variables whose presence selects this backend when KOPIA_REPOSITORY is not set. */
-  selectingVariables: string[];
-  /** Build the target, or push issues (naming the variable) and return undefined. */
-  resolve(ctx: BackendContext): StorageTarget | undefined;
+  selectingVariables: readonly string[];
+  /**
+   * The environment as this backend reads it: the keys are the variable names (KOPIA_REPOSITORY
+   * among them when a scheme selects the backend), so each issue's path is the variable to fix.
+   * Rules between variables are part of it. Built on first use: a run builds only the schema of
+   * the backend it uses.
+   */
+  variables(): z.ZodType<Values>;
+  /** The target from the parsed values: kopia arguments, the child's environment, secret files, warnings. */
+  target(values: Values, context: TargetContext): StorageTarget;
 }

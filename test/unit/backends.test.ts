@@ -481,3 +481,50 @@ describe('backend selection', () => {
     ]);
   });
 });
+
+describe('variables as schemas', () => {
+  it.each([
+    ['yes', true],
+    ['on', true],
+    ['1', true],
+    ['no', false],
+    ['off', false],
+    ['0', false],
+  ])('reads a TLS variable of %s in the one boolean vocabulary', (value, off) => {
+    const t = target({ KOPIA_REPOSITORY: 's3://bkt', KOPIA_S3_ENDPOINT: 'h:1', AWS_S3_DISABLE_TLS: value, ...AWS });
+    expect(t.args.includes('--disable-tls')).toBe(off);
+  });
+
+  it('reads only the first of alternate names: a later one is not even checked', () => {
+    const s3 = target({ KOPIA_REPOSITORY: 's3://bkt', KOPIA_S3_ENDPOINT: 'h:1', AWS_S3_ENDPOINT: 'ftp://x', KOPIA_S3_DISABLE_TLS: 'no', AWS_S3_DISABLE_TLS: 'maybe', ...AWS });
+    expect(s3.args).toEqual(['s3', '--bucket=bkt', '--endpoint=h:1']);
+    const azure = target({ KOPIA_AZURE_CONTAINER: 'box', AZURE_STORAGE_ACCOUNT: 'acct', AZURE_ACCOUNT_NAME: 'Not Valid', AZURE_STORAGE_KEY: 'k' });
+    expect(revealed(azure)['AZURE_STORAGE_ACCOUNT']).toBe('acct');
+  });
+
+  it('reports every problem in one run: own checks, missing values and rules between variables', () => {
+    const issues = issuesOf({ KOPIA_S3_ENDPOINT: 'h:1', AWS_S3_DISABLE_TLS: 'maybe', AWS_REGION: 'no region' });
+    expect(issues.map((i) => i.source).sort()).toEqual(['AWS_ACCESS_KEY_ID', 'AWS_REGION', 'AWS_S3_DISABLE_TLS', 'AWS_SECRET_ACCESS_KEY', 'KOPIA_S3_BUCKET']);
+    const sftp = issuesOf({ SFTP_HOST: 'h', SFTP_PORT: '0', SFTP_PATH: '/srv/../x' });
+    expect(sftp.map((i) => i.source).sort()).toEqual(['SFTP_KEY_FILE', 'SFTP_KNOWN_HOSTS', 'SFTP_PATH', 'SFTP_PORT', 'SFTP_USERNAME']);
+  });
+
+  it('gives one reason per variable, the first', () => {
+    const issues = issuesOf({ SFTP_HOST: 'h', SFTP_USERNAME: 'u', SFTP_PATH: '/p', SFTP_KEY_FILE: 'key\u0007', SFTP_KNOWN_HOSTS: '/kh' });
+    expect(issues).toEqual([{ source: 'SFTP_KEY_FILE', message: 'must not contain control characters' }]);
+  });
+
+  it('counts C1 control characters as control characters', () => {
+    const issues = issuesOf({ WEBDAV_URL: 'http://h/', WEBDAV_USERNAME: 'u\u0085x', WEBDAV_PASSWORD: 'p' });
+    expect(issues).toEqual([{ source: 'WEBDAV_USERNAME', message: 'must not contain control characters' }]);
+  });
+
+  it('checks a bucket taken from the URL only when no bucket variable replaces it', () => {
+    const t = target({ KOPIA_S3_BUCKET: 'good-bucket', KOPIA_REPOSITORY: 's3://Bad_Bucket/app', ...AWS });
+    expect(t.args).toContain('--bucket=good-bucket');
+    expect(t.warnings.join('\n')).toContain('KOPIA_REPOSITORY says "Bad_Bucket"');
+    expect(issuesOf({ KOPIA_REPOSITORY: 's3:///app', ...AWS })).toEqual([
+      { source: 'KOPIA_S3_BUCKET', message: 'is required: the bucket name (or give it in KOPIA_REPOSITORY)' },
+    ]);
+  });
+});
