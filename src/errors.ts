@@ -85,6 +85,19 @@ export class CacheExhaustedError extends MoverError {
   }
 }
 
+/** The mover's own heap nearly full: stopping now still leaves room to say so. */
+export class OutOfMemoryError extends MoverError {
+  readonly exitCode = ExitCode.OperationFailed;
+  constructor(message: string) {
+    super(message, undefined, {
+      class: 'OutOfMemory',
+      what: 'the mover ran out of memory',
+      retryable: false,
+      fix: "the mover's memory limit is too small for this volume: raise moverResources.limits.memory (or NODE_OPTIONS=--max-old-space-size)",
+    });
+  }
+}
+
 /** A command line the program cannot make sense of. */
 export class UsageError extends MoverError {
   readonly exitCode = ExitCode.Config;

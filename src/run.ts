@@ -5,7 +5,7 @@ import type { EnvMap } from './env.js';
 import { directionOperation, parseConfig, type SystemFacts } from './config/parse.js';
 import type { MoverConfig } from './config/parse.js';
 import type { Operation } from './config/types.js';
-import { BeforeSnapshotActionError, CacheExhaustedError, ConfigError, ExitCode, exitCodeOf, MoverError, TerminatedError } from './errors.js';
+import { BeforeSnapshotActionError, CacheExhaustedError, ConfigError, ExitCode, exitCodeOf, MoverError, OutOfMemoryError, TerminatedError } from './errors.js';
 import { loadFacts } from './facts.js';
 import type { SecretFile } from './kopia/command.js';
 import { environmentSecrets, kopiaEnvironment, secretValues } from './kopia/environment.js';
@@ -25,8 +25,9 @@ import { execute } from './plan/executor.js';
 import { printPlan } from './plan/print.js';
 import type { Plan } from './plan/step.js';
 import { formatFinding } from './findings.js';
+import { mebibytes, watchHeap } from './memory.js';
 import { Output } from './report/output.js';
-import { printSummary, type RunSummary } from './report/summary.js';
+import { printSummary, writeTerminationMessage, type RunSummary } from './report/summary.js';
 import { stopOnSignals } from './signals.js';
 import { parseGoDurationMs } from './text.js';
 
@@ -189,9 +190,22 @@ export async function run(options: RunOptions): Promise<number> {
     }
   }
 
+  // Until the summary replaces it, the termination message says the run did not finish: a process
+  // that dies without a word (the kernel's OOM killer, SIGKILL, a V8 heap abort) leaves this behind.
+  writeTerminationMessage(
+    output,
+    { ...summary, reason: `${operation} did not finish: the mover was killed or crashed before its summary (see the end of the pod log)`, failure: KNOWN_FAILURES.Killed },
+    terminationLog,
+  );
   const stop = stopOnSignals(output, options.signalGraceMs ?? config.output.signalGraceMs);
   const runner = makeRunner(stop.signal);
   stop.watch(runner);
+  // A heap about to overflow stops the run like a signal would, while there is memory left to report it.
+  const heap = watchHeap(({ liveBytes, limitBytes }) => {
+    const message = `out of memory: ${mebibytes(liveBytes)} MiB of the mover's ${mebibytes(limitBytes)} MiB heap still in use after garbage collection; stopped before Node would abort`;
+    output.log.error({ heapLiveMiB: Number(mebibytes(liveBytes)), heapLimitMiB: Number(mebibytes(limitBytes)) }, message);
+    stop.stop(new OutOfMemoryError(message));
+  });
   const ctx: RunContext = { config, runner, output, summary, parentEnv: options.env, paths };
   try {
     output.log.info(
@@ -228,6 +242,7 @@ export async function run(options: RunOptions): Promise<number> {
       summary.reason ?? 'failed',
     );
   } finally {
+    heap.dispose();
     stop.dispose();
     runner.cleanup();
     try {
@@ -242,6 +257,9 @@ export async function run(options: RunOptions): Promise<number> {
   }
   summary.durationSeconds = (Date.now() - started) / 1000;
   summary.kopiaProcesses = runner.spawnCount;
+  const peak = heap.peak();
+  // For sizing moverResources: the most the heap held after a full collection, and its limit.
+  output.log.info({ heapPeakMiB: Number(mebibytes(peak.liveBytes)), heapLimitMiB: Number(mebibytes(peak.limitBytes)) }, 'memory');
   printSummary(output, summary, terminationLog);
   return summary.exitCode;
 }

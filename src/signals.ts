@@ -18,13 +18,16 @@ export function stopOnSignals(output: Output, graceMs: number) {
     reject = r;
   });
   stopped.catch(() => {});
-  const handler = (signal: NodeJS.Signals) => {
+  const stopWith = (error: Error, signal: NodeJS.Signals) => {
     if (controller.signal.aborted) return;
-    output.log.warn({ signal, graceSeconds: graceMs / 1000 }, 'stop requested: passing it to kopia');
-    const error = new TerminatedError(signal, osConstants.signals[signal]);
     stopHooks(signal);
     controller.abort(error);
     void (runner?.idle() ?? Promise.resolve()).then(() => reject(error));
+  };
+  const handler = (signal: NodeJS.Signals) => {
+    if (controller.signal.aborted) return;
+    output.log.warn({ signal, graceSeconds: graceMs / 1000 }, 'stop requested: passing it to kopia');
+    stopWith(new TerminatedError(signal, osConstants.signals[signal]), signal);
   };
   process.on('SIGTERM', handler);
   process.on('SIGINT', handler);
@@ -35,6 +38,8 @@ export function stopOnSignals(output: Output, graceMs: number) {
     watch: (r: KopiaRunner) => {
       runner = r;
     },
+    /** Stops the run for a reason of the program's own: kopia and hooks get SIGTERM as for a signal. */
+    stop: (error: Error) => stopWith(error, 'SIGTERM'),
     dispose: () => {
       process.off('SIGTERM', handler);
       process.off('SIGINT', handler);

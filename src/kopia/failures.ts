@@ -16,6 +16,7 @@ export type FailureClass =
   | 'ActionFailed'
   | 'Configuration'
   | 'Interrupted'
+  | 'OutOfMemory'
   | 'Unknown';
 
 export interface Failure {
@@ -104,7 +105,7 @@ export function classifyKopiaOutput(output: string): Failure | undefined {
 }
 
 /** Failures the program knows by their kind rather than by kopia's words. */
-export const KNOWN_FAILURES: Readonly<Record<'Configuration' | 'SourceError' | 'CacheError' | 'CacheFull' | 'ActionFailed' | 'Interrupted' | 'Unknown', Failure>> = {
+export const KNOWN_FAILURES: Readonly<Record<'Configuration' | 'SourceError' | 'CacheError' | 'CacheFull' | 'ActionFailed' | 'Killed' | 'Interrupted' | 'Unknown', Failure>> = {
   Configuration: { class: 'Configuration', what: 'configuration error', retryable: false, fix: 'correct the variable or file named in the reason; validate checks them all offline' },
   SourceError: {
     class: 'SourceError',
@@ -120,6 +121,12 @@ export const KNOWN_FAILURES: Readonly<Record<'Configuration' | 'SourceError' | '
   },
   CacheFull: { class: 'CacheFull', what: 'the cache volume is full', retryable: false, fix: 'the cache volume is full: raise cacheCapacity in the mover spec' },
   ActionFailed: { class: 'ActionFailed', what: 'the before-snapshot action failed', retryable: true, fix: 'KOPIA_BEFORE_SNAPSHOT failed or timed out: check its output above; no snapshot was taken' },
+  Killed: {
+    class: 'Interrupted',
+    what: 'the mover ended without finishing',
+    retryable: true,
+    fix: "the mover was killed before its summary: if the pod was OOMKilled or its log ends in 'JavaScript heap out of memory', raise moverResources.limits.memory",
+  },
   Interrupted: { class: 'Interrupted', what: 'stopped by a signal', retryable: true, fix: 'the mover was stopped (a signal): the next attempt starts over; the repository is consistent' },
   Unknown: { class: 'Unknown', what: 'kopia failed', retryable: true, fix: "see kopia's output above; a retry may help if the cause was passing" },
 };

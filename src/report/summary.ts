@@ -202,10 +202,9 @@ export function terminationMessage(s: RunSummary): string {
   return JSON.stringify({ operation: s.operation, result: s.result, exitCode: s.exitCode });
 }
 
-/** Prints the block and writes the termination message; only the free text is redacted. */
-export function printSummary(output: Output, summary: RunSummary, terminationLog: string): void {
+/** Replaces the termination message with this summary's; only the free text is redacted. */
+export function writeTerminationMessage(output: Output, summary: RunSummary, terminationLog: string): void {
   const s = redactedSummary(summary, (text) => output.redact(text));
-  for (const line of summaryLines(s)) output.line(line);
   try {
     // 'r+' never creates the file: outside Kubernetes there is nothing to write to.
     const fd = openSync(terminationLog, 'r+');
@@ -218,4 +217,10 @@ export function printSummary(output: Output, summary: RunSummary, terminationLog
   } catch {
     // Outside Kubernetes the termination log usually does not exist; the printed summary is enough.
   }
+}
+
+/** Prints the block and writes the termination message; only the free text is redacted. */
+export function printSummary(output: Output, summary: RunSummary, terminationLog: string): void {
+  for (const line of summaryLines(redactedSummary(summary, (text) => output.redact(text)))) output.line(line);
+  writeTerminationMessage(output, summary, terminationLog);
 }

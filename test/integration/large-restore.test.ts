@@ -91,6 +91,13 @@ describe('restore with file deletion of a 200,000-file snapshot, Node heap limit
     expect(result.plainLines).toContain(`RESTORED_SNAPSHOT_ID: ${snapshotId}`);
   });
 
+  it("the mover's heap stayed under half of its 32 MB limit: the listing streamed, nothing held it whole", () => {
+    const memory = result.records.find((r) => r['msg'] === 'memory');
+    expect(memory?.['heapLimitMiB']).toBe(32);
+    expect(Number(memory?.['heapPeakMiB'])).toBeGreaterThan(0);
+    expect(Number(memory?.['heapPeakMiB'])).toBeLessThan(16);
+  });
+
   it('the restored tree is the snapshot: every path, and a sample of contents', () => {
     const restored = filesUnder(target);
     const expected = new Set<string>();
