@@ -4,6 +4,8 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['test/image/**/*.test.ts'],
+    // One temporary folder per run, removed at its end (test/support/global-setup.ts).
+    globalSetup: ['test/support/global-setup.ts'],
     pool: 'forks',
     // Two cores: the long backup of the SIGTERM test runs beside the other files, one at a time.
     maxWorkers: 2,
