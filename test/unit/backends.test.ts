@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { resolveStorage } from '../../src/backends/index.js';
+import { backends, resolveStorage } from '../../src/backends/index.js';
+import { configVariableNames } from '../../src/config/parse.js';
+import { unknownVariableWarnings } from '../../src/config/unknown-variables.js';
 import type { StorageTarget } from '../../src/backends/types.js';
 import { EnvSource } from '../../src/env.js';
 import { parseConfig } from '../../src/config/parse.js';
@@ -526,5 +528,20 @@ describe('variables as schemas', () => {
     expect(issuesOf({ KOPIA_REPOSITORY: 's3:///app', ...AWS })).toEqual([
       { source: 'KOPIA_S3_BUCKET', message: 'is required: the bucket name (or give it in KOPIA_REPOSITORY)' },
     ]);
+  });
+});
+
+describe('unknown-variable warnings and the backends', () => {
+  /** A backend's variable names: the keys of its schema's object (inside the preprocessing pipe). */
+  function variableNames(definition: (typeof backends)[number]): string[] {
+    const schema = definition.variables() as unknown as { def: { out: { shape: Record<string, unknown> } } };
+    return Object.keys(schema.def.out.shape);
+  }
+
+  it('no variable a backend reads is reported as one nobody reads', () => {
+    const names = backends.flatMap(variableNames);
+    expect(names.length).toBeGreaterThan(40);
+    const env = Object.fromEntries(names.map((name) => [name, 'x']));
+    expect(unknownVariableWarnings(env, configVariableNames()).map((w) => w.name)).toEqual([]);
   });
 });
