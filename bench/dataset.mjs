@@ -59,3 +59,21 @@ export function ensureLargeFiles(dir, totalBytes, files) {
   writeFileSync(marker, expected);
   return true;
 }
+
+/**
+ * `count` files of a few bytes in directories of 500: a volume of many small files, where the
+ * time goes to walking the tree, not to reading data.
+ */
+export function ensureManyFiles(dir, count) {
+  const marker = `${dir}.complete`;
+  const expected = `files=${count}\n`;
+  if (existsSync(marker) && readFileSync(marker, 'utf8') === expected) return false;
+  rmSync(dir, { recursive: true, force: true });
+  for (let i = 0; i < count; i++) {
+    const sub = join(dir, `d${Math.floor(i / 500)}`);
+    if (i % 500 === 0) mkdirSync(sub, { recursive: true });
+    writeFileSync(join(sub, `f${i}.txt`), `kopia-mover bench file ${i}\n`);
+  }
+  writeFileSync(marker, expected);
+  return true;
+}
