@@ -1,6 +1,7 @@
-import { lstatSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { lstatSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { ConfigError } from '../errors.js';
+import { processAlive, processStartTime } from '../processes.js';
 
 /**
  * A run's private folder under TMPDIR (mode 0700): secret files for kopia, kopia's own log files
@@ -11,29 +12,9 @@ import { ConfigError } from '../errors.js';
  */
 export const RUN_DIR_PREFIX = 'kopia-mover-run-';
 
-/** Clock ticks since boot when the process started (Linux), or undefined where /proc is missing. */
-function startTime(pid: number | 'self'): string | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // The command name in parentheses may hold spaces; the fields after it are fixed.
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
-  } catch {
-    return undefined;
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 export function createRunDir(tmpDir: string): string {
   try {
-    return mkdtempSync(join(tmpDir, `${RUN_DIR_PREFIX}${process.pid}-${startTime('self') ?? '0'}-`));
+    return mkdtempSync(join(tmpDir, `${RUN_DIR_PREFIX}${process.pid}-${processStartTime('self') ?? '0'}-`));
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code ?? 'error';
     throw new ConfigError({ source: 'TMPDIR', message: `${tmpDir} is not a writable directory (${code}); the mover keeps its temp files there` });
@@ -64,8 +45,8 @@ export function removeStaleRunDirs(tmpDir: string, uid = process.getuid?.()): nu
       continue;
     }
     const pid = Number(match[1]);
-    const started = startTime(pid);
-    const running = started !== undefined ? started === match[2] : alive(pid) && match[2] === '0';
+    const started = processStartTime(pid);
+    const running = started !== undefined ? started === match[2] : processAlive(pid) && match[2] === '0';
     if (running) continue;
     rmSync(path, { recursive: true, force: true });
     removed++;

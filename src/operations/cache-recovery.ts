@@ -1,6 +1,7 @@
 import { existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { MoverConfig } from '../config/parse.js';
+import { processAlive } from '../processes.js';
 
 /**
  * What kopia rebuilds from the repository: its cache folders and its cached copies of the format
@@ -28,15 +29,6 @@ export function cacheCorruption(tail: readonly string[]): boolean {
 
 export type ClearResult = { cleared: true; folders: string[] } | { cleared: false; reason: string };
 
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 /** Takes the cleanup lock (a file holding our pid); a lock whose process is gone is taken over. */
 function acquireLock(path: string): boolean {
   try {
@@ -44,7 +36,7 @@ function acquireLock(path: string): boolean {
     return true;
   } catch {
     const holder = Number(readFileSync(path, 'utf8').trim());
-    if (Number.isInteger(holder) && holder > 0 && pidAlive(holder)) return false;
+    if (Number.isInteger(holder) && holder > 0 && processAlive(holder)) return false;
     writeFileSync(path, String(process.pid), { mode: 0o600 });
     return true;
   }

@@ -3,16 +3,9 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { processAlive } from '../../src/processes.js';
 import { kopiaText, runMover, scenario, startMover, waitFor, waitForKopia, waitForKopiaProgress } from '../support/mover.js';
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** Large random files: slow enough to interrupt, incompressible so kopia cannot skip the work. */
 function largeTree(dir: string, files: number, bytes: number): void {
@@ -33,7 +26,7 @@ describe('signals', () => {
     const result = await handle.result;
     expect(Date.now() - stoppedAt).toBeLessThan(10_000);
     expect(result.exitCode).toBe(143);
-    expect(alive(kopiaPid)).toBe(false);
+    expect(processAlive(kopiaPid)).toBe(false);
     expect(result.plainLines).toContain('=== OPERATION SUMMARY ===');
     expect(result.plainLines).toContain('EXIT_CODE: 143');
     expect(result.terminationMessage).toMatchObject({ exitCode: 143, result: 'FAILURE' });

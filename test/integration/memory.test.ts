@@ -4,19 +4,12 @@ import { execFileSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { processAlive } from '../../src/processes.js';
 import { oldGenerationLimit } from '../../src/memory.js';
 import { kopiaJson, runMover, seededScenario, startMover, tempDir, waitForLine } from '../support/mover.js';
 
 const MIB = 1024 * 1024;
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 describe('running out of memory', () => {
   it(
@@ -59,7 +52,7 @@ describe('running out of memory', () => {
       expect(String((result.terminationMessage?.['failure'] as { fix: string }).fix)).toContain('moverResources.limits.memory');
       // The flooding kopia was stopped, not left running.
       const floodPid = Number(readFileSync(pidFile, 'utf8'));
-      expect(alive(floodPid)).toBe(false);
+      expect(processAlive(floodPid)).toBe(false);
       // The repository is as it was: connected, no snapshot claimed, and the next backup works.
       const snapshots = kopiaJson<unknown[]>(s.cache, s.password, ['snapshot', 'list', '--all']);
       expect(snapshots).toEqual([]);
