@@ -49,14 +49,18 @@ function oneLine(text: string): string {
  * structured values (result, ids, counts, exit code) are left exactly as they are.
  */
 export function redactedSummary(input: RunSummary, redact: (text: string) => string): RunSummary {
+  return { ...withFreeText(input, redact), kopiaErrorOutput: input.kopiaErrorOutput && redact(input.kopiaErrorOutput) };
+}
+
+/** The summary with each free-text field but kopia's output (which keeps its lines) passed through `f`. */
+function withFreeText(input: RunSummary, f: (text: string) => string): RunSummary {
   return {
     ...input,
-    reason: input.reason && redact(input.reason),
-    skipped: input.skipped && redact(input.skipped),
-    warnings: input.warnings.map(redact),
-    notes: input.notes.map(redact),
-    policy: input.policy && { ...input.policy, failures: input.policy.failures.map(redact) },
-    kopiaErrorOutput: input.kopiaErrorOutput && redact(input.kopiaErrorOutput),
+    reason: input.reason && f(input.reason),
+    skipped: input.skipped && f(input.skipped),
+    warnings: input.warnings.map(f),
+    notes: input.notes.map(f),
+    policy: input.policy && { ...input.policy, failures: input.policy.failures.map(f) },
   };
 }
 
@@ -73,14 +77,7 @@ const bytes = (lines: readonly string[]) => lines.reduce((n, l) => n + Buffer.by
 
 /** The controller-facing block, line for line as the contract fixes it, within SUMMARY_BUDGET_BYTES. */
 export function summaryLines(input: RunSummary): string[] {
-  const s: RunSummary = {
-    ...input,
-    reason: input.reason && oneLine(input.reason),
-    skipped: input.skipped && oneLine(input.skipped),
-    warnings: input.warnings.map(oneLine),
-    notes: input.notes.map(oneLine),
-    policy: input.policy && { ...input.policy, failures: input.policy.failures.map(oneLine) },
-  };
+  const s = withFreeText(input, oneLine);
   const facts: string[] = [];
   if (s.skipped) facts.push(`OPERATION_NOTE: ${clip(s.skipped, 200)}`);
   if (s.snapshot) {
@@ -204,7 +201,10 @@ export function terminationMessage(s: RunSummary): string {
 
 /** Replaces the termination message with this summary's; only the free text is redacted. */
 export function writeTerminationMessage(output: Output, summary: RunSummary, terminationLog: string): void {
-  const s = redactedSummary(summary, (text) => output.redact(text));
+  replaceTerminationMessage(terminationLog, redactedSummary(summary, (text) => output.redact(text)));
+}
+
+function replaceTerminationMessage(terminationLog: string, s: RunSummary): void {
   try {
     // 'r+' never creates the file: outside Kubernetes there is nothing to write to.
     const fd = openSync(terminationLog, 'r+');
@@ -221,6 +221,7 @@ export function writeTerminationMessage(output: Output, summary: RunSummary, ter
 
 /** Prints the block and writes the termination message; only the free text is redacted. */
 export function printSummary(output: Output, summary: RunSummary, terminationLog: string): void {
-  for (const line of summaryLines(redactedSummary(summary, (text) => output.redact(text)))) output.line(line);
-  writeTerminationMessage(output, summary, terminationLog);
+  const s = redactedSummary(summary, (text) => output.redact(text));
+  for (const line of summaryLines(s)) output.line(line);
+  replaceTerminationMessage(terminationLog, s);
 }
