@@ -33,20 +33,26 @@ import http from 'node:http';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { loadServers, repoRoot } from './servers.mjs';
+import { benchFlags } from './options.mjs';
 
 const KOPIA = join(repoRoot, 'tools', 'bin', 'kopia');
 const PASSWORD = 'creation race password';
 const BUCKET = 'race';
 
 function options(argv) {
-  const o = { variant: 'bare', 'create-only': false, rounds: 10, clients: 8, 'jitter-ms': 2000, 'settle-ms': 3000, snapshot: false, json: undefined, dir: join(repoRoot, '.bench-data', 'creation-race') };
-  for (const arg of argv) {
-    const m = /^--([a-z-]+)(?:=(.*))?$/.exec(arg);
-    if (!m || !(m[1] in o)) throw new Error(`unknown argument ${arg}`);
-    o[m[1]] = m[2] ?? true;
-  }
-  for (const k of ['rounds', 'clients', 'jitter-ms', 'settle-ms']) o[k] = Number(o[k]);
-  o['create-only'] = o['create-only'] === true || o['create-only'] === 'true';
+  const known = ['variant', 'create-only', 'rounds', 'clients', 'jitter-ms', 'settle-ms', 'snapshot', 'json', 'dir'];
+  const { pick, yes, int } = benchFlags(argv, {}, known);
+  const o = {
+    variant: pick('variant') ?? 'bare',
+    'create-only': yes(pick('create-only')),
+    rounds: int(pick('rounds'), '--rounds', 10),
+    clients: int(pick('clients'), '--clients', 8),
+    'jitter-ms': int(pick('jitter-ms'), '--jitter-ms', 2000, 0),
+    'settle-ms': int(pick('settle-ms'), '--settle-ms', 3000, 0),
+    snapshot: yes(pick('snapshot')),
+    json: pick('json'),
+    dir: pick('dir') ?? join(repoRoot, '.bench-data', 'creation-race'),
+  };
   if (!['bare', 'today', 'recheck', 'verify', 'publish'].includes(o.variant)) throw new Error(`unknown variant ${o.variant}`);
   return o;
 }

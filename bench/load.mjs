@@ -9,6 +9,7 @@ import { accessSync, constants, existsSync, mkdirSync, readFileSync, readdirSync
 import os from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { killActiveRuns, readShimLog, runMeasured, writeShim } from './measure.mjs';
+import { benchFlags } from './options.mjs';
 import { loadServers, repoRoot } from './servers.mjs';
 
 const KOPIA = join(repoRoot, 'tools', 'bin', 'kopia');
@@ -21,23 +22,8 @@ const PREFIX = 'tenants';
 const SOURCE_PATH = '/data';
 
 function readOptions(argv, env) {
-  const flags = {};
-  for (const arg of argv) {
-    const m = /^--([a-z0-9-]+)(?:=(.*))?$/.exec(arg);
-    if (!m) throw new Error(`unknown argument ${arg}; see docs/performance.md`);
-    flags[m[1]] = m[2] ?? 'true';
-  }
   const known = ['load', 'identities', 'files', 'change-percent', 'dir', 'results', 'timeout'];
-  for (const name of Object.keys(flags)) {
-    if (!known.includes(name)) throw new Error(`unknown flag --${name} with --load; known: ${known.map((k) => `--${k}`).join(' ')}`);
-  }
-  const pick = (flag, variable) => flags[flag] ?? (env[variable] || undefined);
-  const int = (v, name, fallback, min = 1) => {
-    if (v === undefined) return fallback;
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < min) throw new Error(`${name} must be a whole number >= ${min}, got ${v}`);
-    return n;
-  };
+  const { pick, int } = benchFlags(argv, env, known, ' with --load');
   const dir = resolve(pick('dir', 'BENCH_DIR') ?? join(repoRoot, '.bench-data'));
   return {
     identities: int(pick('identities', 'BENCH_LOAD_IDENTITIES'), 'BENCH_LOAD_IDENTITIES', 8),

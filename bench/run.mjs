@@ -10,6 +10,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ensureLargeFiles, ensureManyFiles, ensureSmallFiles, touchSmallFiles } from './dataset.mjs';
 import { killActiveRuns, runMeasured, spread, writeShim } from './measure.mjs';
+import { benchFlags } from './options.mjs';
 import { loadServers } from './servers.mjs';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -35,24 +36,8 @@ const MANY_FILES = 200_000;
 // Options: flags win over environment variables.
 
 function readOptions(argv, env) {
-  const flags = {};
-  for (const arg of argv) {
-    const m = /^--([a-z0-9-]+)(?:=(.*))?$/.exec(arg);
-    if (!m) throw new Error(`unknown argument ${arg}; see docs/performance.md`);
-    flags[m[1]] = m[2] ?? 'true';
-  }
   const known = ['rounds', 'quick', 'backends', 'scenarios', 'large-gb', 'large-rounds', 'large-s3', 'dir', 'results', 'timeout', 'entry'];
-  for (const name of Object.keys(flags)) {
-    if (!known.includes(name)) throw new Error(`unknown flag --${name}; known: ${known.map((k) => `--${k}`).join(' ')}`);
-  }
-  const pick = (flag, variable) => flags[flag] ?? (env[variable] || undefined);
-  const yes = (v) => v !== undefined && !['0', 'false', 'no', ''].includes(String(v).toLowerCase());
-  const int = (v, name, fallback) => {
-    if (v === undefined) return fallback;
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < 1) throw new Error(`${name} must be a whole number >= 1, got ${v}`);
-    return n;
-  };
+  const { pick, yes, int } = benchFlags(argv, env, known);
   const quick = yes(pick('quick', 'BENCH_QUICK'));
   const rounds = int(pick('rounds', 'BENCH_ROUNDS'), 'BENCH_ROUNDS', quick ? 1 : 5);
   const largeGb = Number(pick('large-gb', 'BENCH_LARGE_GB') ?? (quick ? 0.25 : 2));
