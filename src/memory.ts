@@ -57,8 +57,9 @@ function oldGenerationLive(): number {
  * Watches the heap after every full garbage collection. When what is still live fills most of
  * the old generation, V8 is about to abort the process without a word; calling `onExhausted`
  * first lets the run stop kopia and print a summary that says the mover ran out of memory.
- * Memory that grows in one synchronous burst can still outrun it; the termination message
- * written at the start covers that case.
+ * Memory that grows within one stretch of reads can outrun it: kopia's output, the one thing that
+ * could, is bounded in the runner (heldOutputLimit); the termination message written at the start
+ * covers the rest.
  */
 export function watchHeap(onExhausted: (reading: HeapReading) => void, ratio = HEAP_STOP_RATIO) {
   const limitBytes = oldGenerationLimit();
@@ -82,6 +83,15 @@ export function watchHeap(onExhausted: (reading: HeapReading) => void, ratio = H
     peak: (): HeapReading => ({ liveBytes: peakBytes, limitBytes }),
     dispose: () => observer.disconnect(),
   };
+}
+
+/**
+ * The most kopia output the runner may hold at once (captured JSON, a line not yet ended): a
+ * quarter of the old generation, and never more than V8 can hold in one string (about 512 MiB).
+ * Output that grows in one stretch of reads can outrun the watchdog; this bound cannot be outrun.
+ */
+export function heldOutputLimit(limitBytes = oldGenerationLimit()): number {
+  return Math.min(Math.floor(limitBytes / 4), 256 * MIB);
 }
 
 export function mebibytes(bytes: number): string {

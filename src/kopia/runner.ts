@@ -2,7 +2,8 @@ import { writeFileSync, rmSync } from 'node:fs';
 import { execa, type ResultPromise } from 'execa';
 import tmp from 'tmp';
 import type { SecretFile } from './command.js';
-import { ConfigError } from '../errors.js';
+import { ConfigError, OutOfMemoryError } from '../errors.js';
+import { heldOutputLimit, mebibytes } from '../memory.js';
 import type { Output } from '../report/output.js';
 import type { KopiaCommand } from './command.js';
 import { LineSplitter } from './lines.js';
@@ -41,10 +42,18 @@ export interface RunOptions {
   onStdoutLine?: (line: string) => void;
 }
 
-/** Splits a stream on \n alone, holding at most the one partial line. */
+/**
+ * Splits a stream on \n alone, holding at most the one partial line. Not LineSplitter: a file name
+ * may hold a carriage return, and LineSplitter would cut it there and shorten an over-long line,
+ * so a restore's deletion would compare against paths the snapshot does not have. A line that never
+ * ends is held only up to the runner's limit, then the command fails, before anything is deleted.
+ */
 function newlineSplitter(each: (line: string) => void) {
   let partial = '';
   return {
+    get held() {
+      return partial.length;
+    },
     push(chunk: string) {
       const text = partial + chunk;
       let start = 0;
@@ -67,6 +76,7 @@ export class KopiaRunner {
   /** Temp file of each secret file, by the value itself: two commands may share a flag, never a file. */
   private readonly files = new Map<SecretFile, string>();
   private current?: ResultPromise;
+  private readonly holdLimit = heldOutputLimit();
 
   constructor(private readonly options: RunnerOptions) {}
 
@@ -134,20 +144,39 @@ export class KopiaRunner {
     });
     this.current = child;
     let stdout = '';
+    // kopia's output is held only up to a bound: past it kopia is stopped and the command fails,
+    // while the mover still has the memory to say so.
+    let overflow: OutOfMemoryError | undefined;
+    const hold = (chars: number) => {
+      if (chars <= this.holdLimit || overflow) return;
+      overflow = new OutOfMemoryError(
+        `out of memory: kopia ${command.args.slice(0, 2).join(' ')} printed more than ${mebibytes(this.holdLimit)} MiB ` +
+          "without an end (a quarter of the mover's heap); it was stopped",
+      );
+      child.kill('SIGTERM');
+    };
     const stderrLines = new LineSplitter(onLine);
-    const stdoutLines = options.onStdoutLine ? newlineSplitter(options.onStdoutLine) : new LineSplitter(onLine);
+    const listing = options.onStdoutLine ? newlineSplitter(options.onStdoutLine) : undefined;
+    const stdoutLines = listing ?? new LineSplitter(onLine);
     child.stderr?.setEncoding('utf8').on('data', (chunk: string) => stderrLines.push(chunk));
     child.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
-      if (command.captureStdout) stdout += chunk;
-      else stdoutLines.push(chunk);
+      if (overflow) return;
+      if (command.captureStdout) {
+        stdout += chunk;
+        hold(stdout.length);
+      } else {
+        stdoutLines.push(chunk);
+        if (listing) hold(listing.held);
+      }
     });
     const result = await child;
     this.current = undefined;
     stderrLines.end();
-    stdoutLines.end();
+    if (!overflow) stdoutLines.end();
     flushProgress();
     // A stop arrived while kopia ran: whatever it returned, the operation must not go on.
     this.checkStopped();
+    if (overflow) throw overflow;
     if (result.exitCode === undefined && !result.signal) {
       // kopia never started: a missing or unusable binary is a setup problem, not a repository one.
       throw new ConfigError({

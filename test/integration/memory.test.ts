@@ -5,7 +5,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'n
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { processAlive } from '../../src/processes.js';
-import { oldGenerationLimit } from '../../src/memory.js';
+import { heldOutputLimit, oldGenerationLimit } from '../../src/memory.js';
 import { kopiaJson, runMover, seededScenario, startMover, tempDir, waitForLine } from '../support/mover.js';
 
 const MIB = 1024 * 1024;
@@ -13,7 +13,7 @@ const MIB = 1024 * 1024;
 
 describe('running out of memory', () => {
   it(
-    'with a fake kopia (a real one never floods the mover with output): the heap about to overflow stops kopia, ' +
+    'with a fake kopia (a real one never floods the mover with output): output past what the heap can hold stops kopia, ' +
       'and the summary and termination message say out of memory',
     async () => {
       const s = seededScenario('oom');
@@ -62,6 +62,48 @@ describe('running out of memory', () => {
     120_000,
   );
 
+  it(
+    'with a fake kopia (a real one never prints a path without end): a restore with deletion whose listing never ends a line ' +
+      'stops out of memory and deletes nothing',
+    async () => {
+      const s = seededScenario('endless');
+      const backup = await runMover(['backup'], { ...s.env, DATA_DIR: s.data });
+      expect(backup.exitCode, backup.stdout.slice(-2000)).toBe(0);
+      const target = join(s.root, 'target');
+      mkdirSync(target);
+      writeFileSync(join(target, 'file.txt'), 'older\n');
+      writeFileSync(join(target, 'extra.txt'), 'not in the snapshot, and the listing never said so\n');
+      const work = tempDir('km-run-');
+      // Every command goes to the real kopia except the listing, which starts a path and never ends it.
+      const fake = join(work, 'kopia-endless-listing.sh');
+      writeFileSync(
+        fake,
+        ['#!/bin/sh', 'if [ "$1" = ls ]; then', "  printf 'file.txt\\nnot-ending-'", "  exec tr '\\000' a < /dev/zero", 'fi', `exec '${join(work, 'kopia-recorder.sh')}' "$@"`, ''].join('\n'),
+      );
+      chmodSync(fake, 0o755);
+      const result = await runMover(
+        ['restore'],
+        {
+          ...s.env,
+          DATA_DIR: target,
+          KOPIA_SOURCE_PATH_OVERRIDE: s.data,
+          KOPIA_ENABLE_FILE_DELETION: 'true',
+          KOPIA_BIN: fake,
+          NODE_OPTIONS: '--max-old-space-size=32',
+        },
+        { recorderDir: work },
+      );
+      const tail = result.stdout.slice(-3000) + result.stderr.slice(-3000);
+      expect(result.exitCode, tail).toBe(1);
+      expect(result.plainLines).toContain('FAILURE_CLASS: OutOfMemory (retryable: no)');
+      expect(result.terminationMessage?.['failure']).toMatchObject({ class: 'OutOfMemory' });
+      // The restore itself completed; the deletion that needed the whole listing never started.
+      expect(readFileSync(join(target, 'file.txt'), 'utf8')).toBe('endless\n');
+      expect(readFileSync(join(target, 'extra.txt'), 'utf8')).toContain('not in the snapshot');
+    },
+    120_000,
+  );
+
   it('a mover killed without a word (SIGKILL, as the kernel OOM killer does) leaves a termination message that says it did not finish', async () => {
     const s = seededScenario('killed');
     const handle = startMover(['backup'], { ...s.env, DATA_DIR: s.data, DEBUG_MOVER: '1' });
@@ -83,6 +125,11 @@ describe('running out of memory', () => {
 });
 
 describe("the heap limit the watchdog measures against: V8's old generation", () => {
+  it("bounds the kopia output the runner holds at once to a quarter of it, and to what one string can hold", () => {
+    expect(heldOutputLimit(32 * MIB)).toBe(8 * MIB);
+    expect(heldOutputLimit(4096 * MIB)).toBe(256 * MIB);
+  });
+
   it('is --max-old-space-size when node was given it, on its command line or in NODE_OPTIONS', () => {
     expect(oldGenerationLimit(80 * MIB, ['--max-old-space-size=32'], undefined)).toBe(32 * MIB);
     expect(oldGenerationLimit(80 * MIB, [], '--enable-source-maps --max-old-space-size=32')).toBe(32 * MIB);
