@@ -1,4 +1,4 @@
-import { accessSync, constants, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { hostname, homedir, tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import type { EnvMap } from './env.js';
@@ -13,7 +13,7 @@ import { classifyKopiaOutput, KNOWN_FAILURES, type Failure } from './kopia/failu
 import { globalFlags, kopiaPaths } from './kopia/global-flags.js';
 import { locateKopia } from './kopia/locate.js';
 import { applyLogRetention, publishLogs } from './kopia/logs.js';
-import { createRunDir, removeStaleRunDirs, RUN_DIR_PREFIX } from './kopia/run-dir.js';
+import { claimRunDir, removeStaleRunDirs, RUN_DIR_PREFIX, type RunDir } from './kopia/run-dir.js';
 import { KopiaRunner } from './kopia/runner.js';
 import { planBackup } from './operations/backup.js';
 import { cacheExhaustion } from './operations/cache-usage.js';
@@ -74,8 +74,8 @@ function failureOf(error: unknown): Failure {
  * there) and TMPDIR must take this run's private folder; folders that killed runs left in TMPDIR
  * go first. A problem here is the operator's to fix, so it is a configuration error naming the variable.
  */
-function prepareDirectories(config: MoverConfig): string {
-  removeStaleRunDirs(config.tmpDir);
+async function prepareDirectories(config: MoverConfig): Promise<RunDir> {
+  await removeStaleRunDirs(config.tmpDir);
   try {
     mkdirSync(config.cacheDir, { recursive: true, mode: 0o700 });
     accessSync(config.cacheDir, constants.W_OK | constants.X_OK);
@@ -83,7 +83,7 @@ function prepareDirectories(config: MoverConfig): string {
     const code = (error as NodeJS.ErrnoException).code ?? 'error';
     throw new ConfigError({ source: 'KOPIA_CACHE_DIR', message: `${config.cacheDir} is not a writable directory (${code})` });
   }
-  return createRunDir(config.tmpDir);
+  return claimRunDir(config.tmpDir);
 }
 
 /** kopia's log files of this run, redacted, onto the cache volume, within the log retention settings. */
@@ -147,8 +147,10 @@ export async function run(options: RunOptions): Promise<number> {
   if (operation === 'maintenance') summary.maintenance = { status: 'FAILURE' };
 
   let runDir: string;
+  let claimed: RunDir | undefined;
   try {
-    runDir = options.dryRun ? join(config.tmpDir, `${RUN_DIR_PREFIX}<this run>`) : prepareDirectories(config);
+    claimed = options.dryRun ? undefined : await prepareDirectories(config);
+    runDir = claimed?.path ?? join(config.tmpDir, `${RUN_DIR_PREFIX}<this run>`);
   } catch (error) {
     return configFailure(error);
   }
@@ -253,7 +255,7 @@ export async function run(options: RunOptions): Promise<number> {
     await finishLogs(config, paths.logDir, output).catch((error: unknown) => {
       summary.warnings.push(`could not move kopia's log files onto the cache volume: ${(error as Error).message}`);
     });
-    rmSync(runDir, { recursive: true, force: true });
+    claimed?.release();
   }
   summary.durationSeconds = (Date.now() - started) / 1000;
   summary.kopiaProcesses = runner.spawnCount;
