@@ -6,7 +6,7 @@ import { directionOperation, parseConfig, type SystemFacts } from './config/pars
 import type { MoverConfig } from './config/parse.js';
 import type { Operation } from './config/types.js';
 import { BeforeSnapshotActionError, CacheExhaustedError, ConfigError, ExitCode, exitCodeOf, MoverError, OutOfMemoryError, TerminatedError } from './errors.js';
-import { loadFacts } from './facts.js';
+import { loadFacts, type Facts } from './facts.js';
 import type { SecretFile } from './kopia/command.js';
 import { environmentSecrets, kopiaEnvironment, secretValues } from './kopia/environment.js';
 import { classifyKopiaOutput, KNOWN_FAILURES, type Failure } from './kopia/failures.js';
@@ -19,6 +19,7 @@ import { planBackup } from './operations/backup.js';
 import { cacheExhaustion } from './operations/cache-usage.js';
 import { scrubSavedSecrets } from './operations/connect.js';
 import { planMaintenance } from './operations/maintenance.js';
+import { preflightProblems, refuseOnProblems, type PreflightProblem } from './operations/preflight.js';
 import { planRestore } from './operations/restore.js';
 import type { RunContext } from './plan/context.js';
 import { execute } from './plan/executor.js';
@@ -148,7 +149,13 @@ export async function run(options: RunOptions): Promise<number> {
 
   let runDir: string;
   let claimed: RunDir | undefined;
+  let facts: Facts;
+  let problems: PreflightProblem[];
   try {
+    // The same checks as `validate`: every problem they find is listed before anything is written.
+    facts = loadFacts(config);
+    problems = preflightProblems(config, facts);
+    if (problems.some((p) => !p.repository)) refuseOnProblems(problems);
     claimed = options.dryRun ? undefined : await prepareDirectories(config);
     runDir = claimed?.path ?? join(config.tmpDir, `${RUN_DIR_PREFIX}<this run>`);
   } catch (error) {
@@ -170,7 +177,8 @@ export async function run(options: RunOptions): Promise<number> {
     });
 
   const planOf = (): Plan => {
-    const facts = loadFacts(config);
+    // Left only when the repository's volume is missing: exit 3, classified like a failed connect.
+    refuseOnProblems(problems);
     switch (config.operation) {
       case 'backup':
         return planBackup(config, facts);
