@@ -29,6 +29,7 @@ import { formatFinding } from './findings.js';
 import { mebibytes, watchHeap } from './memory.js';
 import { Output } from './report/output.js';
 import { printSummary, writeTerminationMessage, type RunSummary } from './report/summary.js';
+import { shortSecretWarnings } from './secret-checks.js';
 import { stopOnSignals } from './signals.js';
 import { parseGoDurationMs } from './text.js';
 
@@ -141,6 +142,10 @@ export async function run(options: RunOptions): Promise<number> {
     return configFailure(error);
   }
   output.setSecrets(secretValues(config, options.env));
+  for (const warning of shortSecretWarnings(config, options.env)) {
+    output.log.warn({ variable: warning.source }, formatFinding(warning));
+    summary.warnings.push(formatFinding(warning));
+  }
   terminationLog = config.output.terminationLog;
   const operation = config.operation;
   summary.operation = operation;

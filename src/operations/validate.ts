@@ -4,6 +4,7 @@ import { unknownVariableWarnings } from '../config/unknown-variables.js';
 import { pathPolicy, pathTarget } from './backup.js';
 import { preflightProblems } from './preflight.js';
 import { loadFacts } from '../facts.js';
+import { shortSecretWarnings } from '../secret-checks.js';
 import { settingsWarnings } from './settings.js';
 import type { Operation } from '../config/types.js';
 import { ConfigError, ExitCode } from '../errors.js';
@@ -39,6 +40,7 @@ export function validate(env: EnvMap, operation: Operation | undefined, system: 
     },
   );
   findings.push(...(config?.configWarnings ?? []));
+  findings.push(...(config ? shortSecretWarnings(config, env) : []));
   if (config === undefined) {
     for (const w of unknownVariableWarnings(env, configVariableNames())) findings.push({ source: w.name, message: w.message, severity: 'warning' });
   } else if (config.operation === 'backup') {
