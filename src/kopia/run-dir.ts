@@ -60,9 +60,9 @@ function listen(address: string): Promise<Server> {
   });
 }
 
-function tmpDirError(tmpDir: string, error: unknown): ConfigError {
+function tmpDirError(tmpDir: string, error: unknown, what = 'is not a writable directory'): ConfigError {
   const code = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
-  return new ConfigError({ source: 'TMPDIR', message: `${tmpDir} is not a writable directory (${code}); the mover keeps its temp files there` });
+  return new ConfigError({ source: 'TMPDIR', message: `${tmpDir} ${what} (${code}); the mover keeps its temp files there` });
 }
 
 /**
@@ -85,7 +85,7 @@ export async function claimRunDir(tmpDir: string): Promise<RunDir> {
   } catch (error) {
     closeSync(dirFd);
     rmSync(claim, { recursive: true, force: true });
-    throw tmpDirError(tmpDir, error);
+    throw tmpDirError(tmpDir, error, "cannot hold the run folder's lock, a Unix socket");
   }
   const path = join(tmpDir, `${RUN_DIR_PREFIX}${claim.slice(join(tmpDir, CLAIM_PREFIX).length)}`);
   renameSync(claim, path);
