@@ -7,6 +7,7 @@ import { locateKopia } from './kopia/locate.js';
 import { ConfigError, ExitCode, exitCodeOf, UsageError } from './errors.js';
 import { KopiaRunner } from './kopia/runner.js';
 import { readRegularFile } from './files.js';
+import { passwordFromFile } from './secret-checks.js';
 import { closest } from './text.js';
 import { join, resolve } from 'node:path';
 import { readEnvFile } from './config/env-file.js';
@@ -102,7 +103,7 @@ function envWithFlags(env: EnvMap, command: Command): Record<string, string | un
       const why = read.problem.kind === 'too-large' ? `is larger than ${PASSWORD_FILE_LIMIT} bytes` : read.problem.reason;
       throw new ConfigError({ source: '--password-file', message: `${passwordFile} cannot be used: ${why}` });
     }
-    merged['KOPIA_PASSWORD'] = read.data.toString('utf8').replace(/\r?\n$/, '');
+    merged['KOPIA_PASSWORD'] = passwordFromFile('--password-file', passwordFile, read.data);
   }
   return merged;
 }

@@ -3,7 +3,6 @@ import { dirname } from 'node:path';
 import type { StorageTarget } from './backends/types.js';
 import { storageCandidates } from './config/candidates.js';
 import type { MoverConfig } from './config/parse.js';
-import { ConfigError } from './errors.js';
 import { savedConfigFile } from './kopia/global-flags.js';
 import { deletionRefusal } from './operations/deletion-guard.js';
 import { appliedRecord, type AppliedRecord } from './operations/state.js';
@@ -36,6 +35,8 @@ export interface Facts {
   repositoryDirs: { storage: StorageTarget; path: string; exists: boolean; parentExists: boolean }[];
   /** Backup: DATA_DIR holds nothing but lost+found. */
   sourceEmpty?: boolean;
+  /** Backup: why DATA_DIR cannot be read; the preflight refuses the run. */
+  dataDirProblem?: string;
   /** Restore with deletion: why deleting in DATA_DIR would be unsafe, if it would. */
   deletionRefusal?: string;
 }
@@ -60,16 +61,13 @@ function readSavedConnection(config: MoverConfig): SavedConnection | undefined {
   }
 }
 
-/** Entries of DATA_DIR that count as content (lost+found is the filesystem's, not the user's). */
-function sourceEmpty(dataDir: string): boolean {
+/** Whether DATA_DIR holds nothing but lost+found (the filesystem's, not the user's), or why it cannot be read. */
+function sourceState(dataDir: string): { empty: boolean } | { problem: string } {
   try {
-    return readdirSync(dataDir).filter((name) => name !== 'lost+found').length === 0;
+    return { empty: readdirSync(dataDir).filter((name) => name !== 'lost+found').length === 0 };
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    throw new ConfigError({
-      source: 'DATA_DIR',
-      message: code === 'ENOENT' ? `directory ${dataDir} does not exist` : `directory ${dataDir} cannot be read (${code})`,
-    });
+    return { problem: code === 'ENOENT' ? `directory ${dataDir} does not exist` : `directory ${dataDir} cannot be read (${code})` };
   }
 }
 
@@ -84,7 +82,11 @@ export function loadFacts(config: MoverConfig): Facts {
         : [{ storage, path: storage.localPath, exists: isDirectory(storage.localPath), parentExists: isDirectory(dirname(storage.localPath)) }],
     ),
   };
-  if (config.operation === 'backup' && config.dataDir !== undefined) facts.sourceEmpty = sourceEmpty(config.dataDir);
+  if (config.operation === 'backup' && config.dataDir !== undefined) {
+    const source = sourceState(config.dataDir);
+    if ('problem' in source) facts.dataDirProblem = source.problem;
+    else facts.sourceEmpty = source.empty;
+  }
   if (config.operation === 'restore' && config.restore.enableFileDeletion) facts.deletionRefusal = deletionRefusal(config);
   return facts;
 }

@@ -1,4 +1,4 @@
-import { accessSync, constants, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { hostname, homedir, tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import type { EnvMap } from './env.js';
@@ -6,19 +6,20 @@ import { directionOperation, parseConfig, type SystemFacts } from './config/pars
 import type { MoverConfig } from './config/parse.js';
 import type { Operation } from './config/types.js';
 import { BeforeSnapshotActionError, CacheExhaustedError, ConfigError, ExitCode, exitCodeOf, MoverError, OutOfMemoryError, TerminatedError } from './errors.js';
-import { loadFacts } from './facts.js';
+import { loadFacts, type Facts } from './facts.js';
 import type { SecretFile } from './kopia/command.js';
 import { environmentSecrets, kopiaEnvironment, secretValues } from './kopia/environment.js';
 import { classifyKopiaOutput, KNOWN_FAILURES, type Failure } from './kopia/failures.js';
 import { globalFlags, kopiaPaths } from './kopia/global-flags.js';
 import { locateKopia } from './kopia/locate.js';
 import { applyLogRetention, publishLogs } from './kopia/logs.js';
-import { createRunDir, removeStaleRunDirs, RUN_DIR_PREFIX } from './kopia/run-dir.js';
+import { claimRunDir, removeStaleRunDirs, RUN_DIR_PREFIX, type RunDir } from './kopia/run-dir.js';
 import { KopiaRunner } from './kopia/runner.js';
 import { planBackup } from './operations/backup.js';
 import { cacheExhaustion } from './operations/cache-usage.js';
 import { scrubSavedSecrets } from './operations/connect.js';
 import { planMaintenance } from './operations/maintenance.js';
+import { preflightProblems, refuseOnProblems, type PreflightProblem } from './operations/preflight.js';
 import { planRestore } from './operations/restore.js';
 import type { RunContext } from './plan/context.js';
 import { execute } from './plan/executor.js';
@@ -28,6 +29,7 @@ import { formatFinding } from './findings.js';
 import { mebibytes, watchHeap } from './memory.js';
 import { Output } from './report/output.js';
 import { printSummary, writeTerminationMessage, type RunSummary } from './report/summary.js';
+import { shortSecretWarnings } from './secret-checks.js';
 import { stopOnSignals } from './signals.js';
 import { parseGoDurationMs } from './text.js';
 
@@ -74,8 +76,8 @@ function failureOf(error: unknown): Failure {
  * there) and TMPDIR must take this run's private folder; folders that killed runs left in TMPDIR
  * go first. A problem here is the operator's to fix, so it is a configuration error naming the variable.
  */
-function prepareDirectories(config: MoverConfig): string {
-  removeStaleRunDirs(config.tmpDir);
+async function prepareDirectories(config: MoverConfig): Promise<RunDir> {
+  await removeStaleRunDirs(config.tmpDir);
   try {
     mkdirSync(config.cacheDir, { recursive: true, mode: 0o700 });
     accessSync(config.cacheDir, constants.W_OK | constants.X_OK);
@@ -83,7 +85,7 @@ function prepareDirectories(config: MoverConfig): string {
     const code = (error as NodeJS.ErrnoException).code ?? 'error';
     throw new ConfigError({ source: 'KOPIA_CACHE_DIR', message: `${config.cacheDir} is not a writable directory (${code})` });
   }
-  return createRunDir(config.tmpDir);
+  return claimRunDir(config.tmpDir);
 }
 
 /** kopia's log files of this run, redacted, onto the cache volume, within the log retention settings. */
@@ -140,6 +142,10 @@ export async function run(options: RunOptions): Promise<number> {
     return configFailure(error);
   }
   output.setSecrets(secretValues(config, options.env));
+  for (const warning of shortSecretWarnings(config, options.env)) {
+    output.log.warn({ variable: warning.source }, formatFinding(warning));
+    summary.warnings.push(formatFinding(warning));
+  }
   terminationLog = config.output.terminationLog;
   const operation = config.operation;
   summary.operation = operation;
@@ -147,8 +153,16 @@ export async function run(options: RunOptions): Promise<number> {
   if (operation === 'maintenance') summary.maintenance = { status: 'FAILURE' };
 
   let runDir: string;
+  let claimed: RunDir | undefined;
+  let facts: Facts;
+  let problems: PreflightProblem[];
   try {
-    runDir = options.dryRun ? join(config.tmpDir, `${RUN_DIR_PREFIX}<this run>`) : prepareDirectories(config);
+    // The same checks as `validate`: every problem they find is listed before anything is written.
+    facts = loadFacts(config);
+    problems = preflightProblems(config, facts);
+    if (problems.some((p) => !p.repository)) refuseOnProblems(problems);
+    claimed = options.dryRun ? undefined : await prepareDirectories(config);
+    runDir = claimed?.path ?? join(config.tmpDir, `${RUN_DIR_PREFIX}<this run>`);
   } catch (error) {
     return configFailure(error);
   }
@@ -168,7 +182,8 @@ export async function run(options: RunOptions): Promise<number> {
     });
 
   const planOf = (): Plan => {
-    const facts = loadFacts(config);
+    // Left only when the repository's volume is missing: exit 3, classified like a failed connect.
+    refuseOnProblems(problems);
     switch (config.operation) {
       case 'backup':
         return planBackup(config, facts);
@@ -253,7 +268,7 @@ export async function run(options: RunOptions): Promise<number> {
     await finishLogs(config, paths.logDir, output).catch((error: unknown) => {
       summary.warnings.push(`could not move kopia's log files onto the cache volume: ${(error as Error).message}`);
     });
-    rmSync(runDir, { recursive: true, force: true });
+    claimed?.release();
   }
   summary.durationSeconds = (Date.now() - started) / 1000;
   summary.kopiaProcesses = runner.spawnCount;

@@ -2,6 +2,9 @@ import type { EnvMap } from '../env.js';
 import { configVariableNames, parseConfig, type SystemFacts } from '../config/parse.js';
 import { unknownVariableWarnings } from '../config/unknown-variables.js';
 import { pathPolicy, pathTarget } from './backup.js';
+import { preflightProblems } from './preflight.js';
+import { loadFacts } from '../facts.js';
+import { shortSecretWarnings } from '../secret-checks.js';
 import { settingsWarnings } from './settings.js';
 import type { Operation } from '../config/types.js';
 import { ConfigError, ExitCode } from '../errors.js';
@@ -9,8 +12,9 @@ import { loadPolicySettings, type PolicyFinding } from '../policy/mounted.js';
 import type { Output } from '../report/output.js';
 
 /**
- * Checks the environment and every mounted file without touching a repository,
- * and prints every finding, not just the first. Exit 0 when nothing is wrong.
+ * Checks the environment, every mounted file and the run's preflight (the deletion guard, the
+ * repository volume, the writable cache and TMPDIR, DATA_DIR) without touching a repository or
+ * writing anything, and prints every finding, not just the first. Exit 0 when nothing is wrong.
  */
 export function validate(env: EnvMap, operation: Operation | undefined, system: SystemFacts, output: Output): number {
   const findings: PolicyFinding[] = [];
@@ -21,8 +25,12 @@ export function validate(env: EnvMap, operation: Operation | undefined, system: 
     if (!(error instanceof ConfigError)) throw error;
     for (const issue of error.issues) findings.push({ ...issue, severity: 'error' });
   }
+  // The run's own preflight, on the same facts the run reads: what it refuses, validate reports.
+  const facts = config === undefined ? undefined : loadFacts(config);
+  const preflight = config === undefined || facts === undefined ? [] : preflightProblems(config, facts);
+  for (const p of preflight) findings.push({ source: p.source, message: p.message, severity: 'error' });
   // The policy files are checked even when the environment has errors, so one run shows everything.
-  const settings = loadPolicySettings(
+  const settings = facts?.settings ?? loadPolicySettings(
     config ?? {
       files: {
         configPath: env['KOPIA_CONFIG_PATH'] || undefined,
@@ -32,13 +40,15 @@ export function validate(env: EnvMap, operation: Operation | undefined, system: 
     },
   );
   findings.push(...(config?.configWarnings ?? []));
+  findings.push(...(config ? shortSecretWarnings(config, env) : []));
   if (config === undefined) {
     for (const w of unknownVariableWarnings(env, configVariableNames())) findings.push({ source: w.name, message: w.message, severity: 'warning' });
   } else if (config.operation === 'backup') {
     const path = { target: pathTarget(config), policy: pathPolicy(config, settings.globalPolicy) };
     for (const message of settingsWarnings(config, settings, path)) findings.push({ source: 'policy', message, severity: 'warning' });
   }
-  findings.push(...settings.findings);
+  // A policy file that blocks the run is in the preflight's list already.
+  findings.push(...settings.findings.filter((f) => !(f.blocksRun && facts !== undefined)));
 
   const errors = findings.filter((f) => f.severity === 'error');
   const warnings = findings.filter((f) => f.severity === 'warning');

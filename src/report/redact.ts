@@ -1,6 +1,7 @@
 /** Words a query string carries as values that are never secret, and that appear in every URL. */
 const PUBLIC_VALUES = new Set(['http', 'https', 'https,http', 'http,https']);
-const MIN_LENGTH = 4;
+/** A shorter value is not redacted: it would scrub ordinary words and numbers from every line. */
+export const MIN_LENGTH = 4;
 
 function tryDecode(text: string): string | undefined {
   try {
@@ -10,23 +11,61 @@ function tryDecode(text: string): string | undefined {
   }
 }
 
+/** Percent-encodes every byte of `text` except the unreserved characters and `keep`. */
+function percentEncode(text: string, keep: string, hex: 'upper' | 'lower'): string {
+  let out = '';
+  for (const byte of Buffer.from(text)) {
+    const ch = String.fromCharCode(byte);
+    if (/[A-Za-z0-9\-_.~]/.test(ch) || (byte < 0x80 && keep.includes(ch))) out += ch;
+    else {
+      const code = byte.toString(16).padStart(2, '0');
+      out += `%${hex === 'upper' ? code.toUpperCase() : code}`;
+    }
+  }
+  return out;
+}
+
 /**
- * Every form in which a secret may reach a line of output: as given, JSON-escaped, URL-encoded or
- * decoded, and base64. A value shaped like a query string (an Azure SAS token) is also split into
- * its parameter values, since kopia and Go reorder and re-encode the parameters when they print a URL.
+ * The encodings Go applies where kopia prints a URL: url.QueryEscape leaves only the unreserved
+ * characters (space becomes "+"); url.PathEscape also leaves `$&+:=@`. Both encode `!*'()`, which
+ * JavaScript's encodeURIComponent leaves as they are. Go writes upper-case hex; other encoders do not.
+ */
+function goForms(value: string): string[] {
+  return (['upper', 'lower'] as const).flatMap((hex) => [
+    percentEncode(value, '', hex).replace(/%20/g, '+'),
+    percentEncode(value, '', hex),
+    percentEncode(value, '$&+:=@', hex),
+  ]);
+}
+
+/**
+ * Every form in which a secret may reach a line of output: as given, JSON-escaped, URL-encoded
+ * (JavaScript's and Go's ways, in either hex case) or decoded, and base64. A value shaped like a
+ * query string (an Azure SAS token) is also split into its parameter values, since kopia and Go
+ * reorder and re-encode the parameters when they print a URL.
  */
 export function secretForms(secret: string): string[] {
   const forms = new Set<string>();
-  const add = (value: string | undefined) => {
-    if (value === undefined || value.length < MIN_LENGTH) return;
+  for (const value of plainForms(secret)) {
     forms.add(value);
     forms.add(JSON.stringify(value).slice(1, -1));
     forms.add(encodeURIComponent(value));
-    const decoded = tryDecode(value);
-    if (decoded !== undefined && decoded.length >= MIN_LENGTH) forms.add(decoded);
+    for (const form of goForms(value)) forms.add(form);
     const bytes = Buffer.from(value);
     forms.add(bytes.toString('base64'));
     forms.add(bytes.toString('base64url'));
+  }
+  return [...forms];
+}
+
+/** The secret as given, trimmed, URL-decoded, and each parameter value of a query-string secret: the texts that encodings are applied to. */
+function plainForms(secret: string): string[] {
+  const values = new Set<string>();
+  const add = (value: string | undefined) => {
+    if (value === undefined || value.length < MIN_LENGTH) return;
+    values.add(value);
+    const decoded = tryDecode(value);
+    if (decoded !== undefined && decoded.length >= MIN_LENGTH) values.add(decoded);
   };
   add(secret);
   const trimmed = secret.trim();
@@ -40,28 +79,63 @@ export function secretForms(secret: string): string[] {
       add(tryDecode(value));
     }
   }
-  return [...forms];
+  return [...values];
+}
+
+function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\/-]/g, '\\$&');
+}
+
+/** A hex digit as a pattern that takes either case. */
+function eitherCase(digit: string): string {
+  return /[a-f]/i.test(digit) ? `[${digit.toLowerCase()}${digit.toUpperCase()}]` : digit;
+}
+
+/**
+ * A pattern for `value` with any of its characters percent-encoded, in either hex case, and a
+ * space also as "+": whichever encoder printed it, and however much of it, it matches.
+ */
+function anyPercentEncoding(value: string): string {
+  let pattern = '';
+  for (const ch of value) {
+    const encoded = [...Buffer.from(ch)].map((byte) => `%${[...byte.toString(16).padStart(2, '0')].map(eitherCase).join('')}`).join('');
+    // Encoded first: "%25" is taken whole, never as "%" and a leftover "25".
+    const alternatives = [encoded, escapeRegExp(ch), ...(ch === ' ' ? ['\\+'] : [])];
+    pattern += `(?:${alternatives.join('|')})`;
+  }
+  return pattern;
+}
+
+/** One pattern for every form of every secret, longest first so that overlapping secrets redact whole. */
+function secretPattern(secrets: readonly string[]): RegExp | undefined {
+  const alternatives = new Set<string>();
+  for (const secret of secrets) {
+    for (const value of plainForms(secret)) alternatives.add(anyPercentEncoding(value));
+    for (const form of secretForms(secret)) alternatives.add(escapeRegExp(form));
+  }
+  if (alternatives.size === 0) return undefined;
+  return new RegExp([...alternatives].sort((a, b) => b.length - a.length).join('|'), 'g');
+}
+
+/** Whether any form of any of the secrets is in the text. */
+export function containsSecret(text: string, secrets: readonly string[]): boolean {
+  const pattern = secretPattern(secrets);
+  return pattern !== undefined && new RegExp(pattern.source).test(text);
 }
 
 /** Replaces every known secret, in each of its forms, in a string. */
 export class Redactor {
-  private readonly needles: string[];
+  private readonly pattern: RegExp | undefined;
   constructor(secrets: readonly string[]) {
-    const all = new Set<string>();
-    for (const s of secrets) for (const form of secretForms(s)) all.add(form);
-    this.needles = [...all].sort((a, b) => b.length - a.length);
+    this.pattern = secretPattern(secrets);
   }
 
   get empty(): boolean {
-    return this.needles.length === 0;
+    return this.pattern === undefined;
   }
 
   redact(text: string): string {
-    let out = text;
-    for (const needle of this.needles) {
-      if (out.includes(needle)) out = out.split(needle).join('[redacted]');
-    }
-    return out;
+    return this.pattern === undefined ? text : text.replace(this.pattern, '[redacted]');
   }
 
   /** Redacts the string values of a parsed JSON record, leaving its keys and structure intact. */

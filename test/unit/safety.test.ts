@@ -1,9 +1,10 @@
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, renameSync, mkdtempSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { applyLogRetention, publishLogs } from '../../src/kopia/logs.js';
-import { createRunDir, removeStaleRunDirs, RUN_DIR_PREFIX } from '../../src/kopia/run-dir.js';
+import { claimRunDir, removeStaleRunDirs, RUN_DIR_PREFIX } from '../../src/kopia/run-dir.js';
 import { hookEnvironment } from '../../src/operations/hooks.js';
 import { Redactor, secretForms } from '../../src/report/redact.js';
 import { escapeControl } from '../../src/text.js';
@@ -75,20 +76,84 @@ describe('hookEnvironment', () => {
   });
 });
 
-describe('run folders in TMPDIR', () => {
-  it('removes the folders of runs that are gone and keeps the one of this live process', () => {
-    const mine = createRunDir(base);
-    // pid 2^22 + 1 is above Linux's pid_max: no such process can exist.
-    mkdirSync(join(base, `${RUN_DIR_PREFIX}4194305-123-abc`));
-    // This process's pid with another start time: a restarted container reusing the pid.
-    mkdirSync(join(base, `${RUN_DIR_PREFIX}${process.pid}-1-def`));
+describe('run folders in TMPDIR, claimed by a lock', () => {
+  const hoursAgo = (path: string, hours: number) => {
+    const t = new Date(Date.now() - hours * 3_600_000);
+    utimesSync(path, t, t);
+  };
+
+  /**
+   * A run folder whose owner was SIGKILLed: another process makes one as a run does (its lock
+   * listening inside) and kills itself, leaving the socket file behind with nobody listening.
+   */
+  function killedOwnersFolder(tmp: string): string {
+    const script = `
+      const { mkdtempSync, openSync } = require('node:fs'); const { join } = require('node:path');
+      const dir = mkdtempSync(join(process.argv[1], '${RUN_DIR_PREFIX}'));
+      // Through the folder's descriptor: a long TMPDIR's socket path would be cut short.
+      require('node:net').createServer().listen('/proc/self/fd/' + openSync(dir, 'r') + '/lock', () => { console.log(dir); process.kill(process.pid, 'SIGKILL'); });`;
+    const child = spawnSync(process.execPath, ['-e', script, tmp], { encoding: 'utf8' });
+    expect(child.signal).toBe('SIGKILL');
+    return child.stdout.trim();
+  }
+
+  it("removes the folder of a SIGKILLed run at once, and keeps this live run's folder", async () => {
+    const mine = await claimRunDir(base);
+    const dead = killedOwnersFolder(base);
+    expect(dead.startsWith(join(base, RUN_DIR_PREFIX))).toBe(true);
+    expect(existsSync(join(dead, 'lock'))).toBe(true);
     writeFileSync(join(base, 'unrelated-file'), 'x');
-    expect(removeStaleRunDirs(base)).toBe(2);
-    expect(readdirSync(base).sort()).toEqual([mine.slice(base.length + 1), 'unrelated-file'].sort());
+    expect(await removeStaleRunDirs(base)).toBe(1);
+    expect(readdirSync(base).sort()).toEqual([mine.path.slice(base.length + 1), 'unrelated-file'].sort());
+    mine.release();
+    expect(readdirSync(base)).toEqual(['unrelated-file']);
   });
 
-  it('a TMPDIR that cannot take the folder is a configuration error naming TMPDIR', () => {
-    expect(() => createRunDir(join(base, 'missing'))).toThrow(/TMPDIR/);
+  it('keeps a live folder even when it is old, and one that belongs to another user', async () => {
+    const mine = await claimRunDir(base);
+    hoursAgo(mine.path, 48);
+    const foreign = join(base, `${RUN_DIR_PREFIX}other`);
+    mkdirSync(foreign);
+    hoursAgo(foreign, 48);
+    expect(await removeStaleRunDirs(base, 12345)).toBe(0);
+    expect(await removeStaleRunDirs(base)).toBe(1);
+    expect(existsSync(mine.path)).toBe(true);
+    mine.release();
+  });
+
+  it('removes folders without a lock (an older version, a half-made claim) only when they are over an hour old', async () => {
+    const young = ['kopia-mover-claim-young', `${RUN_DIR_PREFIX}4194305-123-abc`];
+    const old = ['kopia-mover-claim-old', `${RUN_DIR_PREFIX}1-1-old`];
+    for (const name of [...young, ...old]) mkdirSync(join(base, name));
+    for (const name of old) hoursAgo(join(base, name), 2);
+    expect(await removeStaleRunDirs(base)).toBe(2);
+    expect(readdirSync(base).sort()).toEqual(young.sort());
+  });
+
+  it('a claim folder whose owner died is left until it is old: its lock refuses for a moment while being made', async () => {
+    const dead = killedOwnersFolder(base);
+    const claim = join(base, 'kopia-mover-claim-dead');
+    renameSync(dead, claim);
+    expect(await removeStaleRunDirs(base)).toBe(0);
+    hoursAgo(claim, 2);
+    expect(await removeStaleRunDirs(base)).toBe(1);
+  });
+
+  it('works in a TMPDIR whose path is longer than a Unix socket path may be', async () => {
+    const long = join(base, 'd'.repeat(100), 'e'.repeat(100));
+    mkdirSync(long, { recursive: true });
+    const mine = await claimRunDir(long);
+    const dead = killedOwnersFolder(long);
+    expect(await removeStaleRunDirs(long)).toBe(1);
+    expect(readdirSync(long)).toEqual([mine.path.slice(long.length + 1)]);
+    expect(readdirSync(mine.path)).toEqual(['lock']);
+    expect(existsSync(dead)).toBe(false);
+    mine.release();
+    expect(readdirSync(long)).toEqual([]);
+  });
+
+  it('a TMPDIR that cannot take the folder is a configuration error naming TMPDIR', async () => {
+    await expect(claimRunDir(join(base, 'missing'))).rejects.toThrow(/TMPDIR/);
   });
 });
 
