@@ -66,7 +66,9 @@ function failureOf(error: unknown): Failure {
   if (error instanceof TerminatedError) return KNOWN_FAILURES.Interrupted;
   if (error instanceof BeforeSnapshotActionError) return KNOWN_FAILURES.ActionFailed;
   if (!(error instanceof MoverError)) return KNOWN_FAILURES.Unknown;
-  return error.failure ?? classifyKopiaOutput(error.kopiaOutput ?? '') ?? classifyKopiaOutput(error.message) ?? KNOWN_FAILURES.Unknown;
+  // kopia's output was classified from its raw words where the error arose (plan/executor.ts);
+  // error.kopiaOutput is redacted and would misclassify a secret that is a common word.
+  return error.failure ?? classifyKopiaOutput(error.message) ?? KNOWN_FAILURES.Unknown;
 }
 
 /**

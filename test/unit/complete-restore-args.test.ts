@@ -47,7 +47,7 @@ const refused: fc.Arbitrary<[string[], string]> = fc.oneof(
 );
 
 /** Restore flags that leave every entry written: they pass through unchanged. */
-const allowed = fc.constantFrom(
+const allowed = fc.constantFrom<string[]>(
   ['--no-skip-existing'],
   ['--no-ignore-errors'],
   ['--overwrite-files'],
