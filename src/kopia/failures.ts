@@ -167,3 +167,20 @@ export const KNOWN_FAILURES: Readonly<Record<'Configuration' | 'SourceError' | '
   Interrupted: { class: 'Interrupted', what: 'stopped by a signal', retryable: true, fix: 'the mover was stopped (a signal): the next attempt starts over; the repository is consistent' },
   Unknown: { class: 'Unknown', what: 'kopia failed', retryable: true, fix: "see kopia's output above; a retry may help if the cause was passing" },
 };
+
+/** Classes of the operating system's own errors that a retry cannot fix, by errno code. */
+const ERRNO_CLASSES: Readonly<Record<string, FailureClass>> = {
+  ENOSPC: 'NoSpace',
+  EDQUOT: 'NoSpace',
+  EBUSY: 'MountBusy',
+  EACCES: 'PermissionDenied',
+  EPERM: 'PermissionDenied',
+  EROFS: 'PermissionDenied',
+};
+
+/** The class of an error the program's own file operations met (not kopia's), if it has one. */
+export function errnoFailure(code: string | undefined): Failure | undefined {
+  const cls = code === undefined ? undefined : ERRNO_CLASSES[code];
+  const rule = cls && RULES.find((r) => r.class === cls);
+  return rule && { class: rule.class, what: rule.what, retryable: rule.retryable, fix: rule.fix };
+}
