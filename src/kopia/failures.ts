@@ -76,7 +76,8 @@ const RULES: readonly Rule[] = [
     fix: 'the volume of the path kopia names above is full (the repository storage, the cache volume or the restore target): free space or grow that volume; a retry fails the same way',
   },
   {
-    pattern: /device or resource busy/i,
+    // kopia's (Go's) words, and Node's for the program's own file operations (deletion).
+    pattern: /device or resource busy|EBUSY: resource busy/i,
     class: 'MountBusy',
     what: 'a mount point or busy file stands in the way',
     retryable: false,

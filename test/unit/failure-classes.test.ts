@@ -66,6 +66,12 @@ describe("failure classes from kopia's real messages", () => {
     expect(cacheCorruption([REAL.at(-2)![1]])).toBe(false);
   });
 
+  it("the program's own file operations, in Node's words, get the same classes", () => {
+    expect(classifyKopiaOutput("file deletion failed: EBUSY: resource busy or locked, rmdir '/data/mnt'")?.class).toBe('MountBusy');
+    expect(classifyKopiaOutput("file deletion failed: ENOSPC: no space left on device, write '/data/x'")?.class).toBe('NoSpace');
+    expect(classifyKopiaOutput("file deletion failed: EACCES: permission denied, unlink '/data/x'")?.class).toBe('PermissionDenied');
+  });
+
   it('a path of the wrong type outside a restore is not called a conflict in DATA_DIR', () => {
     expect(classifyKopiaOutput('ERROR cannot access storage path: stat /repo/x: not a directory')?.class).not.toBe('TargetConflict');
   });
