@@ -57,6 +57,12 @@ describe('placeholders are never reported as a restore', () => {
     );
   });
 
+  it('the real kopia reads no abbreviation or other letter case of these flags, so refusing the exact names covers them', () => {
+    for (const arg of ['--shal=1', '--SHALLOW=1', '--skip-exist', '--ignore-err']) {
+      expect(() => kopiaText(s.cache, s.password, ['snapshot', 'restore', rootId, tempDir('km-abbrev-'), arg])).toThrow(/unknown long flag/);
+    }
+  });
+
   it('KOPIA_ADDITIONAL_ARGS=--shallow=1 on a restore with deletion is exit 2 before any kopia process, DATA_DIR untouched', async () => {
     const target = tempDir('km-target-');
     writeFileSync(join(target, 'precious.txt'), 'keep me\n');

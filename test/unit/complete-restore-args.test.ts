@@ -80,6 +80,13 @@ describe('restore flags that leave a restore incomplete', () => {
     );
   });
 
+  it('abbreviations and other letter cases, which kopia does not read as these flags, are refused as unknown flags', () => {
+    for (const arg of ['--shal=1', '--SHALLOW=1', '--skip-exist', '--Skip-Existing', '--ignore-err']) {
+      const { issues } = restoreIssues([arg]);
+      expect(issues.map((i) => i.message)).toEqual([`kopia snapshot restore has no ${arg.split('=')[0]} flag`]);
+    }
+  });
+
   it('leaves flags that write every entry to kopia', () => {
     fc.assert(
       fc.property(allowed, (args) => {
