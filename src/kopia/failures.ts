@@ -123,7 +123,7 @@ const RULES: readonly Rule[] = [
   {
     pattern: /permission denied|read-only file system|operation not permitted/i,
     class: 'PermissionDenied',
-    what: 'permission denied on the repository or cache path',
+    what: 'permission denied on a path kopia names',
     retryable: false,
     fix: "the mover's user cannot write the path kopia names above (the repository, the cache or DATA_DIR): fix its ownership or mode, or the volume's fsGroup",
   },

@@ -24,11 +24,26 @@ const OWN_WRITES_WINDOW_MS = 15 * 60 * 1000;
  * not the cache's). The same message from the repository itself fails again after the cache is
  * cleared, so clearing once can only help.
  */
-export function cacheCorruption(tail: readonly string[]): boolean {
-  return (
-    corruptLayoutFolder(tail) !== undefined ||
-    tail.some((l) => /error loading indexes|unable to open pack index|mmap error|error opening index from|invalid header format|can't parse format blob|invalid format blob/i.test(l))
-  );
+export function cacheCorruption(tail: readonly string[], args: readonly string[] = []): boolean {
+  return cacheToClear(tail, args) !== undefined;
+}
+
+/**
+ * What of the cache to clear for a failed command, when the failure is the cache's: one folder whose
+ * layout file is damaged, the cached format blobs, or (`only` undefined) every rebuildable folder.
+ * A cached kopia.blobcfg that does not decrypt says the same as a repository two movers created at
+ * once; only a connect or create can meet the latter (a command of a connected client reads the
+ * cached copy), so for those the message stays the creation race's.
+ */
+export function cacheToClear(tail: readonly string[], args: readonly string[]): { only?: string[] } | undefined {
+  const folder = corruptLayoutFolder(tail);
+  if (folder !== undefined) return { only: [folder] };
+  if (tail.some((l) => /error loading indexes|unable to open pack index|mmap error|error opening index from|invalid header format|can't parse format blob|invalid format blob/i.test(l))) {
+    return {};
+  }
+  const connecting = args[0] === 'repository' && (args[1] === 'connect' || args[1] === 'create');
+  if (!connecting && tail.some((l) => /unable to decrypt repository blobcfg blob/i.test(l))) return { only: ['kopia.blobcfg', 'kopia.repository'] };
+  return undefined;
 }
 
 const SHARDS_FAILURE = /unable to open (contents|metadata|index-blobs|blob-list|own-writes|indexes): error determining sharded path/i;
@@ -43,10 +58,10 @@ export function corruptLayoutFolder(tail: readonly string[]): string | undefined
 }
 
 /**
- * Folders that cache blob contents by their name only: what they hold never changes in the
- * repository, so clearing them cannot hide a recent write and needs no look at own-writes.
+ * Caches of blobs by their name only (contents, and the format blobs): what they hold never changes
+ * in the repository, so clearing them cannot hide a recent write and needs no look at own-writes.
  */
-const CONTENT_CACHES: readonly string[] = ['contents', 'metadata'];
+const CONTENT_CACHES: readonly string[] = ['contents', 'metadata', 'kopia.blobcfg', 'kopia.repository'];
 
 export type ClearResult = { cleared: true; folders: string[] } | { cleared: false; reason: string };
 

@@ -116,6 +116,19 @@ describe('failure classes from kopia’s raw words', () => {
     for (const name of recent) expect(existsSync(join(c.cache, 'own-writes', name))).toBe(true);
   });
 
+  it("a cached kopia.blobcfg overwritten with garbage is cleared with kopia.repository and the backup succeeds in the same run", async () => {
+    const c = scenario('blobcfg');
+    mkdirSync(c.data);
+    writeFileSync(join(c.data, 'a.txt'), 'a\n');
+    const env = { ...c.env, DATA_DIR: c.data };
+    expect((await runMover(['backup'], env)).exitCode).toBe(0);
+    writeFileSync(join(c.cache, 'kopia.blobcfg'), randomBytes(200));
+    const result = await runMover(['backup'], env);
+    expect(result.exitCode, result.stdout).toBe(0);
+    expect(result.plainLines.some((l) => l.startsWith('WARNING: the local cache was corrupt'))).toBe(true);
+    expect(kopiaJson<unknown[]>(c.cache, c.password, ['snapshot', 'list', '--all'])).toHaveLength(2);
+  });
+
   it('a cache whose index-blobs/.shards is garbage, with recent own-writes, fails saying why it was not cleared and what to do', async () => {
     const c = scenario('shardsidx');
     mkdirSync(c.data);

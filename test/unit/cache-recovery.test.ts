@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { cacheCorruption, clearRebuildableCache, corruptLayoutFolder, MIN_INTERVAL_MS, REBUILDABLE } from '../../src/operations/cache-recovery.js';
+import { cacheCorruption, cacheToClear, clearRebuildableCache, corruptLayoutFolder, MIN_INTERVAL_MS, REBUILDABLE } from '../../src/operations/cache-recovery.js';
 import type { MoverConfig } from '../../src/config/parse.js';
 
 function cacheDir(): string {
@@ -111,5 +111,12 @@ describe('cache recovery rules', () => {
     const ownWrites = clearRebuildableCache(configFor(dir), Date.now(), ['own-writes']);
     expect(!ownWrites.cleared && ownWrites.reason).toContain('never cleared automatically');
     expect(existsSync(join(dir, 'own-writes', 'addxn0_recent'))).toBe(true);
+  });
+
+  it("a cached kopia.blobcfg that does not decrypt is the cache's for a connected client, the creation race's for a connect", () => {
+    const tail = ['open repository: unable to open repository: unable to create format manager: deserialize blob config: unable to decrypt repository blobcfg blob'];
+    expect(cacheToClear(tail, ['snapshot', 'create', '/data'])).toEqual({ only: ['kopia.blobcfg', 'kopia.repository'] });
+    expect(cacheToClear(tail, ['repository', 'connect', 'filesystem'])).toBeUndefined();
+    expect(cacheToClear(tail, ['repository', 'create', 'filesystem'])).toBeUndefined();
   });
 });
