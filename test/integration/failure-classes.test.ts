@@ -56,6 +56,18 @@ describe('failure classes from kopia’s raw words', () => {
     expectClass(result, 'NoSpace', false);
   });
 
+  it('a backup into a repository on a full volume is NoSpace, not retryable (a 256 KiB tmpfs in a mount namespace)', async () => {
+    const c = scenario('fullrepo');
+    mkdirSync(c.data);
+    writeFileSync(join(c.data, 'big.bin'), randomBytes(1_000_000));
+    mkdirSync(c.repo);
+    const result = await runMover(['backup'], { ...c.env, DATA_DIR: c.data }, {
+      wrap: ns('d=$1; shift; mount -t tmpfs -o size=256k tmpfs "$d" || exit 99; exec "$@"', c.repo),
+    });
+    expect([1, 3]).toContain(result.exitCode);
+    expectClass(result, 'NoSpace', false);
+  });
+
   it('a file bind-mounted where the snapshot has that file is MountBusy, not retryable (or refused before kopia)', async () => {
     const target = join(s.root, 'busy');
     mkdirSync(target);
