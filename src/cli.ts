@@ -4,7 +4,7 @@ import { Command, Option } from 'commander';
 import type { EnvMap } from './env.js';
 import type { Operation } from './config/types.js';
 import { locateKopia } from './kopia/locate.js';
-import { ConfigError, ExitCode, exitCodeOf, UsageError } from './errors.js';
+import { ConfigError, ExitCode, exitCodeOf, unexpectedFailure, UsageError } from './errors.js';
 import { KopiaRunner } from './kopia/runner.js';
 import { readRegularFile } from './files.js';
 import { passwordFromFile } from './secret-checks.js';
@@ -238,7 +238,8 @@ export function runAndExit(argv: string[], io: CliIO): void {
   main(argv, io).then(
     (code) => process.exit(code),
     (error: unknown) => {
-      process.stderr.write(`kopia-mover: unexpected error: ${error instanceof Error ? error.message : String(error)}\n`);
+      // Not JavaScript's own words: a plain sentence an operator can act on.
+      process.stderr.write(`kopia-mover: ${unexpectedFailure(error).reason}\n`);
       process.exit(1);
     },
   );

@@ -1,4 +1,4 @@
-import type { Failure } from './kopia/failures.js';
+import { errnoFailure, KNOWN_FAILURES, type Failure } from './kopia/failures.js';
 
 /**
  * One error hierarchy for the whole program. Each class carries the exit code
@@ -116,4 +116,37 @@ export class TerminatedError extends MoverError {
 /** The process exit code for how a run ended: the one place a failure becomes a number. */
 export function exitCodeOf(error: unknown): ExitCodeValue {
   return error instanceof MoverError ? error.exitCode : ExitCode.OperationFailed;
+}
+
+/** What the operating system's errno codes mean, for a reason line in plain words. */
+const ERRNO_WORDS: Readonly<Record<string, string>> = {
+  ENOSPC: 'no space left on the device',
+  EDQUOT: 'the disk quota is used up',
+  EBUSY: 'a mount point or busy file is in the way',
+  EACCES: 'permission denied',
+  EPERM: 'operation not permitted',
+  EROFS: 'the filesystem is read-only',
+  ENOENT: 'it does not exist',
+  ENOTDIR: 'a part of the path is not a directory',
+  EISDIR: 'it is a directory',
+  EEXIST: 'it already exists',
+  ENOTEMPTY: 'the directory is not empty',
+  EMFILE: 'too many open files',
+  EIO: 'an input/output error',
+};
+
+/**
+ * The last resort for an error the program did not expect (not a MoverError): it is never printed
+ * as JavaScript gave it. An error of the operating system gets a plain sentence naming the
+ * operation and path; anything else a plain sentence only, with the details left to the debug log.
+ */
+export function unexpectedFailure(error: unknown): { reason: string; failure: Failure } {
+  const e = error as Partial<NodeJS.ErrnoException> | undefined;
+  const code = typeof e?.code === 'string' ? e.code : undefined;
+  const words = code === undefined ? undefined : ERRNO_WORDS[code];
+  if (words !== undefined) {
+    const what = [e?.syscall, e?.path].filter((x) => typeof x === 'string' && x !== '').join(' ');
+    return { reason: `the mover could not ${what || 'go on'}: ${words}`, failure: errnoFailure(code) ?? KNOWN_FAILURES.Unknown };
+  }
+  return { reason: 'the mover stopped on an internal error it did not expect (its details are in the debug log); a retry may help', failure: KNOWN_FAILURES.Unknown };
 }

@@ -5,7 +5,7 @@ import type { EnvMap } from './env.js';
 import { directionOperation, parseConfig, type SystemFacts } from './config/parse.js';
 import type { MoverConfig } from './config/parse.js';
 import type { Operation } from './config/types.js';
-import { BeforeSnapshotActionError, CacheExhaustedError, ConfigError, ExitCode, exitCodeOf, MoverError, OutOfMemoryError, TerminatedError } from './errors.js';
+import { BeforeSnapshotActionError, CacheExhaustedError, ConfigError, ExitCode, exitCodeOf, MoverError, OutOfMemoryError, TerminatedError, unexpectedFailure } from './errors.js';
 import { loadFacts, type Facts } from './facts.js';
 import type { SecretFile } from './kopia/command.js';
 import { environmentSecrets, kopiaEnvironment, secretValues } from './kopia/environment.js';
@@ -67,8 +67,10 @@ function failureOf(error: unknown): Failure {
   if (error instanceof ConfigError) return KNOWN_FAILURES.Configuration;
   if (error instanceof TerminatedError) return KNOWN_FAILURES.Interrupted;
   if (error instanceof BeforeSnapshotActionError) return KNOWN_FAILURES.ActionFailed;
-  if (!(error instanceof MoverError)) return KNOWN_FAILURES.Unknown;
-  return error.failure ?? classifyKopiaOutput(error.kopiaOutput ?? '') ?? classifyKopiaOutput(error.message) ?? KNOWN_FAILURES.Unknown;
+  if (!(error instanceof MoverError)) return unexpectedFailure(error).failure;
+  // kopia's output was classified from its raw words where the error arose (plan/executor.ts);
+  // error.kopiaOutput is redacted and would misclassify a secret that is a common word.
+  return error.failure ?? classifyKopiaOutput(error.message) ?? KNOWN_FAILURES.Unknown;
 }
 
 /**
@@ -126,7 +128,8 @@ export async function run(options: RunOptions): Promise<number> {
   let terminationLog = options.env['KOPIA_MOVER_TERMINATION_LOG'] ?? '/dev/termination-log';
 
   const configFailure = (error: unknown): number => {
-    const issues = error instanceof ConfigError ? error.issues : [{ source: 'environment', message: String(error) }];
+    if (!(error instanceof ConfigError)) output.log.debug({ error: error instanceof Error ? error.stack : String(error) }, 'unexpected error reading the configuration');
+    const issues = error instanceof ConfigError ? error.issues : [{ source: 'environment', message: unexpectedFailure(error).reason }];
     for (const issue of issues) output.log.error({ variable: issue.source }, `configuration error: ${issue.source}: ${issue.message}`);
     summary.exitCode = ExitCode.Config;
     summary.failure = KNOWN_FAILURES.Configuration;
@@ -250,7 +253,9 @@ export async function run(options: RunOptions): Promise<number> {
         for (const issue of error.issues) output.log.error({ variable: issue.source }, `configuration error: ${issue.source}: ${issue.message}`);
       }
     } else {
-      summary.reason = `unexpected error: ${error instanceof Error ? error.message : String(error)}`;
+      // Never JavaScript's own words as the reason: they mean nothing to an operator.
+      summary.reason = unexpectedFailure(error).reason;
+      output.log.debug({ error: error instanceof Error ? error.stack : String(error) }, 'unexpected error');
     }
     output.log.error(
       { exitCode: summary.exitCode, failureClass: summary.failure.class, retryable: summary.failure.retryable, fix: summary.failure.fix },

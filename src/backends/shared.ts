@@ -1,4 +1,5 @@
 import * as z from 'zod';
+import { jsonTooDeep, MAX_JSON_DEPTH } from '../policy/json-input.js';
 import { Secret } from '../secret.js';
 import { hasControlCharacter } from '../text.js';
 import { isPlainObject, parseBoolean } from '../values.js';
@@ -68,6 +69,10 @@ export function googleCredentials(purpose: string) {
         const size = Buffer.byteLength(text);
         if (size > MAX_JSON_BYTES) {
           ctx.addIssue({ code: 'custom', message: `is ${size} bytes, more than the limit of ${MAX_JSON_BYTES} bytes` });
+          return z.NEVER;
+        }
+        if (jsonTooDeep(text)) {
+          ctx.addIssue({ code: 'custom', message: `nests objects or arrays deeper than ${MAX_JSON_DEPTH} levels, the limit` });
           return z.NEVER;
         }
         let parsed: unknown;

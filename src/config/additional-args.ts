@@ -121,6 +121,75 @@ const NOT_IN_KOPIA: Record<string, string> = {
   '--read-buffer-size': 'kopia has no read buffer setting',
 };
 
+/**
+ * Restore flags that make kopia write less than the snapshot, so a restore that ends 0 would not
+ * hold the snapshot. Each decided from kopia 0.22.3's help and a restore of a small snapshot into
+ * an empty target and into one holding stale files and a stale symlink:
+ *
+ * | flag                                   | what kopia did                                                          |
+ * | -------------------------------------- | ----------------------------------------------------------------------- |
+ * | --shallow=N (any N)                    | wrote `name.kopia-entry` placeholders below depth N, not the data       |
+ * | --shallow-minsize                      | only chooses which files --shallow turns into placeholders              |
+ * | --skip-existing                        | kept the stale symlink, "skipped 1", exit 0                             |
+ * | --ignore-errors                        | leaves out what it could not write and still ends 0                     |
+ * | --no-overwrite-files/-directories/-symlinks | stopped at the first existing entry, the tree half written         |
+ * | --mode=zip, zip-nocompress, tar, tgz   | writes one archive file instead of the tree                             |
+ *
+ * Left allowed: --skip-owners, --skip-permissions, --skip-times and --ignore-permission-errors
+ * (attributes, every entry is still written), --write-sparse-files, --write-files-atomically,
+ * --flush-files, --parallel, --consistent-attributes, and the defaults --no-skip-existing,
+ * --no-ignore-errors, --overwrite-*, --mode=auto and --mode=local.
+ *
+ * Spellings, as kopia's flag parser reads them: long names match exactly (no abbreviation, no
+ * other case: `--shal=1`, `--SHALLOW=1` are unknown flags, refused as such); numbers parse with
+ * Go's base prefixes (`--shallow=01`, `=0x1`, `=+1` all mean 1); a boolean flag takes no `=value`
+ * (`--skip-existing=false` is not read as false). So a refused flag is refused in every spelling
+ * but the plain default one.
+ */
+const INCOMPLETE_RESTORE: Record<string, { does: string; allowed: (negated: boolean, value: string | undefined) => boolean }> = {
+  '--shallow': {
+    does: 'kopia writes placeholder files (name.kopia-entry) instead of the data below that depth',
+    allowed: () => false,
+  },
+  '--shallow-minsize': { does: 'it only chooses what kopia\'s --shallow leaves as placeholder files', allowed: () => false },
+  '--skip-existing': {
+    does: 'kopia keeps whatever already stands in DATA_DIR under an entry\'s name instead of the snapshot\'s',
+    allowed: (negated, value) => negated && value === undefined,
+  },
+  '--ignore-errors': {
+    does: 'kopia leaves out every entry it could not write and still reports success',
+    allowed: (negated, value) => negated && value === undefined,
+  },
+  '--overwrite-files': {
+    does: 'kopia stops at the first file that exists, leaving the tree half written',
+    allowed: (negated, value) => !negated && value === undefined,
+  },
+  '--overwrite-directories': {
+    does: 'kopia stops at the first directory that exists, leaving the tree half written',
+    allowed: (negated, value) => !negated && value === undefined,
+  },
+  '--overwrite-symlinks': {
+    does: 'kopia stops at the first symlink that exists, leaving the tree half written',
+    allowed: (negated, value) => !negated && value === undefined,
+  },
+  '--mode': {
+    does: 'kopia writes an archive file instead of the tree unless the mode is auto or local',
+    allowed: (negated, value) => !negated && (value === 'auto' || value === 'local'),
+  },
+};
+
+/** The refusal of a restore flag that would leave the restore incomplete, if it is one. */
+function incompleteRestore(base: string, negated: boolean, value: string | undefined): string | undefined {
+  const rule = INCOMPLETE_RESTORE[base];
+  if (!rule || rule.allowed(negated, value)) return undefined;
+  const spelled = negated ? `--no-${base.slice(2)}` : base;
+  return (
+    `${spelled} is refused for a restore: ${rule.does}, so the restore would be incomplete. ` +
+    'Remove it: the mover restores the whole snapshot and replaces what DATA_DIR holds (KOPIA_ENABLE_FILE_DELETION also removes extras; ' +
+    'KOPIA_SHALLOW only picks among the newest snapshots)'
+  );
+}
+
 /** Byte sizes as the docs write them: 10MB, 512KiB, 1.5GB, or bytes. */
 function parseBytes(text: string): number | undefined {
   const m = /^(\d+(?:\.\d+)?)\s*([kmgt]?)(i?)b?(?:\/s)?$/i.exec(text.trim());
@@ -217,6 +286,17 @@ export function classifyAdditionalArgs(args: string[], operation: 'backup' | 're
       result.progressIntervalMs = ms;
       result.warnings.push(`--progress-interval=${value} is not a kopia flag: the mover logs kopia's progress every ${ms / 1000}s`);
       continue;
+    }
+    if (operation === 'restore' && base in INCOMPLETE_RESTORE) {
+      // `--mode tar` or `--shallow 1` given as two arguments: the value is the next one.
+      const next = args[i + 1];
+      const pairValue = value === undefined && !isBooleanFlag(base) && next !== undefined && !next.startsWith('--') ? next : undefined;
+      const refusal = incompleteRestore(base, negated !== undefined, value ?? pairValue);
+      if (refusal) {
+        if (pairValue !== undefined) i++;
+        issues.push({ source: 'KOPIA_ADDITIONAL_ARGS', message: refusal });
+        continue;
+      }
     }
     const policy = POLICY_FLAGS[base];
     if (policy && operation !== 'restore') {

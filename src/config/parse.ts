@@ -235,10 +235,13 @@ export function parseConfig(envMap: EnvMap, options: ParseOptions) {
   const backendReported = issues.length > issuesBefore;
   const legacyConfig = values.KOPIA_MOVER_LEGACY_REPOSITORY_CONFIG ?? '/credentials/repository.config';
   const structuredText = env.get('KOPIA_STRUCTURED_REPOSITORY_CONFIG');
-  const structured = structuredText === undefined ? undefined : parseStructuredConfig(jsonValue(structuredText, 'KOPIA_STRUCTURED_REPOSITORY_CONFIG', issues), issues);
+  // A value that is not readable JSON was reported once already; its shape is not judged again.
+  const structuredJson = structuredText === undefined ? undefined : jsonValue(structuredText, 'KOPIA_STRUCTURED_REPOSITORY_CONFIG', issues);
+  const structured = structuredJson === undefined ? undefined : parseStructuredConfig(structuredJson, issues);
   const legacy = options.readMounts !== false && existsSync(legacyConfig) ? legacyConfigTarget(legacyConfig, jsonFile(legacyConfig, issues), issues) : undefined;
   const manualText = env.get('KOPIA_MANUAL_CONFIG');
-  const manual = manualText === undefined ? undefined : parseManualConfig(jsonValue(manualText, 'KOPIA_MANUAL_CONFIG', issues), issues);
+  const manualJson = manualText === undefined ? undefined : jsonValue(manualText, 'KOPIA_MANUAL_CONFIG', issues);
+  const manual = manualJson === undefined ? undefined : parseManualConfig(manualJson, issues);
   // The contract's order: structured config, then the legacy mounted config, then KOPIA_REPOSITORY.
   const candidates = [structured?.storage, legacy, direct].filter((t): t is StorageTarget => t !== undefined);
   if (candidates.length === 0 && structuredText === undefined && !backendReported) {

@@ -1,6 +1,7 @@
 import type { Secret } from '../secret.js';
 import type { EnvMap } from '../env.js';
 import { SECRET_VARIABLES } from '../env.js';
+import { jsonTooDeep } from '../policy/json-input.js';
 
 /**
  * Variables kopia's child may inherit from our own environment. Everything else is
@@ -73,7 +74,8 @@ export function environmentSecrets(env: EnvMap): string[] {
   for (const name of URL_VARIABLES) values.push(...urlCredentials(env[name] ?? ''));
   for (const name of JSON_VARIABLES) {
     const text = env[name];
-    if (text === undefined || text.length > 1_048_576) continue;
+    // Too deep to walk: parsing refuses it (exit 2) before anything could print it.
+    if (text === undefined || text.length > 1_048_576 || jsonTooDeep(text)) continue;
     try {
       secretFields(JSON.parse(text), values);
     } catch {

@@ -9,6 +9,10 @@ export type FailureClass =
   | 'RepositoryUnavailable'
   | 'NotInitialized'
   | 'PermissionDenied'
+  | 'NoSpace'
+  | 'MountBusy'
+  | 'TargetConflict'
+  | 'RepositoryCorrupt'
   | 'Locked'
   | 'SourceError'
   | 'CacheError'
@@ -65,6 +69,29 @@ const RULES: readonly Rule[] = [
     fix: "the endpoint's TLS certificate is not trusted: set CUSTOM_CA (or KOPIA_CUSTOM_CA) to its CA bundle, or check the endpoint name",
   },
   {
+    pattern: /no space left on device|disk quota exceeded/i,
+    class: 'NoSpace',
+    what: 'a volume is full',
+    retryable: false,
+    fix: 'the volume of the path kopia names above is full (the repository storage, the cache volume or the restore target): free space or grow that volume; a retry fails the same way',
+  },
+  {
+    // kopia's (Go's) words, and Node's for the program's own file operations (deletion).
+    pattern: /device or resource busy|EBUSY: resource busy/i,
+    class: 'MountBusy',
+    what: 'a mount point or busy file stands in the way',
+    retryable: false,
+    fix: 'something is mounted (or held busy) at the path kopia names above, where the snapshot has an entry of its own: unmount it or move the mount outside DATA_DIR',
+  },
+  {
+    // Only in a restore's own error, so a repository path of the wrong type stays a repository problem.
+    pattern: /restore error: .*(already exists and it is not a (directory|file|symlink)|: is a directory|: not a directory|mkdir .*: file exists)/i,
+    class: 'TargetConflict',
+    what: 'an entry in DATA_DIR has another type than in the snapshot',
+    retryable: false,
+    fix: 'DATA_DIR holds an entry of another type (a file, symlink or mount) where the snapshot has a directory, or the other way round, at the path kopia names above: move it away and restore again',
+  },
+  {
     pattern: /no such host|connection refused|i\/o timeout|context deadline exceeded|TLS handshake timeout|network is unreachable|connection reset|server misbehaving|Service Unavailable|Bad Gateway|Gateway Timeout|SlowDown|unexpected EOF|proxyconnect/i,
     class: 'RepositoryUnavailable',
     what: 'the storage endpoint could not be reached',
@@ -86,18 +113,29 @@ const RULES: readonly Rule[] = [
     fix: 'another kopia process holds the repository or its maintenance: the next attempt usually succeeds; check for stuck maintenance jobs',
   },
   {
+    // A pack blob that is gone (BLOB not found) or does not decrypt (invalid checksum): the repository lost data.
+    pattern: /BLOB not found|invalid checksum|unexpected content error|unable to decrypt content|message authentication failed|content not found|object not found|unable to find pack|error parsing sharding parameters/i,
+    class: 'RepositoryCorrupt',
+    what: 'repository content is missing or damaged',
+    retryable: false,
+    fix: "the repository misses or cannot read content a snapshot refers to (named above), or its .shards layout file is damaged: check the storage for deleted or altered files, run 'kopia snapshot verify' against it, and restore an older snapshot (KOPIA_PREVIOUS) meanwhile",
+  },
+  {
     pattern: /permission denied|read-only file system|operation not permitted/i,
     class: 'PermissionDenied',
-    what: 'permission denied on the repository or cache path',
+    what: 'permission denied on a path kopia names',
     retryable: false,
-    fix: "the mover's user cannot write the repository or cache path: fix its ownership or mode, or the volume's fsGroup",
+    fix: "the mover's user cannot write the path kopia names above (the repository, the cache or DATA_DIR): fix its ownership or mode, or the volume's fsGroup",
   },
 ];
 
 /** Lines that report a problem: progress lines and file listings are left out, so a number in them decides nothing. */
-const PROBLEM_LINE = /error|unable|fail|denied|refused|invalid|cannot|can't|not initialized|not mounted|forbidden|unreachable|timeout|lock/i;
+const PROBLEM_LINE = /error|unable|fail|denied|refused|invalid|cannot|can't|not initialized|not mounted|forbidden|unreachable|timeout|lock|no space|busy|not found|checksum/i;
 
-/** The class kopia's output points to, if any. */
+/**
+ * The class kopia's output points to, if any. Give it kopia's raw words (a result's `rawTail`),
+ * never the redacted ones: a secret that is a common word would hide the words that decide.
+ */
 export function classifyKopiaOutput(output: string): Failure | undefined {
   const lines = output.split('\n').filter((l) => PROBLEM_LINE.test(l));
   const rule = RULES.find((r) => lines.some((l) => r.pattern.test(l)));
@@ -130,3 +168,20 @@ export const KNOWN_FAILURES: Readonly<Record<'Configuration' | 'SourceError' | '
   Interrupted: { class: 'Interrupted', what: 'stopped by a signal', retryable: true, fix: 'the mover was stopped (a signal): the next attempt starts over; the repository is consistent' },
   Unknown: { class: 'Unknown', what: 'kopia failed', retryable: true, fix: "see kopia's output above; a retry may help if the cause was passing" },
 };
+
+/** Classes of the operating system's own errors that a retry cannot fix, by errno code. */
+const ERRNO_CLASSES: Readonly<Record<string, FailureClass>> = {
+  ENOSPC: 'NoSpace',
+  EDQUOT: 'NoSpace',
+  EBUSY: 'MountBusy',
+  EACCES: 'PermissionDenied',
+  EPERM: 'PermissionDenied',
+  EROFS: 'PermissionDenied',
+};
+
+/** The class of an error the program's own file operations met (not kopia's), if it has one. */
+export function errnoFailure(code: string | undefined): Failure | undefined {
+  const cls = code === undefined ? undefined : ERRNO_CLASSES[code];
+  const rule = cls && RULES.find((r) => r.class === cls);
+  return rule && { class: rule.class, what: rule.what, retryable: rule.retryable, fix: rule.fix };
+}

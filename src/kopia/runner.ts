@@ -14,6 +14,12 @@ export interface KopiaResult {
   stdout: string;
   /** The last lines kopia printed (stdout and stderr), redacted, for error reports. */
   tail: string[];
+  /**
+   * The same lines as kopia printed them, only for classifying a failure: redaction can change
+   * kopia's words (a password `invalid` turns "invalid repository password" into something else).
+   * Never printed, logged or put into an error.
+   */
+  rawTail: string[];
   signal?: string;
 }
 
@@ -104,9 +110,14 @@ export class KopiaRunner {
     output.log.info({ kopia: command.args.slice(0, 2).join(' ') }, command.purpose);
 
     const tail: string[] = [];
+    const rawTail: string[] = [];
     const remember = (line: string) => {
       tail.push(output.redact(line));
-      if (tail.length > TAIL_LINES) tail.shift();
+      rawTail.push(line);
+      if (tail.length > TAIL_LINES) {
+        tail.shift();
+        rawTail.shift();
+      }
     };
     let lastProgress = 0;
     let pendingProgress: string | undefined;
@@ -188,7 +199,7 @@ export class KopiaRunner {
     if (exitCode !== 0) {
       output.log.warn({ kopia: command.args.slice(0, 2).join(' '), exitCode }, `${command.purpose}: kopia ended with exit code ${exitCode}`);
     }
-    return { exitCode, stdout, tail, signal: result.signal ?? undefined };
+    return { exitCode, stdout, tail, rawTail, signal: result.signal ?? undefined };
   }
 
   /** Settles once no kopia process of this runner is running (a stopped one has ended). */

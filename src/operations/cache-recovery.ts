@@ -17,15 +17,51 @@ export const MIN_INTERVAL_MS = 5 * 60 * 1000;
 const OWN_WRITES_WINDOW_MS = 15 * 60 * 1000;
 
 /**
- * kopia's messages for a local cache it cannot load: corrupt or truncated index files, or a cached
- * format blob that no longer parses (as after a node crash mid-write). The same message from the
- * repository itself fails again after the cache is cleared, so clearing once can only help.
+ * kopia's messages for a local cache it cannot load: corrupt or truncated index files, a cached
+ * format blob that no longer parses (as after a node crash mid-write), or a cache folder's
+ * `.shards` layout file that does not parse (kopia names the folder: "unable to open contents:
+ * error determining sharded path"; the repository's own `.shards` is named as a blob instead and is
+ * not the cache's). The same message from the repository itself fails again after the cache is
+ * cleared, so clearing once can only help.
  */
-export function cacheCorruption(tail: readonly string[]): boolean {
-  return tail.some((l) =>
-    /error loading indexes|unable to open pack index|mmap error|error opening index from|invalid header format|can't parse format blob|invalid format blob/i.test(l),
-  );
+export function cacheCorruption(tail: readonly string[], args: readonly string[] = []): boolean {
+  return cacheToClear(tail, args) !== undefined;
 }
+
+/**
+ * What of the cache to clear for a failed command, when the failure is the cache's: one folder whose
+ * layout file is damaged, the cached format blobs, or (`only` undefined) every rebuildable folder.
+ * A cached kopia.blobcfg that does not decrypt says the same as a repository two movers created at
+ * once; only a connect or create can meet the latter (a command of a connected client reads the
+ * cached copy), so for those the message stays the creation race's.
+ */
+export function cacheToClear(tail: readonly string[], args: readonly string[]): { only?: string[] } | undefined {
+  const folder = corruptLayoutFolder(tail);
+  if (folder !== undefined) return { only: [folder] };
+  if (tail.some((l) => /error loading indexes|unable to open pack index|mmap error|error opening index from|invalid header format|can't parse format blob|invalid format blob/i.test(l))) {
+    return {};
+  }
+  const connecting = args[0] === 'repository' && (args[1] === 'connect' || args[1] === 'create');
+  if (!connecting && tail.some((l) => /unable to decrypt repository blobcfg blob/i.test(l))) return { only: ['kopia.blobcfg', 'kopia.repository'] };
+  return undefined;
+}
+
+const SHARDS_FAILURE = /unable to open (contents|metadata|index-blobs|blob-list|own-writes|indexes): error determining sharded path/i;
+
+/** The cache folder whose `.shards` layout file kopia could not read, if that is what failed. */
+export function corruptLayoutFolder(tail: readonly string[]): string | undefined {
+  for (const line of tail) {
+    const folder = SHARDS_FAILURE.exec(line)?.[1];
+    if (folder !== undefined) return folder;
+  }
+  return undefined;
+}
+
+/**
+ * Caches of blobs by their name only (contents, and the format blobs): what they hold never changes
+ * in the repository, so clearing them cannot hide a recent write and needs no look at own-writes.
+ */
+const CONTENT_CACHES: readonly string[] = ['contents', 'metadata', 'kopia.blobcfg', 'kopia.repository'];
 
 export type ClearResult = { cleared: true; folders: string[] } | { cleared: false; reason: string };
 
@@ -43,24 +79,29 @@ function acquireLock(path: string): boolean {
 }
 
 /**
- * Clears the rebuildable cache folders, only when it is safe: nothing pending
- * in own-writes, no folder is a symlink (it could point at data), no other
- * process is clearing, and the last clearing is more than 5 minutes old (a
- * cache that breaks again so soon has a cause clearing will not fix).
+ * Clears the rebuildable cache folders (all, or `only` those named), only when it is safe: nothing
+ * pending in own-writes (unless only content caches are cleared), no folder is a symlink (it could
+ * point at data), no other process is clearing, and the last clearing is more than 5 minutes old
+ * (a cache that breaks again so soon has a cause clearing will not fix).
  */
-export function clearRebuildableCache(config: MoverConfig, now = Date.now()): ClearResult {
+export function clearRebuildableCache(config: MoverConfig, now = Date.now(), only?: readonly string[]): ClearResult {
   const dir = config.cacheDir;
   // kopia's failed connect removes the whole cache directory; the lock and stamp need it back.
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const ownWrites = join(dir, OWN_WRITES);
-  const pending = pendingOwnWrites(ownWrites, now);
+  const kept = only?.find((name) => !(REBUILDABLE as readonly string[]).includes(name));
+  if (kept !== undefined) {
+    return { cleared: false, reason: `${join(dir, kept)} is damaged, and it holds kopia's recent writes, which are never cleared automatically; look at its .shards file, then empty the cache volume` };
+  }
+  const pending = only?.every((name) => CONTENT_CACHES.includes(name)) ? 0 : pendingOwnWrites(ownWrites, now);
   if (pending > 0) {
     return {
       cleared: false,
       reason: `${ownWrites} holds ${pending} write(s) from the last 15 minutes that the repository may not list yet; clearing the cache now could hide them`,
     };
   }
-  const present = REBUILDABLE.filter((name) => existsSync(join(dir, name)) || isLink(join(dir, name)));
+  const candidates = REBUILDABLE.filter((name) => only === undefined || only.includes(name));
+  const present = candidates.filter((name) => existsSync(join(dir, name)) || isLink(join(dir, name)));
   const linked = present.filter((name) => isLink(join(dir, name)));
   if (linked.length > 0) return { cleared: false, reason: `${linked.map((n) => join(dir, n)).join(', ')} is a symlink; not clearing through it` };
   const stamp = join(dir, STAMP);

@@ -105,13 +105,14 @@ export function scrubSavedSecrets(config: MoverConfig): void {
 }
 
 function connectFailure(storage: StorageTarget, result: KopiaResult | undefined): RepositoryError {
-  const tail = result?.tail ?? [];
-  const reason = wrongPassword(tail)
+  // The reason comes from kopia's raw words: redaction may have changed the ones that decide.
+  const raw = result?.rawTail ?? [];
+  const reason = wrongPassword(raw)
     ? 'wrong repository password'
-    : /repository not initialized/i.test(tail.join('\n'))
+    : /repository not initialized/i.test(raw.join('\n'))
       ? 'the repository does not exist'
-      : (classifyKopiaOutput(tail.join('\n'))?.what ?? 'connect failed');
-  return new RepositoryError(`could not connect to ${storage.description}: ${reason}`, tail.join('\n'));
+      : (classifyKopiaOutput(raw.join('\n'))?.what ?? 'connect failed');
+  return new RepositoryError(`could not connect to ${storage.description}: ${reason}`, (result?.tail ?? []).join('\n'), classifyKopiaOutput(raw.join('\n')));
 }
 
 /**
@@ -235,7 +236,7 @@ export function connectSteps(config: MoverConfig, facts: Facts, identity: Identi
         command: connect,
         when: { on: 'outcome', step: 'connect-again', is: ['not-initialized', 'creation-in-flight'] },
         retry,
-        fail: (result) => (/unable to decrypt repository blobcfg blob/i.test(result.tail.join('\n')) ? mismatch(result) : connectFailure(last, result)),
+        fail: (result) => (/unable to decrypt repository blobcfg blob/i.test(result.rawTail.join('\n')) ? mismatch(result) : connectFailure(last, result)),
       },
       {
         id: 'creation-settle',
@@ -257,7 +258,7 @@ export function connectSteps(config: MoverConfig, facts: Facts, identity: Identi
           const created = state.flags.has('created');
           state.ctx.output.log.info({ created }, created ? 'repository created and verified by a fresh connect' : 'connected to the repository another mover created');
         },
-        fail: (result) => (/unable to decrypt repository blobcfg blob/i.test(result.tail.join('\n')) ? mismatch(result) : connectFailure(last, result)),
+        fail: (result) => (/unable to decrypt repository blobcfg blob/i.test(result.rawTail.join('\n')) ? mismatch(result) : connectFailure(last, result)),
       },
     );
   }

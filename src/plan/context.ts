@@ -4,7 +4,7 @@ import { RepositoryError } from '../errors.js';
 import type { KopiaCommand } from '../kopia/command.js';
 import type { KopiaPaths } from '../kopia/global-flags.js';
 import { KNOWN_FAILURES } from '../kopia/failures.js';
-import { cacheCorruption, clearRebuildableCache } from '../operations/cache-recovery.js';
+import { cacheToClear, clearRebuildableCache } from '../operations/cache-recovery.js';
 import type { KopiaResult, KopiaRunner, RunOptions } from '../kopia/runner.js';
 import type { Output } from '../report/output.js';
 import type { RunSummary } from '../report/summary.js';
@@ -30,13 +30,15 @@ export interface RunContext {
  */
 export async function runKopia(ctx: RunContext, command: KopiaCommand, options: RunOptions = {}): Promise<KopiaResult> {
   const result = await ctx.runner.run(command, options);
-  if (result.exitCode === 0 || !cacheCorruption(result.tail)) return result;
+  const part = result.exitCode === 0 ? undefined : cacheToClear(result.rawTail, command.args);
+  if (part === undefined) return result;
   if (ctx.cacheRecoveryTried) {
     throw new RepositoryError('the local cache is still unreadable after it was cleared once in this run', result.tail.join('\n'), KNOWN_FAILURES.CacheError);
   }
   ctx.cacheRecoveryTried = true;
   ctx.output.log.warn({ cacheDir: ctx.config.cacheDir }, 'kopia cannot load its local cache: clearing the rebuildable cache folders');
-  const cleared = clearRebuildableCache(ctx.config);
+  // A folder whose layout file is damaged, or a cached format blob, is cleared alone: the rest is sound.
+  const cleared = clearRebuildableCache(ctx.config, Date.now(), part.only);
   if (!cleared.cleared) {
     throw new RepositoryError(`the local cache is corrupt and was not cleared: ${cleared.reason}`, result.tail.join('\n'), KNOWN_FAILURES.CacheError);
   }

@@ -1,28 +1,42 @@
-import { OperationError, RepositoryError } from '../errors.js';
+import { MoverError, OperationError, RepositoryError } from '../errors.js';
 import { createLost, creationInFlight, repositoryMissing, repositoryUnavailable } from '../kopia/errors.js';
-import { classifyKopiaOutput } from '../kopia/failures.js';
+import { classifyKopiaOutput, KNOWN_FAILURES, type Failure } from '../kopia/failures.js';
 import type { KopiaResult } from '../kopia/runner.js';
 import { runKopia, type RunContext } from './context.js';
 import { holds, resolveArgs, type KopiaStep, type Outcome, type Plan, type RunState } from './step.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** What a kopia process ended as. */
+/** What a kopia process ended as, from its raw words. */
 function outcomeOf(result: KopiaResult): Outcome {
   if (result.exitCode === 0) return 'ok';
-  if (repositoryMissing(result.tail)) return 'not-initialized';
-  if (createLost(result.tail)) return 'create-lost';
-  if (creationInFlight(result.tail)) return 'creation-in-flight';
+  if (repositoryMissing(result.rawTail)) return 'not-initialized';
+  if (createLost(result.rawTail)) return 'create-lost';
+  if (creationInFlight(result.rawTail)) return 'creation-in-flight';
   return 'failed';
+}
+
+/** The class kopia's own raw words give a step's failure; the redacted tail is only for printing. */
+function classOf(result: KopiaResult): Failure {
+  return classifyKopiaOutput(result.rawTail.join('\n')) ?? KNOWN_FAILURES.Unknown;
+}
+
+/** A step's error with the class of kopia's raw output, unless the step knew the class better. */
+function classified(error: unknown, result: KopiaResult): unknown {
+  if (error instanceof MoverError) error.failure ??= classifyKopiaOutput(result.rawTail.join('\n'));
+  return error;
 }
 
 /** A failure with no error of its own: the repository when kopia could not open it, else the operation. */
 function defaultFailure(step: KopiaStep, result: KopiaResult): Error {
   const output = result.tail.join('\n');
-  if (repositoryUnavailable(result.tail)) {
-    return new RepositoryError(`${step.command.purpose} failed: ${classifyKopiaOutput(output)?.what ?? 'the repository could not be opened'}`, output);
+  const failure = classOf(result);
+  if (repositoryUnavailable(result.rawTail)) {
+    const what = failure === KNOWN_FAILURES.Unknown ? 'the repository could not be opened' : failure.what;
+    return new RepositoryError(`${step.command.purpose} failed: ${what}`, output, failure);
   }
-  return new OperationError(`${step.command.purpose} failed (kopia exit code ${result.exitCode})`, output);
+  const what = failure === KNOWN_FAILURES.Unknown ? '' : `: ${failure.what}`;
+  return new OperationError(`${step.command.purpose} failed (kopia exit code ${result.exitCode})${what}`, output, failure);
 }
 
 async function runKopiaStep(step: KopiaStep, state: RunState): Promise<void> {
@@ -50,13 +64,17 @@ async function runKopiaStep(step: KopiaStep, state: RunState): Promise<void> {
   }
   state.outcomes.set(step.id, outcome);
   if (outcome === 'ok') {
-    await step.after?.(result, state);
+    try {
+      await step.after?.(result, state);
+    } catch (error) {
+      throw classified(error, result);
+    }
     return;
   }
   if (step.continueOn?.includes(outcome)) return;
   // A repository that cannot be opened (wrong password, unreachable) is exit 3, whatever the step.
   const own = step.fail?.(result, state);
-  if (own instanceof RepositoryError || (own !== undefined && !repositoryUnavailable(result.tail))) throw own;
+  if (own instanceof RepositoryError || (own !== undefined && !repositoryUnavailable(result.rawTail))) throw classified(own, result);
   throw defaultFailure(step, result);
 }
 

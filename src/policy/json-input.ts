@@ -4,6 +4,59 @@ import { ConfigError } from '../errors.js';
 /** Hard ceiling for every JSON input, files and env values alike. */
 export const JSON_INPUT_LIMIT_BYTES = 1_048_576;
 
+/**
+ * The deepest nesting of objects and arrays any JSON input may have. Real inputs nest a few levels;
+ * a deeper one is refused before it is parsed, since walking it would overflow the stack.
+ */
+export const MAX_JSON_DEPTH = 64;
+
+/** Numbers in JSON inputs must lie within ±(2^53-1): beyond it JavaScript cannot hold an integer exactly. */
+export const MAX_JSON_NUMBER = Number.MAX_SAFE_INTEGER;
+
+/** The deepest nesting of objects and arrays in a JSON text, counted outside strings, in one pass. */
+export function jsonNestingDepth(text: string): number {
+  let depth = 0;
+  let deepest = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c) i++; // the escaped character cannot end the string
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) {
+      inString = true;
+    } else if (c === 0x7b || c === 0x5b) {
+      depth++;
+      if (depth > deepest) deepest = depth;
+    } else if (c === 0x7d || c === 0x5d) {
+      depth--;
+    }
+  }
+  return deepest;
+}
+
+/** Whether a JSON text nests deeper than MAX_JSON_DEPTH (for callers that only skip such a text). */
+export function jsonTooDeep(text: string): boolean {
+  return jsonNestingDepth(text) > MAX_JSON_DEPTH;
+}
+
+/** The path (a.b[2]) of the first number outside ±MAX_JSON_NUMBER, if any; the value is at most MAX_JSON_DEPTH deep. */
+export function numberOutOfRange(value: unknown, path = ''): string | undefined {
+  if (typeof value === 'number') return Number.isFinite(value) && Math.abs(value) <= MAX_JSON_NUMBER ? undefined : path || '(the whole value)';
+  if (Array.isArray(value)) {
+    for (const [i, item] of value.entries()) {
+      const found = numberOutOfRange(item, `${path}[${i}]`);
+      if (found !== undefined) return found;
+    }
+  } else if (value !== null && typeof value === 'object') {
+    for (const [key, item] of Object.entries(value)) {
+      const found = numberOutOfRange(item, path ? `${path}.${key}` : key);
+      if (found !== undefined) return found;
+    }
+  }
+  return undefined;
+}
+
 function tooLarge(source: string, size: number): ConfigError {
   return new ConfigError({
     source,
@@ -37,11 +90,20 @@ function parseDecoded(raw: string, source: string): unknown {
   if (text.trim() === '') {
     throw new ConfigError({ source, message: 'invalid JSON: the input is empty' });
   }
+  if (jsonTooDeep(text)) {
+    throw new ConfigError({ source, message: `JSON input nests objects or arrays deeper than ${MAX_JSON_DEPTH} levels, the limit` });
+  }
+  let value: unknown;
   try {
-    return JSON.parse(text) as unknown;
+    value = JSON.parse(text) as unknown;
   } catch (err) {
     throw new ConfigError({ source, message: describeJsonError(text, err) });
   }
+  const field = numberOutOfRange(value);
+  if (field !== undefined) {
+    throw new ConfigError({ source, message: `${field}: a number outside the range -${MAX_JSON_NUMBER} to ${MAX_JSON_NUMBER} (2^53-1)` });
+  }
+  return value;
 }
 
 export interface JsonErrorLocation {
@@ -141,7 +203,7 @@ export function scanJson(text: string): ScanFailure | undefined {
   };
   const literal = (word: string) => {
     for (let k = 0; k < word.length; k++) {
-      if (text[i] !== word[k]) fail('unknown literal (expected true, false or null)');
+      if (text[i] !== word[k]) fail('unknown literal (the literals are true, false and null)');
       i++;
     }
   };
@@ -191,10 +253,10 @@ export function scanJson(text: string): ScanFailure | undefined {
       }
       for (;;) {
         ws();
-        if (text[i] !== '"') fail("expected a property name in double quotes");
+        if (text[i] !== '"') fail("a property name in double quotes must come here");
         string();
         ws();
-        if (text[i] !== ':') fail("expected ':' after property name");
+        if (text[i] !== ':') fail("a ':' must follow the property name");
         i++;
         value(depth + 1);
         ws();
@@ -206,7 +268,7 @@ export function scanJson(text: string): ScanFailure | undefined {
           i++;
           return;
         }
-        fail("expected ',' or '}' after property value");
+        fail("a ',' or '}' must follow the property value");
       }
     }
     if (c === '[') {
@@ -227,7 +289,7 @@ export function scanJson(text: string): ScanFailure | undefined {
           i++;
           return;
         }
-        fail("expected ',' or ']' after array element");
+        fail("a ',' or ']' must follow the array element");
       }
     }
     if (c === '"') return string();
@@ -235,7 +297,7 @@ export function scanJson(text: string): ScanFailure | undefined {
     if (c === 'f') return literal('false');
     if (c === 'n') return literal('null');
     if (c === '-' || (c !== undefined && c >= '0' && c <= '9')) return number();
-    fail('expected a value (object, array, string, number, true, false or null)');
+    fail('a value must come here (object, array, string, number, true, false or null)');
   };
 
   try {

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { cacheCorruption, clearRebuildableCache, MIN_INTERVAL_MS, REBUILDABLE } from '../../src/operations/cache-recovery.js';
+import { cacheCorruption, cacheToClear, clearRebuildableCache, corruptLayoutFolder, MIN_INTERVAL_MS, REBUILDABLE } from '../../src/operations/cache-recovery.js';
 import type { MoverConfig } from '../../src/config/parse.js';
 
 function cacheDir(): string {
@@ -91,5 +91,32 @@ describe('cache recovery rules', () => {
     const past = new Date(start - MIN_INTERVAL_MS - 1000);
     utimesSync(stamp, past, past);
     expect(clearRebuildableCache(configFor(dir), start + 1000)).toMatchObject({ cleared: true });
+  });
+
+  it("a content cache folder whose .shards kopia cannot read is cleared alone, even with recent own-writes", () => {
+    const dir = cacheDir();
+    writeFileSync(join(dir, 'own-writes', 'addxn0_recent'), 'x');
+    const line = 'unable to create base cache: unable to open contents: error determining sharded path: error parsing sharding parameters for storage';
+    expect(corruptLayoutFolder([line])).toBe('contents');
+    const result = clearRebuildableCache(configFor(dir), Date.now(), ['contents']);
+    expect(result).toEqual({ cleared: true, folders: [join(dir, 'contents')] });
+    for (const name of REBUILDABLE.filter((n) => n !== 'contents')) expect(existsSync(join(dir, name))).toBe(true);
+    expect(existsSync(join(dir, 'own-writes', 'addxn0_recent'))).toBe(true);
+  });
+
+  it('an index cache folder with a damaged .shards still waits for recent own-writes, and own-writes itself is never cleared', () => {
+    const dir = cacheDir();
+    writeFileSync(join(dir, 'own-writes', 'addxn0_recent'), 'x');
+    expect(clearRebuildableCache(configFor(dir), Date.now(), ['index-blobs'])).toMatchObject({ cleared: false });
+    const ownWrites = clearRebuildableCache(configFor(dir), Date.now(), ['own-writes']);
+    expect(!ownWrites.cleared && ownWrites.reason).toContain('never cleared automatically');
+    expect(existsSync(join(dir, 'own-writes', 'addxn0_recent'))).toBe(true);
+  });
+
+  it("a cached kopia.blobcfg that does not decrypt is the cache's for a connected client, the creation race's for a connect", () => {
+    const tail = ['open repository: unable to open repository: unable to create format manager: deserialize blob config: unable to decrypt repository blobcfg blob'];
+    expect(cacheToClear(tail, ['snapshot', 'create', '/data'])).toEqual({ only: ['kopia.blobcfg', 'kopia.repository'] });
+    expect(cacheToClear(tail, ['repository', 'connect', 'filesystem'])).toBeUndefined();
+    expect(cacheToClear(tail, ['repository', 'create', 'filesystem'])).toBeUndefined();
   });
 });

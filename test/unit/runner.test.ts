@@ -1,10 +1,12 @@
 import { chmodSync, closeSync, existsSync, mkdtempSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { Secret } from '../../src/secret.js';
 import { KopiaRunner } from '../../src/kopia/runner.js';
 import { Output } from '../../src/report/output.js';
+import { realKopia } from '../support/fixtures.js';
 
 /** A stand-in for kopia (not kopia): prints the content of the file passed as --token-file. */
 function printer(): string {
@@ -60,5 +62,27 @@ describe('kopia runner progress lines (with a stand-in program that prints progr
     const records = readFileSync(logFile, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { msg: string; progress?: string });
     const shown = records.filter((r) => r.progress !== undefined || r.msg.includes('%')).map((r) => r.progress ?? r.msg.trim());
     expect(shown).toEqual(['10%', '50%', '* 100% done']);
+  });
+});
+
+describe('kopia runner tails (the real kopia, a wrong password that is a common word)', () => {
+  it('keeps kopia raw words for classification beside the redacted tail that is printed', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'km-runner-tail-'));
+    const env = { PATH: process.env['PATH'] ?? '', HOME: dir, KOPIA_CHECK_FOR_UPDATES: 'false' };
+    const flags = [`--config-file=${join(dir, 'create.config')}`, `--log-dir=${join(dir, 'logs')}`, `--cache-directory=${join(dir, 'cache')}`];
+    execFileSync(realKopia, ['repository', 'create', 'filesystem', `--path=${join(dir, 'repo')}`, ...flags], { env: { ...env, KOPIA_PASSWORD: 'the-right-one' }, stdio: 'ignore' });
+    const runner = new KopiaRunner({
+      binary: realKopia,
+      globalFlags: [`--config-file=${join(dir, 'other.config')}`, `--log-dir=${join(dir, 'logs')}`],
+      env: { ...env, KOPIA_PASSWORD: 'invalid' },
+      output: new Output('json', ['invalid'], 2),
+      progressIntervalMs: 0,
+      tempDir: runDir(),
+    });
+    const result = await runner.run({ args: ['repository', 'connect', 'filesystem', `--path=${join(dir, 'repo')}`], purpose: 'connect' });
+    expect(result.exitCode).not.toBe(0);
+    expect(result.rawTail.some((l) => l.includes('invalid repository password'))).toBe(true);
+    expect(result.tail.some((l) => l.includes('invalid'))).toBe(false);
+    expect(result.tail.length).toBe(result.rawTail.length);
   });
 });
