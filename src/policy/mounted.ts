@@ -4,8 +4,10 @@ import { isAbsolute, join } from 'node:path';
 import { ConfigError } from '../errors.js';
 import { regularFileProblem } from '../files.js';
 import { readJsonFileSync } from './json-input.js';
-import { mapPolicyDocument } from './kopia-policy.js';
+import { kopiaPolicySchema, mapPolicyDocument, POLICY_ALIASES } from './kopia-policy.js';
 import { parseRepositoryConfig, type RepositoryConfig } from './repository-config.js';
+import { fragmentFields, fragmentOf } from '../operations/state.js';
+import * as z from 'zod';
 
 export const DEFAULT_GLOBAL_POLICY_FILE = 'global-policy.json';
 export const DEFAULT_REPOSITORY_CONFIG_FILE = 'repository.config';
@@ -27,6 +29,18 @@ export interface PolicyFinding {
    * with a mistake in it, so the run stops before the repository is touched.
    */
   blocksRun?: boolean;
+  /** The value of this field (a kopia policy path, or the repository config's field) could not be used. */
+  field?: string;
+}
+
+/** The names the record keeps each input's fields under: they stay the same when a path changes. */
+export const GLOBAL_POLICY_INPUT = 'global policy file';
+export const REPOSITORY_CONFIG_INPUT = 'repository config file';
+
+/** What the inputs applied in the last run that recorded it; see state.ts. */
+export interface LastInputs {
+  /** Per input, `field.path` -> JSON. */
+  sources?: Record<string, Record<string, string>>;
 }
 
 /** The policy and repository settings from every source, ready to apply. */
@@ -37,6 +51,17 @@ export interface PolicySettings {
   globalSources: string[];
   repository?: RepositoryConfig & { source: string };
   findings: PolicyFinding[];
+  /**
+   * Why the global policy must be left as kopia holds it: an input could not be read and what it
+   * applied last is not known (no record, or it held actions, which the record keeps only as digests).
+   */
+  globalHeld?: string;
+  /** The same for the repository throttle. */
+  throttleHeld?: string;
+  /** The mounted files this run reads, when it reads them. */
+  files: { globalPolicy?: string; repositoryConfig?: string };
+  /** What each input stands for in this run, last applied values included: the next record. */
+  sourceFields: Record<string, Record<string, string>>;
 }
 
 /**
@@ -76,10 +101,138 @@ function readMounted(path: string, findings: PolicyFinding[]): unknown {
   }
 }
 
-/** Reads and checks every policy input. Touches no repository; never throws for a bad file. */
-export function loadPolicySettings(config: PolicyInputs): PolicySettings {
+/** Where a field's value comes from when its input fails: the last applied value, or nothing known. */
+type Kept = { fields: Record<string, string> } | { unknown: string };
+
+/** The recorded fields of `input` at or under `path`; everything, without a path. */
+function recorded(last: LastInputs | undefined, input: string, path?: string): Kept {
+  const fields = last?.sources?.[input];
+  if (fields === undefined) return { unknown: `no record of what ${input === GLOBAL_POLICY_INPUT ? 'the global policy file' : 'the repository config file'} applied last` };
+  const under = Object.entries(fields).filter(([key]) => path === undefined || key === path || key.startsWith(`${path}.`));
+  return { fields: Object.fromEntries(under) };
+}
+
+/** Whether a dot path names a field or section of kopia's policy. */
+function isPolicyPath(path: string): boolean {
+  let node: z.ZodType | undefined = kopiaPolicySchema;
+  for (const part of path.split('.')) {
+    while (node instanceof z.ZodOptional) node = node.unwrap() as z.ZodType;
+    node = node instanceof z.ZodObject ? (node.shape as Record<string, z.ZodType>)[part] : undefined;
+    if (node === undefined) return false;
+  }
+  return true;
+}
+
+/**
+ * The kopia fields a mapping warned about and left out: a value kopia would refuse (`-1`, `5.5`,
+ * `1e309`, a string), not an unknown field or a spelling another one overrides.
+ */
+function droppedFields(warnings: readonly string[], applied: readonly string[]): { path: string; warning: string }[] {
+  const out: { path: string; warning: string }[] = [];
+  for (const warning of warnings) {
+    const written = warning.slice(0, Math.max(0, warning.indexOf(': ')));
+    const path = POLICY_ALIASES[written] ?? written;
+    if (!path || !isPolicyPath(path)) continue;
+    if (applied.some((a) => a === path || a.startsWith(`${path}.`))) continue;
+    out.push({ path, warning });
+  }
+  return out;
+}
+
+function reportError(findings: PolicyFinding[], source: string, error: unknown): void {
+  const issues = error instanceof ConfigError ? error.issues : [{ source, message: String(error) }];
+  for (const issue of issues) findings.push({ source: issue.source, message: issue.message, severity: 'error' });
+}
+
+/**
+ * The global policy file's part: what it maps to, with every field it cannot give now taken
+ * from what it applied last. Sets `settings.globalHeld` when that is not known.
+ */
+function globalFilePart(path: string, findings: PolicyFinding[], settings: PolicySettings, last: LastInputs | undefined): Record<string, unknown> | undefined {
+  const keepAll = () => {
+    const kept = recorded(last, GLOBAL_POLICY_INPUT);
+    const fragment = 'fields' in kept ? fragmentOf(kept.fields) : undefined;
+    if (fragment === undefined) settings.globalHeld ??= 'unknown' in kept ? kept.unknown : 'the file set policy actions last time';
+    return fragment;
+  };
+  const doc = readMounted(path, findings);
+  if (doc === undefined) return keepAll();
+  let mapped;
+  try {
+    mapped = mapPolicyDocument(doc, path);
+  } catch (error) {
+    reportError(findings, path, error);
+    return keepAll();
+  }
+  const dropped = droppedFields(mapped.warnings, mapped.applied);
+  for (const w of mapped.warnings) {
+    const field = dropped.find((d) => d.warning === w)?.path;
+    findings.push({ source: path, message: w, severity: 'warning', ...(field ? { field } : {}) });
+  }
+  let policy = mapped.policy;
+  for (const { path: field } of dropped) {
+    const kept = recorded(last, GLOBAL_POLICY_INPUT, field);
+    const fragment = 'fields' in kept ? fragmentOf(kept.fields) : undefined;
+    if (fragment === undefined) settings.globalHeld ??= 'unknown' in kept ? kept.unknown : `${field} held policy actions last time`;
+    else policy = mergePolicies(policy, fragment);
+  }
+  return policy;
+}
+
+/** The repository config file's settings, each unusable one (or all, for an unusable file) as applied last. */
+function repositoryPart(path: string, findings: PolicyFinding[], settings: PolicySettings, last: LastInputs | undefined): RepositoryConfig | undefined {
+  const fromRecord = (field?: string): Partial<RepositoryConfig> | undefined => {
+    const kept = recorded(last, REPOSITORY_CONFIG_INPUT, field);
+    if ('unknown' in kept) {
+      settings.throttleHeld ??= kept.unknown;
+      return undefined;
+    }
+    return fragmentOf(kept.fields) as Partial<RepositoryConfig>;
+  };
+  const doc = readMounted(path, findings);
+  let parsed: RepositoryConfig | undefined;
+  if (doc !== undefined) {
+    try {
+      parsed = parseRepositoryConfig(doc, path);
+    } catch (error) {
+      reportError(findings, path, error);
+    }
+  }
+  if (parsed === undefined) {
+    const kept = fromRecord();
+    return kept && { notApplied: [], warnings: [], ...kept };
+  }
+  for (const n of parsed.notApplied) findings.push({ source: path, message: n, severity: 'warning' });
+  for (const w of parsed.warnings) {
+    const field = w.slice(0, Math.max(0, w.indexOf(': ')));
+    findings.push({ source: path, message: w, severity: 'warning', field });
+    const key = REPOSITORY_FIELD_KEYS[field];
+    if (key !== undefined) Object.assign(parsed, fromRecord(key));
+  }
+  return parsed;
+}
+
+/** The repository config file's field names, and the names they are kept under. */
+const REPOSITORY_FIELD_KEYS: Readonly<Record<string, keyof RepositoryConfig>> = {
+  enableActions: 'enableActions',
+  actionCommandTimeout: 'actionTimeoutMs',
+  uploadSpeed: 'uploadBytesPerSecond',
+  downloadSpeed: 'downloadBytesPerSecond',
+};
+
+function repositoryFields(repository: RepositoryConfig): Record<string, string> {
+  const { enableActions, actionTimeoutMs, uploadBytesPerSecond, downloadBytesPerSecond } = repository;
+  return fragmentFields(JSON.parse(JSON.stringify({ enableActions, actionTimeoutMs, uploadBytesPerSecond, downloadBytesPerSecond })) as Record<string, unknown>);
+}
+
+/**
+ * Reads and checks every policy input. Touches no repository; never throws for a bad file. An
+ * input that cannot be read, parsed or validated, whole or one field of it, gives what it applied
+ * last (`last`), so that nothing it set drops back to kopia's defaults because of it.
+ */
+export function loadPolicySettings(config: PolicyInputs, last?: LastInputs): PolicySettings {
   const findings: PolicyFinding[] = [];
-  const settings: PolicySettings = { globalSources: [], findings };
+  const settings: PolicySettings = { globalSources: [], findings, sourceFields: {}, files: {} };
   let global: Record<string, unknown> | undefined;
   const add = (policy: Record<string, unknown> | undefined, source: string) => {
     if (!policy || Object.keys(policy).length === 0) return;
@@ -91,33 +244,20 @@ export function loadPolicySettings(config: PolicyInputs): PolicySettings {
 
   const policyFile = locate(config, config.files.globalPolicyFile, DEFAULT_GLOBAL_POLICY_FILE);
   if (policyFile && (policyFile.required || existsSync(policyFile.path))) {
-    const doc = readMounted(policyFile.path, findings);
-    if (doc !== undefined) {
-      try {
-        const mapped = mapPolicyDocument(doc, policyFile.path);
-        for (const w of mapped.warnings) findings.push({ source: policyFile.path, message: w, severity: 'warning' });
-        add(mapped.policy, policyFile.path);
-      } catch (error) {
-        const issues = error instanceof ConfigError ? error.issues : [{ source: policyFile.path, message: String(error) }];
-        for (const issue of issues) findings.push({ source: issue.source, message: issue.message, severity: 'error' });
-      }
-    }
+    settings.files.globalPolicy = policyFile.path;
+    const part = globalFilePart(policyFile.path, findings, settings, last);
+    add(part, policyFile.path);
+    settings.sourceFields[GLOBAL_POLICY_INPUT] = fragmentFields(part ?? {});
   }
   settings.globalPolicy = global;
 
   const repoFile = locate(config, config.files.repositoryConfigFile, DEFAULT_REPOSITORY_CONFIG_FILE);
   if (repoFile && (repoFile.required || existsSync(repoFile.path))) {
-    const doc = readMounted(repoFile.path, findings);
-    if (doc !== undefined) {
-      try {
-        const parsed = parseRepositoryConfig(doc, repoFile.path);
-        for (const w of parsed.warnings) findings.push({ source: repoFile.path, message: w, severity: 'warning' });
-        for (const n of parsed.notApplied) findings.push({ source: repoFile.path, message: n, severity: 'warning' });
-        settings.repository = { ...parsed, source: repoFile.path };
-      } catch (error) {
-        const issues = error instanceof ConfigError ? error.issues : [{ source: repoFile.path, message: String(error) }];
-        for (const issue of issues) findings.push({ source: issue.source, message: issue.message, severity: 'error' });
-      }
+    settings.files.repositoryConfig = repoFile.path;
+    const repository = repositoryPart(repoFile.path, findings, settings, last);
+    if (repository) {
+      settings.repository = { ...repository, source: repoFile.path };
+      settings.sourceFields[REPOSITORY_CONFIG_INPUT] = repositoryFields(repository);
     }
   }
   return settings;
