@@ -117,7 +117,9 @@ function isPolicyPath(path: string): boolean {
   let node: z.ZodType | undefined = kopiaPolicySchema;
   for (const part of path.split('.')) {
     while (node instanceof z.ZodOptional) node = node.unwrap() as z.ZodType;
-    node = node instanceof z.ZodObject ? (node.shape as Record<string, z.ZodType>)[part] : undefined;
+    const shape: Record<string, z.ZodType> = node instanceof z.ZodObject ? (node.shape as Record<string, z.ZodType>) : {};
+    // Own keys only: `toString` or `__proto__` in a document is not a kopia field.
+    node = Object.hasOwn(shape, part) ? shape[part] : undefined;
     if (node === undefined) return false;
   }
   return true;
@@ -131,7 +133,7 @@ function droppedFields(warnings: readonly string[], applied: readonly string[]):
   const out: { path: string; warning: string }[] = [];
   for (const warning of warnings) {
     const written = warning.slice(0, Math.max(0, warning.indexOf(': ')));
-    const path = POLICY_ALIASES[written] ?? written;
+    const path = Object.hasOwn(POLICY_ALIASES, written) ? POLICY_ALIASES[written]! : written;
     if (!path || !isPolicyPath(path)) continue;
     if (applied.some((a) => a === path || a.startsWith(`${path}.`))) continue;
     out.push({ path, warning });
