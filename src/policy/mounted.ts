@@ -1,5 +1,6 @@
 import { isPlainObject } from '../values.js';
 import { existsSync } from 'node:fs';
+import { closest } from '../text.js';
 import { isAbsolute, join } from 'node:path';
 import { ConfigError } from '../errors.js';
 import { regularFileProblem } from '../files.js';
@@ -112,33 +113,65 @@ function recorded(last: LastInputs | undefined, input: string, path?: string): K
   return { fields: Object.fromEntries(under) };
 }
 
-/** Whether a dot path names a field or section of kopia's policy. */
-function isPolicyPath(path: string): boolean {
+/** The fields (or sections) of kopia's policy at a dot path ('' for the top), or undefined when it names none. */
+function fieldsAt(path: string): Record<string, z.ZodType> | undefined {
   let node: z.ZodType | undefined = kopiaPolicySchema;
-  for (const part of path.split('.')) {
+  for (const part of path === '' ? [] : path.split('.')) {
     while (node instanceof z.ZodOptional) node = node.unwrap() as z.ZodType;
     const shape: Record<string, z.ZodType> = node instanceof z.ZodObject ? (node.shape as Record<string, z.ZodType>) : {};
     // Own keys only: `toString` or `__proto__` in a document is not a kopia field.
     node = Object.hasOwn(shape, part) ? shape[part] : undefined;
-    if (node === undefined) return false;
+    if (node === undefined) return undefined;
   }
-  return true;
+  while (node instanceof z.ZodOptional) node = node.unwrap() as z.ZodType;
+  return node instanceof z.ZodObject ? (node.shape as Record<string, z.ZodType>) : {};
+}
+
+/** A path as kopia spells it: the docs' alias resolved. */
+function kopiaPath(written: string): string {
+  return Object.hasOwn(POLICY_ALIASES, written) ? POLICY_ALIASES[written]! : written;
+}
+
+/** The kopia field an unknown key was most likely meant to be (`keepLatset` for `keepLatest`), if one is near. */
+function meantField(written: string): string | undefined {
+  const parts = written.split('.');
+  const key = parts.pop()!;
+  const parent = parts.join('.');
+  const known = fieldsAt(parent);
+  if (known === undefined) return undefined;
+  const aliases = Object.keys(POLICY_ALIASES).filter((a) => a.slice(0, a.lastIndexOf('.')) === parent);
+  const near = closest(key, [...Object.keys(known), ...aliases.map((a) => a.slice(a.lastIndexOf('.') + 1))]);
+  return near === undefined ? undefined : kopiaPath(parent ? `${parent}.${near}` : near);
 }
 
 /**
  * The kopia fields a mapping warned about and left out: a value kopia would refuse (`-1`, `5.5`,
- * `1e309`, a string), not an unknown field or a spelling another one overrides.
+ * `1e309`, a string), or a key misspelt so that the field it was meant to be is missing, but not a
+ * spelling another one overrides. `meant` marks a field found from a misspelling.
  */
-function droppedFields(warnings: readonly string[], applied: readonly string[]): { path: string; warning: string }[] {
-  const out: { path: string; warning: string }[] = [];
+function droppedFields(warnings: readonly string[], applied: readonly string[]): { path: string; warning: string; meant?: boolean }[] {
+  const out: { path: string; warning: string; meant?: boolean }[] = [];
   for (const warning of warnings) {
     const written = warning.slice(0, Math.max(0, warning.indexOf(': ')));
-    const path = Object.hasOwn(POLICY_ALIASES, written) ? POLICY_ALIASES[written]! : written;
-    if (!path || !isPolicyPath(path)) continue;
+    if (!written) continue;
+    const unknown = warning.endsWith(': unknown field, not applied');
+    const path = unknown ? meantField(written) : kopiaPath(written);
+    if (path === undefined || fieldsAt(path) === undefined) continue;
     if (applied.some((a) => a === path || a.startsWith(`${path}.`))) continue;
-    out.push({ path, warning });
+    out.push({ path, warning, ...(unknown ? { meant: true } : {}) });
   }
   return out;
+}
+
+/**
+ * Warnings of a mapping about values kopia cannot take, for an input given in the environment:
+ * such an input stops the run (the environment is checked before anything is touched), so that a
+ * field it set keeps its last applied value rather than falling back to kopia's default.
+ */
+export function unusableValues(mapping: { warnings: readonly string[]; applied: readonly string[] }): string[] {
+  return droppedFields(mapping.warnings, mapping.applied)
+    .filter((d) => !d.meant)
+    .map((d) => `${d.warning.replace(/, not applied$/, '')}: nothing is applied until it is fixed, so the last applied value stays`);
 }
 
 function reportError(findings: PolicyFinding[], source: string, error: unknown): void {
@@ -168,8 +201,9 @@ function globalFilePart(path: string, findings: PolicyFinding[], settings: Polic
   }
   const dropped = droppedFields(mapped.warnings, mapped.applied);
   for (const w of mapped.warnings) {
-    const field = dropped.find((d) => d.warning === w)?.path;
-    findings.push({ source: path, message: w, severity: 'warning', ...(field ? { field } : {}) });
+    const drop = dropped.find((d) => d.warning === w);
+    const message = drop?.meant ? `${w} (read as a misspelling of ${drop.path})` : w;
+    findings.push({ source: path, message, severity: 'warning', ...(drop ? { field: drop.path } : {}) });
   }
   let policy = mapped.policy;
   for (const { path: field } of dropped) {

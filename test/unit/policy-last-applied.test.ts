@@ -3,6 +3,9 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import type { ConfigIssue } from '../../src/errors.js';
+import { parseManualConfig } from '../../src/policy/manual-config.js';
+import { parseStructuredConfig } from '../../src/policy/structured-config.js';
 import { GLOBAL_POLICY_INPUT, loadPolicySettings, REPOSITORY_CONFIG_INPUT, type LastInputs } from '../../src/policy/mounted.js';
 
 function mount(files: Record<string, string>): string {
@@ -80,5 +83,50 @@ describe('a repository config file that cannot be read', () => {
   it('a bad uploadSpeed keeps the last one; with no record the throttle is held', () => {
     expect(load({ 'repository.config': '{"uploadSpeed": -1}' }, LAST).repository).toMatchObject({ uploadBytesPerSecond: 1_000_000 });
     expect(load({ 'repository.config': '{"uploadSpeed": -1}' }).throttleHeld).toMatch(/no record/);
+  });
+});
+
+describe('a key misspelt so that a field it set last time is missing', () => {
+  it.each([
+    ['{"retention": {"keepLat#est": 20}, "compression": {"compressorName": "zstd"}}', { retention: { keepLatest: 20 }, compression: { compressorName: 'zstd' } }],
+    ['{"retention": {"keepLatest": 20}, "compre#ssion": {"compressorName": "zstd"}}', { retention: { keepLatest: 20 }, compression: { compressorName: 'zstd' } }],
+  ])('%s keeps the field it was meant to be, and the finding says which', (text, policy) => {
+    const settings = load({ 'global-policy.json': text }, LAST);
+    expect(settings.globalPolicy).toEqual(policy);
+    expect(settings.findings.some((f) => f.field !== undefined && f.message.includes('read as a misspelling of'))).toBe(true);
+  });
+
+  it('an unknown key near no field is only reported', () => {
+    const settings = load({ 'global-policy.json': '{"retention": {"keepLatest": 5, "colour": 1}}' }, LAST);
+    expect(settings.globalPolicy).toEqual({ retention: { keepLatest: 5 } });
+    expect(settings.findings.some((f) => f.field !== undefined)).toBe(false);
+  });
+});
+
+describe('policies given in the environment', () => {
+  it('a compressor kopia does not have in KOPIA_MANUAL_CONFIG stops the run naming the variable and the field', () => {
+    const issues: ConfigIssue[] = [];
+    expect(parseManualConfig({ compression: { compressor: 'zstd-extreme' } }, issues)).toBeUndefined();
+    expect(issues).toEqual([expect.objectContaining({ source: 'KOPIA_MANUAL_CONFIG', message: expect.stringMatching(/^compression\.compressor: .*the last applied value stays$/) })]);
+  });
+
+  it.each(['-1', '5.5', '1e309', '"20"'])('keepLatest %s in the structured config policies stops the run', (bad) => {
+    const issues: ConfigIssue[] = [];
+    const input = JSON.parse(`{"storage": {"type": "filesystem", "config": {"path": "/r"}}, "policies": {"retention": {"keepLatest": ${bad}}}}`) as unknown;
+    expect(parseStructuredConfig(input, issues)).toBeUndefined();
+    expect(issues[0]).toMatchObject({ source: 'KOPIA_STRUCTURED_REPOSITORY_CONFIG', message: expect.stringContaining('policies.retention.keepLatest') });
+  });
+
+  it('structured config policies that are not an object stop the run', () => {
+    const issues: ConfigIssue[] = [];
+    expect(parseStructuredConfig({ storage: { type: 'filesystem', config: { path: '/r' } }, policies: 'keep' }, issues)).toBeUndefined();
+    expect(issues[0]?.message).toMatch(/^policies: policy must be a JSON object/);
+  });
+
+  it('unknown fields in the structured config policies are still only warnings', () => {
+    const issues: ConfigIssue[] = [];
+    const parsed = parseStructuredConfig({ storage: { type: 'filesystem', config: { path: '/r' } }, policies: { retention: { keepLatest: 3, colour: 1 } } }, issues);
+    expect(issues).toEqual([]);
+    expect(parsed?.policy).toEqual({ retention: { keepLatest: 3 } });
   });
 });
