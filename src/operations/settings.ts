@@ -283,7 +283,7 @@ export function settingsSteps(config: MoverConfig, facts: Facts, path?: PathPoli
           outcome.failures.push(`${change.command.purpose}: ${reason}`);
         }
       }
-      if (changes.every((c) => (state.results.get(c.name)?.exitCode ?? 0) === 0)) recordInputs(state, settings, facts.applied.inputs);
+      if (changes.every((c) => (state.results.get(c.name)?.exitCode ?? 0) === 0)) recordInputs(state, settings, facts.applied.inputs, path !== undefined);
       output.line(`Policy configuration summary: ${outcome.applied} applied, ${outcome.failed} failed`);
       const log = outcome.failed > 0 ? output.log.warn.bind(output.log) : output.log.info.bind(output.log);
       log({ failures: outcome.failures }, `policy: ${outcome.applied} applied, ${outcome.failed} failed`);
@@ -299,9 +299,11 @@ export const RETENTION_LOWERED = 'retention-lowered';
  * Records what each input stands for now that it is applied: next time one of them cannot be
  * read, these are the values it keeps. An input whose settings were held keeps its older record.
  */
-function recordInputs(state: RunState, settings: PolicySettings, previous: AppliedRecord | undefined): void {
+function recordInputs(state: RunState, settings: PolicySettings, previous: AppliedRecord | undefined, policiesApplied: boolean): void {
   const sources = { ...settings.sourceFields };
-  for (const [input, held] of [[GLOBAL_POLICY_INPUT, settings.globalHeld], [REPOSITORY_CONFIG_INPUT, settings.throttleHeld]] as const) {
+  // Only a backup imports the policies: a restore or maintenance leaves the global policy file's record as it was.
+  const globalKept = policiesApplied ? settings.globalHeld : 'not imported by this operation';
+  for (const [input, held] of [[GLOBAL_POLICY_INPUT, globalKept], [REPOSITORY_CONFIG_INPUT, settings.throttleHeld]] as const) {
     if (held === undefined) continue;
     const before = previous?.sources?.[input];
     if (before === undefined) delete sources[input];

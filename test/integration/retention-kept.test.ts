@@ -93,6 +93,22 @@ describe('a policy file that cannot be read keeps the last applied retention', (
     expect(failure).toContain('kept the last applied values (as kopia holds them)');
   });
 
+  it('a restore, which imports no policy, does not change what the file counts as having applied', async () => {
+    const s = policyScenario('afterrestore');
+    const file = join(s.policyDir, 'global-policy.json');
+    writeFileSync(file, JSON.stringify({ retention: { keepLatest: 20 } }));
+    const env = { ...s.env, DATA_DIR: s.data, KOPIA_CONFIG_PATH: s.policyDir };
+    await backups(1, [], { ...env, DIRECTION: 'source' }, s);
+    writeFileSync(file, JSON.stringify({ retention: { keepLatest: 30 } }));
+    const target = join(s.root, 'restored');
+    const restore = await runMover([], { ...env, DIRECTION: 'destination', DATA_DIR: target, KOPIA_SOURCE_PATH_OVERRIDE: s.data });
+    expect(restore.exitCode, restore.stdout).toBe(0);
+    writeFileSync(file, '{"retention": ');
+    const broken = await runMover([], { ...env, DIRECTION: 'source' });
+    expect(broken.exitCode, broken.stdout).toBe(0);
+    expect(globalRetention(s).keepLatest).toBe(20);
+  });
+
   it('a repository config that cannot be parsed keeps the upload throttle it applied', async () => {
     const s = policyScenario('repoconfig');
     const file = join(s.policyDir, 'repository.config');
