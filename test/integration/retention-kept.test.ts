@@ -59,7 +59,7 @@ describe('a policy file that cannot be read keeps the last applied retention', (
     expect(broken.plainLines.some((l) => l.startsWith('NOTE: retention expired'))).toBe(false);
   });
 
-  it('an invalid value of keepLatest is a summary warning naming file and field, and keepLatest stays 20', async () => {
+  it('an invalid value of keepLatest is a summary warning naming file and field, and keepLatest stays 20; a lower value on purpose warns', async () => {
     const s = policyScenario('badvalue');
     const file = join(s.policyDir, 'global-policy.json');
     writeFileSync(file, JSON.stringify({ retention: { keepLatest: 20, keepDaily: 9 } }));
@@ -75,6 +75,15 @@ describe('a policy file that cannot be read keeps the last applied retention', (
       // The file's other fields still apply.
       expect(globalRetention(s), bad).toMatchObject({ keepLatest: 20, keepDaily: 8 });
     }
+    // Lowered on purpose in the file: applied, and said with the count.
+    writeFileSync(file, '{"retention": {"keepLatest": 2, "keepHourly": 0, "keepDaily": 0}}');
+    const lowered = await runMover([], env);
+    expect(lowered.exitCode, lowered.stdout).toBe(0);
+    const warning = lines(lowered, 'WARNING').find((l) => l.includes('lowered')) ?? '';
+    expect(warning).toContain('keepLatest 20 → 2');
+    expect(warning).toContain('keepDaily 8 → 0');
+    expect(snapshots(s)).toBe(2);
+    expect(warning).toContain('this backup expired 4 snapshots');
   });
 
   it('with no record of what the file applied (a new cache), the global policy is left as kopia holds it', async () => {
