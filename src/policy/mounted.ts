@@ -238,12 +238,25 @@ function repositoryPart(path: string, findings: PolicyFinding[], settings: Polic
     const kept = fromRecord();
     return kept && { notApplied: [], warnings: [], ...kept };
   }
-  for (const n of parsed.notApplied) findings.push({ source: path, message: n, severity: 'warning' });
+  const given = doc as Record<string, unknown>;
+  const keep = (field: string) => {
+    if (Object.hasOwn(REPOSITORY_FIELD_KEYS, field)) Object.assign(parsed, fromRecord(REPOSITORY_FIELD_KEYS[field]));
+  };
+  for (const n of parsed.notApplied) {
+    // A key misspelt so that a field is missing (`uplodSpeed`): that field keeps its last value.
+    const key = n.endsWith(': unknown field') ? n.slice(0, -': unknown field'.length) : undefined;
+    const meant = key === undefined ? undefined : closest(key, Object.keys(REPOSITORY_FIELD_KEYS));
+    if (meant === undefined || given[meant] !== undefined) {
+      findings.push({ source: path, message: n, severity: 'warning' });
+      continue;
+    }
+    findings.push({ source: path, message: `${n} (read as a misspelling of ${meant})`, severity: 'warning', field: meant });
+    keep(meant);
+  }
   for (const w of parsed.warnings) {
     const field = w.slice(0, Math.max(0, w.indexOf(': ')));
     findings.push({ source: path, message: w, severity: 'warning', field });
-    const key = REPOSITORY_FIELD_KEYS[field];
-    if (key !== undefined) Object.assign(parsed, fromRecord(key));
+    keep(field);
   }
   return parsed;
 }

@@ -130,3 +130,17 @@ describe('policies given in the environment', () => {
     expect(parsed?.policy).toEqual({ retention: { keepLatest: 3 } });
   });
 });
+
+describe('a repository config key misspelt so that a field is missing', () => {
+  it('uplodSpeed keeps the last uploadSpeed and says which field it was read as', () => {
+    const settings = load({ 'repository.config': '{"uplodSpeed": 5}' }, LAST);
+    expect(settings.repository).toMatchObject({ uploadBytesPerSecond: 1_000_000 });
+    expect(settings.findings.find((f) => f.field === 'uploadSpeed')?.message).toContain('read as a misspelling of uploadSpeed');
+  });
+
+  it('a misspelling next to the field itself is only reported', () => {
+    const settings = load({ 'repository.config': '{"uplodSpeed": 5, "uploadSpeed": 7}' }, LAST);
+    expect(settings.repository).toMatchObject({ uploadBytesPerSecond: 7 });
+    expect(settings.findings.some((f) => f.field !== undefined)).toBe(false);
+  });
+});
