@@ -96,8 +96,7 @@ function readMounted(path: string, findings: PolicyFinding[]): unknown {
   try {
     return readJsonFileSync(path);
   } catch (error) {
-    const issues = error instanceof ConfigError ? error.issues : [{ source: path, message: String(error) }];
-    for (const issue of issues) findings.push({ source: issue.source, message: issue.message, severity: 'error' });
+    reportError(findings, path, error);
     return undefined;
   }
 }
