@@ -32,8 +32,9 @@ const badValue = fc.constantFrom('-1', '5.5', '1e309', '-1e309', '90071992547409
 const corruption: fc.Arbitrary<Corruption> = fc.oneof(
   fc.record({ kind: fc.constant('truncate' as const), at: fc.nat() }),
   fc.record({ kind: fc.constant('insert' as const), at: fc.nat(), text: fc.constantFrom(',', '}', ']', '#', '//', "'", ',,', '{') }),
-  // Not `{}`: an empty retention section is a valid document that sets nothing, on purpose.
-  fc.record({ kind: fc.constant('retention' as const), value: fc.constantFrom('"keep"', '7', '[1]', 'true', '-1') }),
+  // Not `{}` (an empty retention section sets nothing, on purpose) nor a whole number (a valid
+  // uploadSpeed: 7 bytes a second is a setting, not a corruption).
+  fc.record({ kind: fc.constant('retention' as const), value: fc.constantFrom('"keep"', '7.5', '[1]', 'true', '-1') }),
   fc.record({ kind: fc.constant('field' as const), value: badValue }),
   fc.constant({ kind: 'empty' as const }),
   fc.constant({ kind: 'unreadable' as const }),
