@@ -73,6 +73,9 @@ Examples:
   DIRECTION=source kopia-mover          # as the VolSync pod runs it, every setting from the environment
   kopia-mover validate --env-file secret.env --policy-dir ./kopia-config`,
   backup: `
+Retention (--keep-*) and compression not given stay what the last backup from this cache applied;
+a smaller value given is applied, and the summary says how many snapshots it expired.
+
 Examples:
   kopia-mover backup --repository filesystem:///backups/repo --password-file ~/.kopia-pw --data-dir ~/photos --keep-daily 7
   kopia-mover backup --dry-run          # print the kopia commands, run none`,

@@ -29,7 +29,7 @@ export interface SavedConnection {
  */
 export interface Facts {
   savedConnection?: SavedConnection;
-  applied: { policies?: AppliedRecord; throttle?: AppliedRecord };
+  applied: { policies?: AppliedRecord; throttle?: AppliedRecord; inputs?: AppliedRecord };
   settings: PolicySettings;
   /** Each filesystem repository's directory: missing means its volume is not mounted. */
   repositoryDirs: { storage: StorageTarget; path: string; exists: boolean; parentExists: boolean }[];
@@ -74,8 +74,8 @@ function sourceState(dataDir: string): { empty: boolean } | { problem: string } 
 export function loadFacts(config: MoverConfig): Facts {
   const facts: Facts = {
     savedConnection: readSavedConnection(config),
-    applied: { policies: appliedRecord(config, 'policies'), throttle: appliedRecord(config, 'throttle') },
-    settings: loadPolicySettings(config),
+    applied: { policies: appliedRecord(config, 'policies'), throttle: appliedRecord(config, 'throttle'), inputs: appliedRecord(config, 'inputs') },
+    settings: loadPolicySettings(config, { sources: appliedRecord(config, 'inputs')?.sources }),
     repositoryDirs: storageCandidates(config).flatMap((storage) =>
       storage.localPath === undefined
         ? []

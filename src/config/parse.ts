@@ -260,6 +260,11 @@ export function parseConfig(envMap: EnvMap, options: ParseOptions) {
   if (issues.length > 0 || operation === undefined) throw new ConfigError(issues);
 
   const common = {
+    /**
+     * Started with a subcommand, as a person types it: settings not given stay as the last run
+     * applied them. Without one (the container contract) the environment is the whole desired state.
+     */
+    localRun: options.operation !== undefined,
     cacheDir: values.KOPIA_CACHE_DIR ?? defaultCacheDir(env, options.system),
     /** The program's default cache under HOME (XDG), used when KOPIA_CACHE_DIR is not set. */
     homeCacheDir: defaultCacheDir(env, options.system),

@@ -9,7 +9,7 @@ import type { Plan, RunState, Step } from '../plan/step.js';
 import { checkedMainCommand, warningsStep } from './common.js';
 import { connectSteps } from './connect.js';
 import { runHook } from './hooks.js';
-import { actionsEnabled as kopiaActionsEnabled, settingsSteps, settingsWarnings } from './settings.js';
+import { actionsEnabled as kopiaActionsEnabled, RETENTION_LOWERED, settingsSteps, settingsWarnings } from './settings.js';
 import { farLess, measureTree } from './source-size.js';
 
 /** The snapshot path's kopia policy target, `user@host:path`. */
@@ -113,6 +113,12 @@ async function snapshotTaken(config: BackupConfig, dataDir: string, result: Kopi
     const note = `retention expired ${expired} older snapshot${expired === 1 ? '' : 's'} of ${pathTarget(config)}`;
     output.log.info({ expired }, note);
     summary.notes.push(note);
+  }
+  const lowered = state.values.get(RETENTION_LOWERED);
+  if (lowered !== undefined) {
+    // Said even when nothing expired yet: the next backups will expire what the old values kept.
+    const count = expired ?? 0;
+    summary.warnings.push(`this backup expired ${count} snapshot${count === 1 ? '' : 's'} after retention was lowered (${lowered}) for ${pathTarget(config)}`);
   }
   if ((summ.numFailed ?? 0) > 0) {
     summary.warnings.push(`kopia could not read ${summ.numFailed} entries; they are missing from snapshot ${manifest.id}`);

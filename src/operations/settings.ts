@@ -3,12 +3,12 @@ import type { MoverConfig } from '../config/parse.js';
 import { ConfigError } from '../errors.js';
 import type { KopiaCommand } from '../kopia/command.js';
 import { GLOBAL_POLICY_KEY } from '../policy/kopia-policy.js';
-import type { PolicySettings } from '../policy/mounted.js';
+import { GLOBAL_POLICY_INPUT, mergePolicies, REPOSITORY_CONFIG_INPUT, type PolicySettings } from '../policy/mounted.js';
 import type { PolicyOutcome } from '../report/summary.js';
 import type { Facts } from '../facts.js';
 import type { RunState, Step } from '../plan/step.js';
 import { CREATED } from './connect.js';
-import { describeChanges, digestOf, flattenFields, recordApplied, type AppliedRecord } from './state.js';
+import { describeChanges, digestOf, flattenFields, fragmentOf, recordApplied, type AppliedRecord } from './state.js';
 
 export interface PathPolicy {
   /** `user@host:path` */
@@ -78,36 +78,103 @@ interface SettingsChange {
   first: boolean;
   /** Nothing changed since this cache applied it: needed again only in a repository created in this run. */
   unchanged: boolean;
+  /** Retention the snapshot path loses, as `keepLatest 50 → 10`: said in the summary once applied. */
+  lowered?: string[];
+  /** Fields a local run keeps from the last run because the command line does not give them. */
+  kept?: Record<string, unknown>;
+}
+
+/** The retention fields, with the value kopia v0.22.3 gives each when no policy sets it. */
+export const KOPIA_DEFAULT_RETENTION: Readonly<Record<string, number>> = {
+  keepLatest: 10,
+  keepHourly: 48,
+  keepDaily: 7,
+  keepWeekly: 4,
+  keepMonthly: 24,
+  keepAnnual: 3,
+};
+
+/** What a record's fields keep of each retention field for the path: its own value, else the global one, else kopia's. */
+function effectiveRetention(fields: Record<string, string>, target: string): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [key, fallback] of Object.entries(KOPIA_DEFAULT_RETENTION)) {
+    const json = fields[`${target} retention.${key}`] ?? fields[`${GLOBAL_POLICY_KEY} retention.${key}`];
+    const value = json === undefined ? undefined : (JSON.parse(json) as unknown);
+    out[key] = typeof value === 'number' ? value : fallback;
+  }
+  return out;
+}
+
+/** The retention fields this change lowers for the path, `keepLatest 50 → 10`, from what this cache applied last. */
+function loweredRetention(previous: AppliedRecord | undefined, next: AppliedRecord, target: string): string[] {
+  if (previous === undefined) return [];
+  const before = effectiveRetention(previous.fields, target);
+  const after = effectiveRetention(next.fields, target);
+  return Object.keys(KOPIA_DEFAULT_RETENTION)
+    .filter((key) => after[key]! < before[key]!)
+    .map((key) => `${key} ${before[key]} → ${after[key]}`);
+}
+
+/** Fields a person gives on the command line that a local run keeps from the last run when not given. */
+const STICKY_FIELDS = /^(retention\.keep(Latest|Hourly|Daily|Weekly|Monthly|Annual)|compression\.compressorName)$/;
+
+/**
+ * In a local run, the path's sticky fields the command line does not give, as the last run
+ * applied them: a flag left out is not a request to go back to kopia's defaults.
+ */
+function keptFromLastRun(previous: AppliedRecord | undefined, target: string, policy: Record<string, unknown> | undefined): Record<string, unknown> | undefined {
+  const given = flattenFields({ [target]: policy ?? {} });
+  const kept: Record<string, string> = {};
+  for (const [key, value] of Object.entries(previous?.fields ?? {})) {
+    const field = key.startsWith(`${target} `) ? key.slice(target.length + 1) : undefined;
+    if (field !== undefined && STICKY_FIELDS.test(field) && given[key] === undefined) kept[field] = value;
+  }
+  return Object.keys(kept).length > 0 ? fragmentOf(kept) : undefined;
+}
+
+/** The previous record's fields of one target. */
+function fieldsOf(record: AppliedRecord | undefined, target: string): Record<string, string> {
+  return Object.fromEntries(Object.entries(record?.fields ?? {}).filter(([key]) => key.startsWith(`${target} `)));
 }
 
 /**
  * The global policy and the snapshot path's policy in one `policy import`. Each target is replaced
  * whole by what the sources say, and a target this cache set before that no source sets any more
  * is imported empty: removing a setting from the spec returns it to kopia's inherited or default value.
+ * A global policy held (an input could not be read and what it applied last is unknown) is not
+ * imported at all: kopia keeps it as it is, and the record keeps what it said before.
  */
-function policiesChange(settings: PolicySettings, previous: AppliedRecord | undefined, path: PathPolicy): SettingsChange | undefined {
+function policiesChange(config: MoverConfig, settings: PolicySettings, previous: AppliedRecord | undefined, path: PathPolicy): SettingsChange | undefined {
+  const held = settings.globalHeld !== undefined;
   const wanted: Record<string, Record<string, unknown>> = {};
-  if (settings.globalPolicy) wanted[GLOBAL_POLICY_KEY] = settings.globalPolicy;
-  if (path.policy) wanted[path.target] = path.policy;
-  const record: AppliedRecord = { digest: digestOf(wanted), targets: Object.keys(wanted), fields: flattenFields(wanted) };
+  if (settings.globalPolicy && !held) wanted[GLOBAL_POLICY_KEY] = settings.globalPolicy;
+  const kept = config.localRun ? keptFromLastRun(previous, path.target, path.policy) : undefined;
+  const pathPolicy = kept ? mergePolicies(path.policy ?? {}, kept) : path.policy;
+  if (pathPolicy) wanted[path.target] = pathPolicy;
+  const fields = { ...flattenFields(wanted), ...(held ? fieldsOf(previous, GLOBAL_POLICY_KEY) : {}) };
+  const targets = [...Object.keys(wanted), ...(held && previous?.targets.includes(GLOBAL_POLICY_KEY) ? [GLOBAL_POLICY_KEY] : [])];
+  // Holding the global policy is part of what was applied: once the input reads again, it is imported.
+  const record: AppliedRecord = { digest: digestOf(held ? { wanted, held } : wanted), targets, fields };
   const unchanged = (previous?.digest ?? digestOf({})) === record.digest;
   const document = { ...wanted };
-  if (!unchanged) for (const target of previous?.targets ?? []) if (!(target in document)) document[target] = {};
-  const targets = Object.keys(document);
-  if (targets.length === 0) return undefined;
-  const described = targets.map((t) => (t === GLOBAL_POLICY_KEY ? `the global policy${settings.globalPolicy ? ` from ${settings.globalSources.join(', ')}` : ''}` : `the policy of ${t}`));
+  if (!unchanged) for (const target of previous?.targets ?? []) if (!(target in document) && !(held && target === GLOBAL_POLICY_KEY)) document[target] = {};
+  const imported = Object.keys(document);
+  if (imported.length === 0) return undefined;
+  const described = imported.map((t) => (t === GLOBAL_POLICY_KEY ? `the global policy${settings.globalPolicy ? ` from ${settings.globalSources.join(', ')}` : ''}` : `the policy of ${t}`));
   return {
     name: 'policies',
     command: {
       args: ['policy', 'import'],
       purpose: `apply ${described.join(' and ')}`,
       // Policies may hold action scripts, so the file is private like any secret.
-      secretFiles: [{ flag: '--from-file', content: new Secret(JSON.stringify(document)), purpose: `policies for ${targets.join(', ')}` }],
+      secretFiles: [{ flag: '--from-file', content: new Secret(JSON.stringify(document)), purpose: `policies for ${imported.join(', ')}` }],
     },
     record,
     changes: describeChanges(previous?.fields ?? {}, record.fields),
     first: previous === undefined,
     unchanged,
+    lowered: loweredRetention(previous, record, path.target),
+    kept,
   };
 }
 
@@ -126,6 +193,8 @@ export function desiredThrottle(config: MoverConfig, settings: PolicySettings): 
 
 /** Both directions are set every time: one the spec no longer limits goes back to unlimited. */
 function throttleChange(config: MoverConfig, settings: PolicySettings, previous: AppliedRecord | undefined): SettingsChange | undefined {
+  // The repository config could not be read and what it set last is unknown: kopia keeps its throttle.
+  if (settings.throttleHeld !== undefined) return undefined;
   const wanted = desiredThrottle(config, settings);
   if (previous === undefined && wanted.upload === undefined && wanted.download === undefined) return undefined;
   const upload = wanted.upload === undefined ? 'unlimited' : String(wanted.upload);
@@ -160,7 +229,7 @@ export function settingsSteps(config: MoverConfig, facts: Facts, path?: PathPoli
   const blocking = settings.findings.filter((f) => f.blocksRun);
   if (blocking.length > 0) throw new ConfigError(blocking.map(({ source, message }) => ({ source, message })));
   const changes = [
-    path ? policiesChange(settings, facts.applied.policies, path) : undefined,
+    path ? policiesChange(config, settings, facts.applied.policies, path) : undefined,
     throttleChange(config, settings, facts.applied.throttle),
   ].filter((c): c is SettingsChange => c !== undefined);
   const outcome: PolicyOutcome = { applied: 0, failed: 0, failures: [] };
@@ -190,7 +259,8 @@ export function settingsSteps(config: MoverConfig, facts: Facts, path?: PathPoli
       continueOn: ['failed', 'not-initialized', 'creation-in-flight', 'create-lost'],
       after: (_result, state) => {
         recordApplied(state.ctx.config, change.name, change.record);
-        state.ctx.output.log.info({ changes: change.changes }, change.first ? `${change.name} applied` : `${change.name} changed`);
+        if (change.lowered?.length) state.values.set(RETENTION_LOWERED, change.lowered.join(', '));
+        state.ctx.output.log.info({ changes: change.changes, keptFromLastRun: change.kept }, change.first ? `${change.name} applied` : `${change.name} changed`);
       },
     });
   }
@@ -213,6 +283,7 @@ export function settingsSteps(config: MoverConfig, facts: Facts, path?: PathPoli
           outcome.failures.push(`${change.command.purpose}: ${reason}`);
         }
       }
+      if (changes.every((c) => (state.results.get(c.name)?.exitCode ?? 0) === 0)) recordInputs(state, settings, facts.applied.inputs, path !== undefined);
       output.line(`Policy configuration summary: ${outcome.applied} applied, ${outcome.failed} failed`);
       const log = outcome.failed > 0 ? output.log.warn.bind(output.log) : output.log.info.bind(output.log);
       log({ failures: outcome.failures }, `policy: ${outcome.applied} applied, ${outcome.failed} failed`);
@@ -221,14 +292,54 @@ export function settingsSteps(config: MoverConfig, facts: Facts, path?: PathPoli
   return steps;
 }
 
-/** Reports what the policy inputs hold that cannot be applied. */
+/** The state value that holds, once the policies are applied, what retention they lowered (`keepLatest 50 → 10`). */
+export const RETENTION_LOWERED = 'retention-lowered';
+
+/**
+ * Records what each input stands for now that it is applied: next time one of them cannot be
+ * read, these are the values it keeps. An input whose settings were held keeps its older record.
+ */
+function recordInputs(state: RunState, settings: PolicySettings, previous: AppliedRecord | undefined, policiesApplied: boolean): void {
+  const sources = { ...settings.sourceFields };
+  // Only a backup imports the policies: a restore or maintenance leaves the global policy file's record as it was.
+  const globalKept = policiesApplied ? settings.globalHeld : 'not imported by this operation';
+  for (const [input, held] of [[GLOBAL_POLICY_INPUT, globalKept], [REPOSITORY_CONFIG_INPUT, settings.throttleHeld]] as const) {
+    if (held === undefined) continue;
+    const before = previous?.sources?.[input];
+    if (before === undefined) delete sources[input];
+    else sources[input] = before;
+  }
+  recordApplied(state.ctx.config, 'inputs', { digest: digestOf(sources), targets: [], fields: {}, sources });
+}
+
+/** Why the settings an input gives are left as kopia holds them, if they are. */
+function heldReason(settings: PolicySettings, source: string): string | undefined {
+  return source === settings.files.repositoryConfig ? settings.throttleHeld : settings.globalHeld;
+}
+
+/** What the summary says an input that failed keeps. */
+function keptWords(settings: PolicySettings, source: string): string {
+  return heldReason(settings, source) === undefined ? 'kept the last applied values' : 'kept the last applied values (as kopia holds them)';
+}
+
+/**
+ * Reports what the policy inputs hold that cannot be applied: an input that failed whole is a
+ * POLICY_FAILURE, a field whose value cannot be used a summary WARNING, each naming the file
+ * and saying that the last applied value stays.
+ */
 function reportSettings(state: RunState, settings: PolicySettings, outcome: PolicyOutcome): void {
   const { ctx } = state;
   for (const finding of settings.findings) {
     if (finding.severity === 'error') {
       outcome.failed++;
-      outcome.failures.push(`${finding.source}: ${finding.message}`);
-      ctx.output.log.warn({ file: finding.source }, `policy input not applied: ${finding.message}`);
+      const kept = keptWords(settings, finding.source);
+      outcome.failures.push(`${finding.source} not applied, ${kept}: ${finding.message}`);
+      ctx.output.log.warn({ file: finding.source, held: heldReason(settings, finding.source) }, `policy input not applied, ${kept}: ${finding.message}`);
+    } else if (finding.field !== undefined) {
+      const held = heldReason(settings, finding.source);
+      const kept = held === undefined ? 'the last applied value stays' : 'left as kopia holds it';
+      ctx.summary.warnings.push(`${finding.source}: ${finding.message}; ${kept}`);
+      ctx.output.log.warn({ file: finding.source, field: finding.field, held }, `policy field not applied, ${kept}: ${finding.message}`);
     } else {
       ctx.output.log.info({ file: finding.source }, `policy field not applied: ${finding.message}`);
     }

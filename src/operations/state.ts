@@ -15,6 +15,11 @@ export interface AppliedRecord {
   targets: string[];
   /** `target field.path` -> the value as JSON (a digest for action commands). */
   fields: Record<string, string>;
+  /**
+   * What each input applied, by input (`global policy file`, `KOPIA_MANUAL_CONFIG`, ...):
+   * `field.path` -> JSON. An input that cannot be read next time is replaced by these values.
+   */
+  sources?: Record<string, Record<string, string>>;
 }
 
 interface State {
@@ -83,6 +88,32 @@ export function flattenFields(document: Record<string, Record<string, unknown>>)
     out[`${target} ${path.join('.')}`] = path[0] === 'actions' ? `sha256:${digestOf(value).slice(0, 16)}` : JSON.stringify(value);
   };
   for (const [target, policy] of Object.entries(document)) walk(target, policy, []);
+  return out;
+}
+
+/** A policy fragment's leaves as `field.path` -> JSON, as one input's part of a record. */
+export function fragmentFields(fragment: Record<string, unknown>): Record<string, string> {
+  const fields: Record<string, string> = {};
+  for (const [key, value] of Object.entries(flattenFields({ _: fragment }))) fields[key.slice(2)] = value;
+  return fields;
+}
+
+/**
+ * The fragment that recorded fields stand for; undefined when one of them is an action, which
+ * the record holds only as a digest and so cannot be given back.
+ */
+export function fragmentOf(fields: Record<string, string>): Record<string, unknown> | undefined {
+  const out: Record<string, unknown> = {};
+  for (const [path, json] of Object.entries(fields)) {
+    const parts = path.split('.');
+    if (parts[0] === 'actions') return undefined;
+    let node = out;
+    for (const part of parts.slice(0, -1)) {
+      const child = node[part];
+      node = (node[part] = child !== null && typeof child === 'object' ? child : {}) as Record<string, unknown>;
+    }
+    node[parts.at(-1)!] = JSON.parse(json) as unknown;
+  }
   return out;
 }
 

@@ -1,6 +1,7 @@
 import * as z from 'zod';
 import type { ConfigIssue } from '../errors.js';
 import { mapPolicyDocument } from './kopia-policy.js';
+import { unusableValues } from './mounted.js';
 
 import { ENCRYPTIONS as ENCRYPTION, ERROR_CORRECTIONS as ECC, HASHES } from '../kopia/vocabulary.js';
 
@@ -61,6 +62,9 @@ export function parseManualConfig(input: unknown, issues: ConfigIssue[]): Manual
   if (m.compression) {
     // `repository create` has no compression flags: compression is a global policy.
     const mapped = mapPolicyDocument({ compression: m.compression }, SOURCE);
+    const unusable = unusableValues(mapped);
+    for (const message of unusable) issues.push({ source: SOURCE, message });
+    if (unusable.length > 0) return undefined;
     result.policy = mapped.policy;
     result.warnings.push(...mapped.warnings);
   }

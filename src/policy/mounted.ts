@@ -1,11 +1,14 @@
 import { isPlainObject } from '../values.js';
 import { existsSync } from 'node:fs';
+import { closest } from '../text.js';
 import { isAbsolute, join } from 'node:path';
 import { ConfigError } from '../errors.js';
 import { regularFileProblem } from '../files.js';
 import { readJsonFileSync } from './json-input.js';
-import { mapPolicyDocument } from './kopia-policy.js';
+import { kopiaPolicySchema, mapPolicyDocument, POLICY_ALIASES } from './kopia-policy.js';
 import { parseRepositoryConfig, type RepositoryConfig } from './repository-config.js';
+import { fragmentFields, fragmentOf } from '../operations/state.js';
+import * as z from 'zod';
 
 export const DEFAULT_GLOBAL_POLICY_FILE = 'global-policy.json';
 export const DEFAULT_REPOSITORY_CONFIG_FILE = 'repository.config';
@@ -27,6 +30,18 @@ export interface PolicyFinding {
    * with a mistake in it, so the run stops before the repository is touched.
    */
   blocksRun?: boolean;
+  /** The value of this field (a kopia policy path, or the repository config's field) could not be used. */
+  field?: string;
+}
+
+/** The names the record keeps each input's fields under: they stay the same when a path changes. */
+export const GLOBAL_POLICY_INPUT = 'global policy file';
+export const REPOSITORY_CONFIG_INPUT = 'repository config file';
+
+/** What the inputs applied in the last run that recorded it; see state.ts. */
+export interface LastInputs {
+  /** Per input, `field.path` -> JSON. */
+  sources?: Record<string, Record<string, string>>;
 }
 
 /** The policy and repository settings from every source, ready to apply. */
@@ -37,6 +52,17 @@ export interface PolicySettings {
   globalSources: string[];
   repository?: RepositoryConfig & { source: string };
   findings: PolicyFinding[];
+  /**
+   * Why the global policy must be left as kopia holds it: an input could not be read and what it
+   * applied last is not known (no record, or it held actions, which the record keeps only as digests).
+   */
+  globalHeld?: string;
+  /** The same for the repository throttle. */
+  throttleHeld?: string;
+  /** The mounted files this run reads, when it reads them. */
+  files: { globalPolicy?: string; repositoryConfig?: string };
+  /** What each input stands for in this run, last applied values included: the next record. */
+  sourceFields: Record<string, Record<string, string>>;
 }
 
 /**
@@ -70,16 +96,191 @@ function readMounted(path: string, findings: PolicyFinding[]): unknown {
   try {
     return readJsonFileSync(path);
   } catch (error) {
-    const issues = error instanceof ConfigError ? error.issues : [{ source: path, message: String(error) }];
-    for (const issue of issues) findings.push({ source: issue.source, message: issue.message, severity: 'error' });
+    reportError(findings, path, error);
     return undefined;
   }
 }
 
-/** Reads and checks every policy input. Touches no repository; never throws for a bad file. */
-export function loadPolicySettings(config: PolicyInputs): PolicySettings {
+/** Where a field's value comes from when its input fails: the last applied value, or nothing known. */
+type Kept = { fields: Record<string, string> } | { unknown: string };
+
+/** The recorded fields of `input` at or under `path`; everything, without a path. */
+function recorded(last: LastInputs | undefined, input: string, path?: string): Kept {
+  const fields = last?.sources?.[input];
+  if (fields === undefined) return { unknown: `no record of what ${input === GLOBAL_POLICY_INPUT ? 'the global policy file' : 'the repository config file'} applied last` };
+  const under = Object.entries(fields).filter(([key]) => path === undefined || key === path || key.startsWith(`${path}.`));
+  return { fields: Object.fromEntries(under) };
+}
+
+/** The fields (or sections) of kopia's policy at a dot path ('' for the top), or undefined when it names none. */
+function fieldsAt(path: string): Record<string, z.ZodType> | undefined {
+  let node: z.ZodType | undefined = kopiaPolicySchema;
+  for (const part of path === '' ? [] : path.split('.')) {
+    while (node instanceof z.ZodOptional) node = node.unwrap() as z.ZodType;
+    const shape: Record<string, z.ZodType> = node instanceof z.ZodObject ? (node.shape as Record<string, z.ZodType>) : {};
+    // Own keys only: `toString` or `__proto__` in a document is not a kopia field.
+    node = Object.hasOwn(shape, part) ? shape[part] : undefined;
+    if (node === undefined) return undefined;
+  }
+  while (node instanceof z.ZodOptional) node = node.unwrap() as z.ZodType;
+  return node instanceof z.ZodObject ? (node.shape as Record<string, z.ZodType>) : {};
+}
+
+/** A path as kopia spells it: the docs' alias resolved. */
+function kopiaPath(written: string): string {
+  return Object.hasOwn(POLICY_ALIASES, written) ? POLICY_ALIASES[written]! : written;
+}
+
+/** The kopia field an unknown key was most likely meant to be (`keepLatset` for `keepLatest`), if one is near. */
+function meantField(written: string): string | undefined {
+  const parts = written.split('.');
+  const key = parts.pop()!;
+  const parent = parts.join('.');
+  const known = fieldsAt(parent);
+  if (known === undefined) return undefined;
+  const aliases = Object.keys(POLICY_ALIASES).filter((a) => a.slice(0, a.lastIndexOf('.')) === parent);
+  const near = closest(key, [...Object.keys(known), ...aliases.map((a) => a.slice(a.lastIndexOf('.') + 1))]);
+  return near === undefined ? undefined : kopiaPath(parent ? `${parent}.${near}` : near);
+}
+
+/**
+ * The kopia fields a mapping warned about and left out: a value kopia would refuse (`-1`, `5.5`,
+ * `1e309`, a string), or a key misspelt so that the field it was meant to be is missing, but not a
+ * spelling another one overrides. `meant` marks a field found from a misspelling.
+ */
+function droppedFields(warnings: readonly string[], applied: readonly string[]): { path: string; warning: string; meant?: boolean }[] {
+  const out: { path: string; warning: string; meant?: boolean }[] = [];
+  for (const warning of warnings) {
+    const written = warning.slice(0, Math.max(0, warning.indexOf(': ')));
+    if (!written) continue;
+    const unknown = warning.endsWith(': unknown field, not applied');
+    const path = unknown ? meantField(written) : kopiaPath(written);
+    if (path === undefined || fieldsAt(path) === undefined) continue;
+    if (applied.some((a) => a === path || a.startsWith(`${path}.`))) continue;
+    out.push({ path, warning, ...(unknown ? { meant: true } : {}) });
+  }
+  return out;
+}
+
+/**
+ * Warnings of a mapping about values kopia cannot take, for an input given in the environment:
+ * such an input stops the run (the environment is checked before anything is touched), so that a
+ * field it set keeps its last applied value rather than falling back to kopia's default.
+ */
+export function unusableValues(mapping: { warnings: readonly string[]; applied: readonly string[] }): string[] {
+  return droppedFields(mapping.warnings, mapping.applied)
+    .filter((d) => !d.meant)
+    .map((d) => `${d.warning.replace(/, not applied$/, '')}: nothing is applied until it is fixed, so the last applied value stays`);
+}
+
+function reportError(findings: PolicyFinding[], source: string, error: unknown): void {
+  const issues = error instanceof ConfigError ? error.issues : [{ source, message: String(error) }];
+  for (const issue of issues) findings.push({ source: issue.source, message: issue.message, severity: 'error' });
+}
+
+/**
+ * The global policy file's part: what it maps to, with every field it cannot give now taken
+ * from what it applied last. Sets `settings.globalHeld` when that is not known.
+ */
+function globalFilePart(path: string, findings: PolicyFinding[], settings: PolicySettings, last: LastInputs | undefined): Record<string, unknown> | undefined {
+  const keepAll = () => {
+    const kept = recorded(last, GLOBAL_POLICY_INPUT);
+    const fragment = 'fields' in kept ? fragmentOf(kept.fields) : undefined;
+    if (fragment === undefined) settings.globalHeld ??= 'unknown' in kept ? kept.unknown : 'the file set policy actions last time';
+    return fragment;
+  };
+  const doc = readMounted(path, findings);
+  if (doc === undefined) return keepAll();
+  let mapped;
+  try {
+    mapped = mapPolicyDocument(doc, path);
+  } catch (error) {
+    reportError(findings, path, error);
+    return keepAll();
+  }
+  const dropped = droppedFields(mapped.warnings, mapped.applied);
+  for (const w of mapped.warnings) {
+    const drop = dropped.find((d) => d.warning === w);
+    const message = drop?.meant ? `${w} (read as a misspelling of ${drop.path})` : w;
+    findings.push({ source: path, message, severity: 'warning', ...(drop ? { field: drop.path } : {}) });
+  }
+  let policy = mapped.policy;
+  for (const { path: field } of dropped) {
+    const kept = recorded(last, GLOBAL_POLICY_INPUT, field);
+    const fragment = 'fields' in kept ? fragmentOf(kept.fields) : undefined;
+    if (fragment === undefined) settings.globalHeld ??= 'unknown' in kept ? kept.unknown : `${field} held policy actions last time`;
+    else policy = mergePolicies(policy, fragment);
+  }
+  return policy;
+}
+
+/** The repository config file's settings, each unusable one (or all, for an unusable file) as applied last. */
+function repositoryPart(path: string, findings: PolicyFinding[], settings: PolicySettings, last: LastInputs | undefined): RepositoryConfig | undefined {
+  const fromRecord = (field?: string): Partial<RepositoryConfig> | undefined => {
+    const kept = recorded(last, REPOSITORY_CONFIG_INPUT, field);
+    if ('unknown' in kept) {
+      settings.throttleHeld ??= kept.unknown;
+      return undefined;
+    }
+    return fragmentOf(kept.fields) as Partial<RepositoryConfig>;
+  };
+  const doc = readMounted(path, findings);
+  let parsed: RepositoryConfig | undefined;
+  if (doc !== undefined) {
+    try {
+      parsed = parseRepositoryConfig(doc, path);
+    } catch (error) {
+      reportError(findings, path, error);
+    }
+  }
+  if (parsed === undefined) {
+    const kept = fromRecord();
+    return kept && { notApplied: [], warnings: [], ...kept };
+  }
+  const given = doc as Record<string, unknown>;
+  const keep = (field: string) => {
+    if (Object.hasOwn(REPOSITORY_FIELD_KEYS, field)) Object.assign(parsed, fromRecord(REPOSITORY_FIELD_KEYS[field]));
+  };
+  for (const n of parsed.notApplied) {
+    // A key misspelt so that a field is missing (`uplodSpeed`): that field keeps its last value.
+    const key = n.endsWith(': unknown field') ? n.slice(0, -': unknown field'.length) : undefined;
+    const meant = key === undefined ? undefined : closest(key, Object.keys(REPOSITORY_FIELD_KEYS));
+    if (meant === undefined || given[meant] !== undefined) {
+      findings.push({ source: path, message: n, severity: 'warning' });
+      continue;
+    }
+    findings.push({ source: path, message: `${n} (read as a misspelling of ${meant})`, severity: 'warning', field: meant });
+    keep(meant);
+  }
+  for (const w of parsed.warnings) {
+    const field = w.slice(0, Math.max(0, w.indexOf(': ')));
+    findings.push({ source: path, message: w, severity: 'warning', field });
+    keep(field);
+  }
+  return parsed;
+}
+
+/** The repository config file's field names, and the names they are kept under. */
+const REPOSITORY_FIELD_KEYS: Readonly<Record<string, keyof RepositoryConfig>> = {
+  enableActions: 'enableActions',
+  actionCommandTimeout: 'actionTimeoutMs',
+  uploadSpeed: 'uploadBytesPerSecond',
+  downloadSpeed: 'downloadBytesPerSecond',
+};
+
+function repositoryFields(repository: RepositoryConfig): Record<string, string> {
+  const { enableActions, actionTimeoutMs, uploadBytesPerSecond, downloadBytesPerSecond } = repository;
+  return fragmentFields(JSON.parse(JSON.stringify({ enableActions, actionTimeoutMs, uploadBytesPerSecond, downloadBytesPerSecond })) as Record<string, unknown>);
+}
+
+/**
+ * Reads and checks every policy input. Touches no repository; never throws for a bad file. An
+ * input that cannot be read, parsed or validated, whole or one field of it, gives what it applied
+ * last (`last`), so that nothing it set drops back to kopia's defaults because of it.
+ */
+export function loadPolicySettings(config: PolicyInputs, last?: LastInputs): PolicySettings {
   const findings: PolicyFinding[] = [];
-  const settings: PolicySettings = { globalSources: [], findings };
+  const settings: PolicySettings = { globalSources: [], findings, sourceFields: {}, files: {} };
   let global: Record<string, unknown> | undefined;
   const add = (policy: Record<string, unknown> | undefined, source: string) => {
     if (!policy || Object.keys(policy).length === 0) return;
@@ -91,33 +292,20 @@ export function loadPolicySettings(config: PolicyInputs): PolicySettings {
 
   const policyFile = locate(config, config.files.globalPolicyFile, DEFAULT_GLOBAL_POLICY_FILE);
   if (policyFile && (policyFile.required || existsSync(policyFile.path))) {
-    const doc = readMounted(policyFile.path, findings);
-    if (doc !== undefined) {
-      try {
-        const mapped = mapPolicyDocument(doc, policyFile.path);
-        for (const w of mapped.warnings) findings.push({ source: policyFile.path, message: w, severity: 'warning' });
-        add(mapped.policy, policyFile.path);
-      } catch (error) {
-        const issues = error instanceof ConfigError ? error.issues : [{ source: policyFile.path, message: String(error) }];
-        for (const issue of issues) findings.push({ source: issue.source, message: issue.message, severity: 'error' });
-      }
-    }
+    settings.files.globalPolicy = policyFile.path;
+    const part = globalFilePart(policyFile.path, findings, settings, last);
+    add(part, policyFile.path);
+    settings.sourceFields[GLOBAL_POLICY_INPUT] = fragmentFields(part ?? {});
   }
   settings.globalPolicy = global;
 
   const repoFile = locate(config, config.files.repositoryConfigFile, DEFAULT_REPOSITORY_CONFIG_FILE);
   if (repoFile && (repoFile.required || existsSync(repoFile.path))) {
-    const doc = readMounted(repoFile.path, findings);
-    if (doc !== undefined) {
-      try {
-        const parsed = parseRepositoryConfig(doc, repoFile.path);
-        for (const w of parsed.warnings) findings.push({ source: repoFile.path, message: w, severity: 'warning' });
-        for (const n of parsed.notApplied) findings.push({ source: repoFile.path, message: n, severity: 'warning' });
-        settings.repository = { ...parsed, source: repoFile.path };
-      } catch (error) {
-        const issues = error instanceof ConfigError ? error.issues : [{ source: repoFile.path, message: String(error) }];
-        for (const issue of issues) findings.push({ source: issue.source, message: issue.message, severity: 'error' });
-      }
+    settings.files.repositoryConfig = repoFile.path;
+    const repository = repositoryPart(repoFile.path, findings, settings, last);
+    if (repository) {
+      settings.repository = { ...repository, source: repoFile.path };
+      settings.sourceFields[REPOSITORY_CONFIG_INPUT] = repositoryFields(repository);
     }
   }
   return settings;

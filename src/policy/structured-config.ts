@@ -1,8 +1,9 @@
 import { isPlainObject } from '../values.js';
 import type { StorageTarget } from '../backends/types.js';
 import { Secret } from '../secret.js';
-import type { ConfigIssue } from '../errors.js';
+import { ConfigError, type ConfigIssue } from '../errors.js';
 import { mapPolicyDocument } from './kopia-policy.js';
+import { unusableValues } from './mounted.js';
 import { connectionToken } from '../backends/shared.js';
 import { SECRET_KEY } from '../kopia/environment.js';
 
@@ -56,12 +57,18 @@ export function parseStructuredConfig(input: unknown, issues: ConfigIssue[]): St
     warnings: [],
   };
   if (input['policies'] !== undefined) {
+    // A policy that cannot be used stops the run: applying the rest would drop what it set before.
     try {
       const mapped = mapPolicyDocument(input['policies'], `${SOURCE} policies`);
+      const unusable = unusableValues(mapped);
+      for (const message of unusable) issues.push({ source: SOURCE, message: `policies.${message}` });
+      if (unusable.length > 0) return undefined;
       result.policy = mapped.policy;
       result.warnings.push(...mapped.warnings.map((w) => `policies.${w}`));
     } catch (error) {
-      result.warnings.push(`policies: ${(error as Error).message}, not applied`);
+      const messages = error instanceof ConfigError ? error.issues.map((i) => i.message) : [(error as Error).message];
+      for (const message of messages) issues.push({ source: SOURCE, message: `policies: ${message}` });
+      return undefined;
     }
   }
   const caching = input['caching'];

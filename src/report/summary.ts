@@ -147,7 +147,8 @@ export function summaryLines(input: RunSummary): string[] {
   }
   const notes = fit('NOTE', s.notes, 200);
   const warnings = fit('WARNING', s.warnings, 200);
-  const policyFailures = fit('POLICY_FAILURE', s.policy?.failures ?? [], 160);
+  // Room for a mounted file's path, what was kept and where the file went wrong.
+  const policyFailures = fit('POLICY_FAILURE', s.policy?.failures ?? [], 240);
 
   const lines = [...head, ...facts];
   if (policyLine) lines.push(policyLine, ...policyFailures);

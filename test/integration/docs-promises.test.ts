@@ -73,11 +73,12 @@ describe('policy actions', () => {
 });
 
 describe('the environment and the mounted files are the desired state', () => {
-  it('removed retention, compression and upload speed return to kopia defaults; an unchanged third run starts no extra kopia process', async () => {
+  it('in the container contract, removed retention, compression and upload speed return to kopia defaults; an unchanged third run starts no extra kopia process', async () => {
     const s = seeded('converge');
     writeFileSync(join(s.policyDir, 'repository.config'), JSON.stringify({ uploadSpeed: 5_000_000 }));
-    const first = await runMover(['backup'], {
+    const first = await runMover([], {
       ...s.env,
+      DIRECTION: 'source',
       DATA_DIR: s.data,
       KOPIA_CONFIG_PATH: s.policyDir,
       KOPIA_RETAIN_DAILY: '7',
@@ -90,7 +91,7 @@ describe('the environment and the mounted files are the desired state', () => {
     expect(first.plainLines).toContain('Policy configuration summary: 2 applied, 0 failed');
 
     writeFileSync(join(s.policyDir, 'repository.config'), JSON.stringify({}));
-    const second = await runMover(['backup'], { ...s.env, DATA_DIR: s.data, KOPIA_CONFIG_PATH: s.policyDir });
+    const second = await runMover([], { ...s.env, DIRECTION: 'source', DATA_DIR: s.data, KOPIA_CONFIG_PATH: s.policyDir });
     expect(second.exitCode, second.stdout).toBe(0);
     const own = ownPolicy(s.cache, s.password, s.target);
     expect(own['retention']).toEqual({});
@@ -100,7 +101,7 @@ describe('the environment and the mounted files are the desired state', () => {
     expect(changes.some((c) => c.includes('retention.keepDaily no longer set (was 7)'))).toBe(true);
     expect(changes.some((c) => c.includes('throttle upload changed from 5000000 to unlimited'))).toBe(true);
 
-    const third = await runMover(['backup'], { ...s.env, DATA_DIR: s.data, KOPIA_CONFIG_PATH: s.policyDir });
+    const third = await runMover([], { ...s.env, DIRECTION: 'source', DATA_DIR: s.data, KOPIA_CONFIG_PATH: s.policyDir });
     expect(third.exitCode, third.stdout).toBe(0);
     expect(third.kopiaCalls.map((a) => a.slice(0, 2).join(' '))).toEqual(['snapshot create']);
   });
