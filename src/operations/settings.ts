@@ -8,7 +8,8 @@ import type { PolicyOutcome } from '../report/summary.js';
 import type { Facts } from '../facts.js';
 import type { RunState, Step } from '../plan/step.js';
 import { CREATED } from './connect.js';
-import { describeChanges, digestOf, flattenFields, fragmentOf, recordApplied, type AppliedRecord } from './state.js';
+import { digestOf, flattenFields, fragmentOf } from '../policy/fields.js';
+import { describeChanges, recordApplied, type AppliedRecord } from './state.js';
 
 export interface PathPolicy {
   /** `user@host:path` */

@@ -7,7 +7,7 @@ import { regularFileProblem } from '../files.js';
 import { readJsonFileSync } from './json-input.js';
 import { kopiaPolicySchema, mapPolicyDocument, POLICY_ALIASES } from './kopia-policy.js';
 import { parseRepositoryConfig, type RepositoryConfig } from './repository-config.js';
-import { fragmentFields, fragmentOf } from '../operations/state.js';
+import { fragmentFields, fragmentOf } from './fields.js';
 import * as z from 'zod';
 
 export const DEFAULT_GLOBAL_POLICY_FILE = 'global-policy.json';
