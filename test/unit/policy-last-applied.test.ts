@@ -44,10 +44,19 @@ describe('a global policy file that cannot be read', () => {
 });
 
 describe('a field of the global policy file whose value cannot be used', () => {
-  it.each(['-1', '5.5', '1e309', '"20"', 'true'])('keepLatest %s keeps 20; the other fields apply; the finding names the field', (bad) => {
+  it.each(['-1', '5.5', '"20"', 'true'])('keepLatest %s keeps 20; the other fields apply; the finding names the field', (bad) => {
     const settings = load({ 'global-policy.json': `{"retention": {"keepLatest": ${bad}, "keepDaily": 3}}` }, LAST);
     expect(settings.globalPolicy).toEqual({ retention: { keepLatest: 20, keepDaily: 3 } });
     expect(settings.findings.find((f) => f.field === 'retention.keepLatest')?.source).toMatch(/global-policy\.json$/);
+  });
+
+  it('a number beyond 2^53-1 is refused with the whole file: every field keeps its last value, the finding names file and field', () => {
+    const settings = load({ 'global-policy.json': '{"retention": {"keepLatest": 1e309, "keepDaily": 3}}' }, LAST);
+    expect(settings.globalPolicy).toEqual(load({ 'global-policy.json': '[' }, LAST).globalPolicy);
+    expect(settings.globalPolicy).toMatchObject({ retention: { keepLatest: 20 } });
+    const error = settings.findings.find((f) => f.severity === 'error');
+    expect(error?.source).toMatch(/global-policy\.json$/);
+    expect(error?.message).toMatch(/retention\.keepLatest/);
   });
 
   it('a section of the wrong type keeps each field it held', () => {
