@@ -106,10 +106,17 @@ function anyPercentEncoding(value: string): string {
   return pattern;
 }
 
+/**
+ * Secrets longer than this (a PEM key, a whole JSON config) are matched by their whole forms only:
+ * a pattern that lets each of their characters be encoded on its own would pass the size that
+ * JavaScript allows a regular expression, and a partly encoded copy of such a value is not printed.
+ */
+const PATTERN_MAX_LENGTH = 512;
+
 /** One pattern for every form of every secret, longest first so that overlapping secrets redact whole. */
 function secretPattern(secrets: readonly string[]): RegExp | undefined {
   const alternatives = new Set<string>();
-  for (const secret of secrets) {
+  for (const secret of secrets.filter((s) => s.length <= PATTERN_MAX_LENGTH)) {
     for (const value of plainForms(secret)) alternatives.add(anyPercentEncoding(value));
     for (const form of secretForms(secret)) alternatives.add(escapeRegExp(form));
   }
@@ -117,25 +124,38 @@ function secretPattern(secrets: readonly string[]): RegExp | undefined {
   return new RegExp([...alternatives].sort((a, b) => b.length - a.length).join('|'), 'g');
 }
 
+/** The whole forms of the long secrets, longest first. */
+function longSecretForms(secrets: readonly string[]): string[] {
+  const forms = new Set(secrets.filter((s) => s.length > PATTERN_MAX_LENGTH).flatMap(secretForms));
+  return [...forms].sort((a, b) => b.length - a.length);
+}
+
 /** Whether any form of any of the secrets is in the text. */
 export function containsSecret(text: string, secrets: readonly string[]): boolean {
   const pattern = secretPattern(secrets);
-  return pattern !== undefined && new RegExp(pattern.source).test(text);
+  if (pattern !== undefined && new RegExp(pattern.source).test(text)) return true;
+  return longSecretForms(secrets).some((form) => text.includes(form));
 }
 
 /** Replaces every known secret, in each of its forms, in a string. */
 export class Redactor {
   private readonly pattern: RegExp | undefined;
+  private readonly longForms: string[];
   constructor(secrets: readonly string[]) {
     this.pattern = secretPattern(secrets);
+    this.longForms = longSecretForms(secrets);
   }
 
   get empty(): boolean {
-    return this.pattern === undefined;
+    return this.pattern === undefined && this.longForms.length === 0;
   }
 
   redact(text: string): string {
-    return this.pattern === undefined ? text : text.replace(this.pattern, '[redacted]');
+    let out = this.pattern === undefined ? text : text.replace(this.pattern, '[redacted]');
+    for (const form of this.longForms) {
+      if (out.includes(form)) out = out.split(form).join('[redacted]');
+    }
+    return out;
   }
 
   /** Redacts the string values of a parsed JSON record, leaving its keys and structure intact. */

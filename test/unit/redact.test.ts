@@ -128,3 +128,21 @@ describe('redaction, generated secrets', () => {
     );
   });
 });
+
+describe('a secret of 100 KiB (a whole JSON config in a variable)', () => {
+  const secret = `${'{"a":'.repeat(20_000)}"key!*'()"${'}'.repeat(20_000)}`;
+
+  it('builds a redactor without passing the size JavaScript allows a pattern', () => {
+    expect(() => new Redactor([secret, 'hunter22'])).not.toThrow();
+  });
+
+  it('is redacted as given, JSON-escaped, URL-encoded in Go\'s way and as base64, beside a short secret', () => {
+    const redactor = new Redactor([secret, 'hunter22']);
+    for (const form of secretForms(secret)) {
+      const line = `before ${form} after hunter%32%32`;
+      const out = redactor.redact(line);
+      expect(out).toBe('before [redacted] after [redacted]');
+      expect(containsSecret(line, [secret])).toBe(true);
+    }
+  });
+});
