@@ -148,5 +148,5 @@ export function unexpectedFailure(error: unknown): { reason: string; failure: Fa
     const what = [e?.syscall, e?.path].filter((x) => typeof x === 'string' && x !== '').join(' ');
     return { reason: `the mover could not ${what || 'go on'}: ${words}`, failure: errnoFailure(code) ?? KNOWN_FAILURES.Unknown };
   }
-  return { reason: 'the mover stopped on an internal error it did not expect (its details are in the debug log); a retry may help', failure: KNOWN_FAILURES.Unknown };
+  return { reason: 'the mover stopped on an internal error it did not expect (run with KOPIA_LOG_LEVEL=debug to log its details); a retry may help', failure: KNOWN_FAILURES.Unknown };
 }

@@ -115,7 +115,9 @@ async function debugPause(output: Output, config: MoverConfig, binary: string, c
 /** Runs one operation end to end and returns the exit code. Never calls process.exit. */
 export async function run(options: RunOptions): Promise<number> {
   const started = Date.now();
-  const output = new Output(formatFor(options.env), environmentSecrets(options.env));
+  // KOPIA_LOG_LEVEL=debug also shows the program's own debug records: the details of an unexpected error.
+  const level = options.env['KOPIA_LOG_LEVEL'] === 'debug' ? 'debug' : 'info';
+  const output = new Output(formatFor(options.env), environmentSecrets(options.env), 1, level);
   const summary: RunSummary = {
     operation: options.operation ?? directionOperation(options.env) ?? 'unknown',
     result: 'FAILURE',

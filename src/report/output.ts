@@ -30,7 +30,7 @@ export class Output {
   private redactor: Redactor;
   private readonly fd: number;
 
-  constructor(format: 'json' | 'pretty', secrets: readonly string[] = [], fd = 1) {
+  constructor(format: 'json' | 'pretty', secrets: readonly string[] = [], fd = 1, level: 'info' | 'debug' = 'info') {
     this.fd = fd;
     this.redactor = new Redactor(secrets);
     const stream = {
@@ -47,7 +47,7 @@ export class Output {
       },
     };
     const timestamp = format === 'json' ? pino.stdTimeFunctions.isoTime : pino.stdTimeFunctions.epochTime;
-    this.log = pino({ base: undefined, timestamp }, stream);
+    this.log = pino({ base: undefined, timestamp, level }, stream);
   }
 
   /** Once config is parsed, the secrets to scrub are known. */
