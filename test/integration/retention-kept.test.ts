@@ -65,7 +65,7 @@ describe('a policy file that cannot be read keeps the last applied retention', (
     writeFileSync(file, JSON.stringify({ retention: { keepLatest: 20, keepDaily: 9 } }));
     const env = { ...s.env, DIRECTION: 'source', DATA_DIR: s.data, KOPIA_CONFIG_PATH: s.policyDir };
     await backups(1, [], env, s);
-    for (const bad of ['1e309', '-1', '5.5', '"twenty"']) {
+    for (const bad of ['-1', '5.5', '"twenty"']) {
       writeFileSync(file, `{"retention": {"keepLatest": ${bad}, "keepDaily": 8}}`);
       const result = await runMover([], env);
       expect(result.exitCode, result.stdout).toBe(0);
@@ -75,6 +75,15 @@ describe('a policy file that cannot be read keeps the last applied retention', (
       // The file's other fields still apply.
       expect(globalRetention(s), bad).toMatchObject({ keepLatest: 20, keepDaily: 8 });
     }
+    // A number no JSON reader holds exactly refuses the whole file: every field keeps its last value.
+    writeFileSync(file, '{"retention": {"keepLatest": 1e309, "keepDaily": 7}}');
+    const huge = await runMover([], env);
+    expect(huge.exitCode, huge.stdout).toBe(0);
+    const failure = lines(huge, 'POLICY_FAILURE').join('\n');
+    expect(failure).toContain(file);
+    expect(failure).toContain('retention.keepLatest');
+    expect(failure).toContain('kept the last applied values');
+    expect(globalRetention(s)).toMatchObject({ keepLatest: 20, keepDaily: 8 });
     // Lowered on purpose in the file: applied, and said with the count.
     writeFileSync(file, '{"retention": {"keepLatest": 2, "keepHourly": 0, "keepDaily": 0}}');
     const lowered = await runMover([], env);
