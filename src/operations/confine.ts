@@ -1,0 +1,73 @@
+import { lstatSync, unlinkSync, type BigIntStats } from 'node:fs';
+import { ConfigError } from '../errors.js';
+import { identityOfStats, type ProtectedIdentities } from './identity.js';
+import { byteKey } from './mounts.js';
+import { names, shownPath, type SnapshotListing } from './prune.js';
+
+export interface ConfineOptions {
+  /** DATA_DIR's real path, as bytes. */
+  root: Buffer;
+  listing: Pick<SnapshotListing, 'paths' | 'directories'>;
+  /** Mount points below root (byteKey of their absolute paths). */
+  mounts: ReadonlySet<string>;
+  guarded: Pick<ProtectedIdentities, 'reason'>;
+  stop?: AbortSignal;
+}
+
+const SLASH = Buffer.from('/');
+
+/**
+ * Makes DATA_DIR safe for kopia to write into, before it writes: kopia follows a symlink standing
+ * where the snapshot has a directory and writes outside DATA_DIR through it. Walks DATA_DIR along
+ * the snapshot's directories only and collects every non-directory (symlink, file, socket...) in
+ * such a place; refuses (exit 2, nothing written) a mount point or a protected folder at any path
+ * the snapshot holds, and a directory where the snapshot has a file (kopia cannot replace it).
+ * Only when the whole walk found no reason to refuse are the collected entries removed; kopia then
+ * creates the directories in their place. Returns what was removed, for the log.
+ */
+export async function confineTarget(options: ConfineOptions): Promise<string[]> {
+  const misplaced: Buffer[] = [];
+  const device = lstatSync(options.root, { bigint: true }).dev;
+  let sinceYield = 0;
+  const visit = async (relative: Buffer): Promise<void> => {
+    const dir = relative.length === 0 ? options.root : Buffer.concat([options.root, SLASH, relative]);
+    for await (const name of names(dir)) {
+      if (options.stop?.aborted) throw options.stop.reason instanceof Error ? options.stop.reason : new Error('stopped');
+      if (++sinceYield % 256 === 0) await new Promise((resolve) => setImmediate(resolve));
+      const child = relative.length === 0 ? name : Buffer.concat([relative, SLASH, name]);
+      const isDirectory = options.listing.directories.has(child);
+      if (!isDirectory && !options.listing.paths.has(child)) continue;
+      const path = Buffer.concat([dir, SLASH, name]);
+      const st = lstatSync(path, { bigint: true });
+      if (st.isDirectory()) refuseForeign(options, path, st, device);
+      if (isDirectory && st.isDirectory()) await visit(child);
+      else if (isDirectory) misplaced.push(path);
+      else if (st.isDirectory()) {
+        throw new ConfigError({
+          source: 'DATA_DIR',
+          message: `${shownPath(path)} is a directory where the snapshot has a file; kopia cannot restore over it. Move it out of DATA_DIR and run again (nothing was restored)`,
+        });
+      }
+    }
+  };
+  await visit(Buffer.alloc(0));
+  for (const path of misplaced) unlinkSync(path);
+  return misplaced.map(shownPath);
+}
+
+/** A mount point or a protected folder where kopia would write: refused before anything is written. */
+function refuseForeign(options: ConfineOptions, path: Buffer, st: BigIntStats, device: bigint): void {
+  const protectedAs = options.guarded.reason(identityOfStats(st));
+  if (protectedAs !== undefined) {
+    throw new ConfigError({
+      source: 'DATA_DIR',
+      message: `${shownPath(path)} is ${protectedAs} (the same folder by device and inode), at a path the snapshot holds; kopia would restore into it. Remove that mount from DATA_DIR (nothing was restored)`,
+    });
+  }
+  if (st.dev !== device || options.mounts.has(byteKey(path))) {
+    throw new ConfigError({
+      source: 'DATA_DIR',
+      message: `${shownPath(path)} is a mount point at a path the snapshot holds; kopia would write into that other filesystem. Unmount it, or restore into a DATA_DIR without it (nothing was restored)`,
+    });
+  }
+}
