@@ -45,7 +45,7 @@ export async function confineTarget(options: ConfineOptions): Promise<string[]> 
       else if (st.isDirectory()) {
         throw new ConfigError({
           source: 'DATA_DIR',
-          message: `${shownPath(path)} is a directory where the snapshot has a file; kopia cannot restore over it. Move it out of DATA_DIR and run again (nothing was restored)`,
+          message: `${shownPath(path)} is a directory where the snapshot has a file or a symlink; kopia cannot restore over it. Move it out of DATA_DIR and run again (nothing was restored)`,
         });
       }
     }

@@ -6,9 +6,9 @@ import { lstatSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
  * hex bytes (names that are not UTF-8 stay exact). Never follows a symlink; folders listed in
  * `skip` (absolute paths) are left out with all they hold.
  */
-export function fingerprint(root: string, skip: readonly string[] = []): Map<string, string> {
+export function fingerprint(root: string, skip: readonly (string | Buffer)[] = []): Map<string, string> {
   const out = new Map<string, string>();
-  const skipped = new Set(skip.map((p) => Buffer.from(p).toString('hex')));
+  const skipped = new Set(skip.map((p) => (typeof p === 'string' ? Buffer.from(p) : p).toString('hex')));
   const walk = (dir: Buffer, relative: Buffer) => {
     for (const name of readdirSync(dir, { encoding: 'buffer' }).sort(Buffer.compare)) {
       const path = Buffer.concat([dir, Buffer.from('/'), name]);
@@ -29,7 +29,7 @@ export function fingerprint(root: string, skip: readonly string[] = []): Map<str
 }
 
 /** Names and contents only (what a restore promises to reproduce), for comparing a target with a source. */
-export function contents(root: string, skip: readonly string[] = []): Map<string, string> {
+export function contents(root: string, skip: readonly (string | Buffer)[] = []): Map<string, string> {
   const out = new Map<string, string>();
   for (const [key, value] of fingerprint(root, skip)) out.set(key, value.startsWith('dir ') ? 'dir' : value.replace(/^file \d+ /, 'file '));
   return out;
