@@ -237,7 +237,8 @@ class Pruner {
       if (relative.length === 0 && name.toString('latin1') === 'lost+found') continue;
       const child = relative.length === 0 ? name : joinBytes(relative, name);
       const path = this.absolute(child);
-      const st = lstatSync(path, { bigint: true });
+      const st = lstatIfThere(path);
+      if (st === undefined) continue;
       if (this.foreign(path, st)) {
         this.result.otherDevice++;
       } else if (keep.has(child)) {
@@ -275,10 +276,21 @@ class Pruner {
     for await (const name of names(path)) {
       await this.step();
       const child = joinBytes(path, name);
-      if (!(await this.removeTree(child, lstatSync(child, { bigint: true })))) empty = false;
+      const childStats = lstatIfThere(child);
+      if (childStats !== undefined && !(await this.removeTree(child, childStats))) empty = false;
     }
     if (empty) rmdirSync(path);
     return empty;
+  }
+}
+
+/** An entry's stats, or undefined when it went away since its folder was read (the application still runs). */
+function lstatIfThere(path: Buffer): BigIntStats | undefined {
+  try {
+    return lstatSync(path, { bigint: true });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw error;
   }
 }
 
