@@ -2,7 +2,7 @@ import { lstatSync, unlinkSync, type BigIntStats } from 'node:fs';
 import { ConfigError } from '../errors.js';
 import { identityOfStats, type ProtectedIdentities } from './identity.js';
 import { byteKey } from './mounts.js';
-import { names, shownPath, type SnapshotListing } from './prune.js';
+import { names, removeFolder, shownPath, type SnapshotListing } from './prune.js';
 
 export interface ConfineOptions {
   /** DATA_DIR's real path, as bytes. */
@@ -12,6 +12,11 @@ export interface ConfineOptions {
   mounts: ReadonlySet<string>;
   guarded: Pick<ProtectedIdentities, 'reason'>;
   stop?: AbortSignal;
+  /**
+   * With file deletion: a folder where the snapshot has a file or a symlink is removed (DATA_DIR is
+   * to equal the snapshot). Without, it is refused: the user did not ask for anything to go.
+   */
+  replaceFolders?: boolean;
 }
 
 const SLASH = Buffer.from('/');
@@ -21,12 +26,14 @@ const SLASH = Buffer.from('/');
  * where the snapshot has a directory and writes outside DATA_DIR through it. Walks DATA_DIR along
  * the snapshot's directories only and collects every non-directory (symlink, file, socket...) in
  * such a place; refuses (exit 2, nothing written) a mount point or a protected folder at any path
- * the snapshot holds, and a directory where the snapshot has a file (kopia cannot replace it).
- * Only when the whole walk found no reason to refuse are the collected entries removed; kopia then
- * creates the directories in their place. Returns what was removed, for the log.
+ * the snapshot holds. A folder where the snapshot has a file or a symlink (kopia cannot replace it)
+ * is removed with deletion on and refused without. Only when the whole walk found no reason to
+ * refuse is anything removed; kopia then writes what the snapshot has in its place. Returns what
+ * was removed, for the log.
  */
 export async function confineTarget(options: ConfineOptions): Promise<string[]> {
   const misplaced: Buffer[] = [];
+  const folders: Buffer[] = [];
   const device = lstatSync(options.root, { bigint: true }).dev;
   let sinceYield = 0;
   const visit = async (relative: Buffer): Promise<void> => {
@@ -43,16 +50,38 @@ export async function confineTarget(options: ConfineOptions): Promise<string[]> 
       if (isDirectory && st.isDirectory()) await visit(child);
       else if (isDirectory) misplaced.push(path);
       else if (st.isDirectory()) {
-        throw new ConfigError({
-          source: 'DATA_DIR',
-          message: `${shownPath(path)} is a directory where the snapshot has a file or a symlink; kopia cannot restore over it. Move it out of DATA_DIR and run again (nothing was restored)`,
-        });
+        if (!options.replaceFolders) throw folderInTheWay(path, 'run again with KOPIA_ENABLE_FILE_DELETION, or move it out of DATA_DIR');
+        refuseMountsBelow(options, path);
+        folders.push(path);
       }
     }
   };
   await visit(Buffer.alloc(0));
   for (const path of misplaced) unlinkSync(path);
-  return misplaced.map(shownPath);
+  for (const path of folders) {
+    if (!(await removeFolder({ ...options, keep: { has: () => false } }, path))) throw folderInTheWay(path, 'something in it could not be removed');
+  }
+  return [...misplaced, ...folders].map(shownPath);
+}
+
+function folderInTheWay(path: Buffer, what: string): ConfigError {
+  return new ConfigError({
+    source: 'DATA_DIR',
+    message: `${shownPath(path)} is a directory where the snapshot has a file or a symlink; kopia cannot restore over it: ${what} (nothing was restored)`,
+  });
+}
+
+/** A folder about to be removed whole must hold no mount point: removing stops there, and kopia would fail. */
+function refuseMountsBelow(options: ConfineOptions, path: Buffer): void {
+  const prefix = byteKey(Buffer.concat([path, SLASH]));
+  for (const key of options.mounts) {
+    if (key.startsWith(prefix)) {
+      throw new ConfigError({
+        source: 'DATA_DIR',
+        message: `${shownPath(Buffer.from(key, 'latin1'))} is a mount point inside ${shownPath(path)}, a folder where the snapshot has a file or a symlink. Unmount it, or restore into a DATA_DIR without it (nothing was restored)`,
+      });
+    }
+  }
 }
 
 /** A mount point or a protected folder where kopia would write: refused before anything is written. */

@@ -177,16 +177,27 @@ export async function removeExtras(options: PruneOptions): Promise<PruneResult> 
   return new Pruner(options).run();
 }
 
+/**
+ * Removes one whole folder below root under the same rules (no mount point entered, a protected
+ * folder stops it); true when it is gone, false when something in it had to stay.
+ */
+export async function removeFolder(options: PruneOptions, path: Buffer): Promise<boolean> {
+  const pruner = new Pruner(options);
+  const stats = lstatIfThere(path);
+  return stats === undefined || (await pruner.removeTree(path, stats));
+}
+
 class Pruner {
   readonly result: PruneResult = { removed: 0, otherDevice: 0, ambiguous: 0 };
-  private device = 0n;
+  private readonly device: bigint;
   private sinceYield = 0;
   private removedBatch: string[] = [];
 
-  constructor(private readonly options: PruneOptions) {}
+  constructor(private readonly options: PruneOptions) {
+    this.device = lstatSync(options.root, { bigint: true }).dev;
+  }
 
   async run(): Promise<PruneResult> {
-    this.device = lstatSync(this.options.root, { bigint: true }).dev;
     try {
       await this.visit(Buffer.alloc(0));
     } finally {
@@ -263,7 +274,7 @@ class Pruner {
   }
 
   /** Removes a whole subtree on root's filesystem; false when something in it had to stay. */
-  private async removeTree(path: Buffer, st: BigIntStats): Promise<boolean> {
+  async removeTree(path: Buffer, st: BigIntStats): Promise<boolean> {
     if (this.foreign(path, st)) {
       this.result.otherDevice++;
       return false;

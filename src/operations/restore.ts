@@ -221,9 +221,10 @@ async function confine(config: RestoreConfig, state: RunState, dataDir: string, 
   }
   const root = Buffer.from(dataDir);
   if (!isDirectory(root)) return;
-  const removed = await confineTarget({ root, listing, ...surroundings(config, root), stop: state.ctx.stop });
+  const replaceFolders = config.restore.enableFileDeletion;
+  const removed = await confineTarget({ root, listing, ...surroundings(config, root), stop: state.ctx.stop, replaceFolders });
   if (removed.length > 0) {
-    state.ctx.output.log.warn({ replaced: removed }, 'removed entries that stood where the snapshot has a folder (kopia would have written through them)');
+    state.ctx.output.log.warn({ replaced: removed }, 'removed entries that stood where the snapshot has another type (kopia would have written through them or failed)');
   }
 }
 

@@ -76,10 +76,28 @@ describe('a restore writes only inside DATA_DIR', () => {
       expect(result.exitCode, result.stdout).toBe(0);
       expect(differences(before, fingerprint(s.root, skip))).toEqual([]);
       expect(differences(fingerprint(s.data), fingerprint(target))).toEqual([]);
-      const replaced = result.records.find((r) => r['msg'] === 'removed entries that stood where the snapshot has a folder (kopia would have written through them)');
+      const replaced = result.records.find((r) => r['msg'] === 'removed entries that stood where the snapshot has another type (kopia would have written through them or failed)');
       expect(replaced?.['replaced']).toEqual([join(target, 'd')]);
     });
   }
+
+  it('a folder where the snapshot has a file: exit 2 with DATA_DIR untouched without deletion; with deletion it is replaced', async () => {
+    const s = scenario('folderfile');
+    seed(s);
+    const target = join(s.root, 'target');
+    mkdirSync(join(target, 'a.txt', 'inner'), { recursive: true });
+    writeFileSync(join(target, 'a.txt', 'inner', 'x'), 'x\n');
+    const env = await backedUp(s, target);
+    const before = fingerprint(target);
+    const refused = await runMover(['restore'], env);
+    expect(refused.exitCode, refused.stdout).toBe(2);
+    expect(refused.stdout).toContain(`${join(target, 'a.txt')} is a directory where the snapshot has a file or a symlink`);
+    expect(refused.stdout).toContain('run again with KOPIA_ENABLE_FILE_DELETION');
+    expect(differences(before, fingerprint(target))).toEqual([]);
+    const replaced = await runMover(['restore'], { ...env, KOPIA_ENABLE_FILE_DELETION: 'true' });
+    expect(replaced.exitCode, replaced.stdout).toBe(0);
+    expect(differences(fingerprint(s.data), fingerprint(target))).toEqual([]);
+  });
 
   it('DATA_DIR given through a symlink is restored into its target (with deletion, extras go)', async () => {
     const s = scenario('datalink');

@@ -313,8 +313,19 @@ describe('confineTarget: DATA_DIR before kopia writes', () => {
     expect(existsSync(join(root, 'a'))).toBe(true);
   });
 
-  it('refuses a folder where the snapshot has a file', async () => {
-    tree(root, ['f/inside']);
-    await expect(confine(rawListing('f'))).rejects.toThrow(/is a directory where the snapshot has a file or a symlink/);
+  it('refuses a folder where the snapshot has a file without deletion, removes it whole with deletion', async () => {
+    tree(root, ['f/inside/deep', 'keep/']);
+    await expect(confine(rawListing('f', 'keep/'))).rejects.toThrow(/f is a directory where the snapshot has a file or a symlink.*KOPIA_ENABLE_FILE_DELETION/);
+    expect(list(root)).toEqual(['f/', 'f/inside/', 'f/inside/deep', 'keep/']);
+    const options = { root: Buffer.from(root), listing: rawListing('f', 'keep/'), mounts: new Set<string>(), guarded: NOTHING_GUARDED, replaceFolders: true };
+    expect(await confineTarget(options)).toEqual([join(root, 'f')]);
+    expect(list(root)).toEqual(['keep/']);
+  });
+
+  it('with deletion, still refuses such a folder when a mount point is inside it', async () => {
+    tree(root, ['f/m/']);
+    const options = { root: Buffer.from(root), listing: rawListing('f'), mounts: mountPointsBelow(Buffer.from(root), [Buffer.from(join(root, 'f/m'))]), guarded: NOTHING_GUARDED, replaceFolders: true };
+    await expect(confineTarget(options)).rejects.toThrow(/f\/m is a mount point inside/);
+    expect(list(root)).toEqual(['f/', 'f/m/']);
   });
 });
