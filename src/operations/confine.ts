@@ -1,5 +1,5 @@
 import { lstatSync, unlinkSync, type BigIntStats } from 'node:fs';
-import { ConfigError } from '../errors.js';
+import { ConfigError, OperationError } from '../errors.js';
 import { identityOfStats, type ProtectedIdentities } from './identity.js';
 import { byteKey } from './mounts.js';
 import { names, removeFolder, shownPath, type SnapshotListing } from './prune.js';
@@ -46,7 +46,7 @@ export async function confineTarget(options: ConfineOptions): Promise<string[]> 
       if (!isDirectory && !options.listing.paths.has(child)) continue;
       const path = Buffer.concat([dir, SLASH, name]);
       const st = lstatSync(path, { bigint: true });
-      if (st.isDirectory()) refuseForeign(options, path, st, device);
+      refuseForeign(options, path, st, device);
       if (isDirectory && st.isDirectory()) await visit(child);
       else if (isDirectory) misplaced.push(path);
       else if (st.isDirectory()) {
@@ -59,7 +59,9 @@ export async function confineTarget(options: ConfineOptions): Promise<string[]> 
   await visit(Buffer.alloc(0));
   for (const path of misplaced) unlinkSync(path);
   for (const path of folders) {
-    if (!(await removeFolder({ ...options, keep: { has: () => false } }, path))) throw folderInTheWay(path, 'something in it could not be removed');
+    if (!(await removeFolder({ ...options, keep: { has: () => false } }, path))) {
+      throw new OperationError(`${shownPath(path)} stands where the snapshot has a file or a symlink and could not be removed whole (something in it is on another filesystem); nothing was restored`);
+    }
   }
   return [...misplaced, ...folders].map(shownPath);
 }
@@ -84,7 +86,7 @@ function refuseMountsBelow(options: ConfineOptions, path: Buffer): void {
   }
 }
 
-/** A mount point or a protected folder where kopia would write: refused before anything is written. */
+/** A mount point (a folder or a bind-mounted file) or a protected folder where kopia would write: refused before anything is written. */
 function refuseForeign(options: ConfineOptions, path: Buffer, st: BigIntStats, device: bigint): void {
   const protectedAs = options.guarded.reason(identityOfStats(st));
   if (protectedAs !== undefined) {
@@ -93,7 +95,7 @@ function refuseForeign(options: ConfineOptions, path: Buffer, st: BigIntStats, d
       message: `${shownPath(path)} is ${protectedAs} (the same folder by device and inode), at a path the snapshot holds; kopia would restore into it. Remove that mount from DATA_DIR (nothing was restored)`,
     });
   }
-  if (st.dev !== device || options.mounts.has(byteKey(path))) {
+  if (st.dev !== device || (options.mounts.size > 0 && options.mounts.has(byteKey(path)))) {
     throw new ConfigError({
       source: 'DATA_DIR',
       message: `${shownPath(path)} is a mount point at a path the snapshot holds; kopia would write into that other filesystem. Unmount it, or restore into a DATA_DIR without it (nothing was restored)`,

@@ -231,14 +231,14 @@ class Pruner {
     return relative.length === 0 ? this.options.root : joinBytes(this.options.root, relative);
   }
 
-  /** A directory the walk must not enter: a mount point (kept), or a protected one (stop). */
+  /** An entry the walk must not enter or remove: a mount point, also of a single file (kept), or a protected folder (stop). */
   private foreign(path: Buffer, st: BigIntStats): boolean {
-    if (!st.isDirectory()) return st.dev !== this.device;
-    const protectedAs = this.options.guarded.reason(identityOfStats(st));
+    const protectedAs = st.isDirectory() ? this.options.guarded.reason(identityOfStats(st)) : undefined;
     if (protectedAs !== undefined) {
       throw new DeletionStopped(`${shownPath(path)} is ${protectedAs} (the same folder by device and inode)`);
     }
-    return st.dev !== this.device || this.options.mounts.has(byteKey(path));
+    const mounts = this.options.mounts;
+    return st.dev !== this.device || (mounts.size > 0 && mounts.has(byteKey(path)));
   }
 
   private async visit(relative: Buffer): Promise<void> {

@@ -243,6 +243,13 @@ describe('removeExtras on byte-exact names', () => {
     expect(list(root)).toEqual(['mnt/', 'mnt/inside.txt']);
   });
 
+  it('keeps a single file that is a mount point (a bind-mounted file) rather than unlinking it', async () => {
+    tree(root, ['bound.conf', 'extra.txt']);
+    const result = await removeExtras(root, new SnapshotPaths(), { mounts: mountPointsBelow(Buffer.from(root), [Buffer.from(join(root, 'bound.conf'))]) });
+    expect(result).toEqual({ removed: 1, otherDevice: 1, ambiguous: 0 });
+    expect(list(root)).toEqual(['bound.conf']);
+  });
+
   it('stops at a protected folder, says what it is, and has logged what it deleted before', async () => {
     tree(root, ['a-extra.txt', 'b-repo/blob', 'c-extra.txt']);
     const repo = join(root, 'b-repo');
@@ -311,6 +318,11 @@ describe('confineTarget: DATA_DIR before kopia writes', () => {
     tree(root, ['m/']);
     await expect(confine(rawListing('a/', 'm/'), [Buffer.from(join(root, 'm'))])).rejects.toThrow(/m is a mount point at a path the snapshot holds/);
     expect(existsSync(join(root, 'a'))).toBe(true);
+  });
+
+  it('refuses a bind-mounted file at a path the snapshot holds', async () => {
+    tree(root, ['a.txt']);
+    await expect(confine(rawListing('a.txt'), [Buffer.from(join(root, 'a.txt'))])).rejects.toThrow(/a.txt is a mount point at a path the snapshot holds/);
   });
 
   it('refuses a folder where the snapshot has a file without deletion, removes it whole with deletion', async () => {
