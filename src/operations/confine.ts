@@ -7,7 +7,7 @@ import { names, removeFolder, shownPath, type SnapshotListing } from './prune.js
 export interface ConfineOptions {
   /** DATA_DIR's real path, as bytes. */
   root: Buffer;
-  listing: Pick<SnapshotListing, 'paths' | 'directories'>;
+  listing: Pick<SnapshotListing, 'paths' | 'directories' | 'symlinks'>;
   /** Mount points below root (byteKey of their absolute paths). */
   mounts: ReadonlySet<string>;
   guarded: Pick<ProtectedIdentities, 'reason'>;
@@ -27,7 +27,8 @@ const SLASH = Buffer.from('/');
  * the snapshot's directories only and collects every non-directory (symlink, file, socket...) in
  * such a place; refuses (exit 2, nothing written) a mount point or a protected folder at any path
  * the snapshot holds. A folder where the snapshot has a file or a symlink (kopia cannot replace it)
- * is removed with deletion on and refused without. Only when the whole walk found no reason to
+ * is removed with deletion on and refused without; a file where the snapshot has a symlink is
+ * removed (kopia fails on it, and would replace it anyway). Only when the whole walk found no reason to
  * refuse is anything removed; kopia then writes what the snapshot has in its place. Returns what
  * was removed, for the log.
  */
@@ -53,6 +54,9 @@ export async function confineTarget(options: ConfineOptions): Promise<string[]> 
         if (!options.replaceFolders) throw folderInTheWay(path, 'run again with KOPIA_ENABLE_FILE_DELETION, or move it out of DATA_DIR');
         refuseMountsBelow(options, path);
         folders.push(path);
+      } else if (!st.isSymbolicLink() && options.listing.symlinks.has(child)) {
+        // kopia cannot put a symlink where a file stands; it would replace the file all the same.
+        misplaced.push(path);
       }
     }
   };

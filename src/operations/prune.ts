@@ -52,47 +52,52 @@ function hash64(path: Buffer | string): bigint {
 }
 
 /**
- * One line of `kopia ls -r <id>`: "<id>/<relative path>", directories ending in "/". Returns the
- * relative path, or undefined for a line of any other shape: deleting on a listing that is not
- * understood could empty the volume.
+ * One entry line of `kopia ls -l -r <id>`, as kopia 0.22.3 formats it (`%v %12d %v %-34v %v`): mode,
+ * size, modification time (date, time, zone), object id padded to 34 columns, then the path, read
+ * as latin1 so that each character is one byte. A folder's path ends in "/" and may be followed by
+ * " (N errors)".
  */
-export function listingPath(line: string, snapshotId: string): string | undefined {
-  const prefix = `${snapshotId}/`;
-  if (!line.startsWith(prefix)) return undefined;
-  const path = line.slice(prefix.length);
-  return path.endsWith('/') ? path.slice(0, -1) : path;
+const ENTRY = /^([-a-zA-Z?]{10,}) +(\d+) (\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} \S+) (\S+) /;
+const ERRORS_SUFFIX = /\/ \(\d+ errors\)$/;
+
+/** The path and type of an entry line, or undefined for a line that continues the one before. */
+function entryOf(line: Buffer): { path: Buffer; mode: string } | undefined {
+  const match = ENTRY.exec(line.toString('latin1'));
+  if (!match) return undefined;
+  const oidStart = match[0].length - match[4]!.length - 1;
+  const pathStart = oidStart + Math.max(34, match[4]!.length) + 1;
+  if (pathStart > line.length) return undefined;
+  return { path: Buffer.from(line.subarray(pathStart)), mode: match[1]! };
 }
 
 /**
- * The snapshot as `kopia ls -r <id>` prints it, read as raw bytes. kopia 0.22.3 stores a name that
+ * The snapshot as `kopia ls -l -r <id>` prints it, read as raw bytes. kopia 0.22.3 stores a name that
  * is not UTF-8 with each bad byte replaced by U+FFFD, restores it under that name and lists it so:
  * the listing's bytes are exactly the restored names. A name holding a newline is printed as is, so
- * its entry spans lines; a line that does not start with "<id>/" continues the one before. A name
- * in DATA_DIR that holds a newline followed by the id could be read either way: it is kept, and
- * counted (see `ambiguous`).
+ * its entry spans lines; a line that is not an entry line continues the one before. A name in
+ * DATA_DIR whose part after a newline reads as an entry line could be read either way: it is kept,
+ * and counted (see `ambiguous`). The mode tells symlinks apart: kopia cannot restore one over a file.
  */
 export class SnapshotListing {
   readonly paths = new SnapshotPaths();
   /** The directories alone: a restore walks DATA_DIR along them before kopia writes. */
   readonly directories = new SnapshotPaths();
+  /** The symlinks alone: a file standing at one of them goes before kopia writes. */
+  readonly symlinks = new SnapshotPaths();
   /** False once a line could not be understood: nothing is then deleted. */
   understood = true;
-  private readonly prefix: Buffer;
-  private readonly continuation: Buffer;
-  private pending: Buffer | undefined;
+  private pending: { path: Buffer; mode: string } | undefined;
 
-  constructor(readonly snapshotId: string) {
-    this.prefix = Buffer.from(`${snapshotId}/`);
-    this.continuation = Buffer.from(`\n${snapshotId}`);
-  }
+  constructor(readonly snapshotId: string) {}
 
   line(bytes: Buffer): void {
     if (!this.understood) return;
-    if (bytes.subarray(0, this.prefix.length).equals(this.prefix)) {
+    const entry = entryOf(bytes);
+    if (entry !== undefined) {
       this.commit();
-      this.pending = Buffer.from(bytes.subarray(this.prefix.length));
+      this.pending = entry;
     } else if (this.pending !== undefined) {
-      this.pending = Buffer.concat([this.pending, Buffer.from([0x0a]), bytes]);
+      this.pending.path = Buffer.concat([this.pending.path, Buffer.from([0x0a]), bytes]);
     } else {
       this.understood = false;
     }
@@ -104,18 +109,24 @@ export class SnapshotListing {
 
   /** A name kopia's listing cannot tell apart from two entries: it is never deleted. */
   ambiguous(name: Buffer): boolean {
-    return name.includes(this.continuation);
+    let at = name.indexOf(0x0a);
+    for (; at >= 0; at = name.indexOf(0x0a, at + 1)) {
+      if (entryOf(name.subarray(at + 1)) !== undefined) return true;
+    }
+    return false;
   }
 
   private commit(): void {
     const entry = this.pending;
     this.pending = undefined;
-    if (entry === undefined || entry.length === 0) return;
-    if (entry[entry.length - 1] === 0x2f) {
-      const dir = entry.subarray(0, -1);
-      this.paths.add(dir);
-      this.directories.add(dir);
-    } else this.paths.add(entry);
+    if (entry === undefined) return;
+    const text = entry.path.toString('latin1');
+    const folder = entry.mode.slice(0, -9).includes('d');
+    const path = folder ? entry.path.subarray(0, ERRORS_SUFFIX.test(text) ? text.lastIndexOf('/ (') : -1) : entry.path;
+    if (path.length === 0) return;
+    this.paths.add(path);
+    if (folder) this.directories.add(path);
+    else if (entry.mode.slice(0, -9).includes('L')) this.symlinks.add(path);
   }
 }
 

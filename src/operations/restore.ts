@@ -163,7 +163,8 @@ function confinementSteps(config: RestoreConfig, dataDir: string, snapshot: { li
     {
       id: 'listing',
       kind: 'kopia',
-      command: { args: ['ls', '-r', SELECTED], purpose: 'list the contents of the selected snapshot' },
+      // Long format: the mode tells symlinks apart, which the short one does not.
+      command: { args: ['ls', '-r', '-l', SELECTED], purpose: 'list the contents of the selected snapshot' },
       // Raw bytes, streamed into hashes: never decoded, never held whole, however many files it names.
       stream: (state) => {
         const listing = new SnapshotListing(state.values.get(SELECTED.ref) ?? '');

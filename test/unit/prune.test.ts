@@ -5,7 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { confineTarget } from '../../src/operations/confine.js';
 import { ProtectedIdentities } from '../../src/operations/identity.js';
 import { mountPoints, mountPointsBelow, unescapeOctal } from '../../src/operations/mounts.js';
-import { DeletionStopped, listingPath, removeExtras as prune, SnapshotListing, SnapshotPaths, type PruneOptions } from '../../src/operations/prune.js';
+import { DeletionStopped, removeExtras as prune, SnapshotListing, SnapshotPaths, type PruneOptions } from '../../src/operations/prune.js';
 
 let base: string;
 let root: string;
@@ -56,10 +56,17 @@ function removeExtras(at: string, keep: SnapshotPaths, options: Partial<PruneOpt
   return prune({ root: Buffer.from(at), keep, mounts: new Set(), guarded: NOTHING_GUARDED, ...options });
 }
 
-/** A SnapshotListing fed with kopia's raw output: `<id>/` before each path, one per line. */
+/** One line of `kopia ls -l -r` as kopia 0.22.3 prints it (`%v %12d %v %-34v %v`). */
+function longLine(path: string | Buffer, kind: 'file' | 'dir' | 'symlink', oid = 'k'.padEnd(33, '0')): Buffer {
+  const mode = { file: '-rw-r--r--', dir: 'drwxr-xr-x', symlink: 'Lrwxrwxrwx' }[kind];
+  return Buffer.concat([Buffer.from(`${mode} ${'12'.padStart(12)} 2026-12-02 07:03:39 UTC ${oid.padEnd(34)} `), Buffer.from(path)]);
+}
+
+/** A SnapshotListing fed with kopia's raw long output; a path ending in / is a folder, one starting with @ a symlink. */
 function rawListing(...paths: (string | Buffer)[]): SnapshotListing {
   const parsed = new SnapshotListing(ID);
-  const bytes = Buffer.concat(paths.flatMap((p) => [Buffer.from(`${ID}/`), Buffer.from(p), Buffer.from('\n')]));
+  const kindOf = (p: string | Buffer) => (String(p).endsWith('/') ? 'dir' : String(p).startsWith('@') ? 'symlink' : 'file');
+  const bytes = Buffer.concat(paths.flatMap((p) => [longLine(typeof p === 'string' ? p.replace(/^@/, '') : p, kindOf(p)), Buffer.from('\n')]));
   let start = 0;
   for (let end = bytes.indexOf(0x0a); end >= 0; end = bytes.indexOf(0x0a, start)) {
     parsed.line(bytes.subarray(start, end));
@@ -69,35 +76,10 @@ function rawListing(...paths: (string | Buffer)[]): SnapshotListing {
   return parsed;
 }
 
-/** The snapshot paths of a `kopia ls -r <id>` listing of the given relative paths. */
+/** The snapshot paths of a listing of the given relative paths (folders end in /). */
 function listing(...paths: string[]): SnapshotPaths {
-  const keep = new SnapshotPaths();
-  for (const p of paths) {
-    const path = listingPath(`${ID}/${p}`, ID);
-    if (path === undefined) throw new Error('listing did not parse');
-    keep.add(path);
-  }
-  return keep;
+  return rawListing(...paths).paths;
 }
-
-describe('listingPath', () => {
-  it('strips the snapshot id prefix and the trailing / of directories', () => {
-    expect(listingPath(`${ID}/a.txt`, ID)).toBe('a.txt');
-    expect(listingPath(`${ID}/dir/`, ID)).toBe('dir');
-    expect(listingPath(`${ID}/dir/sub/b.txt`, ID)).toBe('dir/sub/b.txt');
-  });
-
-  it('keeps names with spaces intact', () => {
-    expect(listingPath(`${ID}/my file.txt`, ID)).toBe('my file.txt');
-  });
-
-  it('refuses a line of another shape, so nothing is deleted on a guess', () => {
-    expect(listingPath('warning: something odd', ID)).toBeUndefined();
-    expect(listingPath('kOTHER/a.txt', ID)).toBeUndefined();
-    // A prefix of the id is not the id.
-    expect(listingPath(`${ID.slice(0, -1)}/a.txt`, ID)).toBeUndefined();
-  });
-});
 
 describe('SnapshotPaths', () => {
   it('answers membership for every added path and no other, across growth and re-sorting', () => {
@@ -202,13 +184,23 @@ describe('SnapshotListing: kopia ls -r read as bytes', () => {
   it('a first line of another shape means nothing is understood', () => {
     const parsed = new SnapshotListing(ID);
     parsed.line(Buffer.from('warning: something odd'));
-    parsed.line(Buffer.from(`${ID}/a.txt`));
+    parsed.line(longLine('a.txt', 'file'));
     expect(parsed.understood).toBe(false);
   });
 
-  it('a name holding a line break and the id is ambiguous', () => {
+  it('reads the mode: symlinks apart, a folder with an error count, an object id longer than its column', () => {
     const parsed = new SnapshotListing(ID);
-    expect(parsed.ambiguous(Buffer.from(`x\n${ID}`))).toBe(true);
+    for (const line of [longLine('link', 'symlink'), longLine('d/ (2 errors)', 'dir'), longLine(' lead space', 'file', `Ix${'0'.repeat(40)}`)]) parsed.line(line);
+    parsed.end();
+    expect(parsed.symlinks.has(Buffer.from('link'))).toBe(true);
+    expect(parsed.directories.has(Buffer.from('d'))).toBe(true);
+    expect(parsed.paths.has(Buffer.from(' lead space'))).toBe(true);
+    expect(parsed.symlinks.has(Buffer.from('d'))).toBe(false);
+  });
+
+  it('a name whose part after a line break reads as an entry line is ambiguous', () => {
+    const parsed = new SnapshotListing(ID);
+    expect(parsed.ambiguous(Buffer.concat([Buffer.from('x\n'), longLine('y', 'file')]))).toBe(true);
     expect(parsed.ambiguous(Buffer.from('x\ny'))).toBe(false);
   });
 });
@@ -229,11 +221,12 @@ describe('removeExtras on byte-exact names', () => {
   it('keeps a restored name with a line break, deletes an extra one, keeps an ambiguous one and counts it', async () => {
     byteFile(root, Buffer.from('nl\nname'));
     byteFile(root, Buffer.from('extra\nname'));
-    byteFile(root, Buffer.from(`odd\n${ID}`));
+    const odd = Buffer.concat([Buffer.from('odd\n'), longLine('x', 'file')]);
+    byteFile(root, odd);
     const parsed = rawListing('nl\nname');
     const result = await removeExtras(root, parsed.paths, { ambiguous: (n) => parsed.ambiguous(n) });
     expect(result).toEqual({ removed: 1, otherDevice: 0, ambiguous: 1 });
-    expect(namesIn(root)).toEqual([Buffer.from('nl\nname'), Buffer.from(`odd\n${ID}`)].sort(Buffer.compare));
+    expect(namesIn(root)).toEqual([Buffer.from('nl\nname'), odd].sort(Buffer.compare));
   });
 
   it('does not enter a directory listed as a mount point, keeps and counts it', async () => {
@@ -318,6 +311,13 @@ describe('confineTarget: DATA_DIR before kopia writes', () => {
     tree(root, ['m/']);
     await expect(confine(rawListing('a/', 'm/'), [Buffer.from(join(root, 'm'))])).rejects.toThrow(/m is a mount point at a path the snapshot holds/);
     expect(existsSync(join(root, 'a'))).toBe(true);
+  });
+
+  it('removes a file where the snapshot has a symlink (kopia cannot restore one over it), keeps a symlink there', async () => {
+    tree(root, ['l1', 'f']);
+    symlinkSync('f', join(root, 'l2'));
+    expect(await confine(rawListing('@l1', '@l2', 'f'))).toEqual([join(root, 'l1')]);
+    expect(list(root)).toEqual(['f', 'l2']);
   });
 
   it('refuses a bind-mounted file at a path the snapshot holds', async () => {
