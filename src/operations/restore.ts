@@ -280,7 +280,7 @@ async function deleteExtras(config: RestoreConfig, state: RunState, dataDir: str
     summary.warnings.push(`file deletion kept ${otherDevice} entr${otherDevice === 1 ? 'y' : 'ies'} on other filesystems mounted inside ${dataDir}`);
   }
   if (ambiguous > 0) {
-    summary.warnings.push(`file deletion kept ${ambiguous} entr${ambiguous === 1 ? 'y' : 'ies'} whose name holds a line break and the snapshot id: kopia's listing cannot tell whether the snapshot holds them`);
+    summary.warnings.push(`file deletion kept ${ambiguous} entr${ambiguous === 1 ? 'y' : 'ies'} whose name holds a line break followed by what reads as a listing line: kopia's listing cannot tell whether the snapshot holds them`);
   }
 }
 
