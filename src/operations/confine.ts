@@ -27,8 +27,8 @@ const SLASH = Buffer.from('/');
  * the snapshot's directories only and collects every non-directory (symlink, file, socket...) in
  * such a place; refuses (exit 2, nothing written) a mount point or a protected folder at any path
  * the snapshot holds. A folder where the snapshot has a file or a symlink (kopia cannot replace it)
- * is removed with deletion on and refused without; a file where the snapshot has a symlink is
- * removed (kopia fails on it, and would replace it anyway). Only when the whole walk found no reason to
+ * is removed with deletion on and refused without; a symlink where the snapshot has a file, and a
+ * file where it has a symlink, are removed (kopia fails on them, and would replace them anyway). Only when the whole walk found no reason to
  * refuse is anything removed; kopia then writes what the snapshot has in its place. Returns what
  * was removed, for the log.
  */
@@ -54,8 +54,9 @@ export async function confineTarget(options: ConfineOptions): Promise<string[]> 
         if (!options.replaceFolders) throw folderInTheWay(path, 'run again with KOPIA_ENABLE_FILE_DELETION, or move it out of DATA_DIR');
         refuseMountsBelow(options, path);
         folders.push(path);
-      } else if (!st.isSymbolicLink() && options.listing.symlinks.has(child)) {
-        // kopia cannot put a symlink where a file stands; it would replace the file all the same.
+      } else if (st.isSymbolicLink() || options.listing.symlinks.has(child)) {
+        // kopia stats an existing entry through a symlink (a loop fails the restore) and cannot put a
+        // symlink where a file stands; it replaces either all the same.
         misplaced.push(path);
       }
     }

@@ -313,11 +313,12 @@ describe('confineTarget: DATA_DIR before kopia writes', () => {
     expect(existsSync(join(root, 'a'))).toBe(true);
   });
 
-  it('removes a file where the snapshot has a symlink (kopia cannot restore one over it), keeps a symlink there', async () => {
+  it('removes a file where the snapshot has a symlink and a symlink where it has a file or a symlink; keeps a file where it has a file', async () => {
     tree(root, ['l1', 'f']);
-    symlinkSync('f', join(root, 'l2'));
-    expect(await confine(rawListing('@l1', '@l2', 'f'))).toEqual([join(root, 'l1')]);
-    expect(list(root)).toEqual(['f', 'l2']);
+    symlinkSync('l2', join(root, 'l2'));
+    symlinkSync('loop', join(root, 'loop'));
+    expect((await confine(rawListing('@l1', '@l2', 'f', 'loop'))).sort()).toEqual([join(root, 'l1'), join(root, 'l2'), join(root, 'loop')]);
+    expect(list(root)).toEqual(['f']);
   });
 
   it('refuses a bind-mounted file at a path the snapshot holds', async () => {
