@@ -226,7 +226,7 @@ export async function run(options: RunOptions): Promise<number> {
     output.log.error({ heapLiveMiB: Number(mebibytes(liveBytes)), heapLimitMiB: Number(mebibytes(limitBytes)) }, message);
     stop.stop(new OutOfMemoryError(message));
   });
-  const ctx: RunContext = { config, runner, output, summary, parentEnv: options.env, paths };
+  const ctx: RunContext = { config, runner, output, summary, parentEnv: options.env, paths, stop: stop.signal };
   try {
     output.log.info(
       { operation, repository: config.storage?.description, identity: `${config.identity.username}@${config.identity.hostname}` },

@@ -7,7 +7,8 @@ import type { Output } from './report/output.js';
 /**
  * SIGTERM (Kubernetes stopping the pod) and SIGINT (Ctrl-C) stop the run: a running hook and its
  * children end at once, kopia gets SIGTERM through the runner's abort signal so it can checkpoint
- * (execa kills it after the grace period), no further step starts, and the run ends with 128+n once
+ * (execa kills it after the grace period), an internal step (the restore's checks of DATA_DIR, file
+ * deletion) stops before its next entry, no further step starts, and the run ends with 128+n once
  * kopia is gone.
  */
 export function stopOnSignals(output: Output, graceMs: number) {
@@ -26,7 +27,7 @@ export function stopOnSignals(output: Output, graceMs: number) {
   };
   const handler = (signal: NodeJS.Signals) => {
     if (controller.signal.aborted) return;
-    output.log.warn({ signal, graceSeconds: graceMs / 1000 }, 'stop requested: passing it to kopia');
+    output.log.warn({ signal, graceSeconds: graceMs / 1000 }, 'stop requested: passing it to kopia; an internal step (file deletion) stops before its next entry');
     stopWith(new TerminatedError(signal, osConstants.signals[signal]), signal);
   };
   process.on('SIGTERM', handler);

@@ -46,6 +46,34 @@ const TAIL_LINES = 40;
 export interface RunOptions {
   /** Receives each stdout line (split on \n only) instead of the log: for listings too large to hold. */
   onStdoutLine?: (line: string) => void;
+  /**
+   * Receives each stdout line as the bytes kopia printed, split on 0x0A only and never decoded: a
+   * file name that is not UTF-8 then matches only the very same bytes.
+   */
+  onStdoutRawLine?: (line: Buffer) => void;
+}
+
+/** Splits a byte stream on 0x0A alone, holding at most the one partial line, never decoding it. */
+function rawNewlineSplitter(each: (line: Buffer) => void) {
+  let partial = Buffer.alloc(0);
+  return {
+    get held() {
+      return partial.length;
+    },
+    push(chunk: Buffer) {
+      const bytes = partial.length === 0 ? chunk : Buffer.concat([partial, chunk]);
+      let start = 0;
+      for (let end = bytes.indexOf(0x0a); end >= 0; end = bytes.indexOf(0x0a, start)) {
+        each(bytes.subarray(start, end));
+        start = end + 1;
+      }
+      partial = Buffer.from(bytes.subarray(start));
+    },
+    end() {
+      if (partial.length > 0) each(partial);
+      partial = Buffer.alloc(0);
+    },
+  };
 }
 
 /**
@@ -167,16 +195,23 @@ export class KopiaRunner {
       child.kill('SIGTERM');
     };
     const stderrLines = new LineSplitter(onLine);
+    const raw = options.onStdoutRawLine ? rawNewlineSplitter(options.onStdoutRawLine) : undefined;
     const listing = options.onStdoutLine ? newlineSplitter(options.onStdoutLine) : undefined;
-    const stdoutLines = listing ?? new LineSplitter(onLine);
+    const text = listing ?? new LineSplitter(onLine);
+    const stdoutLines = raw ?? text;
     child.stderr?.setEncoding('utf8').on('data', (chunk: string) => stderrLines.push(chunk));
-    child.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
+    if (raw) child.stdout?.on('data', (chunk: Buffer) => {
+      if (overflow) return;
+      raw.push(chunk);
+      hold(raw.held);
+    });
+    else child.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
       if (overflow) return;
       if (command.captureStdout) {
         stdout += chunk;
         hold(stdout.length);
       } else {
-        stdoutLines.push(chunk);
+        text.push(chunk);
         if (listing) hold(listing.held);
       }
     });

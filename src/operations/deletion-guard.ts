@@ -1,7 +1,9 @@
 import { existsSync, realpathSync } from 'node:fs';
 import { basename, dirname, join, posix } from 'node:path';
 import type { RestoreConfig } from '../config/parse.js';
-import { storageCandidates } from '../config/candidates.js';
+import { mountPointsBelow } from './mounts.js';
+import { shownPath } from './prune.js';
+import { identityOf, protectedDirectories, ProtectedIdentities, selfAndAncestors } from './identity.js';
 
 /** Directories that are never restore output as a whole. */
 const SYSTEM_DIRECTORIES = new Set(['/usr', '/etc', '/bin', '/sbin', '/var', '/boot', '/proc', '/sys', '/dev', '/root', '/home']);
@@ -22,30 +24,12 @@ function within(outer: string, inner: string): boolean {
   return outer === '/' || inner === outer || inner.startsWith(`${outer}/`);
 }
 
-interface Protected {
-  what: string;
-  path: string;
-  /** Refuse also when DATA_DIR lies inside it (deleting there would damage it). */
-  both: boolean;
-}
-
-function protectedPaths(config: RestoreConfig): Protected[] {
-  const list: Protected[] = [
-    { what: 'KOPIA_CACHE_DIR', path: config.cacheDir, both: true },
-    { what: "the program's default cache", path: config.homeCacheDir, both: true },
-    { what: 'TMPDIR', path: config.tmpDir, both: false },
-  ];
-  for (const storage of storageCandidates(config)) {
-    if (storage.localPath !== undefined) list.push({ what: 'the filesystem repository', path: storage.localPath, both: true });
-  }
-  return list;
-}
-
 /**
- * Why file deletion must not run in DATA_DIR, or undefined when it may. Checked on the real path
- * before kopia restores anything: deletion removes whatever the snapshot does not hold, so a
- * DATA_DIR that is the root, a system directory, or a folder holding the cache, the temp files or
- * the repository would be destroyed by an ordinary restore.
+ * Why file deletion must not run in DATA_DIR, or undefined when it may. Checked before kopia
+ * restores anything: deletion removes whatever the snapshot does not hold, so a DATA_DIR that is
+ * the root, a system directory, or a folder holding (or inside) the cache, the run folder or the
+ * repository would be destroyed by an ordinary restore. Compared by spelling and by identity
+ * (device and inode), so another spelling of the same folder (a bind mount) is caught too.
  */
 export function deletionRefusal(config: RestoreConfig): string | undefined {
   const dataDir = config.dataDir;
@@ -55,10 +39,31 @@ export function deletionRefusal(config: RestoreConfig): string | undefined {
   if (SYSTEM_DIRECTORIES.has(real) || LIB.test(real)) return `${shown} is a system directory`;
   const tree = SYSTEM_TREES.find((t) => within(t, real)) ?? (LIB.test(`/${real.split('/')[1]}`) ? `/${real.split('/')[1]}` : undefined);
   if (tree) return `${shown} is inside the system directory ${tree}`;
-  for (const p of protectedPaths(config)) {
+  const dirs = protectedDirectories(config);
+  for (const p of dirs) {
     const other = realPath(p.path);
     if (within(real, other)) return `${shown} contains ${p.what} ${other}`;
-    if (p.both && within(other, real)) return `${shown} is inside ${p.what} ${other}`;
+    if (p.inside && within(other, real)) return `${shown} is inside ${p.what} ${other}`;
+  }
+  return identityRefusal(shown, real, new ProtectedIdentities(dirs));
+}
+
+/** The same questions asked of identities: DATA_DIR is, or lies inside, a protected folder's other spelling. */
+function identityRefusal(shown: string, real: string, guarded: ProtectedIdentities): string | undefined {
+  const own = identityOf(real);
+  const holds = own === undefined ? undefined : guarded.reason(own);
+  if (holds !== undefined) return `${shown} is ${holds} (the same folder by device and inode)`;
+  for (const ancestor of selfAndAncestors(real)) {
+    const id = identityOf(ancestor);
+    const dir = id === undefined ? undefined : guarded.own.get(id);
+    if (dir?.inside) return `${shown} is inside ${dir.what} ${dir.path} (${ancestor} is the same folder by device and inode)`;
+  }
+  // A protected folder mounted inside DATA_DIR (a bind mount) is another spelling below it.
+  for (const key of mountPointsBelow(Buffer.from(real))) {
+    const point = Buffer.from(key, 'latin1');
+    const id = identityOf(point);
+    const what = id === undefined ? undefined : guarded.reason(id);
+    if (what !== undefined) return `${shown} has ${what} mounted inside it at ${shownPath(point)}`;
   }
   return undefined;
 }

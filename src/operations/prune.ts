@@ -1,18 +1,20 @@
 import { createHash } from 'node:crypto';
-import { lstatSync, opendirSync, rmdirSync, unlinkSync, type Stats } from 'node:fs';
-import { join } from 'node:path';
+import { lstatSync, opendirSync, rmdirSync, unlinkSync, type BigIntStats, type Dirent } from 'node:fs';
+import { byteKey } from './mounts.js';
+import { identityOfStats, type ProtectedIdentities } from './identity.js';
 
 /**
  * The relative paths of a snapshot, kept as 64-bit hashes in one growing typed array: memory is
  * 8 bytes a path whatever its length, so a listing of millions of entries fits a small heap. Two
  * paths sharing a hash can only make a file be kept that should have gone, never the reverse.
+ * Paths are bytes: a name that is not UTF-8 matches only the very same bytes.
  */
 export class SnapshotPaths {
   private hashes = new BigUint64Array(4096);
   private count = 0;
   private sorted = true;
 
-  add(relative: string): void {
+  add(relative: Buffer | string): void {
     if (this.count === this.hashes.length) {
       const grown = new BigUint64Array(this.hashes.length * 2);
       grown.set(this.hashes);
@@ -26,7 +28,7 @@ export class SnapshotPaths {
     return this.count;
   }
 
-  has(relative: string): boolean {
+  has(relative: Buffer | string): boolean {
     if (!this.sorted) {
       this.hashes = this.hashes.slice(0, this.count).sort();
       this.sorted = true;
@@ -45,20 +47,87 @@ export class SnapshotPaths {
   }
 }
 
-function hash64(text: string): bigint {
-  return createHash('sha256').update(text).digest().readBigUInt64BE(0);
+function hash64(path: Buffer | string): bigint {
+  return createHash('sha256').update(path).digest().readBigUInt64BE(0);
 }
 
 /**
- * One line of `kopia ls -r <id>`: "<id>/<relative path>", directories ending in "/". Returns the
- * relative path, or undefined for a line of any other shape: deleting on a listing that is not
- * understood could empty the volume.
+ * One entry line of `kopia ls -l -r <id>`, as kopia 0.22.3 formats it (`%v %12d %v %-34v %v`): mode,
+ * size, modification time (date, time, zone), object id padded to 34 columns, then the path, read
+ * as latin1 so that each character is one byte. A folder's path ends in "/" and may be followed by
+ * " (N errors)".
  */
-export function listingPath(line: string, snapshotId: string): string | undefined {
-  const prefix = `${snapshotId}/`;
-  if (!line.startsWith(prefix)) return undefined;
-  const path = line.slice(prefix.length);
-  return path.endsWith('/') ? path.slice(0, -1) : path;
+const ENTRY = /^([-a-zA-Z?]{10,}) +(\d+) (\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} \S+) (\S+) /;
+const ERRORS_SUFFIX = /\/ \(\d+ errors\)$/;
+
+/** The path and type of an entry line, or undefined for a line that continues the one before. */
+function entryOf(line: Buffer): { path: Buffer; mode: string } | undefined {
+  const match = ENTRY.exec(line.toString('latin1'));
+  if (!match) return undefined;
+  const oidStart = match[0].length - match[4]!.length - 1;
+  const pathStart = oidStart + Math.max(34, match[4]!.length) + 1;
+  if (pathStart > line.length) return undefined;
+  return { path: Buffer.from(line.subarray(pathStart)), mode: match[1]! };
+}
+
+/**
+ * The snapshot as `kopia ls -l -r <id>` prints it, read as raw bytes. kopia 0.22.3 stores a name that
+ * is not UTF-8 with each bad byte replaced by U+FFFD, restores it under that name and lists it so:
+ * the listing's bytes are exactly the restored names. A name holding a newline is printed as is, so
+ * its entry spans lines; a line that is not an entry line continues the one before. A name in
+ * DATA_DIR whose part after a newline reads as an entry line could be read either way: it is kept,
+ * and counted (see `ambiguous`). The mode tells symlinks apart: kopia cannot restore one over a file.
+ */
+export class SnapshotListing {
+  readonly paths = new SnapshotPaths();
+  /** The directories alone: a restore walks DATA_DIR along them before kopia writes. */
+  readonly directories = new SnapshotPaths();
+  /** The symlinks alone: a file standing at one of them goes before kopia writes. */
+  readonly symlinks = new SnapshotPaths();
+  /** False once a line could not be understood: nothing is then deleted. */
+  understood = true;
+  private pending: { path: Buffer; mode: string } | undefined;
+
+  constructor(readonly snapshotId: string) {}
+
+  line(bytes: Buffer): void {
+    if (!this.understood) return;
+    const entry = entryOf(bytes);
+    if (entry !== undefined) {
+      this.commit();
+      this.pending = entry;
+    } else if (this.pending !== undefined) {
+      this.pending.path = Buffer.concat([this.pending.path, Buffer.from([0x0a]), bytes]);
+    } else {
+      this.understood = false;
+    }
+  }
+
+  end(): void {
+    this.commit();
+  }
+
+  /** A name kopia's listing cannot tell apart from two entries: it is never deleted. */
+  ambiguous(name: Buffer): boolean {
+    let at = name.indexOf(0x0a);
+    for (; at >= 0; at = name.indexOf(0x0a, at + 1)) {
+      if (entryOf(name.subarray(at + 1)) !== undefined) return true;
+    }
+    return false;
+  }
+
+  private commit(): void {
+    const entry = this.pending;
+    this.pending = undefined;
+    if (entry === undefined) return;
+    const text = entry.path.toString('latin1');
+    const folder = entry.mode.slice(0, -9).includes('d');
+    const path = folder ? entry.path.subarray(0, ERRORS_SUFFIX.test(text) ? text.lastIndexOf('/ (') : -1) : entry.path;
+    if (path.length === 0) return;
+    this.paths.add(path);
+    if (folder) this.directories.add(path);
+    else if (entry.mode.slice(0, -9).includes('L')) this.symlinks.add(path);
+  }
 }
 
 export interface PruneResult {
@@ -66,24 +135,159 @@ export interface PruneResult {
   removed: number;
   /** Entries kept because they live on another filesystem (a mount point inside DATA_DIR). */
   otherDevice: number;
+  /** Names kept because the listing cannot tell whether the snapshot holds them. */
+  ambiguous: number;
+}
+
+/** What stopped deletion halfway: a protected folder reached by another spelling. */
+export class DeletionStopped extends Error {}
+
+export interface PruneOptions {
+  /** DATA_DIR's real path, as bytes. */
+  root: Buffer;
+  keep: { has(relative: Buffer): boolean };
+  /** True for a name the listing cannot decide on (kept). */
+  ambiguous?: (name: Buffer) => boolean;
+  /** Mount points below root (byteKey of their absolute paths). */
+  mounts: ReadonlySet<string>;
+  guarded: Pick<ProtectedIdentities, 'reason'>;
+  /** Checked between entries: once aborted, the walk throws its reason. */
+  stop?: AbortSignal;
+  /** Receives what was deleted, a batch at a time, so a stop leaves a complete record. */
+  onRemoved?: (paths: string[]) => void;
+  /** Entries handled between two yields to the event loop (signals are heard there). */
+  batch?: number;
+}
+
+const SLASH = Buffer.from('/');
+
+function joinBytes(dir: Buffer, name: Buffer): Buffer {
+  return Buffer.concat([dir, SLASH, name]);
+}
+
+/** A name for the log: bytes that are not printable UTF-8 are shown as \xNN. */
+export function shownPath(path: Buffer): string {
+  const text = path.toString('utf8');
+  if (Buffer.from(text).equals(path) && !/[\u0000-\u001f\u007f]/.test(text)) return text;
+  let out = '';
+  for (const byte of path) out += byte >= 0x20 && byte < 0x7f && byte !== 0x5c ? String.fromCharCode(byte) : `\\x${byte.toString(16).padStart(2, '0')}`;
+  return out;
 }
 
 /**
- * Removes from `root` what a completed restore did not bring back. Only called after kopia
- * restored the selected snapshot successfully. Never follows a symlink (an unlisted one is removed
- * itself, a listed one is kept as it is) and never enters another filesystem: an entry whose
- * device differs from root's is kept and counted. The top-level lost+found stays, and so does any
- * name the listing cannot represent (a newline in it). Directories are read as a stream, so memory
- * does not grow with their size.
+ * Removes from root what a completed restore did not bring back. Names are bytes throughout (no
+ * name is lost, kept or matched by a lossy decoding). Never follows a symlink (an unlisted one is
+ * removed itself, a listed one kept), never enters a mount point (one in /proc/self/mountinfo, a
+ * same-device bind mount included, or any change of device): those are kept and counted. Every
+ * directory it would enter or remove is compared by identity with the repository, the caches and
+ * the run folder and their ancestors; meeting one stops deletion (DeletionStopped) with what it is.
+ * The top-level lost+found stays. Directories are read as a stream, and the walk yields to the
+ * event loop every `batch` entries, checking the stop signal before each entry.
  */
-export function removeExtras(root: string, keep: { has(relative: string): boolean }): PruneResult {
-  const result: PruneResult = { removed: 0, otherDevice: 0 };
-  const device = lstatSync(root).dev;
+export async function removeExtras(options: PruneOptions): Promise<PruneResult> {
+  return new Pruner(options).run();
+}
+
+/**
+ * Removes one whole folder below root under the same rules (no mount point entered, a protected
+ * folder stops it); true when it is gone, false when something in it had to stay.
+ */
+export async function removeFolder(options: PruneOptions, path: Buffer): Promise<boolean> {
+  const pruner = new Pruner(options);
+  const stats = lstatIfThere(path);
+  return stats === undefined || (await pruner.removeTree(path, stats));
+}
+
+class Pruner {
+  readonly result: PruneResult = { removed: 0, otherDevice: 0, ambiguous: 0 };
+  private readonly device: bigint;
+  private sinceYield = 0;
+  private removedBatch: string[] = [];
+
+  constructor(private readonly options: PruneOptions) {
+    this.device = lstatSync(options.root, { bigint: true }).dev;
+  }
+
+  async run(): Promise<PruneResult> {
+    try {
+      await this.visit(Buffer.alloc(0));
+    } finally {
+      this.flush();
+    }
+    return this.result;
+  }
+
+  /** Between entries: a requested stop ends the walk; now and then the event loop gets a turn. */
+  private async step(): Promise<void> {
+    this.checkStop();
+    if (++this.sinceYield >= (this.options.batch ?? 256)) {
+      this.sinceYield = 0;
+      this.flush();
+      await new Promise((resolve) => setImmediate(resolve));
+      this.checkStop();
+    }
+  }
+
+  private checkStop(): void {
+    const stop = this.options.stop;
+    if (stop?.aborted) throw stop.reason instanceof Error ? stop.reason : new Error('stopped');
+  }
+
+  private flush(): void {
+    if (this.removedBatch.length > 0) this.options.onRemoved?.(this.removedBatch);
+    this.removedBatch = [];
+  }
+
+  private absolute(relative: Buffer): Buffer {
+    return relative.length === 0 ? this.options.root : joinBytes(this.options.root, relative);
+  }
+
+  /** An entry the walk must not enter or remove: a mount point, also of a single file (kept), or a protected folder (stop). */
+  private foreign(path: Buffer, st: BigIntStats): boolean {
+    const protectedAs = st.isDirectory() ? this.options.guarded.reason(identityOfStats(st)) : undefined;
+    if (protectedAs !== undefined) {
+      throw new DeletionStopped(`${shownPath(path)} is ${protectedAs} (the same folder by device and inode)`);
+    }
+    const mounts = this.options.mounts;
+    return st.dev !== this.device || (mounts.size > 0 && mounts.has(byteKey(path)));
+  }
+
+  private async visit(relative: Buffer): Promise<void> {
+    const { keep, ambiguous } = this.options;
+    for await (const name of names(this.absolute(relative))) {
+      await this.step();
+      if (relative.length === 0 && name.toString('latin1') === 'lost+found') continue;
+      const child = relative.length === 0 ? name : joinBytes(relative, name);
+      const path = this.absolute(child);
+      const st = lstatIfThere(path);
+      if (st === undefined) continue;
+      if (this.foreign(path, st)) {
+        this.result.otherDevice++;
+      } else if (keep.has(child)) {
+        if (st.isDirectory()) await this.visit(child);
+      } else if (ambiguous?.(name)) {
+        this.result.ambiguous++;
+      } else if (await this.removeInterruptible(child, path, st)) {
+        this.result.removed++;
+        this.removedBatch.push(shownPath(child));
+      }
+    }
+  }
+
+  /** removeTree, and a stop or refusal halfway through a subtree is recorded as such. */
+  private async removeInterruptible(child: Buffer, path: Buffer, st: BigIntStats): Promise<boolean> {
+    try {
+      return await this.removeTree(path, st);
+    } catch (error) {
+      if (st.isDirectory()) this.removedBatch.push(`${shownPath(child)} (in part: stopped inside it)`);
+      throw error;
+    }
+  }
 
   /** Removes a whole subtree on root's filesystem; false when something in it had to stay. */
-  const removeTree = (path: string, st: Stats): boolean => {
-    if (st.dev !== device) {
-      result.otherDevice++;
+  async removeTree(path: Buffer, st: BigIntStats): Promise<boolean> {
+    if (this.foreign(path, st)) {
+      this.result.otherDevice++;
       return false;
     }
     if (!st.isDirectory()) {
@@ -91,42 +295,32 @@ export function removeExtras(root: string, keep: { has(relative: string): boolea
       return true;
     }
     let empty = true;
-    forEachName(path, (name) => {
-      const child = join(path, name);
-      if (!removeTree(child, lstatSync(child))) empty = false;
-    });
+    for await (const name of names(path)) {
+      await this.step();
+      const child = joinBytes(path, name);
+      const childStats = lstatIfThere(child);
+      if (childStats !== undefined && !(await this.removeTree(child, childStats))) empty = false;
+    }
     if (empty) rmdirSync(path);
     return empty;
-  };
-
-  const visit = (relative: string) => {
-    const dir = relative === '' ? root : join(root, relative);
-    forEachName(dir, (name) => {
-      if (relative === '' && name === 'lost+found') return;
-      if (name.includes('\n')) return;
-      const child = relative === '' ? name : `${relative}/${name}`;
-      const path = join(root, child);
-      const st = lstatSync(path);
-      if (st.dev !== device) {
-        result.otherDevice++;
-        return;
-      }
-      if (!keep.has(child)) {
-        if (removeTree(path, st)) result.removed++;
-      } else if (st.isDirectory()) {
-        visit(child);
-      }
-    });
-  };
-  visit('');
-  return result;
+  }
 }
 
-/** Calls `each` for every name in a directory, reading it as a stream. */
-function forEachName(dir: string, each: (name: string) => void): void {
-  const handle = opendirSync(dir);
+/** An entry's stats, or undefined when it went away since its folder was read (the application still runs). */
+function lstatIfThere(path: Buffer): BigIntStats | undefined {
   try {
-    for (let entry = handle.readSync(); entry !== null; entry = handle.readSync()) each(entry.name);
+    return lstatSync(path, { bigint: true });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw error;
+  }
+}
+
+/** The names in a directory, as bytes, read as a stream. */
+export async function* names(dir: Buffer): AsyncGenerator<Buffer> {
+  const handle = opendirSync(dir, { encoding: 'buffer' } as unknown as { encoding: 'utf8' });
+  try {
+    for (let entry = handle.readSync(); entry !== null; entry = handle.readSync()) yield (entry as unknown as Dirent<Buffer>).name;
   } finally {
     handle.closeSync();
   }

@@ -1,5 +1,5 @@
-import { statSync } from 'node:fs';
-import { posix, resolve } from 'node:path';
+import { lstatSync, readdirSync, statSync } from 'node:fs';
+import { join, posix, resolve } from 'node:path';
 import { withAdditionalArgs } from '../config/additional-args.js';
 import type { RestoreConfig } from '../config/parse.js';
 import { ConfigError, OperationError } from '../errors.js';
@@ -8,15 +8,19 @@ import { JsonArrayElements } from '../kopia/json-stream.js';
 import type { Arg, Placeholder, Plan, RunState, Step } from '../plan/step.js';
 import { checkedMainCommand, warningsStep } from './common.js';
 import { connectSteps } from './connect.js';
-import { listingPath, removeExtras, SnapshotPaths } from './prune.js';
+import { confineTarget } from './confine.js';
+import { realPath } from './deletion-guard.js';
+import { protectedDirectories, ProtectedIdentities } from './identity.js';
+import { mountPointsBelow } from './mounts.js';
+import { DeletionStopped, removeExtras, SnapshotListing } from './prune.js';
 import { compareNewestFirst, discoveryRecord, hasFatalErrors, selectSnapshot, type SnapshotEntry } from './select.js';
 import { settingsSteps } from './settings.js';
 
 const SELECTED: Placeholder = { ref: 'snapshot', shown: '<selected snapshot>' };
 
 /** The restore's arguments; the snapshot (index 2) is known only once one was selected. */
-function restoreArguments(config: RestoreConfig) {
-  const own = ['snapshot', 'restore', SELECTED.shown, config.dataDir, '--write-files-atomically', '--ignore-permission-errors', '--flush-files'];
+function restoreArguments(config: RestoreConfig, dataDir: string) {
+  const own = ['snapshot', 'restore', SELECTED.shown, dataDir, '--write-files-atomically', '--ignore-permission-errors', '--flush-files'];
   if (config.parallelism !== undefined) own.push(`--parallel=${config.parallelism}`);
   return withAdditionalArgs(own, config.additionalArgs);
 }
@@ -78,10 +82,11 @@ function snapshotReader(source: { username: string; hostname: string; path: stri
  */
 export function planRestore(config: RestoreConfig, facts: Facts): Plan {
   const { username, hostname } = config.identity;
-  const dataDir = config.dataDir;
+  // Resolved once: a DATA_DIR given through a symlink is its target for kopia and for deletion alike.
+  const dataDir = realPath(config.dataDir);
   const path = config.sourcePath;
   const source = `${username}@${hostname}:${path}`;
-  const main = checkedMainCommand('snapshot restore', restoreArguments(config));
+  const main = checkedMainCommand('snapshot restore', restoreArguments(config, dataDir));
   if (facts.deletionRefusal !== undefined) {
     throw new ConfigError({
       source: 'DATA_DIR',
@@ -111,40 +116,30 @@ export function planRestore(config: RestoreConfig, facts: Facts): Plan {
         select(config, state, reader.mine, reader.others, source);
       },
     },
-    {
-      id: 'restore',
-      kind: 'kopia',
-      command: { args: main.args.map((a, i): Arg => (i === 2 ? SELECTED : a)), purpose: `restore the selected snapshot into ${dataDir}` },
-      tolerate: (result) => readOnlyParent(result.tail, dataDir),
-      after: (_result, state) => {
-        const note = ownersNote(config);
-        if (note !== undefined) {
-          state.ctx.output.log.warn(note);
-          state.ctx.summary.notes.push(note);
-        }
-      },
-    },
   ];
-  if (config.restore.enableFileDeletion) {
-    const keep = new SnapshotPaths();
-    let understood = true;
+  // An empty DATA_DIR (a fresh volume) has nothing in kopia's way and nothing to delete: no listing.
+  const occupied = holdsAnything(dataDir);
+  const snapshot = { listing: new SnapshotListing('') };
+  if (occupied) steps.push(...confinementSteps(config, dataDir, snapshot));
+  steps.push({
+    id: 'restore',
+    kind: 'kopia',
+    command: { args: main.args.map((a, i): Arg => (i === 2 ? SELECTED : a)), purpose: `restore the selected snapshot into ${dataDir}` },
+    tolerate: (result) => readOnlyParent(result.tail, dataDir),
+    after: (_result, state) => {
+      const note = ownersNote(config);
+      if (note !== undefined) {
+        state.ctx.output.log.warn(note);
+        state.ctx.summary.notes.push(note);
+      }
+    },
+  });
+  if (config.restore.enableFileDeletion && occupied) {
     steps.push({
-      id: 'listing',
-      kind: 'kopia',
-      command: { args: ['ls', '-r', SELECTED], purpose: 'list the contents of the selected snapshot' },
-      // Streamed into hashes: never held whole, however many files the snapshot names.
-      stream: (state) => {
-        const id = state.values.get(SELECTED.ref) ?? '';
-        return {
-          onStdoutLine: (line) => {
-            if (!understood || line === '') return;
-            const entry = listingPath(line, id);
-            if (entry === undefined) understood = false;
-            else keep.add(entry);
-          },
-        };
-      },
-      after: (_result, state) => deleteExtras(config, state, understood ? keep : undefined),
+      id: 'delete-extras',
+      kind: 'internal',
+      describe: `remove from ${dataDir} what the snapshot does not hold (never across a mount point, never into a protected folder)`,
+      run: (state) => deleteExtras(config, state, dataDir, snapshot.listing),
     });
   }
   steps.push({
@@ -157,6 +152,34 @@ export function planRestore(config: RestoreConfig, facts: Facts): Plan {
     },
   });
   return { title: `restore of ${source} into ${dataDir}`, steps };
+}
+
+/**
+ * The selected snapshot's listing (one `kopia ls -r`, read as bytes, serving deletion too), then
+ * DATA_DIR checked and cleared along the snapshot's folders before kopia writes anything.
+ */
+function confinementSteps(config: RestoreConfig, dataDir: string, snapshot: { listing: SnapshotListing }): Step[] {
+  return [
+    {
+      id: 'listing',
+      kind: 'kopia',
+      // Long format: the mode tells symlinks apart, which the short one does not.
+      command: { args: ['ls', '-r', '-l', SELECTED], purpose: 'list the contents of the selected snapshot' },
+      // Raw bytes, streamed into hashes: never decoded, never held whole, however many files it names.
+      stream: (state) => {
+        const listing = new SnapshotListing(state.values.get(SELECTED.ref) ?? '');
+        snapshot.listing = listing;
+        return { onStdoutRawLine: (line) => listing.line(line) };
+      },
+      after: () => snapshot.listing.end(),
+    },
+    {
+      id: 'confine',
+      kind: 'internal',
+      describe: `walk ${dataDir} along the snapshot's folders: refuse a mount point there, remove a symlink or file standing where a folder belongs`,
+      run: (state) => confine(config, state, dataDir, snapshot.listing),
+    },
+  ];
 }
 
 /** Picks the snapshot to restore, or ends the run saying why nothing is restored. */
@@ -187,19 +210,83 @@ function select(config: RestoreConfig, state: RunState, mine: SnapshotEntry[], o
   summary.restoredSnapshot = { id: chosen.id, startTime: chosen.startTime, source };
 }
 
-/**
- * With KOPIA_ENABLE_FILE_DELETION: removes what the restored snapshot does not hold. Only now, with
- * the snapshot fully restored, is that safe; a listing that was not understood deletes nothing.
- */
-function deleteExtras(config: RestoreConfig, state: RunState, keep: SnapshotPaths | undefined): void {
-  const { output, summary } = state.ctx;
-  if (keep === undefined) {
-    summary.warnings.push('file deletion skipped: the snapshot listing could not be read safely; extra files were kept');
-    return;
+/** The protected folders by identity, and the mount points below DATA_DIR, as they are now. */
+function surroundings(config: RestoreConfig, root: Buffer) {
+  return { guarded: new ProtectedIdentities(protectedDirectories(config)), mounts: mountPointsBelow(root) };
+}
+
+/** Before kopia writes: DATA_DIR holds no way out along the snapshot's folders (see confineTarget). */
+async function confine(config: RestoreConfig, state: RunState, dataDir: string, listing: SnapshotListing): Promise<void> {
+  if (!listing.understood) {
+    throw new OperationError(`could not read the listing of snapshot ${listing.snapshotId} that kopia printed; nothing was restored`);
   }
-  const { removed, otherDevice } = removeExtras(config.dataDir, keep);
-  output.log.info({ removed, keptOnOtherFilesystems: otherDevice }, 'removed entries absent from the snapshot');
-  if (otherDevice > 0) {
-    summary.warnings.push(`file deletion kept ${otherDevice} entr${otherDevice === 1 ? 'y' : 'ies'} on other filesystems mounted inside ${config.dataDir}`);
+  const root = Buffer.from(dataDir);
+  if (!isDirectory(root)) return;
+  const replaceFolders = config.restore.enableFileDeletion;
+  const removed = await confineTarget({ root, listing, ...surroundings(config, root), stop: state.ctx.stop, replaceFolders });
+  if (removed.length > 0) {
+    state.ctx.output.log.warn({ replaced: removed }, 'removed entries that stood where the snapshot has another type (kopia would have written through them or failed)');
   }
 }
+
+/**
+ * Whether DATA_DIR holds anything kopia could meet: any entry but an empty lost+found folder (the
+ * filesystem's own). A missing DATA_DIR holds nothing; kopia creates it.
+ */
+function holdsAnything(dataDir: string): boolean {
+  let names: string[];
+  try {
+    names = readdirSync(dataDir);
+  } catch {
+    return false;
+  }
+  if (names.length === 0) return false;
+  if (names.length > 1 || names[0] !== 'lost+found') return true;
+  const lostFound = join(dataDir, 'lost+found');
+  return !lstatSync(lostFound).isDirectory() || readdirSync(lostFound).length > 0;
+}
+
+function isDirectory(path: Buffer): boolean {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * With KOPIA_ENABLE_FILE_DELETION: removes what the restored snapshot does not hold. Only now, with
+ * the snapshot fully restored, is that safe. Meeting a protected folder (another spelling of the
+ * repository, a cache or the run folder) stops deletion, saying what it found.
+ */
+async function deleteExtras(config: RestoreConfig, state: RunState, dataDir: string, listing: SnapshotListing): Promise<void> {
+  const { output, summary } = state.ctx;
+  const root = Buffer.from(dataDir);
+  let deleted = 0;
+  const onRemoved = (paths: string[]) => {
+    deleted += paths.length;
+    output.log.info({ deleted: paths }, 'deleted entries absent from the snapshot');
+  };
+  let result;
+  try {
+    result = await removeExtras({ root, keep: listing.paths, ambiguous: (name) => listing.ambiguous(name), ...surroundings(config, root), stop: state.ctx.stop, onRemoved });
+  } catch (error) {
+    if (!(error instanceof DeletionStopped)) throw error;
+    throw new OperationError(`file deletion stopped: ${error.message}; it was not entered. ${deleted} entr${deleted === 1 ? 'y' : 'ies'} deleted before (listed in the log); the restore itself completed`, undefined, DELETION_STOPPED);
+  }
+  const { removed, otherDevice, ambiguous } = result;
+  output.log.info({ removed, keptOnOtherFilesystems: otherDevice, keptAmbiguous: ambiguous }, 'removed entries absent from the snapshot');
+  if (otherDevice > 0) {
+    summary.warnings.push(`file deletion kept ${otherDevice} entr${otherDevice === 1 ? 'y' : 'ies'} on other filesystems mounted inside ${dataDir}`);
+  }
+  if (ambiguous > 0) {
+    summary.warnings.push(`file deletion kept ${ambiguous} entr${ambiguous === 1 ? 'y' : 'ies'} whose name holds a line break followed by what reads as a listing line: kopia's listing cannot tell whether the snapshot holds them`);
+  }
+}
+
+const DELETION_STOPPED = {
+  class: 'Configuration',
+  what: 'file deletion met a protected folder',
+  retryable: false,
+  fix: 'DATA_DIR reaches the repository, a cache or the run folder by another path (a bind mount): remove that mount from DATA_DIR',
+} as const;

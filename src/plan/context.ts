@@ -19,6 +19,8 @@ export interface RunContext {
   parentEnv: EnvMap;
   /** Where kopia keeps its config and writes its logs in this run. */
   paths: KopiaPaths;
+  /** Aborted when the run is asked to stop: internal steps check it between entries. */
+  stop?: AbortSignal;
   /** Set once the cache has been cleared in this run: it is retried only once. */
   cacheRecoveryTried?: boolean;
 }

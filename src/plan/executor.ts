@@ -86,6 +86,8 @@ export async function execute(plan: Plan, ctx: RunContext): Promise<RunState> {
   const state: RunState = { ctx, outcomes: new Map(), results: new Map(), flags: new Set(), values: new Map() };
   for (const step of plan.steps) {
     if (state.stopped !== undefined) break;
+    // A stop requested during an internal step is heard here too: no further step starts.
+    if (ctx.stop?.aborted) throw ctx.stop.reason instanceof Error ? ctx.stop.reason : new Error('stopped');
     if (step.when && !holds(step.when, state)) continue;
     if (step.kind === 'internal') await step.run(state);
     else await runKopiaStep(step, state);

@@ -64,7 +64,7 @@ describe('running out of memory', () => {
 
   it(
     'with a fake kopia (a real one never prints a path without end): a restore with deletion whose listing never ends a line ' +
-      'stops out of memory and deletes nothing',
+      'stops out of memory, writes and deletes nothing',
     async () => {
       const s = seededScenario('endless');
       const backup = await runMover(['backup'], { ...s.env, DATA_DIR: s.data });
@@ -97,8 +97,9 @@ describe('running out of memory', () => {
       expect(result.exitCode, tail).toBe(1);
       expect(result.plainLines).toContain('FAILURE_CLASS: OutOfMemory (retryable: no)');
       expect(result.terminationMessage?.['failure']).toMatchObject({ class: 'OutOfMemory' });
-      // The restore itself completed; the deletion that needed the whole listing never started.
-      expect(readFileSync(join(target, 'file.txt'), 'utf8')).toBe('endless\n');
+      // The listing comes before the restore (DATA_DIR is checked along it first): nothing was written, nothing deleted.
+      expect(result.kopiaCalls.map((a) => a.slice(0, 2).join(' '))).not.toContain('snapshot restore');
+      expect(readFileSync(join(target, 'file.txt'), 'utf8')).toBe('older\n');
       expect(readFileSync(join(target, 'extra.txt'), 'utf8')).toContain('not in the snapshot');
     },
     120_000,

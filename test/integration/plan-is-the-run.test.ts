@@ -138,8 +138,8 @@ describe('the plan is the run', () => {
       'repository connect',
       'repository throttle',
       'snapshot list',
-      'snapshot restore',
       'ls -r',
+      'snapshot restore',
     ]);
     expectRunFollowsPlan(commands, run.kopiaCalls.map((a) => comparable(a, snapshot)));
   });

@@ -86,3 +86,17 @@ describe('kopia runner tails (the real kopia, a wrong password that is a common 
     expect(result.tail.length).toBe(result.rawTail.length);
   });
 });
+
+describe('kopia runner raw stdout lines (with a stand-in program that prints bytes)', () => {
+  it('splits on 0x0A only and never decodes: invalid UTF-8, CR and a character cut between writes stay exact', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'km-raw-'));
+    const program = join(dir, 'bytes.sh');
+    // \377 is not UTF-8; \303 then (after a pause, another write) \251 is one é cut in two.
+    writeFileSync(program, "#!/bin/sh\nprintf 'k1/bad\\377name\\nk1/cr\\rx\\nk1/\\303'\nsleep 0.2\nprintf '\\251\\nk1/no-end'\n");
+    chmodSync(program, 0o755);
+    const runner = new KopiaRunner({ binary: program, globalFlags: [], env: { PATH: process.env['PATH'] ?? '' }, output: new Output('json', [], 2), progressIntervalMs: 0, tempDir: dir });
+    const lines: Buffer[] = [];
+    await runner.run({ args: ['ls'], purpose: 'raw' }, { onStdoutRawLine: (line) => lines.push(Buffer.from(line)) });
+    expect(lines).toEqual([Buffer.from('k1/bad\xffname', 'latin1'), Buffer.from('k1/cr\rx'), Buffer.from('k1/é'), Buffer.from('k1/no-end')]);
+  });
+});
