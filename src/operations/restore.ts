@@ -284,8 +284,9 @@ async function deleteExtras(config: RestoreConfig, state: RunState, dataDir: str
   }
 }
 
+/** Exit 1, not 2: the restore has written by then, and exit 2 says nothing was. */
 const DELETION_STOPPED = {
-  class: 'Configuration',
+  class: 'TargetConflict',
   what: 'file deletion met a protected folder',
   retryable: false,
   fix: 'DATA_DIR reaches the repository, a cache or the run folder by another path (a bind mount): remove that mount from DATA_DIR',
