@@ -1,8 +1,9 @@
-import { lstatSync, unlinkSync, type BigIntStats } from 'node:fs';
-import { ConfigError, OperationError } from '../errors.js';
+import { randomBytes } from 'node:crypto';
+import { lstatSync, renameSync, unlinkSync, type BigIntStats } from 'node:fs';
+import { ConfigError } from '../errors.js';
 import { identityOfStats, type ProtectedIdentities } from './identity.js';
 import { byteKey } from './mounts.js';
-import { names, removeFolder, shownPath, type SnapshotListing } from './prune.js';
+import { names, shownPath, type SnapshotListing } from './prune.js';
 
 export interface ConfineOptions {
   /** DATA_DIR's real path, as bytes. */
@@ -13,8 +14,9 @@ export interface ConfineOptions {
   guarded: Pick<ProtectedIdentities, 'reason'>;
   stop?: AbortSignal;
   /**
-   * With file deletion: a folder where the snapshot has a file or a symlink is removed (DATA_DIR is
-   * to equal the snapshot). Without, it is refused: the user did not ask for anything to go.
+   * With file deletion: a folder where the snapshot has a file or a symlink is moved aside (DATA_DIR
+   * is to equal the snapshot; deletion removes it once the restore completed). Without, it is
+   * refused: the user did not ask for anything to go.
    */
   replaceFolders?: boolean;
 }
@@ -27,12 +29,19 @@ const SLASH = Buffer.from('/');
  * the snapshot's directories only and collects every non-directory (symlink, file, socket...) in
  * such a place; refuses (exit 2, nothing written) a mount point or a protected folder at any path
  * the snapshot holds. A folder where the snapshot has a file or a symlink (kopia cannot replace it)
- * is removed with deletion on and refused without; a symlink where the snapshot has a file, and a
+ * is moved aside with deletion on (deletion removes it after the restore) and refused without; a symlink where the snapshot has a file, and a
  * file where it has a symlink, are removed (kopia fails on them, and would replace them anyway). Only when the whole walk found no reason to
- * refuse is anything removed; kopia then writes what the snapshot has in its place. Returns what
- * was removed, for the log.
+ * refuse is anything removed or moved; kopia then writes what the snapshot has in its place. Returns
+ * what was removed and moved, for the log.
  */
-export async function confineTarget(options: ConfineOptions): Promise<string[]> {
+export interface Confined {
+  /** Entries removed: symlinks, files and other non-folders kopia would follow or fail on. */
+  removed: string[];
+  /** Folders moved aside within their parent, `from` → `to`: deletion removes them after the restore. */
+  displaced: { from: string; to: string }[];
+}
+
+export async function confineTarget(options: ConfineOptions): Promise<Confined> {
   const misplaced: Buffer[] = [];
   const folders: Buffer[] = [];
   const device = lstatSync(options.root, { bigint: true }).dev;
@@ -63,12 +72,19 @@ export async function confineTarget(options: ConfineOptions): Promise<string[]> 
   };
   await visit(Buffer.alloc(0));
   for (const path of misplaced) unlinkSync(path);
-  for (const path of folders) {
-    if (!(await removeFolder({ ...options, keep: { has: () => false } }, path))) {
-      throw new OperationError(`${shownPath(path)} stands where the snapshot has a file or a symlink and could not be removed whole (something in it is on another filesystem); nothing was restored`);
-    }
-  }
-  return [...misplaced, ...folders].map(shownPath);
+  const displaced = folders.map((path) => ({ from: shownPath(path), to: shownPath(displace(path)) }));
+  return { removed: misplaced.map(shownPath), displaced };
+}
+
+/**
+ * Moves a folder aside, beside itself under a name the snapshot cannot hold by chance: nothing of
+ * it is deleted before the restore completed, and a restore that fails leaves it whole.
+ */
+function displace(path: Buffer): Buffer {
+  const parent = path.subarray(0, path.lastIndexOf(SLASH[0]!));
+  const aside = Buffer.concat([parent, Buffer.from(`/.kopia-mover-displaced-${randomBytes(8).toString('hex')}`)]);
+  renameSync(path, aside);
+  return aside;
 }
 
 function folderInTheWay(path: Buffer, what: string): ConfigError {

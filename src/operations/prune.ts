@@ -188,16 +188,6 @@ export async function removeExtras(options: PruneOptions): Promise<PruneResult> 
   return new Pruner(options).run();
 }
 
-/**
- * Removes one whole folder below root under the same rules (no mount point entered, a protected
- * folder stops it); true when it is gone, false when something in it had to stay.
- */
-export async function removeFolder(options: PruneOptions, path: Buffer): Promise<boolean> {
-  const pruner = new Pruner(options);
-  const stats = lstatIfThere(path);
-  return stats === undefined || (await pruner.removeTree(path, stats));
-}
-
 class Pruner {
   readonly result: PruneResult = { removed: 0, otherDevice: 0, ambiguous: 0 };
   private readonly device: bigint;

@@ -223,9 +223,12 @@ async function confine(config: RestoreConfig, state: RunState, dataDir: string, 
   const root = Buffer.from(dataDir);
   if (!isDirectory(root)) return;
   const replaceFolders = config.restore.enableFileDeletion;
-  const removed = await confineTarget({ root, listing, ...surroundings(config, root), stop: state.ctx.stop, replaceFolders });
+  const { removed, displaced } = await confineTarget({ root, listing, ...surroundings(config, root), stop: state.ctx.stop, replaceFolders });
   if (removed.length > 0) {
     state.ctx.output.log.warn({ replaced: removed }, 'removed entries that stood where the snapshot has another type (kopia would have written through them or failed)');
+  }
+  for (const { from, to } of displaced) {
+    state.ctx.output.log.warn({ folder: from, movedTo: to }, 'moved aside a folder that stands where the snapshot has a file or a symlink; file deletion removes it once the restore completed');
   }
 }
 

@@ -81,7 +81,7 @@ describe('a restore writes only inside DATA_DIR', () => {
     });
   }
 
-  it('a folder where the snapshot has a file: exit 2 with DATA_DIR untouched without deletion; with deletion it is replaced', async () => {
+  it('a folder where the snapshot has a file: exit 2 with DATA_DIR untouched without deletion; with deletion it is moved aside, then deleted once the restore completed', async () => {
     const s = scenario('folderfile');
     seed(s);
     const target = join(s.root, 'target');
@@ -96,6 +96,10 @@ describe('a restore writes only inside DATA_DIR', () => {
     expect(differences(before, fingerprint(target))).toEqual([]);
     const replaced = await runMover(['restore'], { ...env, KOPIA_ENABLE_FILE_DELETION: 'true' });
     expect(replaced.exitCode, replaced.stdout).toBe(0);
+    // Moved aside before kopia wrote, removed by deletion only after the restore completed.
+    const movedAt = replaced.stdout.indexOf('moved aside a folder');
+    expect(movedAt).toBeGreaterThan(0);
+    expect(replaced.stdout.indexOf('removed entries absent from the snapshot')).toBeGreaterThan(movedAt);
     expect(differences(fingerprint(s.data), fingerprint(target))).toEqual([]);
   });
 

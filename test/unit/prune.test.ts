@@ -293,7 +293,7 @@ describe('mountinfo', () => {
 
 describe('confineTarget: DATA_DIR before kopia writes', () => {
   const confine = (listing: SnapshotListing, mounts: Buffer[] = []) =>
-    confineTarget({ root: Buffer.from(root), listing, mounts: mountPointsBelow(Buffer.from(root), mounts), guarded: NOTHING_GUARDED });
+    confineTarget({ root: Buffer.from(root), listing, mounts: mountPointsBelow(Buffer.from(root), mounts), guarded: NOTHING_GUARDED }).then((c) => c.removed);
 
   it('removes a symlink or a file standing where the snapshot has a folder, never what it points at', async () => {
     const outside = join(base, 'outside');
@@ -326,13 +326,18 @@ describe('confineTarget: DATA_DIR before kopia writes', () => {
     await expect(confine(rawListing('a.txt'), [Buffer.from(join(root, 'a.txt'))])).rejects.toThrow(/a.txt is a mount point at a path the snapshot holds/);
   });
 
-  it('refuses a folder where the snapshot has a file without deletion, removes it whole with deletion', async () => {
+  it('refuses a folder where the snapshot has a file without deletion; with deletion moves it aside whole, deleting nothing yet', async () => {
     tree(root, ['f/inside/deep', 'keep/']);
     await expect(confine(rawListing('f', 'keep/'))).rejects.toThrow(/f is a directory where the snapshot has a file or a symlink.*KOPIA_ENABLE_FILE_DELETION/);
     expect(list(root)).toEqual(['f/', 'f/inside/', 'f/inside/deep', 'keep/']);
     const options = { root: Buffer.from(root), listing: rawListing('f', 'keep/'), mounts: new Set<string>(), guarded: NOTHING_GUARDED, replaceFolders: true };
-    expect(await confineTarget(options)).toEqual([join(root, 'f')]);
-    expect(list(root)).toEqual(['keep/']);
+    const { removed, displaced } = await confineTarget(options);
+    expect(removed).toEqual([]);
+    expect(displaced).toHaveLength(1);
+    expect(displaced[0]!.from).toBe(join(root, 'f'));
+    const aside = displaced[0]!.to.slice(root.length + 1);
+    expect(aside).toMatch(/^\.kopia-mover-displaced-[0-9a-f]{16}$/);
+    expect(list(root)).toEqual([`${aside}/`, `${aside}/inside/`, `${aside}/inside/deep`, 'keep/']);
   });
 
   it('with deletion, still refuses such a folder when a mount point is inside it', async () => {
