@@ -137,17 +137,6 @@ export function connectSteps(config: MoverConfig, facts: Facts, identity: Identi
   if (candidates.length === 0) throw new RepositoryError('no repository configured');
   const steps: Step[] = [];
 
-  // A filesystem repository lives on a mounted volume: a missing directory means no volume.
-  for (const dir of facts.repositoryDirs) {
-    if (dir.exists) continue;
-    if (mode === 'connect-only') {
-      throw new RepositoryError(`repository volume is not mounted at ${dir.path}: the filesystem repository's directory does not exist`);
-    }
-    if (!dir.parentExists) {
-      throw new RepositoryError(`repository volume is probably not mounted: ${dir.path}'s parent does not exist, so no repository is created at ${dir.path}`);
-    }
-  }
-
   if (config.cache.forceRebuild) {
     steps.push({ id: 'force-cache-rebuild', kind: 'internal', describe: 'KOPIA_FORCE_CACHE_REBUILD: clear the rebuildable cache when safe', run: forcedRebuild });
   }

@@ -2,7 +2,7 @@ import { lstatSync, readdirSync, statSync } from 'node:fs';
 import { join, posix, resolve } from 'node:path';
 import { withAdditionalArgs } from '../config/additional-args.js';
 import type { RestoreConfig } from '../config/parse.js';
-import { ConfigError, OperationError } from '../errors.js';
+import { OperationError } from '../errors.js';
 import type { Facts } from '../facts.js';
 import { JsonArrayElements } from '../kopia/json-stream.js';
 import type { Arg, Placeholder, Plan, RunState, Step } from '../plan/step.js';
@@ -87,12 +87,6 @@ export function planRestore(config: RestoreConfig, facts: Facts): Plan {
   const path = config.sourcePath;
   const source = `${username}@${hostname}:${path}`;
   const main = checkedMainCommand('snapshot restore', restoreArguments(config, dataDir));
-  if (facts.deletionRefusal !== undefined) {
-    throw new ConfigError({
-      source: 'DATA_DIR',
-      message: `file deletion (KOPIA_ENABLE_FILE_DELETION) refused: ${facts.deletionRefusal}; restore into a dedicated directory`,
-    });
-  }
   let reader = snapshotReader({ username, hostname, path });
   const steps: Step[] = [
     ...warningsStep('warnings', main.warnings),
