@@ -72,10 +72,11 @@ function sourceState(dataDir: string): { empty: boolean } | { problem: string } 
 }
 
 export function loadFacts(config: MoverConfig): Facts {
+  const inputs = appliedRecord(config, 'inputs');
   const facts: Facts = {
     savedConnection: readSavedConnection(config),
-    applied: { policies: appliedRecord(config, 'policies'), throttle: appliedRecord(config, 'throttle'), inputs: appliedRecord(config, 'inputs') },
-    settings: loadPolicySettings(config, { sources: appliedRecord(config, 'inputs')?.sources }),
+    applied: { policies: appliedRecord(config, 'policies'), throttle: appliedRecord(config, 'throttle'), inputs },
+    settings: loadPolicySettings(config, { sources: inputs?.sources }),
     repositoryDirs: storageCandidates(config).flatMap((storage) =>
       storage.localPath === undefined
         ? []
