@@ -52,5 +52,8 @@ export function passwordFromFile(source: string, path: string, data: Buffer): st
   } catch {
     throw refuse('it is not UTF-8 text');
   }
-  return text.replace(/\r?\n$/, '');
+  const password = text.replace(/\r?\n$/, '');
+  // Blank would read as "no password given": say what is wrong with the file instead.
+  if (password.trim() === '') throw refuse(password === '' ? 'it is empty; write the repository password into it' : 'it holds only blanks; write the repository password into it');
+  return password;
 }
