@@ -319,11 +319,17 @@ export function buildProgram(io: CliIO, result: { exitCode: number }): Command {
     .addOption(new Option('--operation <name>', 'operation to check for (default: from DIRECTION, else backup)').choices(['backup', 'restore', 'maintenance']))
     .addHelpText('after', `${EXAMPLES.validate}\n${VALIDATE_EXIT_CODES}`)
     .action((flags: { envFile?: string; policyDir?: string; operation?: Operation }) => {
-      const env: Record<string, string | undefined> = { ...io.env, ...(flags.envFile ? readEnvFile(flags.envFile) : {}) };
-      if (flags.policyDir) env['KOPIA_CONFIG_PATH'] = resolve(flags.policyDir);
+      const fromFile = flags.envFile ? readEnvFile(flags.envFile) : {};
+      const env: Record<string, string | undefined> = { ...io.env, ...fromFile };
+      // A value read from the env file is named with the file it is in, so the person knows where to fix it.
+      const given: Record<string, string> = Object.fromEntries(Object.keys(fromFile).map((name) => [name, `${name} in ${flags.envFile}`]));
+      if (flags.policyDir) {
+        env['KOPIA_CONFIG_PATH'] = resolve(flags.policyDir);
+        given['KOPIA_CONFIG_PATH'] = '--policy-dir';
+      }
       const direction = env['DIRECTION'];
       const operation = flags.operation ?? (direction ? undefined : 'backup');
-      result.exitCode = validate(env, operation, systemFacts(env), new Output('pretty', environmentSecrets(env)));
+      result.exitCode = validate(env, operation, systemFacts(env), new Output('pretty', environmentSecrets(env)), { given });
     });
 
   return program;

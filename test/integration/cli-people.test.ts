@@ -162,6 +162,16 @@ describe('problems named as they were given', () => {
     expect(summaryValue(missing, 'FAILURE_REASON')).toBe(`configuration error: --data-dir: directory ${join(s.root, 'nothing-here')} does not exist`);
   });
 
+  it('validate names a value read from --env-file with its file', async () => {
+    const s = seededScenario('envfilename');
+    const envFile = join(s.root, 'mover.env');
+    writeFileSync(envFile, `KOPIA_PASSWORD=${s.password}\nKOPIA_REPOSITORY=${s.env['KOPIA_REPOSITORY']}\nDATA_DIR=${s.data}\nKOPIA_RETAIN_DAILY=seven\n`);
+    const result = await runMover(['validate', '--env-file', envFile], {});
+    expect(result.exitCode).toBe(2);
+    expect(result.plainLines).toContain(`ERROR   KOPIA_RETAIN_DAILY in ${envFile}: must be a whole number between 0 and 2147483647`);
+    expect(result.plainLines.filter((l) => l.startsWith('ERROR'))).toHaveLength(1);
+  });
+
   it('an empty --password-file is refused naming the file and saying it is empty', async () => {
     const s = seededScenario('emptypw');
     const { KOPIA_PASSWORD: _, ...env } = s.env;
