@@ -238,9 +238,14 @@ const ERRNO_CLASSES: Readonly<Record<string, FailureClass>> = {
   EROFS: 'PermissionDenied',
 };
 
+/** The failure of a class kopia's words decide, for when the program finds the same condition itself. */
+export function failureOfClass(cls: FailureClass): Failure | undefined {
+  const rule = RULES.find((r) => r.class === cls);
+  return rule && { class: rule.class, what: rule.what, retryable: rule.retryable, fix: rule.fix };
+}
+
 /** The class of an error the program's own file operations met (not kopia's), if it has one. */
 export function errnoFailure(code: string | undefined): Failure | undefined {
   const cls = code === undefined ? undefined : ERRNO_CLASSES[code];
-  const rule = cls && RULES.find((r) => r.class === cls);
-  return rule && { class: rule.class, what: rule.what, retryable: rule.retryable, fix: rule.fix };
+  return cls && failureOfClass(cls);
 }

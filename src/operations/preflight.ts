@@ -1,9 +1,8 @@
 import { accessSync, constants, statSync } from 'node:fs';
 import { dirname, posix } from 'node:path';
-import type { MoverConfig } from '../config/parse.js';
-import { inputName } from '../config/parse.js';
+import { inputName, type MoverConfig } from '../config/parse.js';
 import { ConfigError, RepositoryError, type ConfigIssue } from '../errors.js';
-import { classifyKopiaOutput, KNOWN_FAILURES, repositoryParentFailure, type Failure } from '../kopia/failures.js';
+import { failureOfClass, KNOWN_FAILURES, repositoryParentFailure, type Failure } from '../kopia/failures.js';
 import type { Facts } from '../facts.js';
 
 /** A reason the run must not start. `repository`: the repository's location is unusable (exit 3, not 2), with its failure class. */
@@ -48,7 +47,7 @@ function repositoryProblems(config: MoverConfig, facts: Facts): PreflightProblem
     if (dir.exists) return [];
     if (!mayCreate) {
       const message = `repository volume is not mounted at ${dir.path}: the filesystem repository's directory does not exist`;
-      return [{ source, repository: classifyKopiaOutput(message) ?? KNOWN_FAILURES.Unknown, message }];
+      return [{ source, repository: failureOfClass('NotInitialized') ?? KNOWN_FAILURES.Unknown, message }];
     }
     const parent = dirname(dir.path);
     if (!dir.parentExists) {
