@@ -32,11 +32,21 @@ type Scope = 'backup' | 'restore' | 'maintenance';
 /** A typed value as the program reads it: paths as a person types them become what the variable holds. */
 type Normalize = (value: string, flag: string) => string;
 
+/** A "~" the shell left as it is (in `--flag=~/x` it does not expand it): never a folder named "~". */
+function refuseTilde(value: string, flag: string): void {
+  if (!value.startsWith('~')) return;
+  throw new ConfigError({ source: flag, message: `${value}: the shell did not expand "~" (it does not after "="): write ${flag} ${value} with a space, or the absolute path` });
+}
+
 /** A local directory: relative to where the person is, as every command-line tool reads it. */
-const localPath: Normalize = (value) => resolve(value);
+const localPath: Normalize = (value, flag) => {
+  refuseTilde(value, flag);
+  return resolve(value);
+};
 
 /** `--repository /abs/path` is a filesystem repository; a relative path is refused with the URL to type instead. */
 const repositoryLocation: Normalize = (value, flag) => {
+  refuseTilde(value, flag);
   if (value.startsWith('/')) return `filesystem://${value}`;
   if (/^[a-z][a-z0-9+.-]*:/i.test(value)) return value;
   throw new ConfigError({ source: flag, message: `${value} is neither a URL nor an absolute path: for a local repository give filesystem://${resolve(value)} (or ${resolve(value)})` });
@@ -168,7 +178,7 @@ function typedFlags(env: EnvMap, command: Command): CommandLine {
 /** The data directory given as the path argument: the same as --data-dir, and refused when both name different ones. */
 function withPathArgument(typed: CommandLine, path: string | undefined): void {
   if (path === undefined) return;
-  const dir = resolve(path);
+  const dir = localPath(path, 'the path argument');
   const flagDir = typed.given['DATA_DIR'] === undefined ? undefined : typed.env['DATA_DIR'];
   if (flagDir !== undefined && flagDir !== dir) {
     throw new UsageError(`the path argument (${dir}) and --data-dir (${flagDir}) name different directories: give one of them`);

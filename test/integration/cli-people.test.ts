@@ -110,6 +110,11 @@ describe('--repository given as a path', () => {
     expect(result.exitCode).toBe(2);
     expect(result.stderr).toMatch(/--repository: backups\/repo is neither a URL nor an absolute path: for a local repository give filesystem:\/\/\/\S+\/backups\/repo/);
     expect(result.kopiaCalls).toEqual([]);
+    // `--repository=~/repo`: the shell leaves "~" as it is after "=", and it is no folder of its own.
+    const tilde = await runMover(['backup', '--repository=~/kopia-repo', '--data-dir', s.data], s.env);
+    expect(tilde.exitCode).toBe(2);
+    expect(tilde.stderr).toContain('--repository: ~/kopia-repo: the shell did not expand "~"');
+    expect(tilde.kopiaCalls).toEqual([]);
   });
 });
 
