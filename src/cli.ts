@@ -193,6 +193,7 @@ function envWithFlags(env: EnvMap, command: Command, path?: string): { env: EnvM
   withPathArgument(typed, path);
   const passwordFile = command.opts()['passwordFile'] as string | undefined;
   if (passwordFile) {
+    refuseTilde(passwordFile, '--password-file');
     const read = readRegularFile(passwordFile, PASSWORD_FILE_LIMIT);
     if ('problem' in read) {
       const why = read.problem.kind === 'too-large' ? `is larger than ${PASSWORD_FILE_LIMIT} bytes` : read.problem.reason;

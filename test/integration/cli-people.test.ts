@@ -115,6 +115,9 @@ describe('--repository given as a path', () => {
     expect(tilde.exitCode).toBe(2);
     expect(tilde.stderr).toContain('--repository: ~/kopia-repo: the shell did not expand "~"');
     expect(tilde.kopiaCalls).toEqual([]);
+    const password = await runMover(['backup', '--password-file=~/.kopia-pw', '--data-dir', s.data], s.env);
+    expect(password.exitCode).toBe(2);
+    expect(password.stderr).toContain('--password-file: ~/.kopia-pw: the shell did not expand "~"');
   });
 });
 
