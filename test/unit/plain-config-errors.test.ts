@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { parseConfig, type InputNames } from '../../src/config/parse.js';
-import { passwordFromFile } from '../../src/secret-checks.js';
+import { passwordFromFile, shortSecretWarnings } from '../../src/secret-checks.js';
 import { impossibleTime } from '../../src/config/validators.js';
 import { ConfigError, unexpectedFailure } from '../../src/errors.js';
 import { MAX_JSON_DEPTH, parseJsonText, readJsonFileSync } from '../../src/policy/json-input.js';
@@ -230,5 +230,16 @@ describe('a password file that holds no password', () => {
 
   it('a password with blanks around it is kept exactly, without its one line ending', () => {
     expect(passwordFromFile('--password-file', '/p', Buffer.from(' a long password \n'))).toBe(' a long password ');
+  });
+});
+
+describe('a too-short password is named the way it was given', () => {
+  it('from --password-file: the warning names the flag and its file, never the variable', () => {
+    const inputs = { given: { KOPIA_PASSWORD: '--password-file /home/u/.kopia-pw' } };
+    const env = { ...BASE, KOPIA_PASSWORD: 'abc' };
+    const fromFile = parseConfig(env, { operation: 'restore', system: SYSTEM, readMounts: false, inputs });
+    expect(shortSecretWarnings(fromFile, env).map((w) => w.source)).toEqual(['--password-file /home/u/.kopia-pw']);
+    const fromVariable = parseConfig(env, { operation: 'restore', system: SYSTEM, readMounts: false });
+    expect(shortSecretWarnings(fromVariable, env).map((w) => w.source)).toEqual(['KOPIA_PASSWORD']);
   });
 });
