@@ -1,8 +1,9 @@
 import { closeSync, openSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { Command, Option } from 'commander';
-import type { EnvMap } from './env.js';
+import { EnvSource, type EnvMap } from './env.js';
 import type { Operation } from './config/types.js';
+import type { InputNames } from './config/parse.js';
 import { locateKopia } from './kopia/locate.js';
 import { ConfigError, ExitCode, exitCodeOf, unexpectedFailure, UsageError } from './errors.js';
 import { KopiaRunner } from './kopia/runner.js';
@@ -28,11 +29,34 @@ function programVersion(appDir: string | undefined): string {
 
 type Scope = 'backup' | 'restore' | 'maintenance';
 
+/** A typed value as the program reads it: paths as a person types them become what the variable holds. */
+type Normalize = (value: string, flag: string) => string;
+
+/** A "~" the shell left as it is (in `--flag=~/x` it does not expand it): never a folder named "~". */
+function refuseTilde(value: string, flag: string): void {
+  if (!value.startsWith('~')) return;
+  throw new ConfigError({ source: flag, message: `${value}: the shell did not expand "~" (it does not after "="): write ${flag} ${value} with a space, or the absolute path` });
+}
+
+/** A local directory: relative to where the person is, as every command-line tool reads it. */
+const localPath: Normalize = (value, flag) => {
+  refuseTilde(value, flag);
+  return resolve(value);
+};
+
+/** `--repository /abs/path` is a filesystem repository; a relative path is refused with the URL to type instead. */
+const repositoryLocation: Normalize = (value, flag) => {
+  refuseTilde(value, flag);
+  if (value.startsWith('/')) return `filesystem://${value}`;
+  if (/^[a-z][a-z0-9+.-]*:/i.test(value)) return value;
+  throw new ConfigError({ source: flag, message: `${value} is neither a URL nor an absolute path: for a local repository give filesystem://${resolve(value)} (or ${resolve(value)})` });
+};
+
 /** Flags for local runs, each overriding the environment variable it names, on the commands that use it. */
-const FLAGS: { flags: string; env: string; description: string; on: readonly Scope[] }[] = [
-  { flags: '--repository <url>', env: 'KOPIA_REPOSITORY', description: 'repository URL, e.g. filesystem:///backups/repo', on: ['backup', 'restore', 'maintenance'] },
-  { flags: '--cache-dir <path>', env: 'KOPIA_CACHE_DIR', description: "directory for kopia's config, caches and logs", on: ['backup', 'restore', 'maintenance'] },
-  { flags: '--data-dir <path>', env: 'DATA_DIR', description: 'directory to back up or restore into', on: ['backup', 'restore'] },
+const FLAGS: { flags: string; env: string; description: string; on: readonly Scope[]; normalize?: Normalize }[] = [
+  { flags: '--repository <url>', env: 'KOPIA_REPOSITORY', description: 'repository URL (filesystem:///path, s3://bucket/prefix, ...) or an absolute path', on: ['backup', 'restore', 'maintenance'], normalize: repositoryLocation },
+  { flags: '--cache-dir <path>', env: 'KOPIA_CACHE_DIR', description: "directory for kopia's config, caches and logs", on: ['backup', 'restore', 'maintenance'], normalize: localPath },
+  { flags: '--data-dir <path>', env: 'DATA_DIR', description: 'directory to back up or restore into (or give it as the path argument)', on: ['backup', 'restore'], normalize: localPath },
   { flags: '--username <name>', env: 'KOPIA_OVERRIDE_USERNAME', description: 'snapshot owner user name', on: ['backup', 'restore'] },
   { flags: '--hostname <name>', env: 'KOPIA_OVERRIDE_HOSTNAME', description: 'snapshot owner host name', on: ['backup', 'restore'] },
   { flags: '--source-path <path>', env: 'KOPIA_SOURCE_PATH_OVERRIDE', description: 'path the snapshot is recorded under and looked up by', on: ['backup', 'restore'] },
@@ -59,56 +83,126 @@ Exit codes:
   0      success, also "source empty, nothing to back up" and "no eligible snapshot, nothing restored"
   1      the operation itself failed (snapshot create, restore, or an unexpected error)
   2      configuration or usage error, found before any repository was touched
-  3      repository connect or create failed (unreachable, denied, wrong password)
+  3      repository connect or create failed (unreachable, denied, wrong password, no folder to create it in)
   4      the before-snapshot action failed or timed out; no snapshot was taken
   5      maintenance ownership could not be claimed
   6      maintenance run failed
   128+n  terminated by signal n (143 for SIGTERM); 137 when the cache volume was found exhausted`;
 
-const EXAMPLES: Readonly<Record<Scope | 'root', string>> = {
+const PLAN_EXIT_CODES = `
+Exit codes:
+  0      the plan was printed
+  2      configuration or usage error (each problem names its flag, variable or file)
+  3      the filesystem repository's folder is missing and cannot be created`;
+
+const VALIDATE_EXIT_CODES = `
+Exit codes:
+  0      no problem found (warnings may be listed)
+  2      at least one problem found, each naming its variable or file`;
+
+const EXAMPLES: Readonly<Record<Scope | 'root' | 'plan' | 'validate', string>> = {
   root: `
 Examples:
-  kopia-mover backup  --repository filesystem:///backups/repo --password-file ~/.kopia-pw --data-dir ~/photos --source-path /photos
-  kopia-mover restore --repository filesystem:///backups/repo --password-file ~/.kopia-pw --data-dir /tmp/photos --source-path /photos
+  kopia-mover backup  --repository ~/kopia-repo --password-file ~/.kopia-pw --source-path /photos ~/photos
+  kopia-mover restore --repository ~/kopia-repo --password-file ~/.kopia-pw --source-path /photos /tmp/photos
+  kopia-mover help backup               # one command's flags, examples and exit codes
   DIRECTION=source kopia-mover          # as the VolSync pod runs it, every setting from the environment
   kopia-mover validate --env-file secret.env --policy-dir ./kopia-config`,
   backup: `
+The directory to back up is the path argument or --data-dir (DATA_DIR). --repository takes a URL or
+an absolute path (a filesystem repository, created on the first backup inside an existing folder).
 Retention (--keep-*) and compression not given stay what the last backup from this cache applied;
 a smaller value given is applied, and the summary says how many snapshots it expired.
 
 Examples:
-  kopia-mover backup --repository filesystem:///backups/repo --password-file ~/.kopia-pw --data-dir ~/photos --keep-daily 7
-  kopia-mover backup --dry-run          # print the kopia commands, run none`,
+  kopia-mover backup --repository ~/kopia-repo --password-file ~/.kopia-pw ~/photos --keep-daily 7
+  kopia-mover backup --repository s3://bucket/photos --password-file ~/.kopia-pw --data-dir ~/photos
+  kopia-mover backup --dry-run --repository ~/kopia-repo ~/photos   # print the kopia commands, run none`,
   restore: `
+The directory to restore into is the path argument or --data-dir (DATA_DIR). Snapshots are looked up
+by --source-path (KOPIA_SOURCE_PATH_OVERRIDE), else by the directory itself.
+
 Examples:
-  kopia-mover restore --repository filesystem:///backups/repo --password-file ~/.kopia-pw --data-dir /tmp/photos --source-path /photos
-  kopia-mover restore --previous 1 --data-dir /tmp/photos --source-path /photos   # the second newest snapshot`,
+  kopia-mover restore --repository ~/kopia-repo --password-file ~/.kopia-pw --source-path /photos /tmp/photos
+  kopia-mover restore --repository ~/kopia-repo --password-file ~/.kopia-pw --source-path /photos --previous 1 /tmp/photos   # the second newest
+  kopia-mover restore --repository ~/kopia-repo --password-file ~/.kopia-pw --as-of 2026-01-31T23:00:00Z --data-dir /tmp/photos`,
   maintenance: `
 Examples:
-  kopia-mover maintenance --repository filesystem:///backups/repo --password-file ~/.kopia-pw`,
+  kopia-mover maintenance --repository ~/kopia-repo --password-file ~/.kopia-pw
+  DIRECTION=maintenance kopia-mover     # as the KopiaMaintenance job runs it`,
+  plan: `
+Runs nothing, so it needs no password: the plan shows KOPIA_PASSWORD=<password>, never the password.
+
+Examples:
+  kopia-mover plan --operation backup --repository ~/kopia-repo --data-dir ~/photos
+  kopia-mover plan --operation restore --repository ~/kopia-repo --data-dir /tmp/photos --source-path /photos
+  DIRECTION=source kopia-mover plan     # the plan of a pod, from its environment`,
+  validate: `
+Reads the environment (and --env-file over it), every mounted file, and runs the run's own preflight;
+writes nothing and touches no repository.
+
+Examples:
+  kopia-mover validate --env-file secret.env --policy-dir ./kopia-config
+  DIRECTION=destination kopia-mover validate`,
 };
 
-/** The environment with the flags given on the command line over it: what config parsing sees. */
-function envWithFlags(env: EnvMap, command: Command): Record<string, string | undefined> {
+/** What a command line gave: the environment with the typed values over it, and the flag each input was (or could be) given by. */
+interface CommandLine {
+  env: Record<string, string | undefined>;
+  given: Record<string, string>;
+  offered: Record<string, string>;
+}
+
+/** The variables the command line set, and the flag each came from: typed values only. */
+function typedFlags(env: EnvMap, command: Command): CommandLine {
   const merged: Record<string, string | undefined> = { ...env };
+  const given: Record<string, string> = {};
+  const offered: Record<string, string> = { KOPIA_PASSWORD: '--password-file' };
   const values = command.opts();
   for (const option of command.options) {
+    if (option.envVar === undefined) continue;
+    const flag = option.long ?? option.flags;
+    offered[option.envVar] = flag;
     const key = option.attributeName();
     // Only what was typed overrides: a value commander took from the environment is there already.
-    if (option.envVar === undefined || command.getOptionValueSource(key) !== 'cli') continue;
+    if (command.getOptionValueSource(key) !== 'cli') continue;
     const value = values[key];
-    merged[option.envVar] = value === true ? 'true' : String(value);
+    const typed = value === true ? 'true' : String(value);
+    const normalize = FLAGS.find((f) => f.env === option.envVar)?.normalize;
+    merged[option.envVar] = normalize ? normalize(typed, flag) : typed;
+    given[option.envVar] = flag;
   }
-  const passwordFile = values['passwordFile'] as string | undefined;
+  return { env: merged, given, offered };
+}
+
+/** The data directory given as the path argument: the same as --data-dir, and refused when both name different ones. */
+function withPathArgument(typed: CommandLine, path: string | undefined): void {
+  if (path === undefined) return;
+  const dir = localPath(path, 'the path argument');
+  const flagDir = typed.given['DATA_DIR'] === undefined ? undefined : typed.env['DATA_DIR'];
+  if (flagDir !== undefined && flagDir !== dir) {
+    throw new UsageError(`the path argument (${dir}) and --data-dir (${flagDir}) name different directories: give one of them`);
+  }
+  typed.env['DATA_DIR'] = dir;
+  typed.given['DATA_DIR'] ??= 'the path argument';
+}
+
+/** The environment with what the command line gave over it, and the names each input was given by. */
+function envWithFlags(env: EnvMap, command: Command, path?: string): { env: EnvMap; inputs: InputNames } {
+  const typed = typedFlags(env, command);
+  withPathArgument(typed, path);
+  const passwordFile = command.opts()['passwordFile'] as string | undefined;
   if (passwordFile) {
+    refuseTilde(passwordFile, '--password-file');
     const read = readRegularFile(passwordFile, PASSWORD_FILE_LIMIT);
     if ('problem' in read) {
       const why = read.problem.kind === 'too-large' ? `is larger than ${PASSWORD_FILE_LIMIT} bytes` : read.problem.reason;
       throw new ConfigError({ source: '--password-file', message: `${passwordFile} cannot be used: ${why}` });
     }
-    merged['KOPIA_PASSWORD'] = passwordFromFile('--password-file', passwordFile, read.data);
+    typed.env['KOPIA_PASSWORD'] = passwordFromFile('--password-file', passwordFile, read.data);
+    typed.given['KOPIA_PASSWORD'] = `--password-file ${passwordFile}`;
   }
-  return merged;
+  return { env: typed.env, inputs: { given: typed.given, offered: typed.offered } };
 }
 
 function withFlags(command: Command, scopes: readonly Scope[]): Command {
@@ -145,9 +239,37 @@ async function kopiaVersion(io: CliIO): Promise<string> {
 
 export interface CliIO {
   env: EnvMap;
+  /** Whether stdout is a terminal (a person is there); process.stdout's own answer when not given. */
+  stdoutIsTTY?: boolean;
   onSpawn?: (argv: string[]) => void;
   /** The installed program's root: package.json, dist/ and the project's tools/bin/. */
   appDir?: string;
+}
+
+/** kopia-mover's own version and kopia's, for `--version`, `-v` and `version`. */
+async function printVersions(io: CliIO): Promise<number> {
+  process.stdout.write(`kopia-mover ${programVersion(io.appDir)}\nkopia ${await kopiaVersion(io)}\n`);
+  return ExitCode.Success;
+}
+
+/**
+ * The program with no command: the container's entrypoint, where DIRECTION chooses the operation.
+ * A person at a terminal without DIRECTION meant something else: usage, not a pod's summary.
+ */
+async function entry(program: Command, io: CliIO, word: string | undefined, version: boolean | undefined): Promise<number> {
+  if (word !== undefined) {
+    // The entry takes no arguments: a word here is a mistyped command.
+    const known = program.commands.map((c) => c.name());
+    const near = closest(word, known);
+    throw new UsageError(`unknown command '${word}'${near ? `, did you mean ${near}?` : ''} (commands: ${known.join(', ')})`);
+  }
+  if (version) return printVersions(io);
+  if (new EnvSource(io.env).get('DIRECTION') === undefined && (io.stdoutIsTTY ?? Boolean(process.stdout.isTTY))) {
+    program.outputHelp({ error: true });
+    process.stderr.write('\nkopia-mover: give a command (backup, restore, ...), or set DIRECTION as a pod does\n');
+    return ExitCode.Config;
+  }
+  return run({ onSpawn: io.onSpawn, appDir: io.appDir, env: io.env });
 }
 
 /** Builds the program; `exitCode` is set by whichever action runs. */
@@ -157,22 +279,20 @@ export function buildProgram(io: CliIO, result: { exitCode: number }): Command {
   const program = new Command('kopia-mover')
     .description('Back up, restore and maintain Kopia repositories for VolSync, or from a laptop')
     .addHelpText('after', `\nWith no command, DIRECTION (source, destination, maintenance) chooses the operation.\n${EXAMPLES.root}\n${EXIT_CODES}`)
-    .option('--version', "print kopia-mover's and kopia's versions")
+    .usage('[options] [command]')
+    .option('-v, --version', "print kopia-mover's and kopia's versions")
     .argument('[command]')
+    .helpCommand('help [command]', 'show the help of a command, with examples and exit codes')
     .exitOverride()
     .action(async (word: string | undefined, flags: { version?: boolean }) => {
-      if (word !== undefined) {
-        // The entry takes no arguments: a word here is a mistyped command.
-        const known = program.commands.map((c) => c.name());
-        const near = closest(word, known);
-        throw new UsageError(`unknown command '${word}'${near ? `, did you mean ${near}?` : ''} (commands: ${known.join(', ')})`);
-      }
-      if (flags.version) {
-        process.stdout.write(`kopia-mover ${programVersion(io.appDir)}\nkopia ${await kopiaVersion(io)}\n`);
-        result.exitCode = 0;
-        return;
-      }
-      result.exitCode = await run({ ...fromEntry, env: io.env });
+      result.exitCode = await entry(program, io, word, flags.version);
+    });
+
+  program
+    .command('version')
+    .description("print kopia-mover's and kopia's versions (the same as --version and -v)")
+    .action(async () => {
+      result.exitCode = await printVersions(io);
     });
 
   const operations: [Operation, string][] = [
@@ -182,8 +302,12 @@ export function buildProgram(io: CliIO, result: { exitCode: number }): Command {
   ];
   for (const [operation, description] of operations) {
     const command = withFlags(program.command(operation).description(description), [operation]);
-    command.addHelpText('after', `${EXAMPLES[operation]}\n${EXIT_CODES}`).action(async (flags: { dryRun?: boolean }) => {
-      result.exitCode = await run({ ...fromEntry, env: envWithFlags(io.env, command), operation, dryRun: flags.dryRun });
+    // Maintenance has no data directory: a path there is a mistake, refused as an extra argument.
+    if (operation !== 'maintenance') command.argument('[path]', `the directory to ${operation === 'backup' ? 'back up' : 'restore into'} (the same as --data-dir)`);
+    command.addHelpText('after', `${EXAMPLES[operation]}\n${EXIT_CODES}`).action(async (...args: unknown[]) => {
+      const path = operation === 'maintenance' ? undefined : (args[0] as string | undefined);
+      const given = envWithFlags(io.env, command, path);
+      result.exitCode = await run({ ...fromEntry, ...given, operation, dryRun: command.opts()['dryRun'] === true });
     });
   }
 
@@ -194,8 +318,8 @@ export function buildProgram(io: CliIO, result: { exitCode: number }): Command {
       .addOption(new Option('--operation <name>', 'operation to plan (default: from DIRECTION)').choices(['backup', 'restore', 'maintenance'])),
     ['backup', 'restore', 'maintenance'],
   );
-  plan.action(async (flags: { operation?: Operation }) => {
-    result.exitCode = await run({ ...fromEntry, env: envWithFlags(io.env, plan), operation: flags.operation, dryRun: true });
+  plan.addHelpText('after', `${EXAMPLES.plan}\n${PLAN_EXIT_CODES}`).action(async (flags: { operation?: Operation }) => {
+    result.exitCode = await run({ ...fromEntry, ...envWithFlags(io.env, plan), operation: flags.operation, dryRun: true });
   });
 
   program
@@ -204,12 +328,19 @@ export function buildProgram(io: CliIO, result: { exitCode: number }): Command {
     .option('--env-file <path>', 'read variables from this KEY=VALUE file (over the environment)')
     .option('--policy-dir <dir>', 'directory holding the policy files (KOPIA_CONFIG_PATH)')
     .addOption(new Option('--operation <name>', 'operation to check for (default: from DIRECTION, else backup)').choices(['backup', 'restore', 'maintenance']))
+    .addHelpText('after', `${EXAMPLES.validate}\n${VALIDATE_EXIT_CODES}`)
     .action((flags: { envFile?: string; policyDir?: string; operation?: Operation }) => {
-      const env: Record<string, string | undefined> = { ...io.env, ...(flags.envFile ? readEnvFile(flags.envFile) : {}) };
-      if (flags.policyDir) env['KOPIA_CONFIG_PATH'] = resolve(flags.policyDir);
+      const fromFile = flags.envFile ? readEnvFile(flags.envFile) : {};
+      const env: Record<string, string | undefined> = { ...io.env, ...fromFile };
+      // A value read from the env file is named with the file it is in, so the person knows where to fix it.
+      const given: Record<string, string> = Object.fromEntries(Object.keys(fromFile).map((name) => [name, `${name} in ${flags.envFile}`]));
+      if (flags.policyDir) {
+        env['KOPIA_CONFIG_PATH'] = resolve(flags.policyDir);
+        given['KOPIA_CONFIG_PATH'] = '--policy-dir';
+      }
       const direction = env['DIRECTION'];
       const operation = flags.operation ?? (direction ? undefined : 'backup');
-      result.exitCode = validate(env, operation, systemFacts(env), new Output('pretty', environmentSecrets(env)));
+      result.exitCode = validate(env, operation, systemFacts(env), new Output('pretty', environmentSecrets(env)), { given });
     });
 
   return program;
@@ -222,8 +353,8 @@ export async function main(argv: string[], io: CliIO): Promise<number> {
     await program.parseAsync(argv, { from: 'user' });
   } catch (error) {
     const code = (error as { code?: string; exitCode?: number }).code;
-    if (code === 'commander.helpDisplayed' || code === 'commander.version') return ExitCode.Success;
-    if (code?.startsWith('commander.')) return ExitCode.Config;
+    // Help asked for (--help, help [command]) ends with commander's exit code 0; its errors are usage errors.
+    if (code?.startsWith('commander.')) return (error as { exitCode?: number }).exitCode === 0 ? ExitCode.Success : ExitCode.Config;
     if (error instanceof UsageError || error instanceof ConfigError) {
       process.stderr.write(`kopia-mover: ${error.message}\n`);
       return exitCodeOf(error);

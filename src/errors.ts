@@ -146,7 +146,7 @@ export function unexpectedFailure(error: unknown): { reason: string; failure: Fa
   const words = code === undefined ? undefined : ERRNO_WORDS[code];
   if (words !== undefined) {
     const what = [e?.syscall, e?.path].filter((x) => typeof x === 'string' && x !== '').join(' ');
-    return { reason: `the mover could not ${what || 'go on'}: ${words}`, failure: errnoFailure(code) ?? KNOWN_FAILURES.Unknown };
+    return { reason: `the mover could not ${what || 'go on'}: ${words}`, failure: errnoFailure(code) ?? KNOWN_FAILURES.UnknownWithoutOutput };
   }
-  return { reason: 'the mover stopped on an internal error it did not expect (run with KOPIA_LOG_LEVEL=debug to log its details); a retry may help', failure: KNOWN_FAILURES.Unknown };
+  return { reason: 'the mover stopped on an internal error it did not expect (run with KOPIA_LOG_LEVEL=debug to log its details); a retry may help', failure: KNOWN_FAILURES.UnknownWithoutOutput };
 }

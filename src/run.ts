@@ -1,15 +1,15 @@
 import { accessSync, constants, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { hostname, homedir, tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
-import type { EnvMap } from './env.js';
-import { directionOperation, parseConfig, type SystemFacts } from './config/parse.js';
+import { EnvSource, type EnvMap } from './env.js';
+import { directionOperation, parseConfig, type InputNames, type SystemFacts } from './config/parse.js';
 import type { MoverConfig } from './config/parse.js';
 import type { Operation } from './config/types.js';
 import { BeforeSnapshotActionError, CacheExhaustedError, ConfigError, ExitCode, exitCodeOf, MoverError, OutOfMemoryError, TerminatedError, unexpectedFailure } from './errors.js';
 import { loadFacts, type Facts } from './facts.js';
 import type { SecretFile } from './kopia/command.js';
 import { environmentSecrets, kopiaEnvironment, secretValues } from './kopia/environment.js';
-import { classifyKopiaOutput, KNOWN_FAILURES, type Failure } from './kopia/failures.js';
+import { classifyKopiaOutput, KNOWN_FAILURES, shownFailure, type Failure } from './kopia/failures.js';
 import { globalFlags, kopiaPaths } from './kopia/global-flags.js';
 import { locateKopia } from './kopia/locate.js';
 import { applyLogRetention, publishLogs } from './kopia/logs.js';
@@ -53,6 +53,8 @@ export interface RunOptions {
   signalGraceMs?: number;
   /** The installed program's root (package.json, dist/, tools/bin/), when known. */
   appDir?: string;
+  /** The flags (and files) the command line gave inputs by, so problems are named as typed. */
+  inputs?: InputNames;
 }
 
 function formatFor(env: EnvMap): 'json' | 'pretty' {
@@ -142,7 +144,7 @@ export async function run(options: RunOptions): Promise<number> {
 
   let config: MoverConfig;
   try {
-    config = parseConfig(options.env, { operation: options.operation, system: systemFacts(options.env) });
+    config = parseConfig(options.env, { operation: options.operation, system: systemFacts(options.env), inputs: options.inputs, passwordOptional: options.dryRun });
   } catch (error) {
     return configFailure(error);
   }
@@ -203,6 +205,9 @@ export async function run(options: RunOptions): Promise<number> {
     try {
       const planner = makeRunner();
       printPlan(output, planOf(), (args, files) => [binary, ...planner.argv({ args, purpose: '', secretFiles: [...files] as SecretFile[] })]);
+      // A plan runs nothing and needs no password: it says where the run's would come from, never what it is.
+      const given = new EnvSource(options.env).has('KOPIA_PASSWORD') ? 'given' : 'not given: the run needs --password-file or KOPIA_PASSWORD';
+      output.line(`# KOPIA_PASSWORD=<password> in kopia's environment (${given})`);
       return ExitCode.Success;
     } catch (error) {
       output.log.error(error instanceof Error ? error.message : String(error));
@@ -247,7 +252,7 @@ export async function run(options: RunOptions): Promise<number> {
     const exhausted = cacheExhaustion(config.cacheDir, config.cache.capacityBytes);
     const error = exhausted ? new CacheExhaustedError(exhausted, caught) : caught;
     summary.exitCode = exitCodeOf(error);
-    summary.failure = failureOf(error);
+    summary.failure = shownFailure(failureOf(error), error instanceof MoverError ? error.kopiaOutput : undefined);
     if (error instanceof MoverError) {
       summary.reason = error.message;
       summary.kopiaErrorOutput = error.kopiaOutput;

@@ -1,4 +1,4 @@
-import type { MoverConfig } from './config/parse.js';
+import { inputName, type MoverConfig } from './config/parse.js';
 import { SECRET_VARIABLES, type EnvMap } from './env.js';
 import { ConfigError } from './errors.js';
 import type { Finding } from './findings.js';
@@ -11,13 +11,15 @@ import { Secret } from './secret.js';
  * A summary warning for each secret too short to redact (naming its variable, never its value):
  * output cannot be kept free of it, since blanking every "abc" would garble the log.
  */
-export function shortSecretWarnings(config: Pick<MoverConfig, 'password' | 'storage'>, env: EnvMap): Finding[] {
+export function shortSecretWarnings(config: Pick<MoverConfig, 'password' | 'storage' | 'inputs'>, env: EnvMap): Finding[] {
   const named = new Map<string, string>();
   for (const name of SECRET_VARIABLES) {
     const value = env[name];
     if (value !== undefined) named.set(name, value);
   }
-  named.set('KOPIA_PASSWORD', config.password.reveal());
+  named.delete('KOPIA_PASSWORD');
+  // The password may come from --password-file: named by the file, as the person gave it.
+  named.set(inputName(config.inputs, 'KOPIA_PASSWORD'), config.password.reveal());
   for (const [name, value] of Object.entries(config.storage?.env ?? {})) {
     if (value instanceof Secret) named.set(name, value.reveal());
   }
@@ -52,5 +54,8 @@ export function passwordFromFile(source: string, path: string, data: Buffer): st
   } catch {
     throw refuse('it is not UTF-8 text');
   }
-  return text.replace(/\r?\n$/, '');
+  const password = text.replace(/\r?\n$/, '');
+  // Blank would read as "no password given": say what is wrong with the file instead.
+  if (password.trim() === '') throw refuse(password === '' ? 'it is empty; write the repository password into it' : 'it holds only blanks; write the repository password into it');
+  return password;
 }

@@ -58,6 +58,32 @@ export interface ParseOptions {
    * of parsing that must not depend on the machine's /credentials.
    */
   readMounts?: boolean;
+  /** How a person gave the inputs on the command line; absent for the container contract. */
+  inputs?: InputNames;
+  /** `plan` and `--dry-run` run nothing, so they need no password. */
+  passwordOptional?: boolean;
+}
+
+/**
+ * The words a person used for each input. A value typed as a flag (or read from a file a flag
+ * names) is reported under that flag, never under the variable the program reads it through.
+ */
+export interface InputNames {
+  /** Variable → the flag (and file) its value was given by on this command line. */
+  given?: Readonly<Record<string, string>>;
+  /** Variable → the flag this command offers for it, suggested when a required value is missing. */
+  offered?: Readonly<Record<string, string>>;
+}
+
+/** The name to report a problem with `variable` under: the flag it was typed as, else the variable. */
+export function inputName(inputs: InputNames | undefined, variable: string): string {
+  return inputs?.given?.[variable] ?? variable;
+}
+
+/** "is required", with the flag that would give it on this command. */
+function required(inputs: InputNames | undefined, variable: string, what = ''): ConfigIssue {
+  const flag = inputs?.offered?.[variable];
+  return { source: variable, message: `is required${what}${flag ? `: give ${flag} or set ${variable}` : ''}` };
 }
 
 const MAX_INT = 2_147_483_647;
@@ -67,13 +93,13 @@ const MAX_INT = 2_147_483_647;
  * issue's path is the name an operator has to fix.
  */
 const valueSchema = z.object({
-  DATA_DIR: absolutePath('DATA_DIR').optional(),
-  KOPIA_CACHE_DIR: absolutePath('KOPIA_CACHE_DIR').optional(),
+  DATA_DIR: absolutePath().optional(),
+  KOPIA_CACHE_DIR: absolutePath().optional(),
   KOPIA_PASSWORD: z.string().max(4096, 'must be at most 4096 characters').optional(),
   KOPIA_OVERRIDE_USERNAME: identityPart('username').optional(),
   KOPIA_OVERRIDE_HOSTNAME: identityPart('hostname').optional(),
   KOPIA_OVERRIDE_MAINTENANCE_USERNAME: z.string().trim().optional(),
-  KOPIA_SOURCE_PATH_OVERRIDE: absolutePath('KOPIA_SOURCE_PATH_OVERRIDE').optional(),
+  KOPIA_SOURCE_PATH_OVERRIDE: absolutePath().optional(),
   KOPIA_COMPRESSION: compressor.optional(),
   KOPIA_PARALLELISM: wholeNumber(1, 1024).optional(),
   KOPIA_RETAIN_HOURLY: wholeNumber(0, MAX_INT).optional(),
@@ -90,11 +116,11 @@ const valueSchema = z.object({
   KOPIA_PREVIOUS: wholeNumber(0, MAX_INT).optional(),
   KOPIA_ENABLE_FILE_DELETION: booleanFlag.optional(),
   KOPIA_DISCOVER_SNAPSHOTS: booleanFlag.optional(),
-  KOPIA_CONFIG_PATH: absolutePath('KOPIA_CONFIG_PATH').optional(),
+  KOPIA_CONFIG_PATH: absolutePath().optional(),
   KOPIA_GLOBAL_POLICY_FILE: singleLine(4096).optional(),
   KOPIA_REPOSITORY_CONFIG_FILE: singleLine(4096).optional(),
-  CUSTOM_CA: absolutePath('CUSTOM_CA').optional(),
-  KOPIA_CUSTOM_CA: absolutePath('KOPIA_CUSTOM_CA').optional(),
+  CUSTOM_CA: absolutePath().optional(),
+  KOPIA_CUSTOM_CA: absolutePath().optional(),
   KOPIA_METADATA_CACHE_SIZE_LIMIT_MB: wholeNumber(0, 16_777_216).optional(),
   KOPIA_CONTENT_CACHE_SIZE_LIMIT_MB: wholeNumber(0, 16_777_216).optional(),
   KOPIA_SKIP_CACHE_CONFIG: booleanFlag.optional(),
@@ -107,10 +133,10 @@ const valueSchema = z.object({
   KOPIA_CONTENT_LOG_DIR_MAX_FILES: wholeNumber(0, 100_000).optional(),
   KOPIA_CONTENT_LOG_DIR_MAX_AGE: duration.optional(),
   KOPIA_MOVER_LOG_FORMAT: z.enum(['json', 'pretty'], 'must be "json" or "pretty"').optional(),
-  KOPIA_MOVER_TERMINATION_LOG: absolutePath('KOPIA_MOVER_TERMINATION_LOG').optional(),
+  KOPIA_MOVER_TERMINATION_LOG: absolutePath().optional(),
   KOPIA_MOVER_PROGRESS_INTERVAL_SECONDS: wholeNumber(0, 3600).optional(),
   KOPIA_MOVER_SIGNAL_GRACE_SECONDS: wholeNumber(0, 3600).optional(),
-  KOPIA_MOVER_LEGACY_REPOSITORY_CONFIG: absolutePath('KOPIA_MOVER_LEGACY_REPOSITORY_CONFIG').optional(),
+  KOPIA_MOVER_LEGACY_REPOSITORY_CONFIG: absolutePath().optional(),
   DEBUG_MOVER: z.string().optional(),
   PRIVILEGED_MOVER: booleanFlag.optional(),
   KOPIA_MOVER_CREATE_JITTER_SECONDS: wholeNumber(0, 600).optional(),
@@ -214,11 +240,11 @@ export function parseConfig(envMap: EnvMap, options: ParseOptions) {
 
   const values = readValues(env, issues);
 
-  if (env.get('KOPIA_PASSWORD') === undefined) {
-    issues.push({ source: 'KOPIA_PASSWORD', message: 'is required' });
+  if (env.get('KOPIA_PASSWORD') === undefined && !options.passwordOptional) {
+    issues.push(required(options.inputs, 'KOPIA_PASSWORD'));
   }
   if (operation !== 'maintenance' && operation !== undefined && env.get('DATA_DIR') === undefined) {
-    issues.push({ source: 'DATA_DIR', message: `is required for ${operation}` });
+    issues.push(required(options.inputs, 'DATA_DIR', ` for ${operation}`));
   }
 
   // The KopiaMaintenance CronJob names the CA file KOPIA_CUSTOM_CA; movers name it CUSTOM_CA.
@@ -245,10 +271,8 @@ export function parseConfig(envMap: EnvMap, options: ParseOptions) {
   // The contract's order: structured config, then the legacy mounted config, then KOPIA_REPOSITORY.
   const candidates = [structured?.storage, legacy, direct].filter((t): t is StorageTarget => t !== undefined);
   if (candidates.length === 0 && structuredText === undefined && !backendReported) {
-    issues.push({
-      source: 'KOPIA_REPOSITORY',
-      message: `is required (e.g. filesystem:///repository or s3://bucket/prefix), unless KOPIA_STRUCTURED_REPOSITORY_CONFIG or ${legacyConfig} provides the connection`,
-    });
+    const { source, message } = required(options.inputs, 'KOPIA_REPOSITORY', ' (e.g. filesystem:///repository or s3://bucket/prefix)');
+    issues.push({ source, message: `${message}, unless KOPIA_STRUCTURED_REPOSITORY_CONFIG or ${legacyConfig} provides the connection` });
   }
 
   const rawArgs = splitAdditionalArgs(env.get('KOPIA_ADDITIONAL_ARGS'));
@@ -257,7 +281,8 @@ export function parseConfig(envMap: EnvMap, options: ParseOptions) {
 
   const maintenance = maintenanceIdentity(values.KOPIA_OVERRIDE_MAINTENANCE_USERNAME, issues);
 
-  if (issues.length > 0 || operation === undefined) throw new ConfigError(issues);
+  // The one place a problem gets the name it is reported under: the flag when the value was typed.
+  if (issues.length > 0 || operation === undefined) throw new ConfigError(issues.map((i) => ({ ...i, source: inputName(options.inputs, i.source) })));
 
   const common = {
     /**
@@ -265,6 +290,8 @@ export function parseConfig(envMap: EnvMap, options: ParseOptions) {
      * applied them. Without one (the container contract) the environment is the whole desired state.
      */
     localRun: options.operation !== undefined,
+    /** How the person named the inputs given on the command line, for later problems about them. */
+    inputs: options.inputs ?? {},
     cacheDir: values.KOPIA_CACHE_DIR ?? defaultCacheDir(env, options.system),
     /** The program's default cache under HOME (XDG), used when KOPIA_CACHE_DIR is not set. */
     homeCacheDir: defaultCacheDir(env, options.system),

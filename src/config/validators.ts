@@ -76,13 +76,17 @@ export const duration = z
   .trim()
   .refine((v) => v !== '0' && parseGoDurationMs(v) !== undefined, 'must be a duration such as 30m, 4h or 1h30m');
 
-export function absolutePath(what = 'path') {
+/**
+ * An absolute path without ".." segments. The problem is reported under the input's own name (a
+ * variable, or the flag it was typed as), so the message does not repeat it.
+ */
+export function absolutePath() {
   return z
     .string()
-    .refine((v) => !hasControlCharacter(v), `${what} must not contain control characters or newlines`)
-    .refine((v) => v.startsWith('/'), `${what} must be absolute (start with /)`)
-    .refine((v) => !v.split('/').includes('..'), `${what} must not contain ".." segments`)
-    .refine((v) => v.length <= 4096, `${what} must be at most 4096 characters`);
+    .refine((v) => !hasControlCharacter(v), 'must not contain control characters or newlines')
+    .refine((v) => v.startsWith('/'), 'must be an absolute path (start with /)')
+    .refine((v) => !v.split('/').includes('..'), 'must not contain ".." segments')
+    .refine((v) => v.length <= 4096, 'must be at most 4096 characters');
 }
 
 /** Usernames and hostnames kopia records as `user@host`. */

@@ -8,6 +8,7 @@ export type FailureClass =
   | 'AccessDenied'
   | 'RepositoryUnavailable'
   | 'NotInitialized'
+  | 'RepositoryPath'
   | 'PermissionDenied'
   | 'NoSpace'
   | 'MountBusy'
@@ -45,14 +46,14 @@ const RULES: readonly Rule[] = [
     class: 'AuthFailure',
     what: 'wrong repository password',
     retryable: false,
-    fix: 'KOPIA_PASSWORD does not open this repository: give the password it was created with',
+    fix: 'the repository password (--password-file or KOPIA_PASSWORD) does not open this repository: give the one it was created with',
   },
   {
     pattern: /NoSuchBucket|bucket does not exist|specified bucket does not exist|ContainerNotFound|container does not exist/i,
     class: 'AccessDenied',
     what: 'the bucket does not exist',
     retryable: false,
-    fix: 'the bucket (or container) does not exist: create it, kopia does not, or correct its name',
+    fix: 'the bucket (or container) does not exist: create it (kopia does not), or correct its name in --repository or KOPIA_REPOSITORY',
   },
   {
     pattern: /AccessDenied|Access Denied|SignatureDoesNotMatch|InvalidAccessKeyId|access key id you provided does not exist|AuthenticationFailed|AuthorizationFailure|AuthorizationPermissionMismatch|Forbidden|invalid_grant|unauthorized/i,
@@ -73,7 +74,7 @@ const RULES: readonly Rule[] = [
     class: 'NoSpace',
     what: 'a volume is full',
     retryable: false,
-    fix: 'the volume of the path kopia names above is full (the repository storage, the cache volume or the restore target): free space or grow that volume; a retry fails the same way',
+    fix: 'the volume of the path the error names is full (the repository storage, the cache under --cache-dir or KOPIA_CACHE_DIR, or the restore target): free space or grow that volume; a retry fails the same way',
   },
   {
     // kopia's (Go's) words, and Node's for the program's own file operations (deletion).
@@ -81,7 +82,7 @@ const RULES: readonly Rule[] = [
     class: 'MountBusy',
     what: 'a mount point or busy file stands in the way',
     retryable: false,
-    fix: 'something is mounted (or held busy) at the path kopia names above, where the snapshot has an entry of its own: unmount it or move the mount outside DATA_DIR',
+    fix: 'something is mounted (or held busy) at the path the error names, where the snapshot has an entry of its own: unmount it, or move the mount outside the restore target (--data-dir or DATA_DIR)',
   },
   {
     // Only in a restore's own error, so a repository path of the wrong type stays a repository problem.
@@ -89,7 +90,7 @@ const RULES: readonly Rule[] = [
     class: 'TargetConflict',
     what: 'an entry in DATA_DIR has another type than in the snapshot',
     retryable: false,
-    fix: 'DATA_DIR holds an entry of another type (a file, symlink or mount) where the snapshot has a directory, or the other way round, at the path kopia names above: move it away and restore again',
+    fix: 'the restore target (--data-dir or DATA_DIR) holds an entry of another type (a file, symlink or mount) where the snapshot has a directory, or the other way round, at the path the error names: move it away and restore again',
   },
   {
     pattern: /no such host|connection refused|i\/o timeout|context deadline exceeded|TLS handshake timeout|network is unreachable|connection reset|server misbehaving|Service Unavailable|Bad Gateway|Gateway Timeout|SlowDown|unexpected EOF|proxyconnect/i,
@@ -103,7 +104,7 @@ const RULES: readonly Rule[] = [
     class: 'NotInitialized',
     what: 'no repository at this location',
     retryable: false,
-    fix: 'there is no repository at this location: check KOPIA_REPOSITORY (bucket, prefix or path, and that its volume is mounted), or run a backup first',
+    fix: 'there is no repository at this location: check --repository or KOPIA_REPOSITORY (bucket, prefix or path, and that its volume is mounted), or run a backup first, which creates it',
   },
   {
     pattern: /lock(ed)? by|unable to (acquire|obtain) .*lock|maintenance is already (running|in progress)|already owned/i,
@@ -118,14 +119,14 @@ const RULES: readonly Rule[] = [
     class: 'RepositoryCorrupt',
     what: 'repository content is missing or damaged',
     retryable: false,
-    fix: "the repository misses or cannot read content a snapshot refers to (named above), or its .shards layout file is damaged: check the storage for deleted or altered files, run 'kopia snapshot verify' against it, and restore an older snapshot (KOPIA_PREVIOUS) meanwhile",
+    fix: "the repository misses or cannot read content a snapshot refers to (named above), or its .shards layout file is damaged: check the storage for deleted or altered files, run 'kopia snapshot verify' against it, and restore an older snapshot (--previous or KOPIA_PREVIOUS) meanwhile",
   },
   {
     pattern: /permission denied|read-only file system|operation not permitted/i,
     class: 'PermissionDenied',
     what: 'permission denied on a path kopia names',
     retryable: false,
-    fix: "the mover's user cannot write the path kopia names above (the repository, the cache or DATA_DIR): fix its ownership or mode, or the volume's fsGroup",
+    fix: "the mover's user cannot write the path the error names (the repository, the cache under --cache-dir or KOPIA_CACHE_DIR, or --data-dir or DATA_DIR): fix its ownership or mode, or the volume's fsGroup",
   },
 ];
 
@@ -143,22 +144,39 @@ export function classifyKopiaOutput(output: string): Failure | undefined {
 }
 
 /** Failures the program knows by their kind rather than by kopia's words. */
-export const KNOWN_FAILURES: Readonly<Record<'Configuration' | 'SourceError' | 'CacheError' | 'CacheFull' | 'ActionFailed' | 'Killed' | 'Interrupted' | 'Unknown', Failure>> = {
-  Configuration: { class: 'Configuration', what: 'configuration error', retryable: false, fix: 'correct the variable or file named in the reason; validate checks them all offline' },
+export const KNOWN_FAILURES: Readonly<
+  Record<'Configuration' | 'SourceError' | 'CacheError' | 'CacheFull' | 'ActionFailed' | 'Killed' | 'Interrupted' | 'Unknown' | 'UnknownWithoutOutput', Failure>
+> = {
+  Configuration: {
+    class: 'Configuration',
+    what: 'configuration error',
+    retryable: false,
+    fix: "correct the flag, variable or file named in the reason; 'kopia-mover validate' checks them all without touching a repository",
+  },
   SourceError: {
     class: 'SourceError',
     what: 'part of DATA_DIR could not be read',
     retryable: false,
-    fix: "the mover could not read part of DATA_DIR: give its user read access (or allow privileged movers), or set errorHandling.ignoreFileErrors in the policy",
+    fix: 'the mover could not read part of the backup source (--data-dir or DATA_DIR): give its user read access (or allow privileged movers), or set errorHandling.ignoreFileErrors in the policy',
   },
   CacheError: {
     class: 'CacheError',
     what: 'the local cache is damaged',
     retryable: true,
-    fix: 'the local cache on KOPIA_CACHE_DIR is damaged and was not cleared: set KOPIA_FORCE_CACHE_REBUILD=true, or empty the cache volume',
+    fix: 'the local cache (--cache-dir or KOPIA_CACHE_DIR) is damaged and was not cleared: set KOPIA_FORCE_CACHE_REBUILD=true, or empty that directory',
   },
-  CacheFull: { class: 'CacheFull', what: 'the cache volume is full', retryable: false, fix: 'the cache volume is full: raise cacheCapacity in the mover spec' },
-  ActionFailed: { class: 'ActionFailed', what: 'the before-snapshot action failed', retryable: true, fix: 'KOPIA_BEFORE_SNAPSHOT failed or timed out: check its output above; no snapshot was taken' },
+  CacheFull: {
+    class: 'CacheFull',
+    what: 'the cache volume is full',
+    retryable: false,
+    fix: 'the cache volume is full: raise cacheCapacity in the mover spec, or free space where --cache-dir or KOPIA_CACHE_DIR points',
+  },
+  ActionFailed: {
+    class: 'ActionFailed',
+    what: 'the before-snapshot action failed',
+    retryable: true,
+    fix: 'KOPIA_BEFORE_SNAPSHOT failed or timed out, so no snapshot was taken: fix the command (its exit code or timeout is in the reason, its output in the log), or raise actionCommandTimeout',
+  },
   Killed: {
     class: 'Interrupted',
     what: 'the mover ended without finishing',
@@ -166,8 +184,49 @@ export const KNOWN_FAILURES: Readonly<Record<'Configuration' | 'SourceError' | '
     fix: "the mover was killed before its summary: if the pod was OOMKilled or its log ends in 'JavaScript heap out of memory', raise moverResources.limits.memory",
   },
   Interrupted: { class: 'Interrupted', what: 'stopped by a signal', retryable: true, fix: 'the mover was stopped (a signal): the next attempt starts over; the repository is consistent' },
-  Unknown: { class: 'Unknown', what: 'kopia failed', retryable: true, fix: "see kopia's output above; a retry may help if the cause was passing" },
+  Unknown: {
+    class: 'Unknown',
+    what: 'kopia failed',
+    retryable: true,
+    fix: "kopia's own words are in the output between KOPIA_ERROR_OUTPUT_START and KOPIA_ERROR_OUTPUT_END: act on what they say; a retry may help if the cause was passing",
+  },
+  // Nothing to point at: kopia said nothing, or the failure was the program's own.
+  UnknownWithoutOutput: {
+    class: 'Unknown',
+    what: 'the run failed without an explanation',
+    retryable: true,
+    fix: "nothing printed explains it: run again with KOPIA_LOG_LEVEL=debug and read the log (kopia's log files are under logs/ in --cache-dir or KOPIA_CACHE_DIR); a retry may help if the cause was passing",
+  },
 };
+
+/**
+ * The failure as the summary shows it: an Unknown failure can only point at kopia's output when
+ * there is some.
+ */
+export function shownFailure(failure: Failure, kopiaOutput: string | undefined): Failure {
+  const silent = kopiaOutput === undefined || kopiaOutput.trim() === '';
+  return failure.class === 'Unknown' && silent ? KNOWN_FAILURES.UnknownWithoutOutput : failure;
+}
+
+/**
+ * A filesystem repository that cannot be created where it is asked for: its parent folder is
+ * missing (mistyped, or in a pod a volume not mounted) or this user may not write it. Named by
+ * path, so the fix is one command away.
+ */
+export function repositoryParentFailure(repository: string, parent: string, problem: 'missing' | 'not writable'): Failure {
+  const fix =
+    problem === 'missing'
+      ? `${parent} does not exist: create it (mkdir -p ${parent}), or check the path in --repository or KOPIA_REPOSITORY; in a pod, the repository volume is probably not mounted`
+      : `${parent} is not writable for this user, so ${repository} cannot be created there: create ${repository} with write access for this user, or check the path in --repository or KOPIA_REPOSITORY (e.g. ~/kopia-repo)`;
+  return { class: 'RepositoryPath', what: `no repository can be created at ${repository}`, retryable: false, fix };
+}
+
+/** Every failure this module defines, with a sample of the path-specific ones: for checks that each has a fix. */
+export function definedFailures(): Failure[] {
+  const rules = RULES.map(({ pattern: _, ...failure }) => failure);
+  const parent = ['missing', 'not writable'] as const;
+  return [...rules, ...Object.values(KNOWN_FAILURES), ...parent.map((p) => repositoryParentFailure('/backups/repo', '/backups', p))];
+}
 
 /** Classes of the operating system's own errors that a retry cannot fix, by errno code. */
 const ERRNO_CLASSES: Readonly<Record<string, FailureClass>> = {
@@ -179,9 +238,14 @@ const ERRNO_CLASSES: Readonly<Record<string, FailureClass>> = {
   EROFS: 'PermissionDenied',
 };
 
+/** The failure of a class kopia's words decide, for when the program finds the same condition itself. */
+export function failureOfClass(cls: FailureClass): Failure | undefined {
+  const rule = RULES.find((r) => r.class === cls);
+  return rule && { class: rule.class, what: rule.what, retryable: rule.retryable, fix: rule.fix };
+}
+
 /** The class of an error the program's own file operations met (not kopia's), if it has one. */
 export function errnoFailure(code: string | undefined): Failure | undefined {
   const cls = code === undefined ? undefined : ERRNO_CLASSES[code];
-  const rule = cls && RULES.find((r) => r.class === cls);
-  return rule && { class: rule.class, what: rule.what, retryable: rule.retryable, fix: rule.fix };
+  return cls && failureOfClass(cls);
 }

@@ -1,12 +1,13 @@
 import { accessSync, constants, statSync } from 'node:fs';
 import { dirname, posix } from 'node:path';
-import type { MoverConfig } from '../config/parse.js';
+import { inputName, type MoverConfig } from '../config/parse.js';
 import { ConfigError, RepositoryError, type ConfigIssue } from '../errors.js';
+import { failureOfClass, KNOWN_FAILURES, repositoryParentFailure, type Failure } from '../kopia/failures.js';
 import type { Facts } from '../facts.js';
 
-/** A reason the run must not start. `repository`: the repository's volume is missing (exit 3, not 2). */
+/** A reason the run must not start. `repository`: the repository's location is unusable (exit 3, not 2), with its failure class. */
 export interface PreflightProblem extends ConfigIssue {
-  repository?: boolean;
+  repository?: Failure;
 }
 
 /** Why the program cannot write in `path`, checked without creating it: a missing folder is judged by its nearest existing ancestor. */
@@ -25,17 +26,37 @@ function writableDirectoryProblem(path: string, mayCreate: boolean): string | un
   }
 }
 
-/** A filesystem repository lives on a mounted volume: a missing directory means no volume. */
+function writable(path: string): boolean {
+  try {
+    accessSync(path, constants.W_OK | constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * A filesystem repository lives on a mounted volume: a missing directory means no volume. A backup
+ * creates one only inside an existing parent it may write; kopia would otherwise create the whole
+ * path on the root filesystem, or fail with words that do not say which folder to fix.
+ */
 function repositoryProblems(config: MoverConfig, facts: Facts): PreflightProblem[] {
   const mayCreate = config.operation === 'backup';
+  const source = inputName(config.inputs, 'KOPIA_REPOSITORY');
   return facts.repositoryDirs.flatMap((dir): PreflightProblem[] => {
     if (dir.exists) return [];
-    const source = 'KOPIA_REPOSITORY';
     if (!mayCreate) {
-      return [{ source, repository: true, message: `repository volume is not mounted at ${dir.path}: the filesystem repository's directory does not exist` }];
+      const message = `repository volume is not mounted at ${dir.path}: the filesystem repository's directory does not exist`;
+      return [{ source, repository: failureOfClass('NotInitialized') ?? KNOWN_FAILURES.Unknown, message }];
     }
-    if (dir.parentExists) return [];
-    return [{ source, repository: true, message: `repository volume is probably not mounted: ${dir.path}'s parent does not exist, so no repository is created at ${dir.path}` }];
+    const parent = dirname(dir.path);
+    if (!dir.parentExists) {
+      const message = `repository volume is probably not mounted, or the path is mistyped: ${parent} does not exist, so no repository is created at ${dir.path}`;
+      return [{ source, repository: repositoryParentFailure(dir.path, parent, 'missing'), message }];
+    }
+    if (writable(parent)) return [];
+    const message = `${parent} is not writable for this user, so no repository can be created at ${dir.path}`;
+    return [{ source, repository: repositoryParentFailure(dir.path, parent, 'not writable'), message }];
   });
 }
 
@@ -46,15 +67,16 @@ function repositoryProblems(config: MoverConfig, facts: Facts): PreflightProblem
  */
 export function preflightProblems(config: MoverConfig, facts: Facts): PreflightProblem[] {
   const problems: PreflightProblem[] = [];
+  const named = (variable: string) => inputName(config.inputs, variable);
   const cache = writableDirectoryProblem(config.cacheDir, true);
-  if (cache) problems.push({ source: 'KOPIA_CACHE_DIR', message: cache });
+  if (cache) problems.push({ source: named('KOPIA_CACHE_DIR'), message: cache });
   const tmp = writableDirectoryProblem(config.tmpDir, false);
   if (tmp) problems.push({ source: 'TMPDIR', message: `${tmp}; the mover keeps its temp files there` });
-  if (facts.dataDirProblem) problems.push({ source: 'DATA_DIR', message: facts.dataDirProblem });
+  if (facts.dataDirProblem) problems.push({ source: named('DATA_DIR'), message: facts.dataDirProblem });
   if (facts.deletionRefusal !== undefined) {
     problems.push({
-      source: 'DATA_DIR',
-      message: `file deletion (KOPIA_ENABLE_FILE_DELETION) refused: ${facts.deletionRefusal}; restore into a dedicated directory`,
+      source: named('DATA_DIR'),
+      message: `file deletion (${named('KOPIA_ENABLE_FILE_DELETION')}) refused: ${facts.deletionRefusal}; restore into a dedicated directory`,
     });
   }
   for (const f of facts.settings.findings.filter((f) => f.blocksRun)) problems.push({ source: f.source, message: f.message });
@@ -62,9 +84,9 @@ export function preflightProblems(config: MoverConfig, facts: Facts): PreflightP
   return problems;
 }
 
-/** Stops the run on preflight problems: exit 2 listing them all, or exit 3 when only the repository's volume is missing. */
+/** Stops the run on preflight problems: exit 2 listing them all, or exit 3 when only the repository's location is unusable. */
 export function refuseOnProblems(problems: PreflightProblem[]): void {
   if (problems.length === 0) return;
   if (problems.some((p) => !p.repository)) throw new ConfigError(problems.map(({ source, message }) => ({ source, message })));
-  throw new RepositoryError(problems.map((p) => p.message).join('; '));
+  throw new RepositoryError(problems.map((p) => p.message).join('; '), undefined, problems[0]?.repository);
 }

@@ -1,5 +1,5 @@
 import type { EnvMap } from '../env.js';
-import { configVariableNames, parseConfig, type SystemFacts } from '../config/parse.js';
+import { configVariableNames, parseConfig, type InputNames, type SystemFacts } from '../config/parse.js';
 import { unknownVariableWarnings } from '../config/unknown-variables.js';
 import { pathPolicy, pathTarget } from './backup.js';
 import { preflightProblems } from './preflight.js';
@@ -16,11 +16,11 @@ import type { Output } from '../report/output.js';
  * repository volume, the writable cache and TMPDIR, DATA_DIR) without touching a repository or
  * writing anything, and prints every finding, not just the first. Exit 0 when nothing is wrong.
  */
-export function validate(env: EnvMap, operation: Operation | undefined, system: SystemFacts, output: Output): number {
+export function validate(env: EnvMap, operation: Operation | undefined, system: SystemFacts, output: Output, inputs?: InputNames): number {
   const findings: PolicyFinding[] = [];
   let config;
   try {
-    config = parseConfig(env, { operation, system });
+    config = parseConfig(env, { operation, system, inputs });
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
     for (const issue of error.issues) findings.push({ ...issue, severity: 'error' });

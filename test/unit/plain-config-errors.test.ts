@@ -5,7 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { parseConfig } from '../../src/config/parse.js';
+import { parseConfig, type InputNames } from '../../src/config/parse.js';
+import { passwordFromFile, shortSecretWarnings } from '../../src/secret-checks.js';
 import { impossibleTime } from '../../src/config/validators.js';
 import { ConfigError, unexpectedFailure } from '../../src/errors.js';
 import { MAX_JSON_DEPTH, parseJsonText, readJsonFileSync } from '../../src/policy/json-input.js';
@@ -169,5 +170,76 @@ describe('the last resort for an error the program did not expect', () => {
     expect(busy.failure).toMatchObject({ class: 'MountBusy', retryable: false });
     const full = unexpectedFailure(Object.assign(new Error('ENOSPC'), { code: 'ENOSPC', syscall: 'write' }));
     expect(full.failure).toMatchObject({ class: 'NoSpace', retryable: false });
+  });
+});
+
+describe('a problem is named the way its value was given', () => {
+  const typed = { given: { KOPIA_RESTORE_AS_OF: '--as-of', DATA_DIR: '--data-dir', KOPIA_PASSWORD: '--password-file /home/u/.kopia-pw' } };
+
+  function issuesOf(env: Record<string, string | undefined>, inputs?: InputNames): ConfigError['issues'] {
+    try {
+      parseConfig({ ...BASE, ...env }, { operation: 'restore', system: SYSTEM, readMounts: false, inputs });
+    } catch (error) {
+      if (error instanceof ConfigError) return error.issues;
+      throw error;
+    }
+    throw new Error('accepted');
+  }
+
+  it('a value typed as a flag is reported under the flag, the same value from the environment under the variable', () => {
+    const flag = issuesOf({ KOPIA_RESTORE_AS_OF: 'yesterday' }, typed);
+    expect(flag.map((i) => i.source)).toEqual(['--as-of']);
+    expect(JSON.stringify(flag)).not.toContain('KOPIA_RESTORE_AS_OF');
+    expect(issuesOf({ KOPIA_RESTORE_AS_OF: 'yesterday' }).map((i) => i.source)).toEqual(['KOPIA_RESTORE_AS_OF']);
+  });
+
+  it('a path problem does not repeat the variable behind the flag', () => {
+    expect(issuesOf({ DATA_DIR: '/data/../etc' }, typed)).toEqual([{ source: '--data-dir', message: 'must not contain ".." segments' }]);
+  });
+
+  it('a password read from a file is named by the flag and its file', () => {
+    const issues = issuesOf({ KOPIA_PASSWORD: 'x'.repeat(4097) }, typed);
+    expect(issues).toEqual([{ source: '--password-file /home/u/.kopia-pw', message: 'must be at most 4096 characters' }]);
+  });
+
+  it('a missing required value names the flag this command offers for it, and the variable', () => {
+    const offered = { offered: { KOPIA_PASSWORD: '--password-file', DATA_DIR: '--data-dir', KOPIA_REPOSITORY: '--repository' } };
+    const issues = issuesOf({ KOPIA_PASSWORD: undefined, DATA_DIR: undefined, KOPIA_REPOSITORY: undefined }, offered);
+    expect(issues.find((i) => i.source === 'KOPIA_PASSWORD')?.message).toBe('is required: give --password-file or set KOPIA_PASSWORD');
+    expect(issues.find((i) => i.source === 'DATA_DIR')?.message).toBe('is required for restore: give --data-dir or set DATA_DIR');
+    expect(issues.find((i) => i.source === 'KOPIA_REPOSITORY')?.message).toMatch(/^is required \(e\.g\. .*\): give --repository or set KOPIA_REPOSITORY, unless /);
+  });
+
+  it('a plan needs no password; a run does', () => {
+    const env = { ...BASE, KOPIA_PASSWORD: undefined };
+    expect(parseConfig(env, { operation: 'backup', system: SYSTEM, readMounts: false, passwordOptional: true }).operation).toBe('backup');
+    expect(() => parseConfig(env, { operation: 'backup', system: SYSTEM, readMounts: false })).toThrow('KOPIA_PASSWORD: is required');
+  });
+});
+
+describe('a password file that holds no password', () => {
+  for (const [what, bytes, says] of [
+    ['empty', '', 'it is empty'],
+    ['only a line ending', '\n', 'it is empty'],
+    ['only blanks', '  \t\r\n', 'it holds only blanks'],
+  ] as const) {
+    it(`${what}: refused naming the file, not "is required"`, () => {
+      expect(() => passwordFromFile('--password-file', '/home/u/.kopia-pw', Buffer.from(bytes))).toThrow(`--password-file: /home/u/.kopia-pw cannot be used: ${says}`);
+    });
+  }
+
+  it('a password with blanks around it is kept exactly, without its one line ending', () => {
+    expect(passwordFromFile('--password-file', '/p', Buffer.from(' a long password \n'))).toBe(' a long password ');
+  });
+});
+
+describe('a too-short password is named the way it was given', () => {
+  it('from --password-file: the warning names the flag and its file, never the variable', () => {
+    const inputs = { given: { KOPIA_PASSWORD: '--password-file /home/u/.kopia-pw' } };
+    const env = { ...BASE, KOPIA_PASSWORD: 'abc' };
+    const fromFile = parseConfig(env, { operation: 'restore', system: SYSTEM, readMounts: false, inputs });
+    expect(shortSecretWarnings(fromFile, env).map((w) => w.source)).toEqual(['--password-file /home/u/.kopia-pw']);
+    const fromVariable = parseConfig(env, { operation: 'restore', system: SYSTEM, readMounts: false });
+    expect(shortSecretWarnings(fromVariable, env).map((w) => w.source)).toEqual(['KOPIA_PASSWORD']);
   });
 });
