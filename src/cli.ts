@@ -12,6 +12,7 @@ import { closest } from './text.js';
 import { join, resolve } from 'node:path';
 import { readEnvFile } from './config/env-file.js';
 import { environmentSecrets } from './kopia/environment.js';
+import { listSnapshots } from './operations/snapshots.js';
 import { validate } from './operations/validate.js';
 import { Output } from './report/output.js';
 import { run, systemFacts } from './run.js';
@@ -49,6 +50,8 @@ const FLAGS: { flags: string; env: string; description: string; on: readonly Sco
   { flags: '--as-of <time>', env: 'KOPIA_RESTORE_AS_OF', description: 'newest snapshot at or before this RFC 3339 time', on: ['restore'] },
   { flags: '--delete-extra', env: 'KOPIA_ENABLE_FILE_DELETION', description: 'remove files absent from the snapshot, after the restore completed', on: ['restore'] },
   { flags: '--discover', env: 'KOPIA_DISCOVER_SNAPSHOTS', description: 'list available snapshots when none is eligible', on: ['restore'] },
+  { flags: '--snapshot <id>', env: 'KOPIA_RESTORE_SNAPSHOT_ID', description: 'restore this snapshot (an ID from `kopia-mover snapshots`) instead of the newest', on: ['restore'] },
+  { flags: '--any-source', env: 'KOPIA_RESTORE_ANY_SOURCE', description: 'let --snapshot restore a snapshot of another user@host:path', on: ['restore'] },
 ];
 
 /** A password file holds one password; anything larger is a mistake (or /dev/zero). */
@@ -87,6 +90,15 @@ Examples:
 Examples:
   kopia-mover maintenance --repository filesystem:///backups/repo --password-file ~/.kopia-pw`,
 };
+
+const SNAPSHOTS_HELP = `
+Without --data-dir or --source-path every path of user@host is listed. The table marks snapshots
+that are not complete (a stopped or cut short backup): a restore never selects them by time.
+
+Examples:
+  kopia-mover snapshots --repository filesystem:///backups/repo --password-file ~/.kopia-pw --all
+  kopia-mover snapshots --source-path /photos --json
+  kopia-mover restore --snapshot 2e7c1b3bde6ee6a2ec8dbb3cdb2a7f1a --data-dir /tmp/photos --source-path /photos`;
 
 /** The environment with the flags given on the command line over it: what config parsing sees. */
 function envWithFlags(env: EnvMap, command: Command): Record<string, string | undefined> {
@@ -186,6 +198,22 @@ export function buildProgram(io: CliIO, result: { exitCode: number }): Command {
       result.exitCode = await run({ ...fromEntry, env: envWithFlags(io.env, command), operation, dryRun: flags.dryRun });
     });
   }
+
+  // `snapshots` connects as a restore does, with the flags that choose the repository and the identity.
+  const listing = withFlags(
+    program
+      .command('snapshots')
+      .description("list the repository's snapshots of this user@host (and path, when given), or of every source with --all")
+      .option('--all', 'every source in the repository, not only this identity')
+      .option('--json', 'print a JSON array of snapshots (its fields are in the README) instead of a table'),
+    [],
+  );
+  const listed = new Set(['KOPIA_REPOSITORY', 'KOPIA_CACHE_DIR', 'DATA_DIR', 'KOPIA_OVERRIDE_USERNAME', 'KOPIA_OVERRIDE_HOSTNAME', 'KOPIA_SOURCE_PATH_OVERRIDE']);
+  for (const f of FLAGS.filter((f) => listed.has(f.env))) listing.addOption(new Option(f.flags, f.description).env(f.env));
+  listing.addHelpText('after', `${SNAPSHOTS_HELP}\n${EXIT_CODES}`).action(async (flags: { all?: boolean; json?: boolean; dryRun?: boolean }) => {
+    const env = envWithFlags(io.env, listing);
+    result.exitCode = await listSnapshots({ ...fromEntry, env, all: flags.all === true, json: flags.json === true, dryRun: flags.dryRun });
+  });
 
   const plan = withFlags(
     program
