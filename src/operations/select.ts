@@ -13,10 +13,14 @@ export function isIncomplete(s: SnapshotEntry): boolean {
   return s.incomplete !== undefined && s.incomplete !== '';
 }
 
-/** Why a snapshot is not chosen on its own, if it is not: restoring it (worse, with deletion) would lose files. */
+/**
+ * Why a snapshot is not chosen on its own, if it is not, worded to follow "snapshot X is": restoring
+ * it (worse, with deletion) would lose files.
+ */
 export function unrestorableReason(s: SnapshotEntry): string | undefined {
-  if (isIncomplete(s)) return `incomplete (${s.incomplete}): its backup was stopped before it read everything`;
-  if (hasFatalErrors(s)) return `its backup could not read ${s.stats?.errorCount} entr${s.stats?.errorCount === 1 ? 'y' : 'ies'}`;
+  if (isIncomplete(s)) return `incomplete (${s.incomplete}): its backup stopped before reading everything`;
+  const errors = s.stats?.errorCount ?? 0;
+  if (errors > 0) return `missing ${errors} entr${errors === 1 ? 'y' : 'ies'} its backup could not read`;
   return undefined;
 }
 
