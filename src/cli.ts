@@ -162,6 +162,24 @@ export interface CliIO {
   appDir?: string;
 }
 
+/** `snapshots`: connects as a restore does, with the flags that choose the repository and the identity. */
+function addSnapshotsCommand(program: Command, io: CliIO, result: { exitCode: number }): void {
+  const listing = withFlags(
+    program
+      .command('snapshots')
+      .description("list the repository's snapshots of this user@host (and path, when given), or of every source with --all")
+      .option('--all', 'every source in the repository, not only this identity')
+      .option('--json', 'print a JSON array of snapshots (its fields are in the README) instead of a table'),
+    [],
+  );
+  const listed = new Set(['KOPIA_REPOSITORY', 'KOPIA_CACHE_DIR', 'DATA_DIR', 'KOPIA_OVERRIDE_USERNAME', 'KOPIA_OVERRIDE_HOSTNAME', 'KOPIA_SOURCE_PATH_OVERRIDE']);
+  for (const f of FLAGS.filter((f) => listed.has(f.env))) listing.addOption(new Option(f.flags, f.description).env(f.env));
+  listing.addHelpText('after', `${SNAPSHOTS_HELP}\n${EXIT_CODES}`).action(async (flags: { all?: boolean; json?: boolean; dryRun?: boolean }) => {
+    const env = envWithFlags(io.env, listing);
+    result.exitCode = await listSnapshots({ onSpawn: io.onSpawn, appDir: io.appDir, env, all: flags.all === true, json: flags.json === true, dryRun: flags.dryRun });
+  });
+}
+
 /** Builds the program; `exitCode` is set by whichever action runs. */
 export function buildProgram(io: CliIO, result: { exitCode: number }): Command {
   // What every run takes from the entry, whichever command starts it.
@@ -199,21 +217,7 @@ export function buildProgram(io: CliIO, result: { exitCode: number }): Command {
     });
   }
 
-  // `snapshots` connects as a restore does, with the flags that choose the repository and the identity.
-  const listing = withFlags(
-    program
-      .command('snapshots')
-      .description("list the repository's snapshots of this user@host (and path, when given), or of every source with --all")
-      .option('--all', 'every source in the repository, not only this identity')
-      .option('--json', 'print a JSON array of snapshots (its fields are in the README) instead of a table'),
-    [],
-  );
-  const listed = new Set(['KOPIA_REPOSITORY', 'KOPIA_CACHE_DIR', 'DATA_DIR', 'KOPIA_OVERRIDE_USERNAME', 'KOPIA_OVERRIDE_HOSTNAME', 'KOPIA_SOURCE_PATH_OVERRIDE']);
-  for (const f of FLAGS.filter((f) => listed.has(f.env))) listing.addOption(new Option(f.flags, f.description).env(f.env));
-  listing.addHelpText('after', `${SNAPSHOTS_HELP}\n${EXIT_CODES}`).action(async (flags: { all?: boolean; json?: boolean; dryRun?: boolean }) => {
-    const env = envWithFlags(io.env, listing);
-    result.exitCode = await listSnapshots({ ...fromEntry, env, all: flags.all === true, json: flags.json === true, dryRun: flags.dryRun });
-  });
+  addSnapshotsCommand(program, io, result);
 
   const plan = withFlags(
     program

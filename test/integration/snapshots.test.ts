@@ -144,6 +144,14 @@ describe('snapshots to choose from', () => {
       expect(result.stdout).toBe('');
     });
 
+    it('--dry-run prints the connect and the listing, and runs no kopia process', async () => {
+      const result = await listing(['--dry-run', '--all']);
+      expect(result.exitCode, result.stderr).toBe(0);
+      expect(result.kopiaCalls).toEqual([]);
+      expect(result.stdout).toMatch(/^# kopia-mover plan: list the snapshots of the repository$/m);
+      expect(result.stdout).toMatch(/^\d+\. \S+ snapshot list --all --json /m);
+    });
+
     it('a wrong password is exit 3, a bad value exit 2 before any kopia process', async () => {
       const wrong = await listing([], { ...s.env, KOPIA_PASSWORD: 'not-the-password' });
       expect(wrong.exitCode).toBe(3);
