@@ -190,7 +190,9 @@ function printListing(out: Output, kept: readonly SnapshotEntry[], scope: Listin
  * and path), or of every source. The list alone goes to stdout; the log, errors included, to stderr.
  */
 export async function listSnapshots(options: SnapshotsOptions): Promise<number> {
-  const log = new Output(formatFor(options.env), environmentSecrets(options.env), 2);
+  // The log goes to stderr, so whether stderr is a terminal decides its form, unless KOPIA_MOVER_LOG_FORMAT does.
+  const format = options.env['KOPIA_MOVER_LOG_FORMAT'] === undefined && process.stderr.isTTY ? 'pretty' : formatFor(options.env);
+  const log = new Output(format, environmentSecrets(options.env), 2);
   const out = new Output('pretty', environmentSecrets(options.env), 1);
   // KOPIA_ADDITIONAL_ARGS go to an operation's main command; a listing has none. No DATA_DIR is needed.
   const env: EnvMap = { ...options.env, KOPIA_ADDITIONAL_ARGS: undefined };
