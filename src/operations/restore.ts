@@ -285,10 +285,13 @@ function choiceHint(mine: readonly SnapshotEntry[], others: readonly SnapshotEnt
   const sources = sourceSummaries(others);
   if (sources.length === 0) return ['The repository holds no snapshots yet.'];
   const lines = ['The repository holds snapshots of these sources:'];
-  for (const { source, count, newest } of sources.slice(0, HINT_SOURCES)) {
+  const shown = sources.slice(0, HINT_SOURCES);
+  const width = Math.max(...shown.map((s) => sourceName(s.source).length));
+  for (const { source, count, newest } of shown) {
     const identity = source.userName === own.userName && source.host === own.host ? [] : ['--username', shellWord(source.userName), '--hostname', shellWord(source.host)];
     const flags = [...identity, '--source-path', shellWord(source.path)].join(' ');
-    lines.push(`  ${sourceName(source)}  ${count} snapshot${count === 1 ? '' : 's'}, newest ${shortTime(newest.startTime)}  (restore it with ${flags})`);
+    const snapshots = `${count} snapshot${count === 1 ? '' : 's'}`.padEnd(12);
+    lines.push(`  ${sourceName(source).padEnd(width)}  ${snapshots}  newest ${shortTime(newest.startTime)}  restore it with ${flags}`);
   }
   if (sources.length > HINT_SOURCES) lines.push(`  and ${sources.length - HINT_SOURCES} more sources: \`kopia-mover snapshots --all\` lists them`);
   lines.push(

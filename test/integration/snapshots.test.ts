@@ -281,9 +281,12 @@ describe('snapshots to choose from', () => {
       expect(result.plainLines).toContain(`No snapshots found for snaps@ns1:${target}`);
       expect(result.plainLines).toContain('No eligible snapshots found');
       const lines = hint(result);
-      expect(lines).toContain('  snaps@ns1:/data  3 snapshots, newest 2024-03-01T12:00:00Z  (restore it with --source-path /data)');
-      expect(lines).toContain('  snaps@ns1:/photos  1 snapshot, newest 2024-03-01T09:00:00Z  (restore it with --source-path /photos)');
-      expect(lines).toContain('  other@ns2:/data  1 snapshot, newest 2024-03-01T11:00:00Z  (restore it with --username other --hostname ns2 --source-path /data)');
+      // The most recently backed up source first, each with its count, newest start and the flags that select it.
+      expect(lines.slice(1, 4).map((l) => l.split(/\s{2,}/))).toEqual([
+        ['', 'snaps@ns1:/data', '3 snapshots', 'newest 2024-03-01T12:00:00Z', 'restore it with --source-path /data'],
+        ['', 'other@ns2:/data', '1 snapshot', 'newest 2024-03-01T11:00:00Z', 'restore it with --username other --hostname ns2 --source-path /data'],
+        ['', 'snaps@ns1:/photos', '1 snapshot', 'newest 2024-03-01T09:00:00Z', 'restore it with --source-path /photos'],
+      ]);
       const closing = lines.at(-1)!;
       for (const name of ['--source-path', 'KOPIA_SOURCE_PATH_OVERRIDE', '--username', 'KOPIA_OVERRIDE_USERNAME', '--hostname', 'KOPIA_OVERRIDE_HOSTNAME', '--snapshot', 'KOPIA_RESTORE_SNAPSHOT_ID']) {
         expect(closing).toContain(name);
