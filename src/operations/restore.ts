@@ -112,7 +112,9 @@ export function planRestore(config: RestoreConfig, facts: Facts): Plan {
     {
       id: 'list',
       kind: 'kopia',
-      command: { args: ['snapshot', 'list', '--all', '--json'], purpose: 'list snapshots' },
+      // kopia 0.22.3 prints incomplete snapshots in JSON anyway; --incomplete asks for them by name,
+      // so the selection sees them, and skips them, whatever a later kopia's default.
+      command: { args: ['snapshot', 'list', '--all', '--incomplete', '--json'], purpose: 'list snapshots' },
       stream: () => {
         list = snapshotReader(own, config.restore.snapshotId);
         return { onStdoutLine: (line) => list.reader.line(line) };

@@ -134,7 +134,8 @@ export function listingPlan(config: MoverConfig, facts: Facts, scope: ListingSco
       {
         id: 'list',
         kind: 'kopia',
-        command: { args: ['snapshot', 'list', '--all', '--json'], purpose: 'list snapshots' },
+        // kopia 0.22.3 prints incomplete snapshots in JSON anyway; --incomplete asks for them by name.
+        command: { args: ['snapshot', 'list', '--all', '--incomplete', '--json'], purpose: 'list snapshots' },
         stream: () => {
           kept.length = 0;
           reader = new SnapshotListReader((s) => {

@@ -149,7 +149,7 @@ describe('snapshots to choose from', () => {
       expect(result.exitCode, result.stderr).toBe(0);
       expect(result.kopiaCalls).toEqual([]);
       expect(result.stdout).toMatch(/^# kopia-mover plan: list the snapshots of the repository$/m);
-      expect(result.stdout).toMatch(/^\d+\. \S+ snapshot list --all --json /m);
+      expect(result.stdout).toMatch(/^\d+\. \S+ snapshot list --all --incomplete --json /m);
     });
 
     it('a wrong password is exit 3, a bad value exit 2 before any kopia process', async () => {
