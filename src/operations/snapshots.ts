@@ -19,7 +19,7 @@ import { failureOf, finishLogs, formatFor, prepareDirectories, systemFacts } fro
 import { stopOnSignals } from '../signals.js';
 import { scrubSavedSecrets, connectSteps } from './connect.js';
 import { preflightProblems, refuseOnProblems } from './preflight.js';
-import { compareNewestFirst, hasFatalErrors, shortTime, sourceName, type SnapshotEntry } from './select.js';
+import { compareNewestFirst, shortTime, sourceName, unrestorableReason, type SnapshotEntry } from './select.js';
 
 /** What a listing shows: every source (`--all`), or the identity's, of one path or of every path. */
 export interface ListingScope {
@@ -182,7 +182,7 @@ function printListing(out: Output, kept: readonly SnapshotEntry[], scope: Listin
     return;
   }
   for (const line of snapshotTable(list)) out.text(line);
-  const skipped = kept.filter((s) => s.incomplete || hasFatalErrors(s)).length;
+  const skipped = kept.filter((s) => unrestorableReason(s) !== undefined).length;
   if (skipped > 0) out.text(`${skipped} snapshot(s) not complete: a restore never selects them by time; --snapshot <ID> restores one as it is.`);
 }
 
@@ -195,11 +195,13 @@ export async function listSnapshots(options: SnapshotsOptions): Promise<number> 
   const format = options.env['KOPIA_MOVER_LOG_FORMAT'] === undefined && process.stderr.isTTY ? 'pretty' : formatFor(options.env);
   const log = new Output(format, environmentSecrets(options.env), 2);
   const out = new Output('pretty', environmentSecrets(options.env), 1);
-  // KOPIA_ADDITIONAL_ARGS go to an operation's main command; a listing has none. No DATA_DIR is needed.
+  // KOPIA_ADDITIONAL_ARGS go to an operation's main command; a listing has none.
   const env: EnvMap = { ...options.env, KOPIA_ADDITIONAL_ARGS: undefined };
   let config: MoverConfig;
   let facts: Facts;
   try {
+    // Read as for maintenance: the repository, identity, cache and logging every operation shares, and
+    // no DATA_DIR required. DATA_DIR and KOPIA_SOURCE_PATH_OVERRIDE are validated all the same.
     config = parseConfig(env, { operation: 'maintenance', system: systemFacts(env) });
     facts = loadFacts(config);
   } catch (error) {
