@@ -1,11 +1,12 @@
 // Choosing a snapshot: `kopia-mover snapshots`, `restore --snapshot`, and what a restore that finds
 // nothing says, against one real filesystem repository holding two identities and an incomplete snapshot.
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { controllerDiscovery, controllerRestoreFilter } from '../pods/checks.js';
-import { kopiaJson, kopiaText, runMover, scenario, summaryValue, tempDir, type Env, type MoverResult } from '../support/mover.js';
+import { kopiaJson, kopiaText, realKopia, runMover, scenario, summaryValue, tempDir, type Env, type MoverResult } from '../support/mover.js';
 
 interface KopiaSnapshot {
   id: string;
@@ -310,6 +311,19 @@ describe('snapshots to choose from', () => {
       const discovery = controllerDiscovery(controllerRestoreFilter(result.stdout));
       expect(discovery.missing).toBe(`snaps@ns1:${target}`);
       expect(discovery.snapshots.map((x) => x.id).sort()).toEqual(all.map((x) => x.id).sort());
+    });
+
+    it('in a repository without any snapshot, says so', async () => {
+      const fresh = scenario('fresh');
+      const setup = join(fresh.root, 'setup');
+      execFileSync(realKopia, ['repository', 'create', 'filesystem', `--path=${fresh.repo}`, `--cache-directory=${setup}`, `--config-file=${join(setup, 'kopia.config')}`, `--log-dir=${setup}`], {
+        env: { PATH: process.env['PATH'], KOPIA_PASSWORD: fresh.password, KOPIA_CHECK_FOR_UPDATES: 'false' },
+        stdio: 'ignore',
+      });
+      const result = await runMover(['restore', '--data-dir', fresh.data], fresh.env);
+      expect(result.exitCode, result.stdout).toBe(0);
+      expect(result.plainLines).toContain('The repository holds no snapshots yet.');
+      expect(existsSync(fresh.data)).toBe(false);
     });
 
     it('when the source has snapshots but none is selected, says how many and how to choose one', async () => {
