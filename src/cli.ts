@@ -13,6 +13,7 @@ import { closest } from './text.js';
 import { join, resolve } from 'node:path';
 import { readEnvFile } from './config/env-file.js';
 import { environmentSecrets } from './kopia/environment.js';
+import { listSnapshots } from './operations/snapshots.js';
 import { validate } from './operations/validate.js';
 import { Output } from './report/output.js';
 import { run, systemFacts } from './run.js';
@@ -73,6 +74,8 @@ const FLAGS: { flags: string; env: string; description: string; on: readonly Sco
   { flags: '--as-of <time>', env: 'KOPIA_RESTORE_AS_OF', description: 'newest snapshot at or before this RFC 3339 time', on: ['restore'] },
   { flags: '--delete-extra', env: 'KOPIA_ENABLE_FILE_DELETION', description: 'remove files absent from the snapshot, after the restore completed', on: ['restore'] },
   { flags: '--discover', env: 'KOPIA_DISCOVER_SNAPSHOTS', description: 'list available snapshots when none is eligible', on: ['restore'] },
+  { flags: '--snapshot <id>', env: 'KOPIA_RESTORE_SNAPSHOT_ID', description: 'restore this snapshot (an ID from `kopia-mover snapshots`) instead of the newest', on: ['restore'] },
+  { flags: '--any-source', env: 'KOPIA_RESTORE_ANY_SOURCE', description: 'let --snapshot restore a snapshot of another user@host:path', on: ['restore'] },
 ];
 
 /** A password file holds one password; anything larger is a mistake (or /dev/zero). */
@@ -145,6 +148,15 @@ Examples:
   kopia-mover validate --env-file secret.env --policy-dir ./kopia-config
   DIRECTION=destination kopia-mover validate`,
 };
+
+const SNAPSHOTS_HELP = `
+Without --data-dir or --source-path every path of user@host is listed. The table marks snapshots
+that are not complete (a stopped or cut short backup): a restore never selects them by time.
+
+Examples:
+  kopia-mover snapshots --repository ~/kopia-repo --password-file ~/.kopia-pw --all
+  kopia-mover snapshots --repository ~/kopia-repo --password-file ~/.kopia-pw --source-path /photos --json
+  kopia-mover restore --repository ~/kopia-repo --password-file ~/.kopia-pw --snapshot 2e7c1b3bde6ee6a2ec8dbb3cdb2a7f1a --source-path /photos /tmp/photos`;
 
 /** What a command line gave: the environment with the typed values over it, and the flag each input was (or could be) given by. */
 interface CommandLine {
@@ -272,6 +284,23 @@ async function entry(program: Command, io: CliIO, word: string | undefined, vers
   return run({ onSpawn: io.onSpawn, appDir: io.appDir, env: io.env });
 }
 
+/** `snapshots`: connects as a restore does, with the flags that choose the repository and the identity. */
+function addSnapshotsCommand(program: Command, io: CliIO, result: { exitCode: number }): void {
+  const listing = withFlags(
+    program
+      .command('snapshots')
+      .description("list the repository's snapshots of this user@host (and path, when given), or of every source with --all")
+      .option('--all', 'every source in the repository, not only this identity')
+      .option('--json', 'print a JSON array of snapshots (its fields are in the README) instead of a table'),
+    [],
+  );
+  const listed = new Set(['KOPIA_REPOSITORY', 'KOPIA_CACHE_DIR', 'DATA_DIR', 'KOPIA_OVERRIDE_USERNAME', 'KOPIA_OVERRIDE_HOSTNAME', 'KOPIA_SOURCE_PATH_OVERRIDE']);
+  for (const f of FLAGS.filter((f) => listed.has(f.env))) listing.addOption(new Option(f.flags, f.description).env(f.env));
+  listing.addHelpText('after', `${SNAPSHOTS_HELP}\n${EXIT_CODES}`).action(async (flags: { all?: boolean; json?: boolean; dryRun?: boolean }) => {
+    result.exitCode = await listSnapshots({ onSpawn: io.onSpawn, appDir: io.appDir, ...envWithFlags(io.env, listing), all: flags.all === true, json: flags.json === true, dryRun: flags.dryRun });
+  });
+}
+
 /** Builds the program; `exitCode` is set by whichever action runs. */
 export function buildProgram(io: CliIO, result: { exitCode: number }): Command {
   // What every run takes from the entry, whichever command starts it.
@@ -310,6 +339,8 @@ export function buildProgram(io: CliIO, result: { exitCode: number }): Command {
       result.exitCode = await run({ ...fromEntry, ...given, operation, dryRun: command.opts()['dryRun'] === true });
     });
   }
+
+  addSnapshotsCommand(program, io, result);
 
   const plan = withFlags(
     program

@@ -57,14 +57,14 @@ export interface RunOptions {
   inputs?: InputNames;
 }
 
-function formatFor(env: EnvMap): 'json' | 'pretty' {
+export function formatFor(env: EnvMap): 'json' | 'pretty' {
   const f = env['KOPIA_MOVER_LOG_FORMAT'];
   if (f === 'json' || f === 'pretty') return f;
   return process.stdout.isTTY ? 'pretty' : 'json';
 }
 
 /** The class of a failure: what the program knows of it, else what kopia's words say, else unknown. */
-function failureOf(error: unknown): Failure {
+export function failureOf(error: unknown): Failure {
   if (error instanceof CacheExhaustedError) return KNOWN_FAILURES.CacheFull;
   if (error instanceof ConfigError) return KNOWN_FAILURES.Configuration;
   if (error instanceof TerminatedError) return KNOWN_FAILURES.Interrupted;
@@ -80,7 +80,7 @@ function failureOf(error: unknown): Failure {
  * there) and TMPDIR must take this run's private folder; folders that killed runs left in TMPDIR
  * go first. A problem here is the operator's to fix, so it is a configuration error naming the variable.
  */
-async function prepareDirectories(config: MoverConfig): Promise<RunDir> {
+export async function prepareDirectories(config: MoverConfig): Promise<RunDir> {
   await removeStaleRunDirs(config.tmpDir);
   try {
     mkdirSync(config.cacheDir, { recursive: true, mode: 0o700 });
@@ -93,7 +93,7 @@ async function prepareDirectories(config: MoverConfig): Promise<RunDir> {
 }
 
 /** kopia's log files of this run, redacted, onto the cache volume, within the log retention settings. */
-async function finishLogs(config: MoverConfig, from: string, output: Output): Promise<void> {
+export async function finishLogs(config: MoverConfig, from: string, output: Output): Promise<void> {
   const to = join(config.cacheDir, 'logs');
   await publishLogs(from, to, (line) => output.redact(line));
   const log = config.kopiaLogging;

@@ -89,6 +89,15 @@ function required(inputs: InputNames | undefined, variable: string, what = ''): 
 const MAX_INT = 2_147_483_647;
 
 /**
+ * A snapshot as `kopia-mover snapshots` (or kopia) names it: its ID, or its root object ID. Letters
+ * and digits only, so it can never be read as a flag nor reach past kopia's argument.
+ */
+const snapshotId = z
+  .string()
+  .trim()
+  .regex(/^[A-Za-z0-9]{1,128}$/, 'must be a snapshot ID as `kopia-mover snapshots` lists it: letters and digits, e.g. 2e7c1b3bde6ee6a2ec8dbb3cdb2a7f1a');
+
+/**
  * The schema of every value variable. Each key is the variable name, so a zod
  * issue's path is the name an operator has to fix.
  */
@@ -116,6 +125,8 @@ const valueSchema = z.object({
   KOPIA_PREVIOUS: wholeNumber(0, MAX_INT).optional(),
   KOPIA_ENABLE_FILE_DELETION: booleanFlag.optional(),
   KOPIA_DISCOVER_SNAPSHOTS: booleanFlag.optional(),
+  KOPIA_RESTORE_SNAPSHOT_ID: snapshotId.optional(),
+  KOPIA_RESTORE_ANY_SOURCE: booleanFlag.optional(),
   KOPIA_CONFIG_PATH: absolutePath().optional(),
   KOPIA_GLOBAL_POLICY_FILE: singleLine(4096).optional(),
   KOPIA_REPOSITORY_CONFIG_FILE: singleLine(4096).optional(),
@@ -280,6 +291,7 @@ export function parseConfig(envMap: EnvMap, options: ParseOptions) {
   const additional = classifyAdditionalArgs(rawArgs, operation, issues);
 
   const maintenance = maintenanceIdentity(values.KOPIA_OVERRIDE_MAINTENANCE_USERNAME, issues);
+  if (operation === 'restore') issues.push(...snapshotChoiceIssues(values));
 
   // The one place a problem gets the name it is reported under: the flag when the value was typed.
   if (issues.length > 0 || operation === undefined) throw new ConfigError(issues.map((i) => ({ ...i, source: inputName(options.inputs, i.source) })));
@@ -378,13 +390,17 @@ export function parseConfig(envMap: EnvMap, options: ParseOptions) {
       operation,
       dataDir,
       /** The path snapshots are looked up by. */
-      sourcePath: values.KOPIA_SOURCE_PATH_OVERRIDE ?? (dataDir === '/restore/data' ? '/data' : dataDir),
+      sourcePath: restoreSourcePath(dataDir, values.KOPIA_SOURCE_PATH_OVERRIDE),
       restore: {
         asOf: values.KOPIA_RESTORE_AS_OF,
         shallow: values.KOPIA_SHALLOW,
         previous: values.KOPIA_PREVIOUS ?? 0,
         enableFileDeletion: values.KOPIA_ENABLE_FILE_DELETION ?? false,
         discoverSnapshots: values.KOPIA_DISCOVER_SNAPSHOTS ?? false,
+        /** KOPIA_RESTORE_SNAPSHOT_ID: this snapshot, instead of one selected by time. */
+        snapshotId: values.KOPIA_RESTORE_SNAPSHOT_ID,
+        /** KOPIA_RESTORE_ANY_SOURCE: the named snapshot may belong to another user@host:path. */
+        anySource: values.KOPIA_RESTORE_ANY_SOURCE ?? false,
       },
     };
   }
@@ -411,6 +427,45 @@ export function parseConfig(envMap: EnvMap, options: ParseOptions) {
     /** KOPIA_ADDITIONAL_ARGS that are kopia policy settings: policy JSON sections for the snapshot path. */
     pathPolicyArgs: additional.pathPolicy,
   };
+}
+
+/**
+ * The path a restore looks its snapshots up by: KOPIA_SOURCE_PATH_OVERRIDE, else /data for the
+ * pod's /restore/data (its backup ran with DATA_DIR=/data), else DATA_DIR.
+ */
+export function restoreSourcePath(dataDir: string, override: string | undefined): string {
+  return override ?? (dataDir === '/restore/data' ? '/data' : dataDir);
+}
+
+/**
+ * The path `snapshots` lists the identity's snapshots of, resolved as a restore resolves it;
+ * undefined when neither KOPIA_SOURCE_PATH_OVERRIDE nor DATA_DIR is given (every path is listed).
+ * Read after parseConfig has validated both.
+ */
+export function listingSourcePath(envMap: EnvMap): string | undefined {
+  const env = new EnvSource(envMap);
+  const dataDir = env.get('DATA_DIR');
+  return env.get('KOPIA_SOURCE_PATH_OVERRIDE') ?? (dataDir === undefined ? undefined : restoreSourcePath(dataDir, undefined));
+}
+
+/** A named snapshot is restored as it is: rules that select one by time cannot apply, and --any-source needs a name. */
+function snapshotChoiceIssues(values: Values): ConfigIssue[] {
+  const chosen = '--snapshot (KOPIA_RESTORE_SNAPSHOT_ID)';
+  if (values.KOPIA_RESTORE_SNAPSHOT_ID === undefined) {
+    if (values.KOPIA_RESTORE_ANY_SOURCE !== true) return [];
+    return [{ source: 'KOPIA_RESTORE_ANY_SOURCE', message: `--any-source (KOPIA_RESTORE_ANY_SOURCE) applies only to a snapshot named with ${chosen}` }];
+  }
+  const selectors = [
+    ['KOPIA_PREVIOUS', '--previous'],
+    ['KOPIA_RESTORE_AS_OF', '--as-of'],
+    ['KOPIA_SHALLOW', '--shallow'],
+  ] as const;
+  return selectors
+    .filter(([name]) => values[name] !== undefined)
+    .map(([name, flag]) => ({
+      source: 'KOPIA_RESTORE_SNAPSHOT_ID',
+      message: `${chosen} cannot be combined with ${flag} (${name}): one names the snapshot, the other selects one by time; give one of them`,
+    }));
 }
 
 function warning(source: string, message: string): Finding {

@@ -2,9 +2,9 @@ import { lstatSync, readdirSync, statSync } from 'node:fs';
 import { join, posix, resolve } from 'node:path';
 import { withAdditionalArgs } from '../config/additional-args.js';
 import type { RestoreConfig } from '../config/parse.js';
-import { OperationError } from '../errors.js';
+import { ConfigError, OperationError } from '../errors.js';
 import type { Facts } from '../facts.js';
-import { JsonArrayElements } from '../kopia/json-stream.js';
+import { SnapshotListReader } from '../kopia/models/snapshot.js';
 import type { Arg, Placeholder, Plan, RunState, Step } from '../plan/step.js';
 import { checkedMainCommand, warningsStep } from './common.js';
 import { connectSteps } from './connect.js';
@@ -13,7 +13,18 @@ import { realPath } from './deletion-guard.js';
 import { protectedDirectories, ProtectedIdentities } from './identity.js';
 import { mountPointsBelow } from './mounts.js';
 import { DeletionStopped, removeExtras, SnapshotListing } from './prune.js';
-import { compareNewestFirst, discoveryRecord, hasFatalErrors, selectSnapshot, type SnapshotEntry } from './select.js';
+import {
+  compareNewestFirst,
+  discoveryRecord,
+  namesSnapshot,
+  sameSource,
+  selectSnapshot,
+  shortTime,
+  sourceName,
+  sourceSummaries,
+  unrestorableReason,
+  type SnapshotEntry,
+} from './select.js';
 import { settingsSteps } from './settings.js';
 
 const SELECTED: Placeholder = { ref: 'snapshot', shown: '<selected snapshot>' };
@@ -58,21 +69,25 @@ function ownersNote(config: RestoreConfig): string | undefined {
   return `${OWNERS_NOTE}; every file belongs to UID ${uid}. Allow privileged movers in the namespace if the application needs its files' owners`;
 }
 
-/**
- * The snapshots of one source, read from kopia's list of every snapshot one element at a time: only
- * this source's entries are kept whole, the rest as the few fields discovery prints.
- */
-function snapshotReader(source: { username: string; hostname: string; path: string }) {
-  const mine: SnapshotEntry[] = [];
-  const others: SnapshotEntry[] = [];
-  const elements = new JsonArrayElements((text) => {
-    const s = JSON.parse(text) as SnapshotEntry;
-    const compact: SnapshotEntry = { id: s.id, source: s.source, startTime: s.startTime, endTime: s.endTime };
-    if (s.source?.userName === source.username && s.source.host === source.hostname && s.source.path === source.path) {
-      mine.push({ ...compact, stats: s.stats && { errorCount: s.stats.errorCount }, rootEntry: s.rootEntry && { summ: s.rootEntry.summ } });
-    } else others.push(compact);
+/** What a restore keeps of kopia's list of every snapshot. */
+interface RestoreCandidates {
+  /** The run's own source's snapshots, whole. */
+  mine: SnapshotEntry[];
+  /** Every other snapshot, as the few fields discovery and the hint print. */
+  others: SnapshotEntry[];
+  /** The snapshots named by KOPIA_RESTORE_SNAPSHOT_ID (by ID, or several sharing a root object), whole. */
+  named: SnapshotEntry[];
+}
+
+/** Reads kopia's list one element at a time, keeping whole only what the selection may need. */
+function snapshotReader(source: SnapshotEntry['source'], snapshotId: string | undefined) {
+  const kept: RestoreCandidates = { mine: [], others: [], named: [] };
+  const reader = new SnapshotListReader((s) => {
+    if (snapshotId !== undefined && namesSnapshot(s, snapshotId)) kept.named.push(s);
+    if (sameSource(s.source, source)) kept.mine.push(s);
+    else kept.others.push({ id: s.id, source: s.source, startTime: s.startTime, endTime: s.endTime });
   });
-  return { mine, others, elements };
+  return { kept, reader };
 }
 
 /**
@@ -85,9 +100,10 @@ export function planRestore(config: RestoreConfig, facts: Facts): Plan {
   // Resolved once: a DATA_DIR given through a symlink is its target for kopia and for deletion alike.
   const dataDir = realPath(config.dataDir);
   const path = config.sourcePath;
-  const source = `${username}@${hostname}:${path}`;
+  const own = { userName: username, host: hostname, path };
+  const source = sourceName(own);
   const main = checkedMainCommand('snapshot restore', restoreArguments(config, dataDir));
-  let reader = snapshotReader({ username, hostname, path });
+  let list = snapshotReader(own, config.restore.snapshotId);
   const steps: Step[] = [
     ...warningsStep('warnings', main.warnings),
     ...connectSteps(config, facts, config.identity, 'connect-only'),
@@ -96,18 +112,17 @@ export function planRestore(config: RestoreConfig, facts: Facts): Plan {
     {
       id: 'list',
       kind: 'kopia',
-      command: { args: ['snapshot', 'list', '--all', '--json'], purpose: 'list snapshots' },
+      // kopia 0.22.3 prints incomplete snapshots in JSON anyway; --incomplete asks for them by name,
+      // so the selection sees them, and skips them, whatever a later kopia's default.
+      command: { args: ['snapshot', 'list', '--all', '--incomplete', '--json'], purpose: 'list snapshots' },
       stream: () => {
-        reader = snapshotReader({ username, hostname, path });
-        return { onStdoutLine: (line) => reader.elements.push(`${line}\n`) };
+        list = snapshotReader(own, config.restore.snapshotId);
+        return { onStdoutLine: (line) => list.reader.line(line) };
       },
       after: (result, state) => {
-        try {
-          reader.elements.end();
-        } catch (error) {
-          throw new OperationError(`could not read the snapshot list kopia printed: ${(error as Error).message}`, result.tail.join('\n'));
-        }
-        select(config, state, reader.mine, reader.others, source);
+        list.reader.end(result.tail.join('\n'));
+        const chosen = config.restore.snapshotId === undefined ? selectByTime(config, state, list.kept, own) : namedSnapshot(config, state, list.kept, own);
+        if (chosen) restoring(state, chosen);
       },
     },
   ];
@@ -176,32 +191,116 @@ function confinementSteps(config: RestoreConfig, dataDir: string, snapshot: { li
   ];
 }
 
-/** Picks the snapshot to restore, or ends the run saying why nothing is restored. */
-function select(config: RestoreConfig, state: RunState, mine: SnapshotEntry[], others: SnapshotEntry[], source: string): void {
+/**
+ * Picks the newest eligible snapshot of the run's own source under the selection rules, or ends the
+ * run saying why nothing is restored and which sources the repository does hold.
+ */
+function selectByTime(config: RestoreConfig, state: RunState, kept: RestoreCandidates, own: SnapshotEntry['source']): SnapshotEntry | undefined {
   const { output, summary } = state.ctx;
-  const candidates = [...mine].sort(compareNewestFirst);
-  // A snapshot with unread entries is missing data; restoring it (worse, with deletion) would lose files.
-  for (const s of candidates.filter(hasFatalErrors)) {
-    output.log.warn({ snapshot: s.id, startTime: s.startTime, errors: s.stats?.errorCount }, 'skipping a snapshot whose backup could not read every entry');
+  const source = sourceName(own);
+  const candidates = [...kept.mine].sort(compareNewestFirst);
+  // A snapshot missing data is never chosen on its own: restoring it (worse, with deletion) would lose files.
+  for (const s of candidates) {
+    const why = unrestorableReason(s);
+    if (why !== undefined) output.log.warn({ snapshot: s.id, startTime: s.startTime, reason: why }, 'skipping a snapshot that does not hold everything its source held');
   }
-  const chosen = selectSnapshot(candidates.filter((s) => !hasFatalErrors(s)), config.restore);
+  const chosen = selectSnapshot(
+    candidates.filter((s) => unrestorableReason(s) === undefined),
+    config.restore,
+  );
+  if (chosen) return chosen;
+  if (candidates.length === 0) output.line(`No snapshots found for ${source}`);
+  output.line('No eligible snapshots found');
+  for (const line of choiceHint(candidates, kept.others, own)) output.text(line);
+  if (config.restore.discoverSnapshots) {
+    output.line('=== Discovery Mode: Available Snapshots ===');
+    for (const s of [...kept.mine, ...kept.others].sort(compareNewestFirst)) output.line(discoveryRecord(s));
+    output.line('=== End Discovery Mode ===');
+  }
+  summary.skipped = `no eligible snapshot of ${source}, nothing restored`;
+  state.stopped = 'no eligible snapshot';
+  return undefined;
+}
+
+/**
+ * The snapshot KOPIA_RESTORE_SNAPSHOT_ID names, restored as it is. One of another source is
+ * refused unless KOPIA_RESTORE_ANY_SOURCE allows it; one missing data is never a base for deletion.
+ */
+function namedSnapshot(config: RestoreConfig, state: RunState, kept: RestoreCandidates, own: SnapshotEntry['source']): SnapshotEntry {
+  const id = config.restore.snapshotId ?? '';
+  const matches = [...kept.named].sort(compareNewestFirst);
+  // Snapshots of unchanged data share their root object: the run's own source's is the one meant.
+  const chosen = matches.find((s) => sameSource(s.source, own)) ?? matches[0];
+  const issue = (source: string, message: string) => new ConfigError({ source, message: `${message}; nothing was restored` });
   if (!chosen) {
-    if (candidates.length === 0) output.line(`No snapshots found for ${source}`);
-    output.line('No eligible snapshots found');
-    if (config.restore.discoverSnapshots) {
-      output.line('=== Discovery Mode: Available Snapshots ===');
-      for (const s of [...mine, ...others].sort(compareNewestFirst)) output.line(discoveryRecord(s));
-      output.line('=== End Discovery Mode ===');
-    }
-    summary.skipped = `no eligible snapshot of ${source}, nothing restored`;
-    state.stopped = 'no eligible snapshot';
-    return;
+    throw issue('KOPIA_RESTORE_SNAPSHOT_ID', `the repository holds no snapshot ${id} (\`kopia-mover snapshots --all\` lists every snapshot)`);
   }
-  output.log.info({ snapshot: chosen.id, startTime: chosen.startTime, source }, 'restoring snapshot');
+  if (!sameSource(chosen.source, own) && !config.restore.anySource) {
+    throw issue(
+      'KOPIA_RESTORE_SNAPSHOT_ID',
+      `snapshot ${id} belongs to ${sourceName(chosen.source)}, not to this restore's ${sourceName(own)}; to restore it all the same, add --any-source (KOPIA_RESTORE_ANY_SOURCE=true)`,
+    );
+  }
+  const why = unrestorableReason(chosen);
+  if (why !== undefined && config.restore.enableFileDeletion) {
+    throw issue('KOPIA_ENABLE_FILE_DELETION', `snapshot ${id} is ${why}, so deleting what it lacks would lose files; restore it without file deletion`);
+  }
+  if (why !== undefined) {
+    const warning = `snapshot ${id} is restored as asked, although it is ${why}`;
+    state.ctx.output.log.warn({ snapshot: chosen.id }, warning);
+    state.ctx.summary.warnings.push(warning);
+  }
+  return chosen;
+}
+
+/** Sets the snapshot the later steps restore and report. */
+function restoring(state: RunState, chosen: SnapshotEntry): void {
+  const source = sourceName(chosen.source);
+  state.ctx.output.log.info({ snapshot: chosen.id, startTime: chosen.startTime, source }, 'restoring snapshot');
   state.values.set(SELECTED.ref, chosen.id);
   const totals = chosen.rootEntry?.summ ?? {};
   state.values.set('totals', `${totals.files ?? 0} files, ${totals.size ?? 0} bytes`);
-  summary.restoredSnapshot = { id: chosen.id, startTime: chosen.startTime, source };
+  state.ctx.summary.restoredSnapshot = { id: chosen.id, startTime: chosen.startTime, source };
+}
+
+/** At most this many sources are named in the hint; `kopia-mover snapshots --all` lists the rest. */
+const HINT_SOURCES = 10;
+
+/** A path as it can be typed after a flag in a shell. */
+function shellWord(text: string): string {
+  return /^[A-Za-z0-9_./:@+=-]+$/.test(text) ? text : `'${text.replace(/'/g, `'\\''`)}'`;
+}
+
+/**
+ * What a person who found nothing needs next: the sources that do hold snapshots, each with the
+ * flags that select it, and the variables behind those flags. Indented and worded so that none of
+ * these lines is one the controller keeps or parses (it reads discovery, which follows unchanged).
+ */
+function choiceHint(mine: readonly SnapshotEntry[], others: readonly SnapshotEntry[], own: SnapshotEntry['source']): string[] {
+  if (mine.length > 0) {
+    const complete = mine.filter((s) => unrestorableReason(s) === undefined).length;
+    return [
+      `${sourceName(own)} has ${mine.length} snapshot(s), ${complete} of them complete; none is selected by --as-of, --shallow and --previous as given. ` +
+        '`kopia-mover snapshots` lists them; --snapshot (KOPIA_RESTORE_SNAPSHOT_ID) restores one by its ID.',
+    ];
+  }
+  const sources = sourceSummaries(others);
+  if (sources.length === 0) return ['The repository holds no snapshots yet.'];
+  const lines = ['The repository holds snapshots of these sources:'];
+  const shown = sources.slice(0, HINT_SOURCES);
+  const width = Math.max(...shown.map((s) => sourceName(s.source).length));
+  for (const { source, count, newest } of shown) {
+    const identity = source.userName === own.userName && source.host === own.host ? [] : ['--username', shellWord(source.userName), '--hostname', shellWord(source.host)];
+    const flags = [...identity, '--source-path', shellWord(source.path)].join(' ');
+    const snapshots = `${count} snapshot${count === 1 ? '' : 's'}`.padEnd(12);
+    lines.push(`  ${sourceName(source).padEnd(width)}  ${snapshots}  newest ${shortTime(newest.startTime)}  restore it with ${flags}`);
+  }
+  if (sources.length > HINT_SOURCES) lines.push(`  and ${sources.length - HINT_SOURCES} more sources: \`kopia-mover snapshots --all\` lists them`);
+  lines.push(
+    'Choose a source with --source-path (KOPIA_SOURCE_PATH_OVERRIDE), --username (KOPIA_OVERRIDE_USERNAME) and --hostname (KOPIA_OVERRIDE_HOSTNAME), ' +
+      'or one snapshot with --snapshot (KOPIA_RESTORE_SNAPSHOT_ID); `kopia-mover snapshots --all` lists every snapshot.',
+  );
+  return lines;
 }
 
 /** The protected folders by identity, and the mount points below DATA_DIR, as they are now. */
