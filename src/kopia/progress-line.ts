@@ -165,8 +165,9 @@ export function progressCounts(progress: KopiaProgress): ProgressCounts {
     items: progress.doneEntries,
     // kopia's percentage counts restored bytes only.
     bytes: progress.restoredBytes,
-    totalBytes: progress.queuedBytes,
-    totalItems: progress.queuedEntries,
+    // kopia counts the root folder as done but never as queued: the total is at least what is done.
+    totalBytes: Math.max(progress.queuedBytes, progress.restoredBytes),
+    totalItems: Math.max(progress.queuedEntries, progress.doneEntries),
     estimate: estimate && { percent: estimate.percent, remainingSeconds: estimate.remainingSeconds },
   };
 }
