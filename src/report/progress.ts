@@ -206,7 +206,7 @@ class LiveProgress implements ProgressReport {
       // cli-progress only writes to its stream and reads isTTY and columns.
       stream: this.stream as unknown as NodeJS.WritableStream,
       format: (options, params) => this.frame(options, params.progress),
-      fps: 5,
+      fps: 2,
       forceRedraw: true,
       clearOnComplete: true,
       linewrap: true,
