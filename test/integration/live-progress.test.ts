@@ -1,9 +1,9 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ARGS_SEPARATOR } from '../support/fixtures.js';
-import { runMover, scenario, type Env, type MoverOptions, type MoverResult } from '../support/mover.js';
+import { runMover, scenario, startMover, waitFor, type Env, type MoverOptions, type MoverResult } from '../support/mover.js';
 import { contents, differences } from '../support/trees.js';
 
 /**
@@ -34,6 +34,17 @@ const SLOW_DOWNLOAD = { KOPIA_ADDITIONAL_ARGS: ['--download-speed=4MB'].join(ARG
 /** The live line as drawn each time: the text cli-progress writes between "column 1" and "erase to the end". */
 function frames(stdout: string, operation: string): string[] {
   return [...stdout.matchAll(/\x1b\[1G([^\x1b\r\n]*)\x1b\[0K/g)].map((m) => m[1]!).filter((f) => f.startsWith(operation));
+}
+
+/** The program's own process under `script`: the first descendant running bin/kopia-mover.js. */
+function programPid(scriptPid: number): number {
+  const children = (pid: number) => readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+  const queue = children(scriptPid);
+  for (let pid = queue.shift(); pid !== undefined; pid = queue.shift()) {
+    if (readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('kopia-mover.js')) return pid;
+    queue.push(...children(pid));
+  }
+  throw new Error(`no kopia-mover process under script (${scriptPid})`);
 }
 
 function numberBefore(frame: string, word: string): number {
@@ -144,5 +155,20 @@ describe('live progress on a terminal, and log lines without one', () => {
     expect(result.exitCode, result.stdout).toBe(0);
     expectNoLiveDisplay(result);
     expect(result.stdout).toMatch(/INFO {2}backup(?: [\d.]+%)?: [\d,]+ files, .* progress=/);
+  });
+
+  it('a backup stopped on a terminal clears its display, leaves the last update as its final line, and ends', async () => {
+    const s = scenario('live-stop');
+    mkdirSync(s.data);
+    for (let i = 0; i < 3; i++) writeFileSync(join(s.data, `part-${i}.bin`), randomBytes(100 * 1024 * 1024));
+    const handle = startMover(['backup', '--parallel', '1'], { ...s.env, DATA_DIR: s.data, KOPIA_MOVER_LOG_FORMAT: undefined, KOPIA_MOVER_SIGNAL_GRACE_SECONDS: '10' }, ON_A_TERMINAL);
+    await waitFor(handle, 'the live display', () => (frames(handle.output(), 'backup').length > 0 ? true : undefined));
+    process.kill(programPid(handle.pid), 'SIGTERM');
+    const result = await handle.result;
+    expect(result.exitCode, result.stdout).toBe(143);
+    const final = /\x1b\[2K\d\d:\d\d:\d\d INFO {2}backup: [\d,]+ files, [^\r\n]*, in \d+s\r\n/.exec(result.stdout);
+    expect(final, result.stdout).not.toBeNull();
+    expect(result.stdout.slice(final!.index + final![0].length)).not.toContain('\x1b[1G');
+    expect(result.stdout).toContain('EXIT_CODE: 143');
   });
 });
