@@ -182,6 +182,7 @@ export async function run(options: RunOptions): Promise<number> {
       env: kopiaEnvironment(config, options.env),
       output,
       progressIntervalMs: config.output.progressIntervalMs,
+      progressEveryFiles: config.output.progressEveryFiles,
       onSpawn: options.onSpawn,
       tempDir: runDir,
       stop,

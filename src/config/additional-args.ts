@@ -199,11 +199,18 @@ function parseBytes(text: string): number | undefined {
   return Number.isFinite(value) && value >= 1 && value <= Number.MAX_SAFE_INTEGER ? Math.round(value) : undefined;
 }
 
-/** A progress interval: a Go duration (30s, 1m) or a bare number of seconds. */
-function parseInterval(text: string): number | undefined {
+/**
+ * The docs' progress interval: a bare number counts files ("--progress-interval=100 # Report
+ * progress every 100 files"), a Go duration with its unit (30s, 1m) is time.
+ */
+function parseProgressInterval(text: string): { files: number } | { ms: number } | undefined {
   const t = text.trim();
-  const ms = /^\d+$/.test(t) ? Number(t) * 1000 : parseGoDurationMs(t);
-  return ms !== undefined && ms >= 1000 && ms <= 3_600_000 ? ms : undefined;
+  if (/^\d+$/.test(t)) {
+    const files = Number(t);
+    return files >= 1 && files <= 1_000_000_000 ? { files } : undefined;
+  }
+  const ms = parseGoDurationMs(t);
+  return ms !== undefined && ms >= 1000 && ms <= 3_600_000 ? { ms } : undefined;
 }
 
 export interface ClassifiedArgs {
@@ -211,8 +218,10 @@ export interface ClassifiedArgs {
   passThrough: string[];
   /** The docs' --upload-speed / --download-speed, as the repository throttle. */
   throttle: { uploadBytesPerSecond?: number; downloadBytesPerSecond?: number };
-  /** The docs' --progress-interval, as the mover's own progress interval. */
+  /** The docs' --progress-interval with a unit (30s), as the mover's own progress interval. */
   progressIntervalMs?: number;
+  /** The docs' --progress-interval as a bare number: a progress log line every this many files. */
+  progressEveryFiles?: number;
   /** Arguments left out, each with the reason; the run goes on. */
   warnings: string[];
   /** kopia policy JSON sections for the snapshot path, e.g. { files: { ignore: ['*.tmp'] } }. */
@@ -278,13 +287,20 @@ export function classifyAdditionalArgs(args: string[], operation: 'backup' | 're
       continue;
     }
     if (base === '--progress-interval') {
-      const ms = value === undefined ? undefined : parseInterval(value);
-      if (ms === undefined) {
-        issues.push({ source: 'KOPIA_ADDITIONAL_ARGS', message: '--progress-interval takes a duration from 1s to 1h, e.g. --progress-interval=30s' });
+      const interval = value === undefined ? undefined : parseProgressInterval(value);
+      if (interval === undefined) {
+        issues.push({
+          source: 'KOPIA_ADDITIONAL_ARGS',
+          message: '--progress-interval takes a number of files (--progress-interval=100) or a duration with its unit from 1s to 1h (--progress-interval=30s)',
+        });
         continue;
       }
-      result.progressIntervalMs = ms;
-      result.warnings.push(`--progress-interval=${value} is not a kopia flag: the mover logs kopia's progress every ${ms / 1000}s`);
+      const every = 'files' in interval ? `${interval.files} files` : `${interval.ms / 1000}s`;
+      if ('files' in interval) result.progressEveryFiles = interval.files;
+      else result.progressIntervalMs = interval.ms;
+      result.warnings.push(
+        `--progress-interval=${value} is not a kopia flag: the mover logs kopia's progress every ${every} (a bare number counts files, a unit such as 30s means time; on a terminal progress is redrawn in place instead)`,
+      );
       continue;
     }
     if (operation === 'restore' && base in INCOMPLETE_RESTORE) {

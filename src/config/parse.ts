@@ -367,6 +367,7 @@ export function parseConfig(envMap: EnvMap, options: ParseOptions) {
     output: {
       terminationLog: values.KOPIA_MOVER_TERMINATION_LOG ?? '/dev/termination-log',
       progressIntervalMs: additional.progressIntervalMs ?? (values.KOPIA_MOVER_PROGRESS_INTERVAL_SECONDS ?? 10) * 1000,
+      progressEveryFiles: additional.progressEveryFiles,
       // Kubernetes kills 30 s after SIGTERM; kopia gets most of that to checkpoint.
       signalGraceMs: (values.KOPIA_MOVER_SIGNAL_GRACE_SECONDS ?? 20) * 1000,
     },

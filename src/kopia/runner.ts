@@ -7,6 +7,7 @@ import { heldOutputLimit, mebibytes } from '../memory.js';
 import type { Output } from '../report/output.js';
 import type { KopiaCommand } from './command.js';
 import { LineSplitter } from './lines.js';
+import { progressReport } from '../report/progress.js';
 
 export interface KopiaResult {
   exitCode: number;
@@ -29,6 +30,8 @@ export interface RunnerOptions {
   env: Record<string, string>;
   output: Output;
   progressIntervalMs: number;
+  /** Progress logged every this many files instead of by time (the docs' --progress-interval=100). */
+  progressEveryFiles?: number;
   /** Called with the full argv of every spawned kopia process (tests count them). */
   onSpawn?: (argv: string[]) => void;
   /** The run's private folder: secret files are written there. */
@@ -147,25 +150,20 @@ export class KopiaRunner {
         rawTail.shift();
       }
     };
-    let lastProgress = 0;
-    let pendingProgress: string | undefined;
-    const flushProgress = () => {
-      if (pendingProgress !== undefined) output.log.info({ progress: pendingProgress.trim() }, 'progress');
-      pendingProgress = undefined;
-    };
+    const progress = progressReport(output, { intervalMs: this.options.progressIntervalMs, everyFiles: this.options.progressEveryFiles });
     const onLine = (line: string, isProgress: boolean) => {
       if (isProgress) {
-        pendingProgress = line;
-        const now = Date.now();
-        if (now - lastProgress >= this.options.progressIntervalMs) {
-          lastProgress = now;
-          flushProgress();
-        }
+        progress.update(line);
+        return;
+      }
+      // On a terminal kopia's last progress line became the display's final line.
+      if (progress.takeFinal(line)) {
+        remember(line);
         return;
       }
       // A progress update held back by the interval is older than this line: it goes first, so the
       // last progress line printed is never older than kopia's own last words.
-      flushProgress();
+      progress.flush();
       remember(line);
       output.log.info({ kopia: command.args[0] }, line);
     };
@@ -219,7 +217,7 @@ export class KopiaRunner {
     this.current = undefined;
     stderrLines.end();
     if (!overflow) stdoutLines.end();
-    flushProgress();
+    progress.end();
     // A stop arrived while kopia ran: whatever it returned, the operation must not go on.
     this.checkStopped();
     if (overflow) throw overflow;

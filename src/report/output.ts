@@ -1,9 +1,21 @@
 import { writeSync } from 'node:fs';
+import { isatty } from 'node:tty';
 import pino, { type Logger } from 'pino';
 import { escapeControl } from '../text.js';
 import { Redactor } from './redact.js';
 
 const LEVEL_NAMES: Record<number, string> = { 10: 'TRACE', 20: 'DEBUG', 30: 'INFO', 40: 'WARN', 50: 'ERROR', 60: 'FATAL' };
+/** Back to the line's first column, and erase the line. */
+const CLEAR_LINE = '\r\x1b[2K';
+
+/** What a progress library needs of a terminal stream. */
+export interface LiveStream {
+  readonly isTTY: true;
+  readonly columns: number;
+  write(text: string): boolean;
+  close(): void;
+}
+
 const OMIT = new Set(['level', 'time', 'msg', 'pid', 'hostname']);
 
 function prettyLine(record: Record<string, unknown>): string {
@@ -27,11 +39,18 @@ function prettyLine(record: Record<string, unknown>): string {
  */
 export class Output {
   readonly log: Logger;
+  /** A person reads this output on a terminal: progress is redrawn in place, not logged. */
+  readonly interactive: boolean;
   private redactor: Redactor;
   private readonly fd: number;
+  /** Redraws the display that is redrawn in place, while one is open. */
+  private redrawLive?: () => void;
+  /** The in-place display is on the screen's last line: a line printed now must clear it first. */
+  private liveDrawn = false;
 
   constructor(format: 'json' | 'pretty', secrets: readonly string[] = [], fd = 1, level: 'info' | 'debug' = 'info') {
     this.fd = fd;
+    this.interactive = format === 'pretty' && isatty(fd);
     this.redactor = new Redactor(secrets);
     const stream = {
       write: (line: string) => {
@@ -69,7 +88,41 @@ export class Output {
     this.line(this.redactor.redact(text));
   }
 
+  /**
+   * A terminal stream for a display redrawn in place, on an interactive output. While it is open,
+   * any other line first clears the display and `redraw` then draws it again below that line, so
+   * log lines scroll above it and the order of everything printed holds.
+   */
+  openLive(redraw: () => void): LiveStream {
+    this.redrawLive = redraw;
+    return {
+      isTTY: true,
+      columns: (this.fd === 1 ? process.stdout.columns : undefined) || 80,
+      write: (text: string) => {
+        this.liveDrawn = true;
+        this.write(text);
+        return true;
+      },
+      close: () => {
+        this.redrawLive = undefined;
+        this.clearLive();
+      },
+    };
+  }
+
+  private clearLive(): void {
+    if (!this.liveDrawn) return;
+    this.liveDrawn = false;
+    this.write(CLEAR_LINE);
+  }
+
   private raw(text: string): void {
+    this.clearLive();
+    this.write(text);
+    this.redrawLive?.();
+  }
+
+  private write(text: string): void {
     const buffer = Buffer.from(text);
     let offset = 0;
     while (offset < buffer.length) {
