@@ -11,6 +11,8 @@ import { connectSteps } from './connect.js';
 import { runHook } from './hooks.js';
 import { actionsEnabled as kopiaActionsEnabled, RETENTION_LOWERED, settingsSteps, settingsWarnings } from './settings.js';
 import { farLess, measureTree } from './source-size.js';
+import { comparedFigures, countDiffLine, parseManifest, snapshotFigures, uploadFacts, type FileChanges, type SnapshotManifest } from './snapshot-statistics.js';
+import { appliedRecord, recordApplied } from './state.js';
 
 /** The snapshot path's kopia policy target, `user@host:path`. */
 export function pathTarget(config: Pick<BackupConfig, 'identity' | 'sourcePath'>): string {
@@ -59,15 +61,8 @@ function snapshotArguments(config: BackupConfig) {
   return withAdditionalArgs(own, config.additionalArgs);
 }
 
-export interface SnapshotManifest {
-  id?: string;
-  rootEntry?: { summ?: { size?: number; files?: number; dirs?: number; symlinks?: number; numFailed?: number } };
-  /** Printed with --json-verbose. kopia may count an excluded entry more than once. */
-  stats?: { excludedFileCount?: number; excludedDirCount?: number };
-}
-
-/** Whether kopia's policy (ignore rules, size limits, other file systems) left anything out. */
-export function excludedAny(manifest: SnapshotManifest): boolean {
+/** Whether kopia's policy (ignore rules, size limits, other file systems) left anything out. kopia may count an excluded entry more than once. */
+export function excludedAny(manifest: { stats?: { excludedFileCount?: number; excludedDirCount?: number } }): boolean {
   return (manifest.stats?.excludedFileCount ?? 0) > 0 || (manifest.stats?.excludedDirCount ?? 0) > 0;
 }
 
@@ -88,24 +83,21 @@ function snapshotFailure(dataDir: string, result: KopiaResult, purpose: string):
 /** Reads kopia's manifest of the new snapshot into the summary, and fails a snapshot that holds nothing. */
 async function snapshotTaken(config: BackupConfig, dataDir: string, result: KopiaResult, state: RunState): Promise<void> {
   const { output, summary, paths } = state.ctx;
-  let manifest: SnapshotManifest;
-  try {
-    manifest = JSON.parse(result.stdout) as SnapshotManifest;
-  } catch {
-    throw new OperationError('kopia reported success but printed no snapshot manifest', result.tail.join('\n'));
-  }
-  state.values.set('snapshot', manifest.id ?? '');
-  const summ = manifest.rootEntry?.summ ?? {};
+  const manifest = parseManifest(result.stdout, result.tail.join('\n'));
+  state.values.set('snapshot', manifest.id);
+  const summ = manifest.rootEntry.summ;
   // The manifest counts only fatal errors; errors the policy ignores appear in kopia's output alone.
   const ignored = Number(/Ignored (\d+) error\(s\)/.exec(result.tail.join('\n'))?.[1] ?? 0);
   summary.snapshot = {
-    id: manifest.id ?? 'unknown',
-    files: summ.files ?? 0,
-    directories: summ.dirs ?? 0,
-    bytes: summ.size ?? 0,
-    errors: summ.numFailed ?? 0,
+    id: manifest.id,
+    files: summ.files,
+    directories: summ.dirs,
+    bytes: summ.size,
+    errors: summ.numFailed,
     ignoredErrors: ignored,
+    ...snapshotFigures(manifest, uploadFacts(paths.logDir)),
   };
+  comparePrevious(config, manifest, state);
   output.log.info({ snapshot: summary.snapshot }, 'snapshot created');
   output.line(`Snapshot created successfully: ${summary.snapshot.id}`);
   const expired = snapshotsExpired(paths.logDir);
@@ -120,26 +112,73 @@ async function snapshotTaken(config: BackupConfig, dataDir: string, result: Kopi
     const count = expired ?? 0;
     summary.warnings.push(`this backup expired ${count} snapshot${count === 1 ? '' : 's'} after retention was lowered (${lowered}) for ${pathTarget(config)}`);
   }
-  if ((summ.numFailed ?? 0) > 0) {
+  if (summ.numFailed > 0) {
     summary.warnings.push(`kopia could not read ${summ.numFailed} entries; they are missing from snapshot ${manifest.id}`);
   }
   // Only exclusions make a snapshot miss part of a readable source (read errors are reported
   // above), so the source is counted only then: counting every time would read the metadata of
   // every file a second time on every backup.
   const source = excludedAny(manifest) ? await measureTree(dataDir).catch(() => undefined) : undefined;
-  if (source && farLess({ files: summ.files ?? 0, bytes: summ.size ?? 0 }, source)) {
+  if (source && farLess({ files: summ.files, bytes: summ.size }, source)) {
     summary.warnings.push(
-      `snapshot ${manifest.id} holds far less than ${dataDir}: ${summ.files ?? 0} of ${source.files} files, ` +
-        `${summ.size ?? 0} of ${source.bytes} bytes; check ignore rules and read errors`,
+      `snapshot ${manifest.id} holds far less than ${dataDir}: ${summ.files} of ${source.files} files, ` +
+        `${summ.size} of ${source.bytes} bytes; check ignore rules and read errors`,
     );
   }
   if (ignored > 0) {
     summary.warnings.push(`kopia could not read ${ignored} entries and ignored them as the error-handling policy says; they are missing from snapshot ${manifest.id}`);
   }
   // The root counts as one directory: anything less than one more entry means nothing was read.
-  if ((summ.files ?? 0) === 0 && (summ.dirs ?? 0) <= 1 && (summ.symlinks ?? 0) === 0) {
+  if (summ.files === 0 && summ.dirs <= 1 && summ.symlinks === 0) {
     throw new OperationError(`snapshot ${manifest.id} holds no files although ${dataDir} is not empty`, result.tail.join('\n'));
   }
+}
+
+const PREVIOUS_ROOT = 'previous-snapshot-root';
+const NEW_ROOT = 'new-snapshot-root';
+const COMPARE = 'compare-with-previous';
+
+/** The state record that holds the root of the last snapshot this cache took of the source. */
+function lastRootRecord(config: BackupConfig): string {
+  return `snapshot root ${config.sourcePath}`;
+}
+
+/**
+ * kopia counts the files it read again, new and changed alike; telling them apart takes the
+ * previous snapshot's tree. When kopia read any and this cache took the previous snapshot, the
+ * compare step diffs the two roots. This snapshot's root is recorded for the next backup.
+ */
+function comparePrevious(config: BackupConfig, manifest: SnapshotManifest, state: RunState): void {
+  const root = manifest.rootEntry.obj;
+  const previous = appliedRecord(config, lastRootRecord(config))?.digest;
+  recordApplied(config, lastRootRecord(config), { digest: root, targets: [], fields: {} });
+  if (previous === undefined || previous === root || state.ctx.summary.snapshot?.newOrChangedFiles === undefined) return;
+  state.values.set(PREVIOUS_ROOT, previous);
+  state.values.set(NEW_ROOT, root);
+  state.flags.add(COMPARE);
+}
+
+/** `kopia diff` of the previous and the new root, counted line by line; a failure leaves the figures as kopia gave them. */
+function compareStep(config: BackupConfig): Step {
+  const changes: FileChanges = { added: 0, changed: 0 };
+  return {
+    id: 'compare',
+    kind: 'kopia',
+    when: { on: 'flag', name: COMPARE, describe: 'kopia read files again and this cache took the previous snapshot' },
+    command: {
+      args: ['diff', { ref: PREVIOUS_ROOT, shown: '<previous snapshot root>' }, { ref: NEW_ROOT, shown: '<new snapshot root>' }],
+      purpose: `count the new and changed files of ${pathTarget(config)}`,
+    },
+    stream: () => {
+      Object.assign(changes, { added: 0, changed: 0 });
+      return { onStdoutLine: (line) => countDiffLine(line, changes) };
+    },
+    continueOn: ['failed', 'not-initialized'],
+    after: (_result, state) => {
+      const snapshot = state.ctx.summary.snapshot;
+      if (snapshot) Object.assign(snapshot, comparedFigures(snapshot.files, changes));
+    },
+  };
 }
 
 /**
@@ -216,5 +255,6 @@ export function planBackup(config: BackupConfig, facts: Facts): Plan {
       },
     });
   }
+  steps.push(compareStep(config));
   return { title, steps };
 }

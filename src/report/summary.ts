@@ -10,6 +10,14 @@ export interface SnapshotStats {
   bytes: number;
   errors: number;
   ignoredErrors: number;
+  /** Files no earlier snapshot had, and files whose content changed. */
+  newFiles?: number;
+  changedFiles?: number;
+  /** Files kopia read again, when it is not known which of them are new and which changed. */
+  newOrChangedFiles?: number;
+  unchangedFiles?: number;
+  /** Bytes kopia stored in the repository for this snapshot. */
+  uploadedBytes?: number;
 }
 
 export interface PolicyOutcome {
@@ -75,6 +83,18 @@ const ERROR_OUTPUT_BYTES = 400;
 
 const bytes = (lines: readonly string[]) => lines.reduce((n, l) => n + Buffer.byteLength(l) + 1, 0);
 
+/** What the backup changed: each figure only when it is known. */
+function changeLines(snapshot: SnapshotStats): string[] {
+  const figures: [string, number | undefined][] = [
+    ['SNAPSHOT_FILES_NEW', snapshot.newFiles],
+    ['SNAPSHOT_FILES_CHANGED', snapshot.changedFiles],
+    ['SNAPSHOT_FILES_NEW_OR_CHANGED', snapshot.newOrChangedFiles],
+    ['SNAPSHOT_FILES_UNCHANGED', snapshot.unchangedFiles],
+    ['SNAPSHOT_BYTES_UPLOADED', snapshot.uploadedBytes],
+  ];
+  return figures.filter(([, value]) => value !== undefined).map(([key, value]) => `${key}: ${value}`);
+}
+
 /** The controller-facing block, line for line as the contract fixes it, within SUMMARY_BUDGET_BYTES. */
 export function summaryLines(input: RunSummary): string[] {
   const s = withFreeText(input, oneLine);
@@ -87,6 +107,7 @@ export function summaryLines(input: RunSummary): string[] {
       `SNAPSHOT_BYTES: ${s.snapshot.bytes}`,
       `SNAPSHOT_ERRORS: ${s.snapshot.errors}`,
       `SNAPSHOT_IGNORED_ERRORS: ${s.snapshot.ignoredErrors}`,
+      ...changeLines(s.snapshot),
     );
   }
   if (s.restoredSnapshot) {
