@@ -2,7 +2,7 @@ import { withAdditionalArgs } from '../config/additional-args.js';
 import type { BackupConfig } from '../config/parse.js';
 import { BeforeSnapshotActionError, OperationError } from '../errors.js';
 import type { Facts } from '../facts.js';
-import { KNOWN_FAILURES } from '../kopia/failures.js';
+import { classifyKopiaOutput, KNOWN_FAILURES } from '../kopia/failures.js';
 import { snapshotsExpired } from '../kopia/logs.js';
 import type { KopiaResult } from '../kopia/runner.js';
 import type { Plan, RunState, Step } from '../plan/step.js';
@@ -71,7 +71,10 @@ function snapshotFailure(dataDir: string, result: KopiaResult, purpose: string):
   const kopiaOutput = result.tail.join('\n');
   const fatal = /Found (\d+) fatal error/.exec(kopiaOutput)?.[1];
   const first = /Error when processing "([^"\n]*)": [^\n]*?([^:\n]*)$/m.exec(kopiaOutput);
-  if (!fatal) return new OperationError(`${purpose} failed (kopia exit code ${result.exitCode})`, kopiaOutput);
+  if (!fatal) {
+    const failure = classifyKopiaOutput(result.rawTail.join('\n'));
+    return new OperationError(`${purpose} failed (kopia exit code ${result.exitCode})${failure ? `: ${failure.what}` : ''}`, kopiaOutput, failure);
+  }
   const example = first ? `; first: "${first[1]}" (${first[2]?.trim()})` : '';
   return new OperationError(
     `snapshot incomplete: kopia could not read ${fatal} entr${fatal === '1' ? 'y' : 'ies'} of ${dataDir}${example}`,

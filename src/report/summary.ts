@@ -21,8 +21,11 @@ export interface SnapshotStats {
 }
 
 export interface PolicyOutcome {
+  /** Settings sent to kopia in this run. */
   applied: number;
   failed: number;
+  /** Settings not sent because they are as this cache applied them last. */
+  unchanged?: number;
   failures: string[];
 }
 
@@ -83,6 +86,14 @@ const ERROR_OUTPUT_BYTES = 400;
 
 const bytes = (lines: readonly string[]) => lines.reduce((n, l) => n + Buffer.byteLength(l) + 1, 0);
 
+/** The settings' outcome: what was sent to kopia, and what needed no kopia call. */
+function policyOutcomeLine(policy: PolicyOutcome | undefined): string | undefined {
+  if (!policy) return undefined;
+  const unchanged = policy.unchanged ?? 0;
+  if (policy.applied === 0 && policy.failed === 0) return unchanged > 0 ? 'POLICY: unchanged since the last run' : undefined;
+  return `POLICY: ${policy.applied} applied, ${policy.failed} failed${unchanged > 0 ? `, ${unchanged} unchanged since the last run` : ''}`;
+}
+
 /** What the backup changed: each figure only when it is known. */
 function changeLines(snapshot: SnapshotStats): string[] {
   const figures: [string, number | undefined][] = [
@@ -113,7 +124,7 @@ export function summaryLines(input: RunSummary): string[] {
   if (s.restoredSnapshot) {
     facts.push(`RESTORED_SNAPSHOT_ID: ${s.restoredSnapshot.id}`, `RESTORED_SNAPSHOT_TIME: ${s.restoredSnapshot.startTime}`);
   }
-  const policyLine = s.policy && (s.policy.applied > 0 || s.policy.failed > 0) ? `POLICY: ${s.policy.applied} applied, ${s.policy.failed} failed` : undefined;
+  const policyLine = policyOutcomeLine(s.policy);
   const timing = s.maintenance
     ? [`MAINTENANCE_STATUS: ${s.maintenance.status}`, `MAINTENANCE_DURATION: ${Math.round(s.durationSeconds)}`]
     : [`DURATION_SECONDS: ${Math.round(s.durationSeconds)}`];
@@ -166,8 +177,9 @@ export function summaryLines(input: RunSummary): string[] {
     errorOutput.unshift('KOPIA_ERROR_OUTPUT_START:');
     errorOutput.push('KOPIA_ERROR_OUTPUT_END');
   }
-  const notes = fit('NOTE', s.notes, 200);
+  // Warnings before notes: when the block runs out of room, a problem matters more than a fact.
   const warnings = fit('WARNING', s.warnings, 200);
+  const notes = fit('NOTE', s.notes, 200);
   // Room for a mounted file's path, what was kept and where the file went wrong.
   const policyFailures = fit('POLICY_FAILURE', s.policy?.failures ?? [], 240);
 
