@@ -84,6 +84,9 @@ export const SUMMARY_BUDGET_BYTES = 1000;
 /** kopia's output gets at most this much of the block, so the warnings have room too. */
 const ERROR_OUTPUT_BYTES = 400;
 
+/** Notes the block shows; the rest are counted (all are in the log and the termination message). */
+const MOST_NOTES = 4;
+
 const bytes = (lines: readonly string[]) => lines.reduce((n, l) => n + Buffer.byteLength(l) + 1, 0);
 
 /** The settings' outcome: what was sent to kopia, and what needed no kopia call. */
@@ -132,14 +135,14 @@ export function summaryLines(input: RunSummary): string[] {
   const end = [`EXIT_CODE: ${s.exitCode}`, '=== Done ==='];
   let left = SUMMARY_BUDGET_BYTES - bytes([...head, ...facts, ...(policyLine ? [policyLine] : []), ...timing, ...end]);
 
-  /** Takes as many of the lines as fit, each clipped, and says how many did not. */
-  const fit = (label: string, texts: readonly string[], each: number): string[] => {
+  /** Takes as many of the lines as fit (at most `most`), each clipped, and says how many did not. */
+  const fit = (label: string, texts: readonly string[], each: number, most = Infinity): string[] => {
     const out: string[] = [];
     for (const [i, text] of texts.entries()) {
       const line = `${label}: ${clip(text, Math.min(each, Math.max(left - label.length - 40, 20)))}`;
       const rest = texts.length - i - 1;
       const reserve = rest > 0 ? label.length + 40 : 0;
-      if (Buffer.byteLength(line) + 1 + reserve > left) {
+      if (i >= most || Buffer.byteLength(line) + 1 + reserve > left) {
         const more = `${label}: ${texts.length - i} more in the log above`;
         if (Buffer.byteLength(more) + 1 <= left) {
           out.push(more);
@@ -177,9 +180,9 @@ export function summaryLines(input: RunSummary): string[] {
     errorOutput.unshift('KOPIA_ERROR_OUTPUT_START:');
     errorOutput.push('KOPIA_ERROR_OUTPUT_END');
   }
-  // Warnings before notes: when the block runs out of room, a problem matters more than a fact.
+  // At most a few notes: many of them (a policy file with many fields kopia lacks) must not crowd out the warnings.
+  const notes = fit('NOTE', s.notes, 200, MOST_NOTES);
   const warnings = fit('WARNING', s.warnings, 200);
-  const notes = fit('NOTE', s.notes, 200);
   // Room for a mounted file's path, what was kept and where the file went wrong.
   const policyFailures = fit('POLICY_FAILURE', s.policy?.failures ?? [], 240);
 
