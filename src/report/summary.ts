@@ -89,6 +89,25 @@ const MOST_NOTES = 4;
 
 const bytes = (lines: readonly string[]) => lines.reduce((n, l) => n + Buffer.byteLength(l) + 1, 0);
 
+/**
+ * kopia's output between its markers, in at most `left` bytes and ERROR_OUTPUT_BYTES for the lines:
+ * its last words matter most, so the end is kept. Nothing when there is too little room.
+ */
+function errorOutputLines(output: string, left: number): string[] {
+  const markers = ['KOPIA_ERROR_OUTPUT_START:', 'KOPIA_ERROR_OUTPUT_END'];
+  if (left < bytes(markers) + 60) return [];
+  const kept: string[] = [];
+  let room = Math.min(left - bytes(markers), ERROR_OUTPUT_BYTES);
+  for (const line of output.split('\n').reverse()) {
+    if (room <= 20) break;
+    const clipped = clip(line, Math.min(240, room - 1))!;
+    if (Buffer.byteLength(clipped) + 1 > room) break;
+    kept.unshift(clipped);
+    room -= Buffer.byteLength(clipped) + 1;
+  }
+  return [markers[0]!, ...kept, markers[1]!];
+}
+
 /** The settings' outcome: what was sent to kopia, and what needed no kopia call. */
 function policyOutcomeLine(policy: PolicyOutcome | undefined): string | undefined {
   if (!policy) return undefined;
@@ -163,23 +182,8 @@ export function summaryLines(input: RunSummary): string[] {
     left -= Buffer.byteLength(reason.at(-1)!) + 1;
     reason.push(...fit('FAILURE_FIX', [s.failure.fix], 240));
   }
-  // kopia's last words matter most: keep the end of its output, in at most ERROR_OUTPUT_BYTES.
-  const errorOutput: string[] = [];
-  const markers = bytes(['KOPIA_ERROR_OUTPUT_START:', 'KOPIA_ERROR_OUTPUT_END']);
-  if (s.kopiaErrorOutput && s.result === 'FAILURE' && left >= markers + 60) {
-    left -= markers;
-    let room = Math.min(left, ERROR_OUTPUT_BYTES);
-    for (const line of s.kopiaErrorOutput.split('\n').reverse()) {
-      if (room <= 20) break;
-      const clipped = clip(line, Math.min(240, room - 1))!;
-      if (Buffer.byteLength(clipped) + 1 > room) break;
-      errorOutput.unshift(clipped);
-      room -= Buffer.byteLength(clipped) + 1;
-      left -= Buffer.byteLength(clipped) + 1;
-    }
-    errorOutput.unshift('KOPIA_ERROR_OUTPUT_START:');
-    errorOutput.push('KOPIA_ERROR_OUTPUT_END');
-  }
+  const errorOutput = s.result === 'FAILURE' && s.kopiaErrorOutput ? errorOutputLines(s.kopiaErrorOutput, left) : [];
+  left -= bytes(errorOutput);
   // At most a few notes: many of them (a policy file with many fields kopia lacks) must not crowd out the warnings.
   const notes = fit('NOTE', s.notes, 200, MOST_NOTES);
   const warnings = fit('WARNING', s.warnings, 200);
