@@ -11,7 +11,7 @@ import { connectSteps } from './connect.js';
 import { runHook } from './hooks.js';
 import { actionsEnabled as kopiaActionsEnabled, RETENTION_LOWERED, settingsSteps, settingsWarnings } from './settings.js';
 import { farLess, measureTree } from './source-size.js';
-import { comparedFigures, countDiffLine, parseManifest, snapshotFigures, uploadFacts, type FileChanges, type SnapshotManifest } from './snapshot-statistics.js';
+import { comparedFigures, countDiffLine, parseManifest, snapshotFigures, uploadFacts, type FileChanges, type PreviousSnapshot, type SnapshotManifest } from './snapshot-statistics.js';
 import { appliedRecord, recordApplied } from './state.js';
 
 /** The snapshot path's kopia policy target, `user@host:path`. */
@@ -87,6 +87,7 @@ function snapshotFailure(dataDir: string, result: KopiaResult, purpose: string):
 async function snapshotTaken(config: BackupConfig, dataDir: string, result: KopiaResult, state: RunState): Promise<void> {
   const { output, summary, paths } = state.ctx;
   const manifest = parseManifest(result.stdout, result.tail.join('\n'));
+  const previous = lastSnapshot(config);
   state.values.set('snapshot', manifest.id);
   const summ = manifest.rootEntry.summ;
   // The manifest counts only fatal errors; errors the policy ignores appear in kopia's output alone.
@@ -98,9 +99,9 @@ async function snapshotTaken(config: BackupConfig, dataDir: string, result: Kopi
     bytes: summ.size,
     errors: summ.numFailed,
     ignoredErrors: ignored,
-    ...snapshotFigures(manifest, uploadFacts(paths.logDir)),
+    ...snapshotFigures(manifest, uploadFacts(paths.logDir), previous?.files),
   };
-  comparePrevious(config, manifest, state);
+  comparePrevious(config, manifest, previous, state);
   output.log.info({ snapshot: summary.snapshot }, 'snapshot created');
   output.line(`Snapshot created successfully: ${summary.snapshot.id}`);
   const expired = snapshotsExpired(paths.logDir);
@@ -141,22 +142,27 @@ const PREVIOUS_ROOT = 'previous-snapshot-root';
 const NEW_ROOT = 'new-snapshot-root';
 const COMPARE = 'compare-with-previous';
 
-/** The state record that holds the root of the last snapshot this cache took of the source. */
-function lastRootRecord(config: BackupConfig): string {
+/** The state record that holds the last snapshot this cache took of the source: its root and file count. */
+function lastSnapshotRecord(config: BackupConfig): string {
   return `snapshot root ${config.sourcePath}`;
 }
 
+function lastSnapshot(config: BackupConfig): PreviousSnapshot | undefined {
+  const record = appliedRecord(config, lastSnapshotRecord(config));
+  const files = Number(record?.fields['files']);
+  return record && Number.isInteger(files) ? { root: record.digest, files } : undefined;
+}
+
 /**
- * kopia counts the files it read again, new and changed alike; telling them apart takes the
- * previous snapshot's tree. When kopia read any and this cache took the previous snapshot, the
- * compare step diffs the two roots. This snapshot's root is recorded for the next backup.
+ * kopia counts the files it read again, new and changed alike; when the counts alone cannot tell
+ * them apart and this cache took the previous snapshot, the compare step diffs the two roots. (A
+ * source normally has one writer, its own mover and cache.) This snapshot is recorded for the next backup.
  */
-function comparePrevious(config: BackupConfig, manifest: SnapshotManifest, state: RunState): void {
+function comparePrevious(config: BackupConfig, manifest: SnapshotManifest, previous: PreviousSnapshot | undefined, state: RunState): void {
   const root = manifest.rootEntry.obj;
-  const previous = appliedRecord(config, lastRootRecord(config))?.digest;
-  recordApplied(config, lastRootRecord(config), { digest: root, targets: [], fields: {} });
-  if (previous === undefined || previous === root || state.ctx.summary.snapshot?.newOrChangedFiles === undefined) return;
-  state.values.set(PREVIOUS_ROOT, previous);
+  recordApplied(config, lastSnapshotRecord(config), { digest: root, targets: [], fields: { files: String(manifest.rootEntry.summ.files) } });
+  if (previous === undefined || previous.root === root || state.ctx.summary.snapshot?.newOrChangedFiles === undefined) return;
+  state.values.set(PREVIOUS_ROOT, previous.root);
   state.values.set(NEW_ROOT, root);
   state.flags.add(COMPARE);
 }

@@ -125,15 +125,25 @@ export function countDiffLine(line: string, changes: FileChanges): void {
   else if (/^changed .* at .* \(size \d+ -> \d+\)$/.test(line)) changes.changed++;
 }
 
+/** The last snapshot this cache took of the source. */
+export interface PreviousSnapshot {
+  root: string;
+  files: number;
+}
+
 /**
- * The summary's file and upload figures. Without a comparison with the previous snapshot, kopia's
- * own counters tell new files apart from changed ones only when there was no previous snapshot.
+ * The summary's file and upload figures from kopia's counters. They tell new files from changed
+ * ones when kopia read none again, when it had no previous snapshot, or when it read again exactly
+ * as many as the source gained since `previousFiles` (then none changed and none was removed).
+ * Otherwise only a comparison with the previous snapshot can.
  */
-export function snapshotFigures(manifest: SnapshotManifest, upload: UploadFacts | undefined): Partial<SnapshotStats> {
+export function snapshotFigures(manifest: SnapshotManifest, upload: UploadFacts | undefined, previousFiles?: number): Partial<SnapshotStats> {
   const files = manifest.rootEntry.summ.files;
   const hashed = Math.min(manifest.stats.nonCachedFiles, files);
   const figures: Partial<SnapshotStats> = { unchangedFiles: files - hashed, uploadedBytes: upload?.uploadedBytes };
-  if (hashed === 0 || upload?.previousSnapshots === 0) return { ...figures, newFiles: hashed, changedFiles: 0 };
+  if (hashed === 0 || upload?.previousSnapshots === 0 || hashed === files - (previousFiles ?? Number.NaN)) {
+    return { ...figures, newFiles: hashed, changedFiles: 0 };
+  }
   return { ...figures, newOrChangedFiles: hashed };
 }
 

@@ -61,7 +61,7 @@ describe('a backup says what changed and what it uploaded', () => {
     expect(snapshots.map((m) => m.rootEntry.summ.files)).toEqual([FILES, FILES + 1]);
   }, 120_000);
 
-  it('a repeat backup with nothing changed: 0 new, 0 changed, all unchanged, and no kopia diff', async () => {
+  it('a repeat backup with nothing changed: 0 new, 0 changed, all unchanged; with files only added: all of them new; neither needs a kopia diff', async () => {
     const s = randomTree('unchanged');
     expect((await runMover(['backup'], s.env)).exitCode).toBe(0);
     const repeat = await runMover(['backup'], s.env);
@@ -69,6 +69,13 @@ describe('a backup says what changed and what it uploaded', () => {
     expect(figures(repeat)).toMatchObject({ new: 0, changed: 0, unchanged: FILES });
     expect(figures(repeat).uploaded).toBeLessThan(FILE_BYTES);
     expect(diffCalls(repeat)).toHaveLength(0);
+
+    writeFileSync(join(s.data, 'added-1.bin'), randomBytes(1000));
+    writeFileSync(join(s.data, 'added-2.bin'), randomBytes(1000));
+    const added = await runMover(['backup'], s.env);
+    expect(added.exitCode, added.stdout.slice(-2000)).toBe(0);
+    expect(figures(added)).toMatchObject({ new: 2, changed: 0, unchanged: FILES });
+    expect(diffCalls(added)).toHaveLength(0);
   }, 120_000);
 
   it('a cache that did not take the previous snapshot: new and changed files counted together, as kopia counts them', async () => {

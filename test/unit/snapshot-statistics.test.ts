@@ -103,6 +103,18 @@ describe('new, changed and unchanged files', () => {
     });
   });
 
+  it('as many files read again as the source gained since the previous snapshot: all of them new, none changed', () => {
+    // 19 files before, 20 now, 1 read again: it is the new one (had one changed, another would have gone).
+    expect(snapshotFigures(manifest(repeatStats), { uploadedBytes: 9100, previousSnapshots: 1 }, 19)).toEqual({
+      newFiles: 1,
+      changedFiles: 0,
+      unchangedFiles: 19,
+      uploadedBytes: 9100,
+    });
+    // 20 before and 20 now: the file read again changed, or one was added and another removed.
+    expect(snapshotFigures(manifest(repeatStats), { uploadedBytes: 9100, previousSnapshots: 1 }, 20)).toMatchObject({ newOrChangedFiles: 1 });
+  });
+
   it('files read again after a previous snapshot: new or changed until a diff tells them apart', () => {
     expect(snapshotFigures(manifest(repeatStats), { uploadedBytes: 9100, previousSnapshots: 1 })).toEqual({ newOrChangedFiles: 1, unchangedFiles: 19, uploadedBytes: 9100 });
     const changes = { added: 0, changed: 0 };
