@@ -11,8 +11,20 @@ import { connectSteps } from './connect.js';
 import { runHook } from './hooks.js';
 import { actionsEnabled as kopiaActionsEnabled, RETENTION_LOWERED, settingsSteps, settingsWarnings } from './settings.js';
 import { farLess, measureTree } from './source-size.js';
-import { comparedFigures, countDiffLine, parseManifest, snapshotFigures, uploadFacts, type FileChanges, type PreviousSnapshot, type SnapshotManifest } from './snapshot-statistics.js';
-import { appliedRecord, recordApplied } from './state.js';
+import {
+  comparedFigures,
+  countDiffLine,
+  lastSnapshotRecord,
+  parseManifest,
+  previousSnapshot,
+  snapshotFigures,
+  snapshotRecord,
+  uploadFacts,
+  type FileChanges,
+  type PreviousSnapshot,
+  type SnapshotManifest,
+} from './snapshot-statistics.js';
+import { recordApplied } from './state.js';
 
 /** The snapshot path's kopia policy target, `user@host:path`. */
 export function pathTarget(config: Pick<BackupConfig, 'identity' | 'sourcePath'>): string {
@@ -84,10 +96,9 @@ function snapshotFailure(dataDir: string, result: KopiaResult, purpose: string):
 }
 
 /** Reads kopia's manifest of the new snapshot into the summary, and fails a snapshot that holds nothing. */
-async function snapshotTaken(config: BackupConfig, dataDir: string, result: KopiaResult, state: RunState): Promise<void> {
+async function snapshotTaken(config: BackupConfig, dataDir: string, previous: PreviousSnapshot | undefined, result: KopiaResult, state: RunState): Promise<void> {
   const { output, summary, paths } = state.ctx;
   const manifest = parseManifest(result.stdout, result.tail.join('\n'));
-  const previous = lastSnapshot(config);
   state.values.set('snapshot', manifest.id);
   const summ = manifest.rootEntry.summ;
   // The manifest counts only fatal errors; errors the policy ignores appear in kopia's output alone.
@@ -138,45 +149,32 @@ async function snapshotTaken(config: BackupConfig, dataDir: string, result: Kopi
   }
 }
 
-const PREVIOUS_ROOT = 'previous-snapshot-root';
 const NEW_ROOT = 'new-snapshot-root';
 const COMPARE = 'compare-with-previous';
 
-/** The state record that holds the last snapshot this cache took of the source: its root and file count. */
-function lastSnapshotRecord(config: BackupConfig): string {
-  return `snapshot root ${config.sourcePath}`;
-}
-
-function lastSnapshot(config: BackupConfig): PreviousSnapshot | undefined {
-  const record = appliedRecord(config, lastSnapshotRecord(config));
-  const files = Number(record?.fields['files']);
-  return record && Number.isInteger(files) ? { root: record.digest, files } : undefined;
-}
-
 /**
  * kopia counts the files it read again, new and changed alike; when the counts alone cannot tell
- * them apart and this cache took the previous snapshot, the compare step diffs the two roots. (A
- * source normally has one writer, its own mover and cache.) This snapshot is recorded for the next backup.
+ * them apart, the compare step diffs the new root with the previous snapshot this cache took (a
+ * source normally has one writer, its own mover and cache). This snapshot is recorded for the next backup.
  */
 function comparePrevious(config: BackupConfig, manifest: SnapshotManifest, previous: PreviousSnapshot | undefined, state: RunState): void {
+  recordApplied(config, lastSnapshotRecord(config.sourcePath), snapshotRecord(manifest));
   const root = manifest.rootEntry.obj;
-  recordApplied(config, lastSnapshotRecord(config), { digest: root, targets: [], fields: { files: String(manifest.rootEntry.summ.files) } });
   if (previous === undefined || previous.root === root || state.ctx.summary.snapshot?.newOrChangedFiles === undefined) return;
-  state.values.set(PREVIOUS_ROOT, previous.root);
   state.values.set(NEW_ROOT, root);
   state.flags.add(COMPARE);
 }
 
 /** `kopia diff` of the previous and the new root, counted line by line; a failure leaves the figures as kopia gave them. */
-function compareStep(config: BackupConfig): Step {
+function compareStep(config: BackupConfig, previous: PreviousSnapshot): Step {
   const changes: FileChanges = { added: 0, changed: 0 };
   return {
     id: 'compare',
     kind: 'kopia',
-    when: { on: 'flag', name: COMPARE, describe: 'kopia read files again and this cache took the previous snapshot' },
+    when: { on: 'flag', name: COMPARE, describe: 'kopia read files again and their count cannot tell new from changed' },
     command: {
-      args: ['diff', { ref: PREVIOUS_ROOT, shown: '<previous snapshot root>' }, { ref: NEW_ROOT, shown: '<new snapshot root>' }],
-      purpose: `count the new and changed files of ${pathTarget(config)}`,
+      args: ['diff', previous.root, { ref: NEW_ROOT, shown: '<new snapshot root>' }],
+      purpose: `count the new and changed files of ${pathTarget(config)} since this cache's previous snapshot`,
     },
     stream: () => {
       Object.assign(changes, { added: 0, changed: 0 });
@@ -216,6 +214,7 @@ export function planBackup(config: BackupConfig, facts: Facts): Plan {
     };
   }
   const settings = facts.settings;
+  const previous = previousSnapshot(facts.applied.snapshot);
   const path = { target: pathTarget(config), policy: pathPolicy(config, settings.globalPolicy) };
   const repo = settings.repository;
   const hooksEnabled = repo?.enableActions !== false;
@@ -246,7 +245,7 @@ export function planBackup(config: BackupConfig, facts: Facts): Plan {
     id: 'snapshot',
     kind: 'kopia',
     command: { args: main.args, purpose, captureStdout: true },
-    after: (result, state) => snapshotTaken(config, dataDir, result, state),
+    after: (result, state) => snapshotTaken(config, dataDir, previous, result, state),
     fail: (result) => snapshotFailure(dataDir, result, purpose),
   });
   const after = config.backup.afterSnapshot;
@@ -264,6 +263,6 @@ export function planBackup(config: BackupConfig, facts: Facts): Plan {
       },
     });
   }
-  steps.push(compareStep(config));
+  if (previous) steps.push(compareStep(config, previous));
   return { title, steps };
 }

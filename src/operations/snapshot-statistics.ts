@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { OperationError } from '../errors.js';
 import { forEachLine } from '../kopia/logs.js';
 import type { SnapshotStats } from '../report/summary.js';
+import type { AppliedRecord } from './state.js';
 
 const count = z.number().int().nonnegative();
 
@@ -129,6 +130,22 @@ export function countDiffLine(line: string, changes: FileChanges): void {
 export interface PreviousSnapshot {
   root: string;
   files: number;
+}
+
+/** The state record (operations/state.ts) that holds the last snapshot this cache took of a source: its root and file count. */
+export function lastSnapshotRecord(sourcePath: string): string {
+  return `snapshot root ${sourcePath}`;
+}
+
+/** The record as a previous snapshot, if it holds one: an object ID (letters and digits, never a flag) and a count. */
+export function previousSnapshot(record: AppliedRecord | undefined): PreviousSnapshot | undefined {
+  const files = Number(record?.fields['files']);
+  return record && /^[A-Za-z0-9]+$/.test(record.digest) && Number.isInteger(files) && files >= 0 ? { root: record.digest, files } : undefined;
+}
+
+/** What to record of a new snapshot for the next backup. */
+export function snapshotRecord(manifest: SnapshotManifest): AppliedRecord {
+  return { digest: manifest.rootEntry.obj, targets: [], fields: { files: String(manifest.rootEntry.summ.files) } };
 }
 
 /**

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/parse.js';
 import { excludedAny, planBackup } from '../../src/operations/backup.js';
-import { comparedFigures, countDiffLine, parseManifest, snapshotFigures, uploadFacts } from '../../src/operations/snapshot-statistics.js';
+import { comparedFigures, countDiffLine, parseManifest, previousSnapshot, snapshotFigures, snapshotRecord, uploadFacts } from '../../src/operations/snapshot-statistics.js';
 import { emptyFacts } from '../support/facts.js';
 import { SYSTEM } from '../support/fixtures.js';
 
@@ -163,5 +163,30 @@ describe("the bytes a snapshot stored, from kopia's debug log", () => {
   it('knows nothing when the log has no debug lines (a file log level above debug)', () => {
     expect(uploadFacts(logDir(['2026-12-02T10:15:52.277134Z INFO kopia/cli Snapshotting app@ns1:/data ...']))).toBeUndefined();
     expect(uploadFacts(join(tmpdir(), 'km-no-such-log-dir'))).toBeUndefined();
+  });
+});
+
+describe('the record of the last snapshot this cache took', () => {
+  it('round-trips the root and the file count, and refuses a root that is not an object ID', () => {
+    const manifest = parseManifest(JSON.stringify(kopiaManifest(repeatStats)), '');
+    expect(previousSnapshot(snapshotRecord(manifest))).toEqual({ root: 'k5efc67007e4ba582ee7ddf27aa77970d', files: 20 });
+    expect(previousSnapshot(undefined)).toBeUndefined();
+    // Records of other settings (or a damaged state file) are not taken for a snapshot, nor passed to kopia as a flag.
+    expect(previousSnapshot({ digest: '--config-file=/x', targets: [], fields: { files: '20' } })).toBeUndefined();
+    expect(previousSnapshot({ digest: 'k5efc67007e4ba582ee7ddf27aa77970d', targets: [], fields: {} })).toBeUndefined();
+  });
+
+  it('a plan after a backup diffs with that snapshot only when needed; a cache without one plans no diff', () => {
+    const config = parseConfig(
+      { DIRECTION: 'source', DATA_DIR: '/data', KOPIA_PASSWORD: 'pw', KOPIA_REPOSITORY: 'filesystem:///r' },
+      { system: SYSTEM, readMounts: false },
+    );
+    if (config.operation !== 'backup') throw new Error('expected a backup config');
+    const compare = (facts: ReturnType<typeof emptyFacts>) => planBackup(config, facts).steps.find((s) => s.id === 'compare');
+    expect(compare(emptyFacts())).toBeUndefined();
+    const record = { digest: 'k5efc67007e4ba582ee7ddf27aa77970d', targets: [], fields: { files: '20' } };
+    const step = compare(emptyFacts({ applied: { snapshot: record } }));
+    expect(step?.kind === 'kopia' ? step.command.args.slice(0, 2) : []).toEqual(['diff', 'k5efc67007e4ba582ee7ddf27aa77970d']);
+    expect(step?.when).toMatchObject({ on: 'flag' });
   });
 });
