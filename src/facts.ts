@@ -5,6 +5,7 @@ import { storageCandidates } from './config/candidates.js';
 import type { MoverConfig } from './config/parse.js';
 import { savedConfigFile } from './kopia/global-flags.js';
 import { deletionRefusal } from './operations/deletion-guard.js';
+import { lastSnapshotRecord } from './operations/snapshot-statistics.js';
 import { appliedRecord, type AppliedRecord } from './operations/state.js';
 import { loadPolicySettings, type PolicySettings } from './policy/mounted.js';
 
@@ -29,7 +30,8 @@ export interface SavedConnection {
  */
 export interface Facts {
   savedConnection?: SavedConnection;
-  applied: { policies?: AppliedRecord; throttle?: AppliedRecord; inputs?: AppliedRecord };
+  /** `snapshot`: a backup's record of the last snapshot this cache took of the source. */
+  applied: { policies?: AppliedRecord; throttle?: AppliedRecord; inputs?: AppliedRecord; snapshot?: AppliedRecord };
   settings: PolicySettings;
   /** Each filesystem repository's directory: missing means its volume is not mounted. */
   repositoryDirs: { storage: StorageTarget; path: string; exists: boolean; parentExists: boolean }[];
@@ -83,6 +85,7 @@ export function loadFacts(config: MoverConfig): Facts {
         : [{ storage, path: storage.localPath, exists: isDirectory(storage.localPath), parentExists: isDirectory(dirname(storage.localPath)) }],
     ),
   };
+  if (config.operation === 'backup') facts.applied.snapshot = appliedRecord(config, lastSnapshotRecord(config.sourcePath));
   if (config.operation === 'backup' && config.dataDir !== undefined) {
     const source = sourceState(config.dataDir);
     if ('problem' in source) facts.dataDirProblem = source.problem;

@@ -97,3 +97,15 @@ export function heldOutputLimit(limitBytes = oldGenerationLimit()): number {
 export function mebibytes(bytes: number): string {
   return (bytes / MIB).toFixed(1);
 }
+
+/**
+ * The memory line's fields, for sizing moverResources: the mover process's peak resident memory
+ * (what its share of the pod's memory limit must hold), the heap's limit, and the most the heap
+ * held after a full collection when one happened (short runs often have none: no figure then, not 0).
+ */
+export function memoryFields(peak: HeapReading, maxRssKiB = process.resourceUsage().maxRSS): Record<string, number> {
+  const fields: Record<string, number> = { rssPeakMiB: Number(mebibytes(maxRssKiB * 1024)) };
+  if (peak.liveBytes > 0) fields['heapPeakMiB'] = Number(mebibytes(peak.liveBytes));
+  fields['heapLimitMiB'] = Number(mebibytes(peak.limitBytes));
+  return fields;
+}

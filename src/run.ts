@@ -26,7 +26,7 @@ import { execute } from './plan/executor.js';
 import { printPlan } from './plan/print.js';
 import type { Plan } from './plan/step.js';
 import { formatFinding } from './findings.js';
-import { mebibytes, watchHeap } from './memory.js';
+import { mebibytes, memoryFields, watchHeap } from './memory.js';
 import { Output } from './report/output.js';
 import { printSummary, writeTerminationMessage, type RunSummary } from './report/summary.js';
 import { shortSecretWarnings } from './secret-checks.js';
@@ -252,8 +252,9 @@ export async function run(options: RunOptions): Promise<number> {
     // A run that ends badly may have been killed by a full cache volume: say so, with the fix.
     const exhausted = cacheExhaustion(config.cacheDir, config.cache.capacityBytes);
     const error = exhausted ? new CacheExhaustedError(exhausted, caught) : caught;
-    summary.exitCode = exitCodeOf(error);
     summary.failure = shownFailure(failureOf(error), error instanceof MoverError ? error.kopiaOutput : undefined);
+    // A failing action is exit 4 whether the mover ran it (a hook) or kopia did (an essential policy action).
+    summary.exitCode = summary.failure.class === 'ActionFailed' ? ExitCode.BeforeSnapshotAction : exitCodeOf(error);
     if (error instanceof MoverError) {
       summary.reason = error.message;
       summary.kopiaErrorOutput = error.kopiaOutput;
@@ -285,9 +286,7 @@ export async function run(options: RunOptions): Promise<number> {
   }
   summary.durationSeconds = (Date.now() - started) / 1000;
   summary.kopiaProcesses = runner.spawnCount;
-  const peak = heap.peak();
-  // For sizing moverResources: the most the heap held after a full collection, and its limit.
-  output.log.info({ heapPeakMiB: Number(mebibytes(peak.liveBytes)), heapLimitMiB: Number(mebibytes(peak.limitBytes)) }, 'memory');
+  output.log.info(memoryFields(heap.peak()), 'memory');
   printSummary(output, summary, terminationLog);
   return summary.exitCode;
 }

@@ -42,6 +42,16 @@ interface Rule extends Failure {
  */
 const RULES: readonly Rule[] = [
   {
+    // The only programs kopia runs during an upload are policy actions; an essential one that fails
+    // or times out ends the snapshot with Go's words for the command. Before the other rules: the
+    // action's own output, printed above, may hold any of their words.
+    pattern: /(^|\s)upload error: (.*: )?(exit status \d+|signal: killed)\s*$/,
+    class: 'ActionFailed',
+    what: 'an essential policy action failed',
+    retryable: true,
+    fix: 'a policy action with "mode": "essential" (actions.beforeSnapshotRoot or beforeFolder) failed or timed out: check its output above; no snapshot was taken',
+  },
+  {
     pattern: /invalid repository password/i,
     class: 'AuthFailure',
     what: 'wrong repository password',

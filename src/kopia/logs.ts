@@ -96,7 +96,7 @@ export function snapshotsExpired(logDir: string): number | undefined {
 }
 
 /** Calls `each` for every line of a file, reading it in chunks: a debug log may be large. */
-function forEachLine(path: string, each: (line: string) => void): void {
+export function forEachLine(path: string, each: (line: string) => void): void {
   const fd = openSync(path, 'r');
   try {
     const buffer = Buffer.alloc(64 * 1024);

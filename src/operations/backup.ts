@@ -2,7 +2,7 @@ import { withAdditionalArgs } from '../config/additional-args.js';
 import type { BackupConfig } from '../config/parse.js';
 import { BeforeSnapshotActionError, OperationError } from '../errors.js';
 import type { Facts } from '../facts.js';
-import { KNOWN_FAILURES } from '../kopia/failures.js';
+import { classifyKopiaOutput, KNOWN_FAILURES } from '../kopia/failures.js';
 import { snapshotsExpired } from '../kopia/logs.js';
 import type { KopiaResult } from '../kopia/runner.js';
 import type { Plan, RunState, Step } from '../plan/step.js';
@@ -11,6 +11,20 @@ import { connectSteps } from './connect.js';
 import { runHook } from './hooks.js';
 import { actionsEnabled as kopiaActionsEnabled, RETENTION_LOWERED, settingsSteps, settingsWarnings } from './settings.js';
 import { farLess, measureTree } from './source-size.js';
+import {
+  comparedFigures,
+  countDiffLine,
+  lastSnapshotRecord,
+  parseManifest,
+  previousSnapshot,
+  snapshotFigures,
+  snapshotRecord,
+  uploadFacts,
+  type FileChanges,
+  type PreviousSnapshot,
+  type SnapshotManifest,
+} from './snapshot-statistics.js';
+import { recordApplied } from './state.js';
 
 /** The snapshot path's kopia policy target, `user@host:path`. */
 export function pathTarget(config: Pick<BackupConfig, 'identity' | 'sourcePath'>): string {
@@ -59,15 +73,8 @@ function snapshotArguments(config: BackupConfig) {
   return withAdditionalArgs(own, config.additionalArgs);
 }
 
-export interface SnapshotManifest {
-  id?: string;
-  rootEntry?: { summ?: { size?: number; files?: number; dirs?: number; symlinks?: number; numFailed?: number } };
-  /** Printed with --json-verbose. kopia may count an excluded entry more than once. */
-  stats?: { excludedFileCount?: number; excludedDirCount?: number };
-}
-
-/** Whether kopia's policy (ignore rules, size limits, other file systems) left anything out. */
-export function excludedAny(manifest: SnapshotManifest): boolean {
+/** Whether kopia's policy (ignore rules, size limits, other file systems) left anything out. kopia may count an excluded entry more than once. */
+export function excludedAny(manifest: { stats?: { excludedFileCount?: number; excludedDirCount?: number } }): boolean {
   return (manifest.stats?.excludedFileCount ?? 0) > 0 || (manifest.stats?.excludedDirCount ?? 0) > 0;
 }
 
@@ -76,7 +83,10 @@ function snapshotFailure(dataDir: string, result: KopiaResult, purpose: string):
   const kopiaOutput = result.tail.join('\n');
   const fatal = /Found (\d+) fatal error/.exec(kopiaOutput)?.[1];
   const first = /Error when processing "([^"\n]*)": [^\n]*?([^:\n]*)$/m.exec(kopiaOutput);
-  if (!fatal) return new OperationError(`${purpose} failed (kopia exit code ${result.exitCode})`, kopiaOutput);
+  if (!fatal) {
+    const failure = classifyKopiaOutput(result.rawTail.join('\n'));
+    return new OperationError(`${purpose} failed (kopia exit code ${result.exitCode})${failure ? `: ${failure.what}` : ''}`, kopiaOutput, failure);
+  }
   const example = first ? `; first: "${first[1]}" (${first[2]?.trim()})` : '';
   return new OperationError(
     `snapshot incomplete: kopia could not read ${fatal} entr${fatal === '1' ? 'y' : 'ies'} of ${dataDir}${example}`,
@@ -86,26 +96,23 @@ function snapshotFailure(dataDir: string, result: KopiaResult, purpose: string):
 }
 
 /** Reads kopia's manifest of the new snapshot into the summary, and fails a snapshot that holds nothing. */
-async function snapshotTaken(config: BackupConfig, dataDir: string, result: KopiaResult, state: RunState): Promise<void> {
+async function snapshotTaken(config: BackupConfig, dataDir: string, previous: PreviousSnapshot | undefined, result: KopiaResult, state: RunState): Promise<void> {
   const { output, summary, paths } = state.ctx;
-  let manifest: SnapshotManifest;
-  try {
-    manifest = JSON.parse(result.stdout) as SnapshotManifest;
-  } catch {
-    throw new OperationError('kopia reported success but printed no snapshot manifest', result.tail.join('\n'));
-  }
-  state.values.set('snapshot', manifest.id ?? '');
-  const summ = manifest.rootEntry?.summ ?? {};
+  const manifest = parseManifest(result.stdout, result.tail.join('\n'));
+  state.values.set('snapshot', manifest.id);
+  const summ = manifest.rootEntry.summ;
   // The manifest counts only fatal errors; errors the policy ignores appear in kopia's output alone.
   const ignored = Number(/Ignored (\d+) error\(s\)/.exec(result.tail.join('\n'))?.[1] ?? 0);
   summary.snapshot = {
-    id: manifest.id ?? 'unknown',
-    files: summ.files ?? 0,
-    directories: summ.dirs ?? 0,
-    bytes: summ.size ?? 0,
-    errors: summ.numFailed ?? 0,
+    id: manifest.id,
+    files: summ.files,
+    directories: summ.dirs,
+    bytes: summ.size,
+    errors: summ.numFailed,
     ignoredErrors: ignored,
+    ...snapshotFigures(manifest, uploadFacts(paths.logDir), previous?.files),
   };
+  comparePrevious(config, manifest, previous, state);
   output.log.info({ snapshot: summary.snapshot }, 'snapshot created');
   output.line(`Snapshot created successfully: ${summary.snapshot.id}`);
   const expired = snapshotsExpired(paths.logDir);
@@ -120,26 +127,65 @@ async function snapshotTaken(config: BackupConfig, dataDir: string, result: Kopi
     const count = expired ?? 0;
     summary.warnings.push(`this backup expired ${count} snapshot${count === 1 ? '' : 's'} after retention was lowered (${lowered}) for ${pathTarget(config)}`);
   }
-  if ((summ.numFailed ?? 0) > 0) {
+  if (summ.numFailed > 0) {
     summary.warnings.push(`kopia could not read ${summ.numFailed} entries; they are missing from snapshot ${manifest.id}`);
   }
   // Only exclusions make a snapshot miss part of a readable source (read errors are reported
   // above), so the source is counted only then: counting every time would read the metadata of
   // every file a second time on every backup.
   const source = excludedAny(manifest) ? await measureTree(dataDir).catch(() => undefined) : undefined;
-  if (source && farLess({ files: summ.files ?? 0, bytes: summ.size ?? 0 }, source)) {
+  if (source && farLess({ files: summ.files, bytes: summ.size }, source)) {
     summary.warnings.push(
-      `snapshot ${manifest.id} holds far less than ${dataDir}: ${summ.files ?? 0} of ${source.files} files, ` +
-        `${summ.size ?? 0} of ${source.bytes} bytes; check ignore rules and read errors`,
+      `snapshot ${manifest.id} holds far less than ${dataDir}: ${summ.files} of ${source.files} files, ` +
+        `${summ.size} of ${source.bytes} bytes; check ignore rules and read errors`,
     );
   }
   if (ignored > 0) {
     summary.warnings.push(`kopia could not read ${ignored} entries and ignored them as the error-handling policy says; they are missing from snapshot ${manifest.id}`);
   }
   // The root counts as one directory: anything less than one more entry means nothing was read.
-  if ((summ.files ?? 0) === 0 && (summ.dirs ?? 0) <= 1 && (summ.symlinks ?? 0) === 0) {
+  if (summ.files === 0 && summ.dirs <= 1 && summ.symlinks === 0) {
     throw new OperationError(`snapshot ${manifest.id} holds no files although ${dataDir} is not empty`, result.tail.join('\n'));
   }
+}
+
+const NEW_ROOT = 'new-snapshot-root';
+const COMPARE = 'compare-with-previous';
+
+/**
+ * kopia counts the files it read again, new and changed alike; when the counts alone cannot tell
+ * them apart, the compare step diffs the new root with the previous snapshot this cache took (a
+ * source normally has one writer, its own mover and cache). This snapshot is recorded for the next backup.
+ */
+function comparePrevious(config: BackupConfig, manifest: SnapshotManifest, previous: PreviousSnapshot | undefined, state: RunState): void {
+  recordApplied(config, lastSnapshotRecord(config.sourcePath), snapshotRecord(manifest));
+  const root = manifest.rootEntry.obj;
+  if (previous === undefined || previous.root === root || state.ctx.summary.snapshot?.newOrChangedFiles === undefined) return;
+  state.values.set(NEW_ROOT, root);
+  state.flags.add(COMPARE);
+}
+
+/** `kopia diff` of the previous and the new root, counted line by line; a failure leaves the figures as kopia gave them. */
+function compareStep(config: BackupConfig, previous: PreviousSnapshot): Step {
+  const changes: FileChanges = { added: 0, changed: 0 };
+  return {
+    id: 'compare',
+    kind: 'kopia',
+    when: { on: 'flag', name: COMPARE, describe: 'kopia read files again and their count cannot tell new from changed' },
+    command: {
+      args: ['diff', previous.root, { ref: NEW_ROOT, shown: '<new snapshot root>' }],
+      purpose: `count the new and changed files of ${pathTarget(config)} since this cache's previous snapshot`,
+    },
+    stream: () => {
+      Object.assign(changes, { added: 0, changed: 0 });
+      return { onStdoutLine: (line) => countDiffLine(line, changes) };
+    },
+    continueOn: ['failed', 'not-initialized'],
+    after: (_result, state) => {
+      const snapshot = state.ctx.summary.snapshot;
+      if (snapshot) Object.assign(snapshot, comparedFigures(snapshot.files, changes));
+    },
+  };
 }
 
 /**
@@ -168,6 +214,7 @@ export function planBackup(config: BackupConfig, facts: Facts): Plan {
     };
   }
   const settings = facts.settings;
+  const previous = previousSnapshot(facts.applied.snapshot);
   const path = { target: pathTarget(config), policy: pathPolicy(config, settings.globalPolicy) };
   const repo = settings.repository;
   const hooksEnabled = repo?.enableActions !== false;
@@ -198,7 +245,7 @@ export function planBackup(config: BackupConfig, facts: Facts): Plan {
     id: 'snapshot',
     kind: 'kopia',
     command: { args: main.args, purpose, captureStdout: true },
-    after: (result, state) => snapshotTaken(config, dataDir, result, state),
+    after: (result, state) => snapshotTaken(config, dataDir, previous, result, state),
     fail: (result) => snapshotFailure(dataDir, result, purpose),
   });
   const after = config.backup.afterSnapshot;
@@ -216,5 +263,6 @@ export function planBackup(config: BackupConfig, facts: Facts): Plan {
       },
     });
   }
+  if (previous) steps.push(compareStep(config, previous));
   return { title, steps };
 }

@@ -233,7 +233,7 @@ export function settingsSteps(config: MoverConfig, facts: Facts, path?: PathPoli
     path ? policiesChange(config, settings, facts.applied.policies, path) : undefined,
     throttleChange(config, settings, facts.applied.throttle),
   ].filter((c): c is SettingsChange => c !== undefined);
-  const outcome: PolicyOutcome = { applied: 0, failed: 0, failures: [] };
+  const outcome: PolicyOutcome = { applied: 0, failed: 0, unchanged: 0, failures: [] };
   const inputs =
     settings.globalPolicy !== undefined || settings.repository !== undefined || path?.policy !== undefined || settings.findings.some((f) => f.severity === 'error');
   const steps: Step[] = [
@@ -275,7 +275,7 @@ export function settingsSteps(config: MoverConfig, facts: Facts, path?: PathPoli
         const result = state.results.get(change.name);
         if (result === undefined) {
           output.log.info(`${change.name} unchanged since the last run, not re-applied`);
-          outcome.applied++;
+          outcome.unchanged = (outcome.unchanged ?? 0) + 1;
         } else if (result.exitCode === 0) {
           outcome.applied++;
         } else {
@@ -285,9 +285,11 @@ export function settingsSteps(config: MoverConfig, facts: Facts, path?: PathPoli
         }
       }
       if (changes.every((c) => (state.results.get(c.name)?.exitCode ?? 0) === 0)) recordInputs(state, settings, facts.applied.inputs, path !== undefined);
-      output.line(`Policy configuration summary: ${outcome.applied} applied, ${outcome.failed} failed`);
+      // The controller's line counts what is in effect; what this run sent is in the log and the summary.
+      const unchanged = outcome.unchanged ?? 0;
+      output.line(`Policy configuration summary: ${outcome.applied + unchanged} applied, ${outcome.failed} failed`);
       const log = outcome.failed > 0 ? output.log.warn.bind(output.log) : output.log.info.bind(output.log);
-      log({ failures: outcome.failures }, `policy: ${outcome.applied} applied, ${outcome.failed} failed`);
+      log({ failures: outcome.failures, unchanged }, `policy: ${outcome.applied} applied, ${outcome.failed} failed, ${unchanged} unchanged since the last run`);
     },
   });
   return steps;
@@ -323,6 +325,12 @@ function keptWords(settings: PolicySettings, source: string): string {
   return heldReason(settings, source) === undefined ? 'kept the last applied values' : 'kept the last applied values (as kopia holds them)';
 }
 
+/** The note for a field dropped or translated on purpose: the file and the field first, then what was done and why. */
+export function policyNote(source: string, message: string): string {
+  const dropped = /^(.*?): (.*), not applied$/s.exec(message);
+  return dropped ? `${source}: ${dropped[1]} not applied: ${dropped[2]}` : `${source}: ${message}`;
+}
+
 /**
  * Reports what the policy inputs hold that cannot be applied: an input that failed whole is a
  * POLICY_FAILURE, a field whose value cannot be used a summary WARNING, each naming the file
@@ -342,7 +350,10 @@ function reportSettings(state: RunState, settings: PolicySettings, outcome: Poli
       ctx.summary.warnings.push(`${finding.source}: ${finding.message}; ${kept}`);
       ctx.output.log.warn({ file: finding.source, field: finding.field, held }, `policy field not applied, ${kept}: ${finding.message}`);
     } else {
-      ctx.output.log.info({ file: finding.source }, `policy field not applied: ${finding.message}`);
+      // Dropped or translated on purpose (a field kopia lacks, a docs' spelling of a value): a note, not a problem.
+      const note = policyNote(finding.source, finding.message);
+      ctx.summary.notes.push(note);
+      ctx.output.log.info({ file: finding.source }, note);
     }
   }
   ctx.summary.policy = outcome;

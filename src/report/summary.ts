@@ -10,11 +10,22 @@ export interface SnapshotStats {
   bytes: number;
   errors: number;
   ignoredErrors: number;
+  /** Files no earlier snapshot had, and files whose content changed. */
+  newFiles?: number;
+  changedFiles?: number;
+  /** Files kopia read again, when it is not known which of them are new and which changed. */
+  newOrChangedFiles?: number;
+  unchangedFiles?: number;
+  /** Bytes kopia stored in the repository for this snapshot. */
+  uploadedBytes?: number;
 }
 
 export interface PolicyOutcome {
+  /** Settings sent to kopia in this run. */
   applied: number;
   failed: number;
+  /** Settings not sent because they are as this cache applied them last. */
+  unchanged?: number;
   failures: string[];
 }
 
@@ -73,7 +84,49 @@ export const SUMMARY_BUDGET_BYTES = 1000;
 /** kopia's output gets at most this much of the block, so the warnings have room too. */
 const ERROR_OUTPUT_BYTES = 400;
 
+/** Notes the block shows; the rest are counted (all are in the log and the termination message). */
+const MOST_NOTES = 4;
+
 const bytes = (lines: readonly string[]) => lines.reduce((n, l) => n + Buffer.byteLength(l) + 1, 0);
+
+/**
+ * kopia's output between its markers, in at most `left` bytes and ERROR_OUTPUT_BYTES for the lines:
+ * its last words matter most, so the end is kept. Nothing when there is too little room.
+ */
+function errorOutputLines(output: string, left: number): string[] {
+  const markers = ['KOPIA_ERROR_OUTPUT_START:', 'KOPIA_ERROR_OUTPUT_END'];
+  if (left < bytes(markers) + 60) return [];
+  const kept: string[] = [];
+  let room = Math.min(left - bytes(markers), ERROR_OUTPUT_BYTES);
+  for (const line of output.split('\n').reverse()) {
+    if (room <= 20) break;
+    const clipped = clip(line, Math.min(240, room - 1))!;
+    if (Buffer.byteLength(clipped) + 1 > room) break;
+    kept.unshift(clipped);
+    room -= Buffer.byteLength(clipped) + 1;
+  }
+  return [markers[0]!, ...kept, markers[1]!];
+}
+
+/** The settings' outcome: what was sent to kopia, and what needed no kopia call. */
+function policyOutcomeLine(policy: PolicyOutcome | undefined): string | undefined {
+  if (!policy) return undefined;
+  const unchanged = policy.unchanged ?? 0;
+  if (policy.applied === 0 && policy.failed === 0) return unchanged > 0 ? 'POLICY: unchanged since the last run' : undefined;
+  return `POLICY: ${policy.applied} applied, ${policy.failed} failed${unchanged > 0 ? `, ${unchanged} unchanged since the last run` : ''}`;
+}
+
+/** What the backup changed: each figure only when it is known. */
+function changeLines(snapshot: SnapshotStats): string[] {
+  const figures: [string, number | undefined][] = [
+    ['SNAPSHOT_FILES_NEW', snapshot.newFiles],
+    ['SNAPSHOT_FILES_CHANGED', snapshot.changedFiles],
+    ['SNAPSHOT_FILES_NEW_OR_CHANGED', snapshot.newOrChangedFiles],
+    ['SNAPSHOT_FILES_UNCHANGED', snapshot.unchangedFiles],
+    ['SNAPSHOT_BYTES_UPLOADED', snapshot.uploadedBytes],
+  ];
+  return figures.filter(([, value]) => value !== undefined).map(([key, value]) => `${key}: ${value}`);
+}
 
 /** The controller-facing block, line for line as the contract fixes it, within SUMMARY_BUDGET_BYTES. */
 export function summaryLines(input: RunSummary): string[] {
@@ -87,12 +140,13 @@ export function summaryLines(input: RunSummary): string[] {
       `SNAPSHOT_BYTES: ${s.snapshot.bytes}`,
       `SNAPSHOT_ERRORS: ${s.snapshot.errors}`,
       `SNAPSHOT_IGNORED_ERRORS: ${s.snapshot.ignoredErrors}`,
+      ...changeLines(s.snapshot),
     );
   }
   if (s.restoredSnapshot) {
     facts.push(`RESTORED_SNAPSHOT_ID: ${s.restoredSnapshot.id}`, `RESTORED_SNAPSHOT_TIME: ${s.restoredSnapshot.startTime}`);
   }
-  const policyLine = s.policy && (s.policy.applied > 0 || s.policy.failed > 0) ? `POLICY: ${s.policy.applied} applied, ${s.policy.failed} failed` : undefined;
+  const policyLine = policyOutcomeLine(s.policy);
   const timing = s.maintenance
     ? [`MAINTENANCE_STATUS: ${s.maintenance.status}`, `MAINTENANCE_DURATION: ${Math.round(s.durationSeconds)}`]
     : [`DURATION_SECONDS: ${Math.round(s.durationSeconds)}`];
@@ -100,14 +154,14 @@ export function summaryLines(input: RunSummary): string[] {
   const end = [`EXIT_CODE: ${s.exitCode}`, '=== Done ==='];
   let left = SUMMARY_BUDGET_BYTES - bytes([...head, ...facts, ...(policyLine ? [policyLine] : []), ...timing, ...end]);
 
-  /** Takes as many of the lines as fit, each clipped, and says how many did not. */
-  const fit = (label: string, texts: readonly string[], each: number): string[] => {
+  /** Takes as many of the lines as fit (at most `most`), each clipped, and says how many did not. */
+  const fit = (label: string, texts: readonly string[], each: number, most = Infinity): string[] => {
     const out: string[] = [];
     for (const [i, text] of texts.entries()) {
       const line = `${label}: ${clip(text, Math.min(each, Math.max(left - label.length - 40, 20)))}`;
       const rest = texts.length - i - 1;
       const reserve = rest > 0 ? label.length + 40 : 0;
-      if (Buffer.byteLength(line) + 1 + reserve > left) {
+      if (i >= most || Buffer.byteLength(line) + 1 + reserve > left) {
         const more = `${label}: ${texts.length - i} more in the log above`;
         if (Buffer.byteLength(more) + 1 <= left) {
           out.push(more);
@@ -128,24 +182,10 @@ export function summaryLines(input: RunSummary): string[] {
     left -= Buffer.byteLength(reason.at(-1)!) + 1;
     reason.push(...fit('FAILURE_FIX', [s.failure.fix], 240));
   }
-  // kopia's last words matter most: keep the end of its output, in at most ERROR_OUTPUT_BYTES.
-  const errorOutput: string[] = [];
-  const markers = bytes(['KOPIA_ERROR_OUTPUT_START:', 'KOPIA_ERROR_OUTPUT_END']);
-  if (s.kopiaErrorOutput && s.result === 'FAILURE' && left >= markers + 60) {
-    left -= markers;
-    let room = Math.min(left, ERROR_OUTPUT_BYTES);
-    for (const line of s.kopiaErrorOutput.split('\n').reverse()) {
-      if (room <= 20) break;
-      const clipped = clip(line, Math.min(240, room - 1))!;
-      if (Buffer.byteLength(clipped) + 1 > room) break;
-      errorOutput.unshift(clipped);
-      room -= Buffer.byteLength(clipped) + 1;
-      left -= Buffer.byteLength(clipped) + 1;
-    }
-    errorOutput.unshift('KOPIA_ERROR_OUTPUT_START:');
-    errorOutput.push('KOPIA_ERROR_OUTPUT_END');
-  }
-  const notes = fit('NOTE', s.notes, 200);
+  const errorOutput = s.result === 'FAILURE' && s.kopiaErrorOutput ? errorOutputLines(s.kopiaErrorOutput, left) : [];
+  left -= bytes(errorOutput);
+  // At most a few notes: many of them (a policy file with many fields kopia lacks) must not crowd out the warnings.
+  const notes = fit('NOTE', s.notes, 200, MOST_NOTES);
   const warnings = fit('WARNING', s.warnings, 200);
   // Room for a mounted file's path, what was kept and where the file went wrong.
   const policyFailures = fit('POLICY_FAILURE', s.policy?.failures ?? [], 240);

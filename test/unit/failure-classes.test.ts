@@ -76,3 +76,14 @@ describe("failure classes from kopia's real messages", () => {
     expect(classifyKopiaOutput('ERROR cannot access storage path: stat /repo/x: not a directory')?.class).not.toBe('TargetConflict');
   });
 });
+
+describe('a failing essential policy action', () => {
+  it("kopia's 'upload error' with a command's exit status or kill is ActionFailed, whatever the action printed before it", () => {
+    for (const words of ['upload error: exit status 3', 'upload error: signal: killed']) {
+      const output = ['Snapshotting app@ns1:/data ...', 'psql: connection refused', words].join('\n');
+      expect(classifyKopiaOutput(output)?.class, words).toBe('ActionFailed');
+    }
+    // An upload error of kopia's own is not an action.
+    expect(classifyKopiaOutput('upload error: unable to open snapshot file: permission denied')?.class).toBe('PermissionDenied');
+  });
+});

@@ -3,7 +3,7 @@
 import v8 from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { afterEach, describe, expect, it } from 'vitest';
-import { oldGenerationLimit, watchHeap, type HeapReading } from '../../src/memory.js';
+import { memoryFields, oldGenerationLimit, watchHeap, type HeapReading } from '../../src/memory.js';
 
 v8.setFlagsFromString('--expose-gc');
 const collect = runInNewContext('gc') as () => void;
@@ -45,5 +45,18 @@ describe('watchHeap', () => {
     for (let i = 0; i < 10; i++) await turn();
     expect(readings).toEqual([]);
     expect(watch.peak().liveBytes).toBeGreaterThan(0);
+  });
+});
+
+describe('the memory line', () => {
+  it("gives the process's peak resident memory from the kernel's count, in MiB", () => {
+    expect(memoryFields({ liveBytes: 0, limitBytes: 64 * MIB }, 51_200)).toEqual({ rssPeakMiB: 50, heapLimitMiB: 64 });
+    // This process's own peak, as the run reads it.
+    expect(memoryFields({ liveBytes: 0, limitBytes: 64 * MIB }).rssPeakMiB).toBeGreaterThan(10);
+  });
+
+  it('gives the heap peak only once a full collection measured it: before that there is no figure, not 0', () => {
+    expect(memoryFields({ liveBytes: 0, limitBytes: 64 * MIB }, 51_200)).not.toHaveProperty('heapPeakMiB');
+    expect(memoryFields({ liveBytes: 12 * MIB, limitBytes: 64 * MIB }, 51_200)).toMatchObject({ heapPeakMiB: 12 });
   });
 });

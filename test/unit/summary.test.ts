@@ -124,6 +124,36 @@ describe('summaryLines', () => {
     expect(lines).toContain('POLICY_FAILURE: global-policy.json: invalid JSON');
   });
 
+  it('a backup says how many files were new, changed and unchanged and how many bytes it stored, after the totals', () => {
+    const lines = summaryLines(
+      summary({ snapshot: { ...backupSuccess.snapshot!, newFiles: 1, changedFiles: 2, unchangedFiles: 7, uploadedBytes: 9100 } }),
+    );
+    const at = lines.indexOf('SNAPSHOT_IGNORED_ERRORS: 0');
+    expect(lines.slice(at + 1, at + 5)).toEqual(['SNAPSHOT_FILES_NEW: 1', 'SNAPSHOT_FILES_CHANGED: 2', 'SNAPSHOT_FILES_UNCHANGED: 7', 'SNAPSHOT_BYTES_UPLOADED: 9100']);
+  });
+
+  it('when new and changed files cannot be told apart, one line counts them together, and an unknown figure is left out', () => {
+    const lines = summaryLines(summary({ snapshot: { ...backupSuccess.snapshot!, newOrChangedFiles: 3, unchangedFiles: 7 } }));
+    expect(lines).toContain('SNAPSHOT_FILES_NEW_OR_CHANGED: 3');
+    expect(lines.some((l) => /^SNAPSHOT_FILES_(NEW|CHANGED):/.test(l))).toBe(false);
+    expect(lines.some((l) => l.startsWith('SNAPSHOT_BYTES_UPLOADED'))).toBe(false);
+  });
+
+  it('settings that needed no kopia call are unchanged since the last run, not applied', () => {
+    expect(summaryLines(summary({ policy: { applied: 0, failed: 0, unchanged: 2, failures: [] } }))).toContain('POLICY: unchanged since the last run');
+    const mixed = summaryLines(summary({ policy: { applied: 1, failed: 0, unchanged: 1, failures: [] } }));
+    expect(mixed).toContain('POLICY: 1 applied, 0 failed, 1 unchanged since the last run');
+    expect(summaryLines(summary({ policy: { applied: 0, failed: 0, unchanged: 0, failures: [] } })).some((l) => l.startsWith('POLICY'))).toBe(false);
+  });
+
+  it('shows at most four notes, counts the rest, and still shows the warnings', () => {
+    const notes = Array.from({ length: 9 }, (_, i) => `/kopia-config/global-policy.json: field${i} not applied: kopia has no such setting`);
+    const lines = summaryLines(summary({ notes, warnings: ['after-snapshot action failed'] }));
+    expect(lines.filter((l) => l.startsWith('NOTE: /kopia-config'))).toHaveLength(4);
+    expect(lines).toContain('NOTE: 5 more in the log above');
+    expect(lines).toContain('WARNING: after-snapshot action failed');
+  });
+
   it('always starts with the header and ends with EXIT_CODE then Done', () => {
     for (const s of [backupSuccess, restoreSkipped, maintenanceFailure, summary({ operation: 'unknown', result: 'FAILURE', exitCode: 2 })]) {
       const lines = summaryLines(s);
