@@ -196,10 +196,9 @@ export function connectSteps(config: MoverConfig, facts: Facts, identity: Identi
   return steps;
 }
 
-/** Flags of the creation steps: which way this mover takes part in a first creation. */
-const SOLE: Condition = { on: 'flag', name: 'sole-creator', describe: 'this mover holds the creation lock of the filesystem repository' };
+/** Flags of a filesystem repository's creation: whether this mover holds the creation lock. */
+const SOLE: Condition = { on: 'flag', name: 'sole-creator', describe: 'this mover holds the creation lock' };
 const ELSEWHERE: Condition = { on: 'flag', name: 'creator-elsewhere', describe: 'another mover holds the creation lock' };
-const SHARED: Condition = { on: 'flag', name: 'shared-creation', describe: 'the storage has no creation lock (not a filesystem repository)' };
 
 /** The file whose exclusive creation makes a mover the only creator of a filesystem repository. */
 export const CREATION_LOCK = '.kopia-mover-creating';
@@ -209,15 +208,8 @@ export const CREATION_LOCK = '.kopia-mover-creating';
  * directory, which exactly one mover wins, on local disks and NFS alike (kopia lists only its own
  * `.f` blobs, so the file is not data to kopia). The winner is the only mover that creates, so it
  * needs neither the pause nor the settle time; the others only connect, once its blobs are there.
- * Any other storage has no such lock: every mover there follows the shared protocol.
  */
-function takeCreationLock(storage: StorageTarget, state: RunState): void {
-  const dir = storage.localPath;
-  const log = state.ctx.output.log;
-  if (dir === undefined) {
-    state.flags.add('shared-creation');
-    return;
-  }
+function takeCreationLock(dir: string, state: RunState): void {
   try {
     mkdirSync(dir, { mode: 0o700 });
   } catch (error) {
@@ -228,7 +220,7 @@ function takeCreationLock(storage: StorageTarget, state: RunState): void {
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw lockError(dir, error);
     state.flags.add('creator-elsewhere');
-    log.info({ lock: join(dir, CREATION_LOCK) }, 'another mover is creating the repository: waiting for it');
+    state.ctx.output.log.info({ lock: join(dir, CREATION_LOCK) }, 'another mover is creating the repository: waiting for it');
     return;
   }
   state.flags.add('sole-creator');
@@ -244,101 +236,159 @@ function releaseCreationLock(storage: StorageTarget, state: RunState): void {
   if (state.flags.has('sole-creator') && storage.localPath !== undefined) rmSync(join(storage.localPath, CREATION_LOCK), { force: true });
 }
 
+interface CreationContext {
+  storage: StorageTarget;
+  connect: KopiaCommand;
+  create: KopiaCommand;
+  /** The last source's connect found no repository. */
+  missing: Condition;
+  connectFail: (result: KopiaResult) => RepositoryError;
+}
+
+const WAITING = 'the repository is still being created: trying again';
+const RETRY = { while: ['not-initialized', 'creation-in-flight', 'create-lost'] as const, forMs: CREATION_WAIT_MS, firstPauseMs: 500 };
+
 /**
- * The steps of a first creation, after the last source's connect found no repository. On a
- * filesystem repository the creation lock decides the one creator (no pause, no settle: nobody
- * else creates). Elsewhere every mover that found none takes part in the shared protocol: a
- * random pause and a second look (most movers now find the first creator's repository); create
- * only the format blobs (--create-only); a create that finds data there lost the race and
- * connects instead; connecting retries while blobs are half-written; and after the settle time
- * every mover that took part connects afresh, without its cached format blobs, so it writes only
- * into the repository that stands. The creator then leaves maintenance to the maintenance
- * identity, so no backup ever becomes its owner.
+ * The steps of a first creation, after the last source's connect found no repository. A
+ * filesystem repository has a creation lock that picks its one creator; any other storage takes
+ * the shared protocol (sharedCreation). Either way, the creator then leaves maintenance to the
+ * maintenance identity, so no backup ever becomes its owner.
  */
 function creationSteps(config: MoverConfig, last: StorageTarget, lastId: string, identity: Identity, options: ConnectOptions): Step[] {
   const { connect, create } = connectCommands(config, last, identity, options);
-  const missing: Condition = { on: 'outcome', step: lastId, is: ['not-initialized'] };
-  const { jitterMs, settleMs } = config.creation;
-  const waiting = 'the repository is still being created: trying again';
-  const retry = { while: ['not-initialized', 'creation-in-flight', 'create-lost'] as const, forMs: CREATION_WAIT_MS, firstPauseMs: 500 };
   const mismatch = (result: KopiaResult) =>
     new RepositoryError(
       `could not connect to ${last.description}: movers created it at the same moment and its format blobs kopia.repository ` +
         'and kopia.blobcfg do not belong together; nothing was stored. With no snapshot in it yet, delete both blobs and run again',
       result.tail.join('\n'),
     );
-  const connectFail = (result: KopiaResult) => (/unable to decrypt repository blobcfg blob/i.test(result.rawTail.join('\n')) ? mismatch(result) : connectFailure(last, result));
-  const owner = `${config.maintenanceIdentity.username}@${config.maintenanceIdentity.hostname}`;
+  const c: CreationContext = {
+    storage: last,
+    connect,
+    create,
+    missing: { on: 'outcome', step: lastId, is: ['not-initialized'] },
+    connectFail: (result) => (/unable to decrypt repository blobcfg blob/i.test(result.rawTail.join('\n')) ? mismatch(result) : connectFailure(last, result)),
+  };
+  const steps = last.localPath === undefined ? sharedCreation(c, config.creation) : lockedCreation(c, last.localPath);
+  return [...steps, ...maintenanceOwnerSteps(config)];
+}
+
+function createStep(c: CreationContext, when: Condition): Step {
+  return {
+    id: 'create',
+    kind: 'kopia',
+    command: c.create,
+    when,
+    continueOn: ['create-lost'],
+    expected: { 'create-lost': 'another mover created the repository first: connecting to it' },
+    after: (_result, state) => {
+      state.flags.add('created');
+    },
+    fail: (result, state) => {
+      releaseCreationLock(c.storage, state);
+      return new RepositoryError(`could not create ${c.storage.description}`, result.tail.join('\n'));
+    },
+  };
+}
+
+function connectFreshStep(c: CreationContext, when: Condition): Step {
+  return {
+    id: 'connect-fresh',
+    kind: 'kopia',
+    command: c.connect,
+    when,
+    retry: RETRY,
+    expected: { 'not-initialized': WAITING, 'creation-in-flight': WAITING },
+    after: (_result, state) => {
+      const created = state.flags.has('created');
+      state.ctx.output.log.info({ created }, created ? 'repository created and verified by a fresh connect' : 'connected to the repository another mover created');
+    },
+    fail: c.connectFail,
+  };
+}
+
+/**
+ * A filesystem repository: the mover that wins the creation lock creates and connects; a mover
+ * that finds it taken never creates, it connects (retrying) once the holder's blobs are there.
+ * With one creator nobody's blobs are overwritten, so nobody pauses or settles.
+ */
+function lockedCreation(c: CreationContext, dir: string): Step[] {
+  const lockFile = join(dir, CREATION_LOCK);
   return [
-    { id: 'creation-lock', kind: 'internal', describe: `take the creation lock ${CREATION_LOCK} of a filesystem repository`, when: missing, run: (state) => takeCreationLock(last, state) },
-    { id: 'creation-pause', kind: 'internal', describe: `wait a random 0-${jitterMs / 1000} s: other movers may be creating the same repository`, when: SHARED, run: () => sleep(Math.random() * jitterMs) },
-    {
-      id: 'connect-again',
-      kind: 'kopia',
-      command: connect,
-      when: SHARED,
-      continueOn: ['not-initialized', 'creation-in-flight'],
-      expected: { 'not-initialized': 'still no repository: creating it', 'creation-in-flight': 'another mover is creating the repository: waiting for it' },
-      fail: connectFail,
-    },
-    {
-      id: 'create',
-      kind: 'kopia',
-      command: create,
-      when: { on: 'any', of: [SOLE, { on: 'outcome', step: 'connect-again', is: ['not-initialized'] }] },
-      continueOn: ['create-lost'],
-      expected: { 'create-lost': 'another mover created the repository first: connecting to it' },
-      after: (_result, state) => {
-        state.flags.add('created');
-      },
-      fail: (result, state) => {
-        releaseCreationLock(last, state);
-        return new RepositoryError(`could not create ${last.description}`, result.tail.join('\n'));
-      },
-    },
-    { id: 'creation-unlock', kind: 'internal', describe: `remove the creation lock ${CREATION_LOCK}`, when: SOLE, run: (state) => releaseCreationLock(last, state) },
+    { id: 'creation-lock', kind: 'internal', describe: `take the creation lock ${lockFile}`, when: c.missing, run: (state) => takeCreationLock(dir, state) },
+    createStep(c, SOLE),
+    { id: 'creation-unlock', kind: 'internal', describe: `remove the creation lock ${lockFile}`, when: SOLE, run: (state) => releaseCreationLock(c.storage, state) },
     {
       id: 'connect-created',
       kind: 'kopia',
-      command: connect,
-      when: { on: 'any', of: [ELSEWHERE, { on: 'outcome', step: 'connect-again', is: ['creation-in-flight'] }, { on: 'outcome', step: 'create', is: ['create-lost'] }] },
-      retry,
-      expected: { 'not-initialized': waiting, 'creation-in-flight': waiting },
+      command: c.connect,
+      when: { on: 'any', of: [ELSEWHERE, { on: 'outcome', step: 'create', is: ['create-lost'] }] },
+      retry: RETRY,
+      expected: { 'not-initialized': WAITING, 'creation-in-flight': WAITING },
       after: (_result, state) => {
-        if (state.flags.has('creator-elsewhere')) state.ctx.output.log.info({ created: false }, 'connected to the repository another mover created');
+        state.ctx.output.log.info({ created: false }, 'connected to the repository another mover created');
       },
-      fail: (result, state) =>
-        state.flags.has('creator-elsewhere') && repositoryMissing(result.rawTail)
+      fail: (result) =>
+        repositoryMissing(result.rawTail)
           ? new RepositoryError(
-              `no repository appeared at ${last.description} within ${CREATION_WAIT_MS / 1000} s while another mover held its creation lock ` +
-                `${join(last.localPath ?? '', CREATION_LOCK)}; if no mover is creating it (one was stopped halfway), remove that file and run again`,
+              `no repository appeared at ${c.storage.description} within ${CREATION_WAIT_MS / 1000} s while another mover held its creation lock ` +
+                `${lockFile}; if no mover is creating it (one was stopped halfway), remove that file and run again`,
               result.tail.join('\n'),
             )
-          : connectFail(result),
+          : c.connectFail(result),
+    },
+    connectFreshStep(c, { on: 'all', of: [SOLE, CREATED] }),
+  ];
+}
+
+/**
+ * Any other storage, where every mover that found no repository takes part: a random pause and a
+ * second look (most movers now find the first creator's repository); create only the format
+ * blobs (--create-only); a create that finds data there lost the race and connects instead;
+ * connecting retries while blobs are half-written; and after the settle time every mover that
+ * took part connects afresh, without its cached format blobs, so it writes only into the
+ * repository that stands.
+ */
+function sharedCreation(c: CreationContext, { jitterMs, settleMs }: MoverConfig['creation']): Step[] {
+  return [
+    { id: 'creation-pause', kind: 'internal', describe: `wait a random 0-${jitterMs / 1000} s: other movers may be creating the same repository`, when: c.missing, run: () => sleep(Math.random() * jitterMs) },
+    {
+      id: 'connect-again',
+      kind: 'kopia',
+      command: c.connect,
+      when: c.missing,
+      continueOn: ['not-initialized', 'creation-in-flight'],
+      expected: { 'not-initialized': 'still no repository: creating it', 'creation-in-flight': 'another mover is creating the repository: waiting for it' },
+      fail: c.connectFail,
+    },
+    createStep(c, { on: 'outcome', step: 'connect-again', is: ['not-initialized'] }),
+    {
+      id: 'connect-created',
+      kind: 'kopia',
+      command: c.connect,
+      when: { on: 'any', of: [{ on: 'outcome', step: 'connect-again', is: ['creation-in-flight'] }, { on: 'outcome', step: 'create', is: ['create-lost'] }] },
+      retry: RETRY,
+      expected: { 'not-initialized': WAITING, 'creation-in-flight': WAITING },
+      fail: c.connectFail,
     },
     {
       id: 'creation-settle',
       kind: 'internal',
       describe: `wait ${settleMs / 1000} s for any other creator, then forget the cached format blobs`,
-      when: SHARED,
+      when: c.missing,
       run: async (state) => {
         await sleep(settleMs);
         for (const name of ['kopia.repository', 'kopia.blobcfg']) rmSync(join(state.ctx.config.cacheDir, name), { force: true });
       },
     },
-    {
-      id: 'connect-fresh',
-      kind: 'kopia',
-      command: connect,
-      when: { on: 'any', of: [SHARED, SOLE] },
-      retry,
-      expected: { 'not-initialized': waiting, 'creation-in-flight': waiting },
-      after: (_result, state) => {
-        const created = state.flags.has('created');
-        state.ctx.output.log.info({ created }, created ? 'repository created and verified by a fresh connect' : 'connected to the repository another mover created');
-      },
-      fail: connectFail,
-    },
+    connectFreshStep(c, c.missing),
+  ];
+}
+
+/** The creator hands maintenance to the maintenance identity; a failure leaves it to the job's claim. */
+function maintenanceOwnerSteps(config: MoverConfig): Step[] {
+  const owner = `${config.maintenanceIdentity.username}@${config.maintenanceIdentity.hostname}`;
+  return [
     {
       id: 'maintenance-owner',
       kind: 'kopia',
