@@ -331,8 +331,8 @@ function lockedCreation(c: CreationContext, dir: string): Step[] {
       fail: (result) =>
         repositoryMissing(result.rawTail)
           ? new RepositoryError(
-              `no repository appeared at ${c.storage.description} within ${CREATION_WAIT_MS / 1000} s while another mover held its creation lock ` +
-                `${lockFile}; if no mover is creating it (one was stopped halfway), remove that file and run again`,
+              `no repository appeared within ${CREATION_WAIT_MS / 1000} s while another mover held the creation lock ${lockFile}; ` +
+                'remove the lock if no mover is creating the repository',
               result.tail.join('\n'),
             )
           : c.connectFail(result),

@@ -165,6 +165,19 @@ describe('the creation lock of a filesystem repository', () => {
     expect(existsSync(join(s.repo, LOCK))).toBe(true);
   });
 
+  it('a lock left by a mover stopped halfway, with no repository: the mover waits, then fails with exit 3 naming the lock', async () => {
+    const s = scenario('lock-stale');
+    mkdirSync(s.data);
+    writeFileSync(join(s.data, 'a.txt'), 'a\n');
+    mkdirSync(s.repo);
+    writeFileSync(join(s.repo, LOCK), '');
+    const result = await runMover(['backup'], { ...s.env, DATA_DIR: s.data });
+    expect(result.exitCode, result.stdout).toBe(3);
+    expect(verbs(result)).not.toContain('repository create');
+    const reason = result.plainLines.find((l) => l.startsWith('FAILURE_REASON: '));
+    expect(reason).toBe(`FAILURE_REASON: no repository appeared within 60 s while another mover held the creation lock ${join(s.repo, LOCK)}; remove the lock if no mover is creating the repository`);
+  }, 120_000);
+
   it('eight movers at once against a new filesystem repository: one creates, every snapshot is in it', async () => {
     const root = tempDir('km-lock-race-');
     const repo = join(root, 'repo');
