@@ -338,7 +338,7 @@ export function parseConfig(envMap: EnvMap, options: ParseOptions) {
      * First creation of a repository that other movers may be creating at the same moment, on
      * storage without a creation lock (every backend but filesystem; docs/creation-race.md). The
      * pause spreads the movers' second look over about twice what a create takes when 8 run at once
-     * on 2 CPUs (0.8-1 s, `npm run bench -- --first-backup`), so most find the first creator's
+     * on 2 CPUs (a median of 0.7-1 s, `npm run bench -- --first-backup`), so most find the first creator's
      * repository. The settle time must outlast any other creator's check-to-write window: at most
      * 2.1 s measured with 8 creators on a loaded machine (docs/performance.md), so 3 s.
      */
