@@ -6,7 +6,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { realKopia, recordsSoFar, runMover, scenario, startMover, tempDir, waitFor, type Env, type MoverResult } from '../support/mover.js';
+import { realKopia, recordsSoFar, runMover, seededScenario, startMover, tempDir, waitFor, type Env, type MoverResult } from '../support/mover.js';
 import { startS3Server, type S3Server } from '../support/servers.js';
 
 const BUCKET = 'first-backup';
@@ -59,6 +59,14 @@ function maintenanceLines(result: MoverResult): string[] {
     .map((l) => `${l.command}: ${l.msg}`);
 }
 
+/** A new filesystem repository's directory holding a creation lock no mover of the test took. */
+function heldLock(name: string): ReturnType<typeof seededScenario> {
+  const s = seededScenario(name);
+  mkdirSync(s.repo);
+  writeFileSync(join(s.repo, LOCK), '');
+  return s;
+}
+
 function verbs(result: MoverResult): string[] {
   return result.kopiaCalls.map((a) => a.slice(0, 2).join(' '));
 }
@@ -84,9 +92,7 @@ const backends = [
 describe('the first backup of a new repository', () => {
   for (const backend of backends) {
     it(`${backend.label}: runs no maintenance, leaves it to maintenance@volsync, and the maintenance job then runs it`, async () => {
-      const s = scenario(`first-${backend.label.toLowerCase()}`);
-      mkdirSync(s.data);
-      writeFileSync(join(s.data, 'a.txt'), 'a\n');
+      const s = seededScenario(`first-${backend.label.toLowerCase()}`);
       const env = { ...s.env, ...backend.env(s.root), DATA_DIR: s.data };
 
       const first = await runMover(['backup'], env);
@@ -128,9 +134,7 @@ describe('the first backup of a new repository', () => {
 
 describe('the creation lock of a filesystem repository', () => {
   it('a lone first backup takes it, creates without the pause or the second look, and gives it back', async () => {
-    const s = scenario('lock-lone');
-    mkdirSync(s.data);
-    writeFileSync(join(s.data, 'a.txt'), 'a\n');
+    const s = seededScenario('lock-lone');
     // The program's own creation timings, as in production.
     const result = await runMover(['backup'], { ...s.env, DATA_DIR: s.data, KOPIA_MOVER_CREATE_JITTER_SECONDS: undefined, KOPIA_MOVER_CREATE_SETTLE_SECONDS: undefined });
     expect(result.exitCode, result.stdout).toBe(0);
@@ -140,11 +144,7 @@ describe('the creation lock of a filesystem repository', () => {
   });
 
   it('a mover that finds it taken never creates: it connects once the holder\'s repository is there', async () => {
-    const s = scenario('lock-taken');
-    mkdirSync(s.data);
-    writeFileSync(join(s.data, 'a.txt'), 'a\n');
-    mkdirSync(s.repo);
-    writeFileSync(join(s.repo, LOCK), '');
+    const s = heldLock('lock-taken');
     const handle = startMover(['backup'], { ...s.env, DATA_DIR: s.data });
     await waitFor(handle, 'the wait for the lock holder', () =>
       recordsSoFar(handle).find((r) => r['msg'] === 'another mover is creating the repository: waiting for it'),
@@ -166,11 +166,7 @@ describe('the creation lock of a filesystem repository', () => {
   });
 
   it('a lock left by a mover stopped halfway, with no repository: the mover waits, then fails with exit 3 naming the lock', async () => {
-    const s = scenario('lock-stale');
-    mkdirSync(s.data);
-    writeFileSync(join(s.data, 'a.txt'), 'a\n');
-    mkdirSync(s.repo);
-    writeFileSync(join(s.repo, LOCK), '');
+    const s = heldLock('lock-stale');
     const result = await runMover(['backup'], { ...s.env, DATA_DIR: s.data });
     expect(result.exitCode, result.stdout).toBe(3);
     expect(verbs(result)).not.toContain('repository create');
