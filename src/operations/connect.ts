@@ -193,6 +193,8 @@ export function connectSteps(config: MoverConfig, facts: Facts, identity: Identi
       connected(state);
     },
   });
+  // After `connected`: the storage secrets are off the cache volume before one more process runs.
+  if (mode === 'connect-or-create') steps.push(...maintenanceOwnerSteps(config));
   return steps;
 }
 
@@ -251,8 +253,8 @@ const RETRY = { while: ['not-initialized', 'creation-in-flight', 'create-lost'] 
 /**
  * The steps of a first creation, after the last source's connect found no repository. A
  * filesystem repository has a creation lock that picks its one creator; any other storage takes
- * the shared protocol (sharedCreation). Either way, the creator then leaves maintenance to the
- * maintenance identity, so no backup ever becomes its owner.
+ * the shared protocol (sharedCreation). Either way, once connected the creator leaves maintenance
+ * to the maintenance identity (maintenanceOwnerSteps), so no backup ever becomes its owner.
  */
 function creationSteps(config: MoverConfig, last: StorageTarget, lastId: string, identity: Identity, options: ConnectOptions): Step[] {
   const { connect, create } = connectCommands(config, last, identity, options);
@@ -269,8 +271,7 @@ function creationSteps(config: MoverConfig, last: StorageTarget, lastId: string,
     missing: { on: 'outcome', step: lastId, is: ['not-initialized'] },
     connectFail: (result) => (/unable to decrypt repository blobcfg blob/i.test(result.rawTail.join('\n')) ? mismatch(result) : connectFailure(last, result)),
   };
-  const steps = last.localPath === undefined ? sharedCreation(c, config.creation) : lockedCreation(c, last.localPath);
-  return [...steps, ...maintenanceOwnerSteps(config)];
+  return last.localPath === undefined ? sharedCreation(c, config.creation) : lockedCreation(c, last.localPath);
 }
 
 function createStep(c: CreationContext, when: Condition): Step {
