@@ -2,7 +2,8 @@
 // `npm run bench`: kopia-mover (A) against the original script's kopia sequence (B,
 // bench/baseline.sh) and the fewest kopia commands for the same work (C, bench/minimal.sh),
 // run in alternation on a filesystem repository and a local MinIO. See docs/performance.md.
-// `npm run bench -- --load` runs the many-tenants load benchmark instead (bench/load.mjs).
+// `npm run bench -- --load` runs the many-tenants load benchmark instead (bench/load.mjs), and
+// `npm run bench -- --first-backup` the first backup of a new repository (bench/first-backup.mjs).
 import { spawnSync } from 'node:child_process';
 import { accessSync, constants, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -119,7 +120,7 @@ function preflight(options) {
 // ---------------------------------------------------------------------------
 // Backends: where a named repository lives, for kopia-mover (env) and for kopia (args).
 
-function filesystemBackend(root) {
+export function filesystemBackend(root) {
   return {
     name: 'filesystem',
     credentials: {},
@@ -134,7 +135,7 @@ function filesystemBackend(root) {
   };
 }
 
-function s3Backend(server, bucket) {
+export function s3Backend(server, bucket) {
   const credentials = { AWS_ACCESS_KEY_ID: server.accessKey, AWS_SECRET_ACCESS_KEY: server.secretKey };
   return {
     name: 's3',
@@ -153,7 +154,7 @@ function s3Backend(server, bucket) {
 // ---------------------------------------------------------------------------
 // Untimed kopia calls that prepare repositories.
 
-function kopiaEnv(ctx, backend) {
+export function kopiaEnv(ctx, backend) {
   return {
     PATH: process.env.PATH,
     HOME: ctx.home,
@@ -566,9 +567,10 @@ async function main() {
 }
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  // `--load`: the many-tenants load benchmark (bench/load.mjs), with its own flags.
+  // `--load` and `--first-backup`: benchmarks of their own (bench/load.mjs, bench/first-backup.mjs), with their own flags.
   const argv = process.argv.slice(2);
-  const run = argv.includes('--load') ? import('./load.mjs').then((m) => m.main(argv)) : main();
+  const own = argv.includes('--load') ? './load.mjs' : argv.includes('--first-backup') ? './first-backup.mjs' : undefined;
+  const run = own ? import(own).then((m) => m.main(argv)) : main();
   run.catch((err) => {
     process.stderr.write(`bench: ${err instanceof Error ? err.message : String(err)}\n`);
     process.exitCode = 1;

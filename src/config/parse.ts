@@ -374,7 +374,14 @@ export function parseConfig(envMap: EnvMap, options: ParseOptions) {
     debugMover: values.DEBUG_MOVER === '1' || values.DEBUG_MOVER?.toLowerCase() === 'true',
     /** PRIVILEGED_MOVER=1: the controller runs the mover as root with CHOWN/FOWNER, so owners can be restored. */
     privilegedMover: values.PRIVILEGED_MOVER ?? false,
-    /** First creation of a repository that other movers may be creating at the same moment. */
+    /**
+     * First creation of a repository that other movers may be creating at the same moment, on
+     * storage without a creation lock (every backend but filesystem; docs/creation-race.md). The
+     * pause spreads the movers' second look over about twice what a create takes when 8 run at once
+     * on 2 CPUs (a median of 0.7-1 s, `npm run bench -- --first-backup`), so most find the first creator's
+     * repository. The settle time must outlast any other creator's check-to-write window: at most
+     * 2.1 s measured with 8 creators on a loaded machine (docs/performance.md), so 3 s.
+     */
     creation: {
       jitterMs: (values.KOPIA_MOVER_CREATE_JITTER_SECONDS ?? 2) * 1000,
       settleMs: (values.KOPIA_MOVER_CREATE_SETTLE_SECONDS ?? 3) * 1000,

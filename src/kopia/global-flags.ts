@@ -32,10 +32,14 @@ export function savedConfigFile(config: KopiaSettings): string | undefined {
   return config.privateConnection ? undefined : join(config.cacheDir, 'kopia.config');
 }
 
-/** Flags every kopia process gets. */
+/**
+ * Flags every kopia process gets. `--no-auto-maintenance` (a hidden kopia flag): without it every
+ * writing command of the maintenance owner (`snapshot create`, `policy set`) also runs the
+ * maintenance that is due. Maintenance runs only in its own job, by its explicit `maintenance run`.
+ */
 export function globalFlags(config: KopiaSettings, paths: KopiaPaths): string[] {
   const log = config.kopiaLogging;
-  const flags = [`--config-file=${paths.configFile}`, `--log-dir=${paths.logDir}`];
+  const flags = [`--config-file=${paths.configFile}`, `--log-dir=${paths.logDir}`, '--no-auto-maintenance'];
   if (log.level) flags.push(`--log-level=${log.level}`);
   if (log.fileLevel) flags.push(`--file-log-level=${log.fileLevel}`);
   return flags;

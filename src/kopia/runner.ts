@@ -54,6 +54,11 @@ export interface RunOptions {
    * file name that is not UTF-8 then matches only the very same bytes.
    */
   onStdoutRawLine?: (line: Buffer) => void;
+  /**
+   * A non-zero exit the caller expected (a connect that finds no repository yet): returns the info
+   * line to log in place of the warning, or undefined when this exit was not expected.
+   */
+  expected?: (result: KopiaResult) => string | undefined;
 }
 
 /** Splits a byte stream on 0x0A alone, holding at most the one partial line, never decoding it. */
@@ -229,10 +234,14 @@ export class KopiaRunner {
       });
     }
     const exitCode = result.exitCode ?? 128;
+    const outcome: KopiaResult = { exitCode, stdout, tail, rawTail, signal: result.signal ?? undefined };
     if (exitCode !== 0) {
-      output.log.warn({ kopia: command.args.slice(0, 2).join(' '), exitCode }, `${command.purpose}: kopia ended with exit code ${exitCode}`);
+      const fields = { kopia: command.args.slice(0, 2).join(' '), exitCode };
+      const expected = options.expected?.(outcome);
+      if (expected !== undefined) output.log.info(fields, expected);
+      else output.log.warn(fields, `${command.purpose}: kopia ended with exit code ${exitCode}`);
     }
-    return { exitCode, stdout, tail, rawTail, signal: result.signal ?? undefined };
+    return outcome;
   }
 
   /** Settles once no kopia process of this runner is running (a stopped one has ended). */

@@ -1,4 +1,4 @@
-import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { StorageTarget } from '../backends/types.js';
 import { storageCandidates } from '../config/candidates.js';
@@ -7,7 +7,7 @@ import type { Identity } from '../config/types.js';
 import { RepositoryError } from '../errors.js';
 import type { Facts, SavedConnection } from '../facts.js';
 import type { KopiaCommand } from '../kopia/command.js';
-import { wrongPassword } from '../kopia/errors.js';
+import { repositoryMissing, wrongPassword } from '../kopia/errors.js';
 import { classifyKopiaOutput } from '../kopia/failures.js';
 import { savedConfigFile } from '../kopia/global-flags.js';
 import type { KopiaResult } from '../kopia/runner.js';
@@ -125,12 +125,8 @@ function connectFailure(storage: StorageTarget, result: KopiaResult | undefined)
  * kopia's create checks that the location is empty, spends a key derivation's time (up to seconds
  * under load), then writes kopia.blobcfg and kopia.repository unconditionally: two creators that
  * both checked before either wrote overwrite each other, what one of them wrote under its own key
- * is lost, and a pair left from two creators opens for nobody. So: a random pause and a second
- * look (most movers now find the first creator's repository); create only the format blobs
- * (--create-only); a create that finds data there lost the race and connects instead; connecting
- * retries while blobs are half-written; and after a settle time longer than a create takes, every
- * mover that took part connects afresh, without its cached format blobs, so it writes only into
- * the repository that stands.
+ * is lost, and a pair left from two creators opens for nobody. How a first creation stays safe is
+ * in creationSteps and docs/creation-race.md.
  */
 export function connectSteps(config: MoverConfig, facts: Facts, identity: Identity, mode: ConnectMode, options: ConnectOptions = {}): Step[] {
   const candidates = storageCandidates(config);
@@ -175,95 +171,247 @@ export function connectSteps(config: MoverConfig, facts: Facts, identity: Identi
       command: connectCommands(config, storage, identity, options).connect,
       when: i === 0 ? undefined : { on: 'outcome', step: ids[i - 1]!, is: ['not-initialized', 'creation-in-flight', 'create-lost', 'failed'] },
       continueOn: ['not-initialized', 'creation-in-flight', 'create-lost', 'failed'],
+      expected: i < candidates.length - 1
+        ? { 'not-initialized': `no repository through ${storage.description}: trying the next source` }
+        : mode === 'connect-or-create' ? { 'not-initialized': 'no repository yet: creating it' } : undefined,
     });
   });
 
   const last = candidates.at(-1)!;
   const lastId = ids.at(-1)!;
   const firstFailure = (state: RunState) => connectFailure(candidates[0]!, state.results.get(ids[0]!));
-  if (mode === 'connect-or-create') {
-    const { connect, create } = connectCommands(config, last, identity, options);
-    const missing: Condition = { on: 'outcome', step: lastId, is: ['not-initialized'] };
-    const { jitterMs, settleMs } = config.creation;
-    const retry = { while: ['not-initialized', 'creation-in-flight', 'create-lost'] as const, forMs: CREATION_WAIT_MS, firstPauseMs: 500 };
-    const mismatch = (result: KopiaResult) =>
-      new RepositoryError(
-        `could not connect to ${last.description}: movers created it at the same moment and its format blobs kopia.repository ` +
-          'and kopia.blobcfg do not belong together; nothing was stored. With no snapshot in it yet, delete both blobs and run again',
-        result.tail.join('\n'),
-      );
-    steps.push(
-      {
-        id: 'creation-pause',
-        kind: 'internal',
-        describe: `wait a random 0-${jitterMs / 1000} s: other movers may be creating the same repository`,
-        when: missing,
-        run: () => sleep(Math.random() * jitterMs),
-      },
-      {
-        id: 'connect-again',
-        kind: 'kopia',
-        command: connect,
-        when: missing,
-        continueOn: ['not-initialized', 'creation-in-flight'],
-        fail: (result) => connectFailure(last, result),
-      },
-      {
-        id: 'create',
-        kind: 'kopia',
-        command: create,
-        when: { on: 'outcome', step: 'connect-again', is: ['not-initialized'] },
-        continueOn: ['create-lost'],
-        after: (_result, state) => {
-          state.flags.add('created');
-        },
-        fail: (result) => new RepositoryError(`could not create ${last.description}`, result.tail.join('\n')),
-      },
-      {
-        id: 'connect-created',
-        kind: 'kopia',
-        command: connect,
-        when: { on: 'outcome', step: 'connect-again', is: ['not-initialized', 'creation-in-flight'] },
-        retry,
-        fail: (result) => (/unable to decrypt repository blobcfg blob/i.test(result.rawTail.join('\n')) ? mismatch(result) : connectFailure(last, result)),
-      },
-      {
-        id: 'creation-settle',
-        kind: 'internal',
-        describe: `wait ${settleMs / 1000} s for any other creator, then forget the cached format blobs`,
-        when: missing,
-        run: async (state) => {
-          await sleep(settleMs);
-          for (const name of ['kopia.repository', 'kopia.blobcfg']) rmSync(join(state.ctx.config.cacheDir, name), { force: true });
-        },
-      },
-      {
-        id: 'connect-fresh',
-        kind: 'kopia',
-        command: connect,
-        when: missing,
-        retry,
-        after: (_result, state) => {
-          const created = state.flags.has('created');
-          state.ctx.output.log.info({ created }, created ? 'repository created and verified by a fresh connect' : 'connected to the repository another mover created');
-        },
-        fail: (result) => (/unable to decrypt repository blobcfg blob/i.test(result.rawTail.join('\n')) ? mismatch(result) : connectFailure(last, result)),
-      },
-    );
-  }
+  if (mode === 'connect-or-create') steps.push(...creationSteps(config, last, lastId, identity, options));
   steps.push({
     id: 'connected',
     kind: 'internal',
     describe: 'remove the storage secrets kopia wrote into kopia.config; fail with the first source\'s reason if none connected',
     run: (state) => {
-      const ok = [...ids, 'connect-fresh'].some((id) => state.outcomes.get(id) === 'ok');
+      const ok = [...ids, 'connect-created', 'connect-fresh'].some((id) => state.outcomes.get(id) === 'ok');
       if (!ok) throw firstFailure(state);
       // A new repository has none of the policies this cache remembers applying.
       if (state.flags.has('created')) forgetApplied(state.ctx.config);
       connected(state);
     },
   });
+  // After `connected`: the storage secrets are off the cache volume before one more process runs.
+  if (mode === 'connect-or-create') steps.push(...maintenanceOwnerSteps(config));
   return steps;
+}
+
+/** Flags of a filesystem repository's creation: whether this mover holds the creation lock. */
+const SOLE: Condition = { on: 'flag', name: 'sole-creator', describe: 'this mover holds the creation lock' };
+const ELSEWHERE: Condition = { on: 'flag', name: 'creator-elsewhere', describe: 'another mover holds the creation lock' };
+
+/** The file whose exclusive creation makes a mover the only creator of a filesystem repository. */
+export const CREATION_LOCK = '.kopia-mover-creating';
+
+/**
+ * Takes the creation lock of a filesystem repository: an exclusive create of a file in its
+ * directory, which exactly one mover wins, on local disks and NFS alike (kopia lists only its own
+ * `.f` blobs, so the file is not data to kopia). The winner is the only mover that creates, so it
+ * needs neither the pause nor the settle time; the others only connect, once its blobs are there.
+ */
+function takeCreationLock(dir: string, state: RunState): void {
+  try {
+    mkdirSync(dir, { mode: 0o700 });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw lockError(dir, error);
+  }
+  try {
+    closeSync(openSync(join(dir, CREATION_LOCK), 'wx', 0o600));
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw lockError(dir, error);
+    state.flags.add('creator-elsewhere');
+    state.ctx.output.log.info({ lock: join(dir, CREATION_LOCK) }, 'another mover is creating the repository: waiting for it');
+    return;
+  }
+  state.flags.add('sole-creator');
+}
+
+function lockError(dir: string, error: unknown): RepositoryError {
+  const code = (error as NodeJS.ErrnoException).code ?? String(error);
+  return new RepositoryError(`could not create ${join(dir, CREATION_LOCK)} to create the repository there (${code})`);
+}
+
+/** Gives the lock back once the create is over, so a later mover's create finds the blobs. */
+function releaseCreationLock(storage: StorageTarget, state: RunState): void {
+  if (state.flags.has('sole-creator') && storage.localPath !== undefined) rmSync(join(storage.localPath, CREATION_LOCK), { force: true });
+}
+
+interface CreationContext {
+  storage: StorageTarget;
+  connect: KopiaCommand;
+  create: KopiaCommand;
+  /** The last source's connect found no repository. */
+  missing: Condition;
+  connectFail: (result: KopiaResult) => RepositoryError;
+}
+
+const WAITING = 'the repository is still being created: trying again';
+const RETRY = { while: ['not-initialized', 'creation-in-flight', 'create-lost'] as const, forMs: CREATION_WAIT_MS, firstPauseMs: 500 };
+
+/**
+ * The steps of a first creation, after the last source's connect found no repository. A
+ * filesystem repository has a creation lock that picks its one creator; any other storage takes
+ * the shared protocol (sharedCreation). Either way, once connected the creator leaves maintenance
+ * to the maintenance identity (maintenanceOwnerSteps), so no backup ever becomes its owner.
+ */
+function creationSteps(config: MoverConfig, last: StorageTarget, lastId: string, identity: Identity, options: ConnectOptions): Step[] {
+  const { connect, create } = connectCommands(config, last, identity, options);
+  const mismatch = (result: KopiaResult) =>
+    new RepositoryError(
+      `could not connect to ${last.description}: movers created it at the same moment and its format blobs kopia.repository ` +
+        'and kopia.blobcfg do not belong together; nothing was stored. With no snapshot in it yet, delete both blobs and run again',
+      result.tail.join('\n'),
+    );
+  const c: CreationContext = {
+    storage: last,
+    connect,
+    create,
+    missing: { on: 'outcome', step: lastId, is: ['not-initialized'] },
+    connectFail: (result) => (/unable to decrypt repository blobcfg blob/i.test(result.rawTail.join('\n')) ? mismatch(result) : connectFailure(last, result)),
+  };
+  return last.localPath === undefined ? sharedCreation(c, config.creation) : lockedCreation(c, last.localPath);
+}
+
+function createStep(c: CreationContext, when: Condition): Step {
+  return {
+    id: 'create',
+    kind: 'kopia',
+    command: c.create,
+    when,
+    continueOn: ['create-lost'],
+    expected: { 'create-lost': 'another mover created the repository first: connecting to it' },
+    after: (_result, state) => {
+      state.flags.add('created');
+    },
+    fail: (result, state) => {
+      releaseCreationLock(c.storage, state);
+      return new RepositoryError(`could not create ${c.storage.description}`, result.tail.join('\n'));
+    },
+  };
+}
+
+function connectFreshStep(c: CreationContext, when: Condition): Step {
+  return {
+    id: 'connect-fresh',
+    kind: 'kopia',
+    command: c.connect,
+    when,
+    retry: RETRY,
+    expected: { 'not-initialized': WAITING, 'creation-in-flight': WAITING },
+    after: (_result, state) => {
+      const created = state.flags.has('created');
+      state.ctx.output.log.info({ created }, created ? 'repository created and verified by a fresh connect' : 'connected to the repository another mover created');
+    },
+    fail: c.connectFail,
+  };
+}
+
+/**
+ * A filesystem repository: the mover that wins the creation lock creates and connects; a mover
+ * that finds it taken never creates, it connects (retrying) once the holder's blobs are there.
+ * With one creator nobody's blobs are overwritten, so nobody pauses or settles.
+ */
+function lockedCreation(c: CreationContext, dir: string): Step[] {
+  const lockFile = join(dir, CREATION_LOCK);
+  return [
+    { id: 'creation-lock', kind: 'internal', describe: `take the creation lock ${lockFile}`, when: c.missing, run: (state) => takeCreationLock(dir, state) },
+    createStep(c, SOLE),
+    { id: 'creation-unlock', kind: 'internal', describe: `remove the creation lock ${lockFile}`, when: SOLE, run: (state) => releaseCreationLock(c.storage, state) },
+    {
+      id: 'connect-created',
+      kind: 'kopia',
+      command: c.connect,
+      when: { on: 'any', of: [ELSEWHERE, { on: 'outcome', step: 'create', is: ['create-lost'] }] },
+      retry: RETRY,
+      expected: { 'not-initialized': WAITING, 'creation-in-flight': WAITING },
+      after: (_result, state) => {
+        state.ctx.output.log.info({ created: false }, 'connected to the repository another mover created');
+      },
+      fail: (result) =>
+        repositoryMissing(result.rawTail)
+          ? new RepositoryError(
+              `no repository appeared within ${CREATION_WAIT_MS / 1000} s while another mover held the creation lock ${lockFile}; ` +
+                'remove the lock if no mover is creating the repository',
+              result.tail.join('\n'),
+            )
+          : c.connectFail(result),
+    },
+    connectFreshStep(c, { on: 'all', of: [SOLE, CREATED] }),
+  ];
+}
+
+/**
+ * Any other storage, where every mover that found no repository takes part: a random pause and a
+ * second look (most movers now find the first creator's repository); create only the format
+ * blobs (--create-only); a create that finds data there lost the race and connects instead;
+ * connecting retries while blobs are half-written; and after the settle time every mover that
+ * took part connects afresh, without its cached format blobs, so it writes only into the
+ * repository that stands.
+ */
+function sharedCreation(c: CreationContext, { jitterMs, settleMs }: MoverConfig['creation']): Step[] {
+  return [
+    { id: 'creation-pause', kind: 'internal', describe: `wait a random 0-${jitterMs / 1000} s: other movers may be creating the same repository`, when: c.missing, run: () => sleep(Math.random() * jitterMs) },
+    {
+      id: 'connect-again',
+      kind: 'kopia',
+      command: c.connect,
+      when: c.missing,
+      continueOn: ['not-initialized', 'creation-in-flight'],
+      expected: { 'not-initialized': 'still no repository: creating it', 'creation-in-flight': 'another mover is creating the repository: waiting for it' },
+      fail: c.connectFail,
+    },
+    createStep(c, { on: 'outcome', step: 'connect-again', is: ['not-initialized'] }),
+    {
+      id: 'connect-created',
+      kind: 'kopia',
+      command: c.connect,
+      when: { on: 'any', of: [{ on: 'outcome', step: 'connect-again', is: ['creation-in-flight'] }, { on: 'outcome', step: 'create', is: ['create-lost'] }] },
+      retry: RETRY,
+      expected: { 'not-initialized': WAITING, 'creation-in-flight': WAITING },
+      fail: c.connectFail,
+    },
+    {
+      id: 'creation-settle',
+      kind: 'internal',
+      describe: `wait ${settleMs / 1000} s for any other creator, then forget the cached format blobs`,
+      when: c.missing,
+      run: async (state) => {
+        await sleep(settleMs);
+        for (const name of ['kopia.repository', 'kopia.blobcfg']) rmSync(join(state.ctx.config.cacheDir, name), { force: true });
+      },
+    },
+    connectFreshStep(c, c.missing),
+  ];
+}
+
+/** The creator hands maintenance to the maintenance identity; a failure leaves it to the job's claim. */
+function maintenanceOwnerSteps(config: MoverConfig): Step[] {
+  const owner = `${config.maintenanceIdentity.username}@${config.maintenanceIdentity.hostname}`;
+  return [
+    {
+      id: 'maintenance-owner',
+      kind: 'kopia',
+      command: { args: ['maintenance', 'set', `--owner=${owner}`], purpose: `leave maintenance of the new repository to ${owner}` },
+      when: CREATED,
+      continueOn: ['failed'],
+      after: (_result, state) => {
+        state.ctx.output.log.info({ owner }, `maintenance is left to ${owner}`);
+      },
+    },
+    {
+      id: 'maintenance-owner-result',
+      kind: 'internal',
+      describe: 'a failed hand-over of maintenance is a warning: the maintenance job claims it on its first run',
+      when: { on: 'outcome', step: 'maintenance-owner', is: ['failed'] },
+      run: (state) => {
+        const warning = `maintenance of the new repository could not be left to ${owner}; the maintenance job claims it on its first run`;
+        state.ctx.output.log.warn(warning);
+        state.ctx.summary.warnings.push(warning);
+      },
+    },
+  ];
 }
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));

@@ -42,26 +42,22 @@ function defaultFailure(step: KopiaStep, result: KopiaResult): Error {
 async function runKopiaStep(step: KopiaStep, state: RunState): Promise<void> {
   const { ctx } = state;
   const command = { ...step.command, args: resolveArgs(step.command.args, state.values) };
-  const options = step.stream?.(state) ?? {};
-  let result = await runKopia(ctx, command, options);
+  // An outcome the step expects, or a failure it tolerates, is logged as info in kopia's warning's place.
+  const expected = (r: KopiaResult) => step.expected?.[outcomeOf(r)] ?? step.tolerate?.(r);
+  const options = () => ({ ...step.stream?.(state), expected });
+  let result = await runKopia(ctx, command, options());
   let outcome = outcomeOf(result);
   if (step.retry) {
     const deadline = Date.now() + step.retry.forMs;
     for (let pause = step.retry.firstPauseMs; step.retry.while.includes(outcome) && Date.now() + pause <= deadline; pause = Math.min(pause * 2, 8000)) {
       // Jittered, so movers that wait for the same thing do not ask again in step.
       await sleep(pause / 2 + (Math.random() * pause) / 2);
-      result = await runKopia(ctx, command, step.stream?.(state) ?? {});
+      result = await runKopia(ctx, command, options());
       outcome = outcomeOf(result);
     }
   }
   state.results.set(step.id, result);
-  if (outcome !== 'ok') {
-    const harmless = step.tolerate?.(result);
-    if (harmless !== undefined) {
-      ctx.output.log.info({ kopia: command.args.slice(0, 2).join(' '), exitCode: result.exitCode }, harmless);
-      outcome = 'ok';
-    }
-  }
+  if (outcome !== 'ok' && step.tolerate?.(result) !== undefined) outcome = 'ok';
   state.outcomes.set(step.id, outcome);
   if (outcome === 'ok') {
     try {

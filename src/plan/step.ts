@@ -52,6 +52,11 @@ export interface KopiaStep extends StepBase {
   continueOn?: readonly Outcome[];
   /** Run again, with growing pauses, while the outcome is one of these, for at most `forMs`. */
   retry?: { while: readonly Outcome[]; forMs: number; firstPauseMs: number };
+  /**
+   * Outcomes other than `ok` that this step expects, each with the info line the run logs for it
+   * in place of kopia's exit-code warning (a first connect that finds no repository yet).
+   */
+  expected?: Partial<Record<Outcome, string>>;
   /** A failure known to be harmless: returns what to log, or undefined when it is not one. */
   tolerate?: (result: KopiaResult) => string | undefined;
   /** Where stdout goes when it must not be held whole. */

@@ -50,18 +50,20 @@ describe('plan', () => {
     expect(result.kopiaCalls).toEqual([]);
     assertNoSecrets(result, [s.password]);
     const commands = result.plainLines.filter((l) => /^\d+\. /.test(l));
-    // A new repository: connect, and only if that finds none, the creation steps, then the rest.
+    // A new repository: connect, and only if that finds none, the creation steps (a filesystem
+    // repository's: create, connect when another mover created it, connect, hand over maintenance), then the rest.
     expect(commands.map((l) => l.split(' ').slice(2, 4).join(' '))).toEqual([
-      'repository connect',
       'repository connect',
       'repository create',
       'repository connect',
       'repository connect',
+      'maintenance set',
       'policy import',
       'snapshot create',
     ]);
-    expect(commands.slice(1, 5).every((l) => l.includes('# only if connect found no repository') || l.includes('# only if connect-again'))).toBe(true);
-    expect(commands[2]).toContain('--create-only');
+    expect(commands.slice(1, 5).every((l) => l.includes('   # only if '))).toBe(true);
+    expect(commands[1]).toContain('--create-only');
+    expect(commands[1]).toContain('# only if this mover holds the creation lock');
     expect(commands[0]).not.toContain('# only if');
     expect(commands[6]).toContain(s.data);
     expect(execFileSync(realKopia, ['--version'], { encoding: 'utf8' })).toContain('0.22.3');

@@ -2,7 +2,7 @@
 import { chmodSync, chownSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { assertNoSecrets, ensureTestUser, kopiaJson, runMover, scenario, seededScenario } from '../support/mover.js';
+import { assertNoSecrets, ensureTestUser, kopiaJson, kopiaText, runMover, scenario, seededScenario } from '../support/mover.js';
 
 interface MaintenanceInfo {
   owner: string;
@@ -46,7 +46,9 @@ describe('maintenance', () => {
     const s = seededScenario('maint');
     const backup = await runMover(['backup'], { ...s.env, DATA_DIR: s.data });
     expect(backup.exitCode, backup.stdout).toBe(0);
-    // The repository's creator owns maintenance until someone claims it.
+    // The first backup left maintenance to maintenance@volsync; a client that made itself the owner
+    // (as kopia's own `repository create` does for its creator) keeps it until someone claims it.
+    kopiaText(s.cache, s.password, ['maintenance', 'set', '--owner=maint@ns1']);
     expect(kopiaJson<MaintenanceInfo>(s.cache, s.password, ['maintenance', 'info']).owner).toBe('maint@ns1');
 
     const cache = join(s.root, 'maintenance-cache');
@@ -81,6 +83,10 @@ describe('maintenance failures', () => {
     const s = ownedByTestUser('claim-fails');
     const backup = await runMover(['backup'], { ...s.env, DATA_DIR: s.data }, { asUser: 'kmtest' });
     expect(backup.exitCode, backup.stdout).toBe(0);
+    // Another client owns maintenance (the first backup left it to maintenance@volsync).
+    kopiaText(s.cache, s.password, ['maintenance', 'set', '--owner=claim-fails@ns1']);
+    const user = ensureTestUser();
+    chownTree(s.root, user.uid, user.gid);
     makeReadOnly(s.repo);
     const result = await runMover(['maintenance'], { ...s.env, KOPIA_CACHE_DIR: join(s.root, 'mcache') }, { asUser: 'kmtest' });
     expect(result.exitCode, result.stdout).toBe(5);

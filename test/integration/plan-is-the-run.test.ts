@@ -4,7 +4,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { runMover, scenario, type MoverResult } from '../support/mover.js';
+import { kopiaText, runMover, scenario, type MoverResult } from '../support/mover.js';
 
 /** The words of a line formatArgv printed: single-quoted words may hold spaces and escaped quotes. */
 function words(line: string): string[] {
@@ -147,6 +147,8 @@ describe('the plan is the run', () => {
   it('maintenance, claiming ownership', async () => {
     const s = setup('planmaint');
     expect((await runMover(['backup'], { ...s.env, DATA_DIR: s.data })).exitCode).toBe(0);
+    // The first backup left maintenance to maintenance@volsync: another client owns it now.
+    kopiaText(s.cache, s.password, ['maintenance', 'set', '--owner=planmaint@ns1']);
     const env = { ...s.env, KOPIA_CACHE_DIR: join(s.root, 'maintenance-cache') };
     const plan = await runMover(['plan', '--operation', 'maintenance'], env);
     expect(plan.exitCode, plan.stdout).toBe(0);
