@@ -62,7 +62,7 @@ describe('file deletion never removes what is not restore output', () => {
     expect(restore.exitCode, restore.stdout).toBe(2);
     expect(restore.kopiaCalls).toEqual([]);
     const reason = summaryValue(restore, 'FAILURE_REASON') ?? '';
-    expect(reason).toContain('DATA_DIR');
+    expect(reason).toContain('--data-dir');
     expect(reason).toContain(home);
     expect(fingerprint(home)).toEqual(before);
   });
