@@ -158,7 +158,8 @@ export interface Plan {
   steps: Step[];
 }
 
-export function holds(condition: Condition, state: RunState): boolean {
+/** Whether a condition holds, from the outcomes so far and what the plan has found. */
+export function holds(condition: Condition, state: Pick<RunState, 'outcomes' | 'found'>): boolean {
   switch (condition.on) {
     case 'outcome': {
       const outcome = state.outcomes.get(condition.step);
