@@ -269,15 +269,21 @@ export function settingsSteps(config: MoverConfig, facts: Facts, path?: PathPoli
     kind: 'internal',
     describe: 'print "Policy configuration summary: N applied, M failed"',
     run: (state) => {
-      summarizeSettings(state, changes);
+      const outcome = countSettings(state, changes);
       if (changes.every((c) => (state.results.get(c.name)?.exitCode ?? 0) === 0)) recordInputs(state, settings, facts.applied.inputs, path !== undefined);
+      // The controller's line counts what is in effect; what this run sent is in the log and the summary.
+      const { output } = state.ctx;
+      const unchanged = outcome.unchanged ?? 0;
+      output.line(`Policy configuration summary: ${outcome.applied + unchanged} applied, ${outcome.failed} failed`);
+      const log = outcome.failed > 0 ? output.log.warn.bind(output.log) : output.log.info.bind(output.log);
+      log({ failures: outcome.failures, unchanged }, `policy: ${outcome.applied} applied, ${outcome.failed} failed, ${unchanged} unchanged since the last run`);
     },
   });
   return steps;
 }
 
-/** Counts what the settings steps came to into the policy outcome, and prints the line the controller reads. */
-function summarizeSettings(state: RunState, changes: readonly SettingsChange[]): void {
+/** Counts what the settings steps came to into the policy outcome the policy inputs began. */
+function countSettings(state: RunState, changes: readonly SettingsChange[]): PolicyOutcome {
   const { output } = state.ctx;
   const outcome = required(state, 'policy');
   for (const change of changes) {
@@ -293,11 +299,7 @@ function summarizeSettings(state: RunState, changes: readonly SettingsChange[]):
       outcome.failures.push(`${change.command.purpose}: ${reason}`);
     }
   }
-  // The controller's line counts what is in effect; what this run sent is in the log and the summary.
-  const unchanged = outcome.unchanged ?? 0;
-  output.line(`Policy configuration summary: ${outcome.applied + unchanged} applied, ${outcome.failed} failed`);
-  const log = outcome.failed > 0 ? output.log.warn.bind(output.log) : output.log.info.bind(output.log);
-  log({ failures: outcome.failures, unchanged }, `policy: ${outcome.applied} applied, ${outcome.failed} failed, ${unchanged} unchanged since the last run`);
+  return outcome;
 }
 
 /**
