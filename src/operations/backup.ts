@@ -9,7 +9,7 @@ import type { Plan, RunState, Step } from '../plan/step.js';
 import { checkedMainCommand, warningsStep } from './common.js';
 import { connectSteps } from './connect.js';
 import { runHook } from './hooks.js';
-import { actionsEnabled as kopiaActionsEnabled, RETENTION_LOWERED, settingsSteps, settingsWarnings } from './settings.js';
+import { actionsEnabled as kopiaActionsEnabled, settingsSteps, settingsWarnings } from './settings.js';
 import { farLess, measureTree } from './source-size.js';
 import {
   comparedFigures,
@@ -99,7 +99,7 @@ function snapshotFailure(dataDir: string, result: KopiaResult, purpose: string):
 async function snapshotTaken(config: BackupConfig, dataDir: string, previous: PreviousSnapshot | undefined, result: KopiaResult, state: RunState): Promise<void> {
   const { output, summary, paths } = state.ctx;
   const manifest = parseManifest(result.stdout, result.tail.join('\n'));
-  state.values.set('snapshot', manifest.id);
+  state.found.snapshot = manifest.id;
   const summ = manifest.rootEntry.summ;
   // The manifest counts only fatal errors; errors the policy ignores appear in kopia's output alone.
   const ignored = Number(/Ignored (\d+) error\(s\)/.exec(result.tail.join('\n'))?.[1] ?? 0);
@@ -121,11 +121,11 @@ async function snapshotTaken(config: BackupConfig, dataDir: string, previous: Pr
     output.log.info({ expired }, note);
     summary.notes.push(note);
   }
-  const lowered = state.values.get(RETENTION_LOWERED);
+  const lowered = state.found.retentionLowered;
   if (lowered !== undefined) {
     // Said even when nothing expired yet: the next backups will expire what the old values kept.
     const count = expired ?? 0;
-    summary.warnings.push(`this backup expired ${count} snapshot${count === 1 ? '' : 's'} after retention was lowered (${lowered}) for ${pathTarget(config)}`);
+    summary.warnings.push(`this backup expired ${count} snapshot${count === 1 ? '' : 's'} after retention was lowered (${lowered.join(', ')}) for ${pathTarget(config)}`);
   }
   if (summ.numFailed > 0) {
     summary.warnings.push(`kopia could not read ${summ.numFailed} entries; they are missing from snapshot ${manifest.id}`);
@@ -149,9 +149,6 @@ async function snapshotTaken(config: BackupConfig, dataDir: string, previous: Pr
   }
 }
 
-const NEW_ROOT = 'new-snapshot-root';
-const COMPARE = 'compare-with-previous';
-
 /**
  * kopia counts the files it read again, new and changed alike; when the counts alone cannot tell
  * them apart, the compare step diffs the new root with the previous snapshot this cache took (a
@@ -161,30 +158,30 @@ function comparePrevious(config: BackupConfig, manifest: SnapshotManifest, previ
   recordApplied(config, lastSnapshotRecord(config.sourcePath), snapshotRecord(manifest));
   const root = manifest.rootEntry.obj;
   if (previous === undefined || previous.root === root || state.ctx.summary.snapshot?.newOrChangedFiles === undefined) return;
-  state.values.set(NEW_ROOT, root);
-  state.flags.add(COMPARE);
+  state.found.compareRoot = root;
 }
 
 /** `kopia diff` of the previous and the new root, counted line by line; a failure leaves the figures as kopia gave them. */
 function compareStep(config: BackupConfig, previous: PreviousSnapshot): Step {
-  const changes: FileChanges = { added: 0, changed: 0 };
   return {
     id: 'compare',
     kind: 'kopia',
-    when: { on: 'flag', name: COMPARE, describe: 'kopia read files again and their count cannot tell new from changed' },
+    when: { on: 'flag', flag: 'compareRoot', describe: 'kopia read files again and their count cannot tell new from changed' },
     command: {
-      args: ['diff', previous.root, { ref: NEW_ROOT, shown: '<new snapshot root>' }],
+      args: ['diff', previous.root, { ref: 'compareRoot', shown: '<new snapshot root>' }],
       purpose: `count the new and changed files of ${pathTarget(config)} since this cache's previous snapshot`,
     },
     stream: () => {
-      Object.assign(changes, { added: 0, changed: 0 });
-      return { onStdoutLine: (line) => countDiffLine(line, changes) };
+      const changes: FileChanges = { added: 0, changed: 0 };
+      return {
+        options: { onStdoutLine: (line) => countDiffLine(line, changes) },
+        finish: (_result, state) => {
+          const snapshot = state.ctx.summary.snapshot;
+          if (snapshot) Object.assign(snapshot, comparedFigures(snapshot.files, changes));
+        },
+      };
     },
     continueOn: ['failed', 'not-initialized'],
-    after: (_result, state) => {
-      const snapshot = state.ctx.summary.snapshot;
-      if (snapshot) Object.assign(snapshot, comparedFigures(snapshot.files, changes));
-    },
   };
 }
 
@@ -257,7 +254,7 @@ export function planBackup(config: BackupConfig, facts: Facts): Plan {
       run: async (state) => {
         const hook = await runHook(state.ctx, 'KOPIA_AFTER_SNAPSHOT', after, dataDir, timeoutMs, {
           KOPIA_MOVER_SOURCE: pathTarget(config),
-          KOPIA_MOVER_SNAPSHOT_ID: state.values.get('snapshot') ?? '',
+          KOPIA_MOVER_SNAPSHOT_ID: state.found.snapshot ?? '',
         });
         if (!hook.ok) state.ctx.summary.warnings.push(`${hook.reason} (the snapshot was taken)`);
       },

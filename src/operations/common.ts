@@ -1,6 +1,6 @@
 import { repeatedFlags, type Replacement } from '../config/additional-args.js';
 import { ConfigError } from '../errors.js';
-import type { Step } from '../plan/step.js';
+import type { Step, StepId } from '../plan/step.js';
 
 /**
  * A main command (`snapshot create`, `snapshot restore`) as the plan will give it to kopia: checked
@@ -20,7 +20,7 @@ export function checkedMainCommand(name: string, built: { args: string[]; replac
 }
 
 /** A step that logs warnings the plan found and puts them in the summary. */
-export function warningsStep(id: string, warnings: readonly string[]): Step[] {
+export function warningsStep(id: StepId, warnings: readonly string[]): Step[] {
   if (warnings.length === 0) return [];
   return [
     {

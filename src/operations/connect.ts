@@ -11,7 +11,7 @@ import { repositoryMissing, wrongPassword } from '../kopia/errors.js';
 import { classifyKopiaOutput } from '../kopia/failures.js';
 import { savedConfigFile } from '../kopia/global-flags.js';
 import type { KopiaResult } from '../kopia/runner.js';
-import type { Condition, RunState, Step } from '../plan/step.js';
+import type { Condition, RunState, Step, StepId } from '../plan/step.js';
 import { clearRebuildableCache } from './cache-recovery.js';
 import { forgetApplied } from './state.js';
 
@@ -26,7 +26,7 @@ export interface ConnectOptions {
 }
 
 /** The flag a plan sets once this run created the repository itself. */
-export const CREATED: Condition = { on: 'flag', name: 'created', describe: 'the repository was created in this run' };
+export const CREATED: Condition = { on: 'flag', flag: 'created', describe: 'the repository was created in this run' };
 
 /** How long movers keep connecting while another mover's create is half-written. */
 const CREATION_WAIT_MS = 60_000;
@@ -163,7 +163,7 @@ export function connectSteps(config: MoverConfig, facts: Facts, identity: Identi
     return steps;
   }
 
-  const ids = candidates.map((_, i) => (i === 0 ? 'connect' : `connect-${i + 1}`));
+  const ids = candidates.map((_, i): StepId => (i === 0 ? 'connect' : `connect-${i + 1}`));
   candidates.forEach((storage, i) => {
     steps.push({
       id: ids[i]!,
@@ -186,10 +186,10 @@ export function connectSteps(config: MoverConfig, facts: Facts, identity: Identi
     kind: 'internal',
     describe: 'remove the storage secrets kopia wrote into kopia.config; fail with the first source\'s reason if none connected',
     run: (state) => {
-      const ok = [...ids, 'connect-created', 'connect-fresh'].some((id) => state.outcomes.get(id) === 'ok');
-      if (!ok) throw firstFailure(state);
+      const connects: StepId[] = [...ids, 'connect-created', 'connect-fresh'];
+      if (!connects.some((id) => state.outcomes.get(id) === 'ok')) throw firstFailure(state);
       // A new repository has none of the policies this cache remembers applying.
-      if (state.flags.has('created')) forgetApplied(state.ctx.config);
+      if (state.found.created) forgetApplied(state.ctx.config);
       connected(state);
     },
   });
@@ -199,8 +199,8 @@ export function connectSteps(config: MoverConfig, facts: Facts, identity: Identi
 }
 
 /** Flags of a filesystem repository's creation: whether this mover holds the creation lock. */
-const SOLE: Condition = { on: 'flag', name: 'sole-creator', describe: 'this mover holds the creation lock' };
-const ELSEWHERE: Condition = { on: 'flag', name: 'creator-elsewhere', describe: 'another mover holds the creation lock' };
+const SOLE: Condition = { on: 'flag', flag: 'creationLockHeld', describe: 'this mover holds the creation lock' };
+const ELSEWHERE: Condition = { on: 'flag', flag: 'creationLockElsewhere', describe: 'another mover holds the creation lock' };
 
 /** The file whose exclusive creation makes a mover the only creator of a filesystem repository. */
 export const CREATION_LOCK = '.kopia-mover-creating';
@@ -221,11 +221,11 @@ function takeCreationLock(dir: string, state: RunState): void {
     closeSync(openSync(join(dir, CREATION_LOCK), 'wx', 0o600));
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw lockError(dir, error);
-    state.flags.add('creator-elsewhere');
+    state.found.creationLockElsewhere = true;
     state.ctx.output.log.info({ lock: join(dir, CREATION_LOCK) }, 'another mover is creating the repository: waiting for it');
     return;
   }
-  state.flags.add('sole-creator');
+  state.found.creationLockHeld = true;
 }
 
 function lockError(dir: string, error: unknown): RepositoryError {
@@ -235,7 +235,7 @@ function lockError(dir: string, error: unknown): RepositoryError {
 
 /** Gives the lock back once the create is over, so a later mover's create finds the blobs. */
 function releaseCreationLock(storage: StorageTarget, state: RunState): void {
-  if (state.flags.has('sole-creator') && storage.localPath !== undefined) rmSync(join(storage.localPath, CREATION_LOCK), { force: true });
+  if (state.found.creationLockHeld && storage.localPath !== undefined) rmSync(join(storage.localPath, CREATION_LOCK), { force: true });
 }
 
 interface CreationContext {
@@ -256,7 +256,7 @@ const RETRY = { while: ['not-initialized', 'creation-in-flight', 'create-lost'] 
  * the shared protocol (sharedCreation). Either way, once connected the creator leaves maintenance
  * to the maintenance identity (maintenanceOwnerSteps), so no backup ever becomes its owner.
  */
-function creationSteps(config: MoverConfig, last: StorageTarget, lastId: string, identity: Identity, options: ConnectOptions): Step[] {
+function creationSteps(config: MoverConfig, last: StorageTarget, lastId: StepId, identity: Identity, options: ConnectOptions): Step[] {
   const { connect, create } = connectCommands(config, last, identity, options);
   const mismatch = (result: KopiaResult) =>
     new RepositoryError(
@@ -283,7 +283,7 @@ function createStep(c: CreationContext, when: Condition): Step {
     continueOn: ['create-lost'],
     expected: { 'create-lost': 'another mover created the repository first: connecting to it' },
     after: (_result, state) => {
-      state.flags.add('created');
+      state.found.created = true;
     },
     fail: (result, state) => {
       releaseCreationLock(c.storage, state);
@@ -301,7 +301,7 @@ function connectFreshStep(c: CreationContext, when: Condition): Step {
     retry: RETRY,
     expected: { 'not-initialized': WAITING, 'creation-in-flight': WAITING },
     after: (_result, state) => {
-      const created = state.flags.has('created');
+      const created = state.found.created === true;
       state.ctx.output.log.info({ created }, created ? 'repository created and verified by a fresh connect' : 'connected to the repository another mover created');
     },
     fail: c.connectFail,

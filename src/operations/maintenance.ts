@@ -15,7 +15,7 @@ interface MaintenanceInfo {
 
 const CLAIM: Condition = {
   on: 'flag',
-  name: 'claim',
+  flag: 'claim',
   describe: 'another client owns maintenance, nobody does, or quick maintenance is off',
 };
 
@@ -45,9 +45,9 @@ export function planMaintenance(config: MoverConfig, facts: Facts): Plan {
           } catch {
             throw new OperationError('could not read the maintenance info kopia printed', result.tail.join('\n'));
           }
-          state.values.set('previous owner', info.owner || 'nobody');
+          state.found.previousOwner = info.owner || 'nobody';
           state.ctx.output.log.info({ owner: info.owner || '(none)', me }, 'maintenance owner');
-          if (info.owner !== me || info.quick?.enabled !== true) state.flags.add('claim');
+          state.found.claim = info.owner !== me || info.quick?.enabled !== true;
         },
       },
       {
@@ -57,10 +57,10 @@ export function planMaintenance(config: MoverConfig, facts: Facts): Plan {
         when: CLAIM,
         retry: { while: ['failed'], forMs: CLAIM_WAIT_MS, firstPauseMs: 1000 },
         after: (_result, state) => {
-          state.ctx.output.log.info({ previousOwner: state.values.get('previous owner'), owner: me }, 'maintenance ownership claimed');
+          state.ctx.output.log.info({ previousOwner: state.found.previousOwner, owner: me }, 'maintenance ownership claimed');
         },
         fail: (result, state) => {
-          const current = state.values.get('previous owner') ?? 'nobody';
+          const current = state.found.previousOwner ?? 'nobody';
           return new MaintenanceOwnershipError(`could not claim maintenance ownership as ${me}; current owner is ${current}`, current, result.tail.join('\n'));
         },
       },

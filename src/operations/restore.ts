@@ -5,7 +5,7 @@ import type { RestoreConfig } from '../config/parse.js';
 import { ConfigError, OperationError } from '../errors.js';
 import type { Facts } from '../facts.js';
 import { SnapshotListReader } from '../kopia/models/snapshot.js';
-import type { Arg, Placeholder, Plan, RunState, Step } from '../plan/step.js';
+import { required, type Arg, type Placeholder, type Plan, type RunState, type Step } from '../plan/step.js';
 import { checkedMainCommand, warningsStep } from './common.js';
 import { connectSteps } from './connect.js';
 import { confineTarget } from './confine.js';
@@ -27,7 +27,7 @@ import {
 } from './select.js';
 import { settingsSteps } from './settings.js';
 
-const SELECTED: Placeholder = { ref: 'snapshot', shown: '<selected snapshot>' };
+const SELECTED: Placeholder = { ref: 'selectedSnapshot', shown: '<selected snapshot>' };
 
 /** The restore's arguments; the snapshot (index 2) is known only once one was selected. */
 function restoreArguments(config: RestoreConfig, dataDir: string) {
@@ -103,7 +103,6 @@ export function planRestore(config: RestoreConfig, facts: Facts): Plan {
   const own = { userName: username, host: hostname, path };
   const source = sourceName(own);
   const main = checkedMainCommand('snapshot restore', restoreArguments(config, dataDir));
-  let list = snapshotReader(own, config.restore.snapshotId);
   const steps: Step[] = [
     ...warningsStep('warnings', main.warnings),
     ...connectSteps(config, facts, config.identity, 'connect-only'),
@@ -116,20 +115,21 @@ export function planRestore(config: RestoreConfig, facts: Facts): Plan {
       // so the selection sees them, and skips them, whatever a later kopia's default.
       command: { args: ['snapshot', 'list', '--all', '--incomplete', '--json'], purpose: 'list snapshots' },
       stream: () => {
-        list = snapshotReader(own, config.restore.snapshotId);
-        return { onStdoutLine: (line) => list.reader.line(line) };
-      },
-      after: (result, state) => {
-        list.reader.end(result.tail.join('\n'));
-        const chosen = config.restore.snapshotId === undefined ? selectByTime(config, state, list.kept, own) : namedSnapshot(config, state, list.kept, own);
-        if (chosen) restoring(state, chosen);
+        const list = snapshotReader(own, config.restore.snapshotId);
+        return {
+          options: { onStdoutLine: (line) => list.reader.line(line) },
+          finish: (result, state) => {
+            list.reader.end(result.tail.join('\n'));
+            const chosen = config.restore.snapshotId === undefined ? selectByTime(config, state, list.kept, own) : namedSnapshot(config, state, list.kept, own);
+            if (chosen) restoring(state, chosen);
+          },
+        };
       },
     },
   ];
   // An empty DATA_DIR (a fresh volume) has nothing in kopia's way and nothing to delete: no listing.
   const occupied = holdsAnything(dataDir);
-  const snapshot = { listing: new SnapshotListing('') };
-  if (occupied) steps.push(...confinementSteps(config, dataDir, snapshot));
+  if (occupied) steps.push(...confinementSteps(config, dataDir));
   steps.push({
     id: 'restore',
     kind: 'kopia',
@@ -148,7 +148,7 @@ export function planRestore(config: RestoreConfig, facts: Facts): Plan {
       id: 'delete-extras',
       kind: 'internal',
       describe: `remove from ${dataDir} what the snapshot does not hold (never across a mount point, never into a protected folder)`,
-      run: (state) => deleteExtras(config, state, dataDir, snapshot.listing),
+      run: (state) => deleteExtras(config, state, dataDir, required(state, 'listing')),
     });
   }
   steps.push({
@@ -156,8 +156,8 @@ export function planRestore(config: RestoreConfig, facts: Facts): Plan {
     kind: 'internal',
     describe: 'print "Snapshot restore completed: <id>, <files> files, <bytes> bytes"',
     run: (state) => {
-      const totals = state.values.get('totals') ?? '0 files, 0 bytes';
-      state.ctx.output.line(`Snapshot restore completed: ${state.values.get(SELECTED.ref)}, ${totals}`);
+      const { files, bytes } = state.found.selectedTotals ?? { files: 0, bytes: 0 };
+      state.ctx.output.line(`Snapshot restore completed: ${required(state, 'selectedSnapshot')}, ${files} files, ${bytes} bytes`);
     },
   });
   return { title: `restore of ${source} into ${dataDir}`, steps };
@@ -167,7 +167,7 @@ export function planRestore(config: RestoreConfig, facts: Facts): Plan {
  * The selected snapshot's listing (one `kopia ls -r`, read as bytes, serving deletion too), then
  * DATA_DIR checked and cleared along the snapshot's folders before kopia writes anything.
  */
-function confinementSteps(config: RestoreConfig, dataDir: string, snapshot: { listing: SnapshotListing }): Step[] {
+function confinementSteps(config: RestoreConfig, dataDir: string): Step[] {
   return [
     {
       id: 'listing',
@@ -176,17 +176,16 @@ function confinementSteps(config: RestoreConfig, dataDir: string, snapshot: { li
       command: { args: ['ls', '-r', '-l', SELECTED], purpose: 'list the contents of the selected snapshot' },
       // Raw bytes, streamed into hashes: never decoded, never held whole, however many files it names.
       stream: (state) => {
-        const listing = new SnapshotListing(state.values.get(SELECTED.ref) ?? '');
-        snapshot.listing = listing;
-        return { onStdoutRawLine: (line) => listing.line(line) };
+        const listing = new SnapshotListing(required(state, 'selectedSnapshot'));
+        state.found.listing = listing;
+        return { options: { onStdoutRawLine: (line) => listing.line(line) }, finish: () => listing.end() };
       },
-      after: () => snapshot.listing.end(),
     },
     {
       id: 'confine',
       kind: 'internal',
       describe: `walk ${dataDir} along the snapshot's folders: refuse a mount point there, remove a symlink or file standing where a folder belongs`,
-      run: (state) => confine(config, state, dataDir, snapshot.listing),
+      run: (state) => confine(config, state, dataDir, required(state, 'listing')),
     },
   ];
 }
@@ -257,9 +256,9 @@ function namedSnapshot(config: RestoreConfig, state: RunState, kept: RestoreCand
 function restoring(state: RunState, chosen: SnapshotEntry): void {
   const source = sourceName(chosen.source);
   state.ctx.output.log.info({ snapshot: chosen.id, startTime: chosen.startTime, source }, 'restoring snapshot');
-  state.values.set(SELECTED.ref, chosen.id);
+  state.found.selectedSnapshot = chosen.id;
   const totals = chosen.rootEntry?.summ ?? {};
-  state.values.set('totals', `${totals.files ?? 0} files, ${totals.size ?? 0} bytes`);
+  state.found.selectedTotals = { files: totals.files ?? 0, bytes: totals.size ?? 0 };
   state.ctx.summary.restoredSnapshot = { id: chosen.id, startTime: chosen.startTime, source };
 }
 

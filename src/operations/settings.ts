@@ -6,7 +6,7 @@ import { GLOBAL_POLICY_KEY } from '../policy/kopia-policy.js';
 import { GLOBAL_POLICY_INPUT, mergePolicies, REPOSITORY_CONFIG_INPUT, type PolicySettings } from '../policy/mounted.js';
 import type { PolicyOutcome } from '../report/summary.js';
 import type { Facts } from '../facts.js';
-import type { RunState, Step } from '../plan/step.js';
+import { required, type RunState, type Step } from '../plan/step.js';
 import { CREATED } from './connect.js';
 import { digestOf, flattenFields, fragmentOf } from '../policy/fields.js';
 import { describeChanges, recordApplied, type AppliedRecord } from './state.js';
@@ -233,7 +233,6 @@ export function settingsSteps(config: MoverConfig, facts: Facts, path?: PathPoli
     path ? policiesChange(config, settings, facts.applied.policies, path) : undefined,
     throttleChange(config, settings, facts.applied.throttle),
   ].filter((c): c is SettingsChange => c !== undefined);
-  const outcome: PolicyOutcome = { applied: 0, failed: 0, unchanged: 0, failures: [] };
   const inputs =
     settings.globalPolicy !== undefined || settings.repository !== undefined || path?.policy !== undefined || settings.findings.some((f) => f.severity === 'error');
   const steps: Step[] = [
@@ -241,7 +240,7 @@ export function settingsSteps(config: MoverConfig, facts: Facts, path?: PathPoli
       id: 'policy-inputs',
       kind: 'internal',
       describe: 'report what the policy inputs hold that cannot be applied',
-      run: (state) => reportSettings(state, settings, outcome),
+      run: (state) => reportSettings(state, settings),
     },
   ];
   if (!inputs && changes.length === 0) return steps;
@@ -260,7 +259,7 @@ export function settingsSteps(config: MoverConfig, facts: Facts, path?: PathPoli
       continueOn: ['failed', 'not-initialized', 'creation-in-flight', 'create-lost'],
       after: (_result, state) => {
         recordApplied(state.ctx.config, change.name, change.record);
-        if (change.lowered?.length) state.values.set(RETENTION_LOWERED, change.lowered.join(', '));
+        if (change.lowered?.length) state.found.retentionLowered = change.lowered;
         state.ctx.output.log.info({ changes: change.changes, keptFromLastRun: change.kept }, change.first ? `${change.name} applied` : `${change.name} changed`);
       },
     });
@@ -270,22 +269,10 @@ export function settingsSteps(config: MoverConfig, facts: Facts, path?: PathPoli
     kind: 'internal',
     describe: 'print "Policy configuration summary: N applied, M failed"',
     run: (state) => {
-      const { output } = state.ctx;
-      for (const change of changes) {
-        const result = state.results.get(change.name);
-        if (result === undefined) {
-          output.log.info(`${change.name} unchanged since the last run, not re-applied`);
-          outcome.unchanged = (outcome.unchanged ?? 0) + 1;
-        } else if (result.exitCode === 0) {
-          outcome.applied++;
-        } else {
-          outcome.failed++;
-          const reason = result.tail.filter((l) => /error|invalid|unknown/i.test(l)).slice(-2).join(' ') || `kopia exit code ${result.exitCode}`;
-          outcome.failures.push(`${change.command.purpose}: ${reason}`);
-        }
-      }
+      const outcome = countSettings(state, changes);
       if (changes.every((c) => (state.results.get(c.name)?.exitCode ?? 0) === 0)) recordInputs(state, settings, facts.applied.inputs, path !== undefined);
       // The controller's line counts what is in effect; what this run sent is in the log and the summary.
+      const { output } = state.ctx;
       const unchanged = outcome.unchanged ?? 0;
       output.line(`Policy configuration summary: ${outcome.applied + unchanged} applied, ${outcome.failed} failed`);
       const log = outcome.failed > 0 ? output.log.warn.bind(output.log) : output.log.info.bind(output.log);
@@ -295,8 +282,25 @@ export function settingsSteps(config: MoverConfig, facts: Facts, path?: PathPoli
   return steps;
 }
 
-/** The state value that holds, once the policies are applied, what retention they lowered (`keepLatest 50 → 10`). */
-export const RETENTION_LOWERED = 'retention-lowered';
+/** Counts what the settings steps came to into the policy outcome the policy inputs began. */
+function countSettings(state: RunState, changes: readonly SettingsChange[]): PolicyOutcome {
+  const { output } = state.ctx;
+  const outcome = required(state, 'policy');
+  for (const change of changes) {
+    const result = state.results.get(change.name);
+    if (result === undefined) {
+      output.log.info(`${change.name} unchanged since the last run, not re-applied`);
+      outcome.unchanged = (outcome.unchanged ?? 0) + 1;
+    } else if (result.exitCode === 0) {
+      outcome.applied++;
+    } else {
+      outcome.failed++;
+      const reason = result.tail.filter((l) => /error|invalid|unknown/i.test(l)).slice(-2).join(' ') || `kopia exit code ${result.exitCode}`;
+      outcome.failures.push(`${change.command.purpose}: ${reason}`);
+    }
+  }
+  return outcome;
+}
 
 /**
  * Records what each input stands for now that it is applied: next time one of them cannot be
@@ -336,8 +340,10 @@ export function policyNote(source: string, message: string): string {
  * POLICY_FAILURE, a field whose value cannot be used a summary WARNING, each naming the file
  * and saying that the last applied value stays.
  */
-function reportSettings(state: RunState, settings: PolicySettings, outcome: PolicyOutcome): void {
+function reportSettings(state: RunState, settings: PolicySettings): void {
   const { ctx } = state;
+  const outcome: PolicyOutcome = { applied: 0, failed: 0, unchanged: 0, failures: [] };
+  state.found.policy = outcome;
   for (const finding of settings.findings) {
     if (finding.severity === 'error') {
       outcome.failed++;

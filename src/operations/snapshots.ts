@@ -126,7 +126,6 @@ export function snapshotJson(list: readonly ListedSnapshot[]): string[] {
 
 /** Connect as a restore does (never create), then read kopia's list of every snapshot, keeping those in scope. */
 export function listingPlan(config: MoverConfig, facts: Facts, scope: ListingScope, kept: SnapshotEntry[]): Plan {
-  let reader = new SnapshotListReader(() => {});
   return {
     title: `list the snapshots of ${scopeName(scope)}`,
     steps: [
@@ -138,12 +137,11 @@ export function listingPlan(config: MoverConfig, facts: Facts, scope: ListingSco
         command: { args: ['snapshot', 'list', '--all', '--incomplete', '--json'], purpose: 'list snapshots' },
         stream: () => {
           kept.length = 0;
-          reader = new SnapshotListReader((s) => {
+          const reader = new SnapshotListReader((s) => {
             if (inScope(scope, s)) kept.push(s);
           });
-          return { onStdoutLine: (line) => reader.line(line) };
+          return { options: { onStdoutLine: (line) => reader.line(line) }, finish: (result) => reader.end(result.tail.join('\n')) };
         },
-        after: (result) => reader.end(result.tail.join('\n')),
       },
     ],
   };

@@ -12,7 +12,8 @@ import type { RunSummary } from '../report/summary.js';
 /** What every operation works with. */
 export interface RunContext {
   config: MoverConfig;
-  runner: KopiaRunner;
+  /** Starts kopia: the run's KopiaRunner (anything with its `run` will do, e.g. in a test of the executor's own logic). */
+  runner: Pick<KopiaRunner, 'run'>;
   output: Output;
   summary: RunSummary;
   /** The program's own environment, for hooks (secrets removed there). */

@@ -41,18 +41,20 @@ function defaultFailure(step: KopiaStep, result: KopiaResult): Error {
 
 async function runKopiaStep(step: KopiaStep, state: RunState): Promise<void> {
   const { ctx } = state;
-  const command = { ...step.command, args: resolveArgs(step.command.args, state.values) };
+  const command = { ...step.command, args: resolveArgs(step.command.args, state.found) };
   // An outcome the step expects, or a failure it tolerates, is logged as info in kopia's warning's place.
   const expected = (r: KopiaResult) => step.expected?.[outcomeOf(r)] ?? step.tolerate?.(r);
-  const options = () => ({ ...step.stream?.(state), expected });
-  let result = await runKopia(ctx, command, options());
+  // Each process gets a reader of its own: a retry's output never meets the output of the try before.
+  let reader = step.stream?.(state);
+  let result = await runKopia(ctx, command, { ...reader?.options, expected });
   let outcome = outcomeOf(result);
   if (step.retry) {
     const deadline = Date.now() + step.retry.forMs;
     for (let pause = step.retry.firstPauseMs; step.retry.while.includes(outcome) && Date.now() + pause <= deadline; pause = Math.min(pause * 2, 8000)) {
       // Jittered, so movers that wait for the same thing do not ask again in step.
       await sleep(pause / 2 + (Math.random() * pause) / 2);
-      result = await runKopia(ctx, command, options());
+      reader = step.stream?.(state);
+      result = await runKopia(ctx, command, { ...reader?.options, expected });
       outcome = outcomeOf(result);
     }
   }
@@ -61,6 +63,7 @@ async function runKopiaStep(step: KopiaStep, state: RunState): Promise<void> {
   state.outcomes.set(step.id, outcome);
   if (outcome === 'ok') {
     try {
+      await reader?.finish?.(result, state);
       await step.after?.(result, state);
     } catch (error) {
       throw classified(error, result);
@@ -79,7 +82,7 @@ async function runKopiaStep(step: KopiaStep, state: RunState): Promise<void> {
  * `plan` prints the same steps. A step may end the run early (nothing to do), which is a success.
  */
 export async function execute(plan: Plan, ctx: RunContext): Promise<RunState> {
-  const state: RunState = { ctx, outcomes: new Map(), results: new Map(), flags: new Set(), values: new Map() };
+  const state: RunState = { ctx, outcomes: new Map(), results: new Map(), found: {} };
   for (const step of plan.steps) {
     if (state.stopped !== undefined) break;
     // A stop requested during an internal step is heard here too: no further step starts.
