@@ -6,8 +6,8 @@ import {
   applies,
   describeType,
   field,
-  findingsOnly,
-  Finding,
+  remarksOnly,
+  Remark,
   forgivingSchema,
   notApplied,
   section,
@@ -61,7 +61,7 @@ const compressorName = field(z.enum(KOPIA_COMPRESSORS, compressorWords), () =>
       return z.NEVER;
     }
     if (!known.alias) return known.name;
-    return new Finding([`${quote(name)} is not a kopia compressor name, using ${quote(known.name)}`], known.name);
+    return new Remark([`${quote(name)} is not a kopia compressor name, using ${quote(known.name)}`], known.name);
   }),
 );
 
@@ -91,7 +91,7 @@ const actionTimeout = field(count, () => {
     .pipe(z.number(durationWords).max(Number.MAX_SAFE_INTEGER * 1000, 'is too large'))
     .transform((ms) => {
       const seconds = Math.ceil(ms / 1000);
-      return seconds * 1000 === ms ? seconds : new Finding([`kopia counts whole seconds, rounded up to ${seconds}s`], seconds);
+      return seconds * 1000 === ms ? seconds : new Remark([`kopia counts whole seconds, rounded up to ${seconds}s`], seconds);
     });
   return z.union([count, durationText], {
     // Each reading fails for the other's type: the reason to give is the one for the type given.
@@ -158,8 +158,8 @@ const cronEntry = z.string('must be a list of cron expressions').refine((v) => {
 const needsSomethingToRun: SectionCheck = (action) => {
   if (!Object.values(action.fields).some(applies)) return action;
   if (typeof action.fields['script'] === 'string' || typeof action.fields['path'] === 'string') return action;
-  const dropped = findingsOnly(action);
-  return new Finding(['needs a "script" or a "path" to run, not applied'], dropped);
+  const dropped = remarksOnly(action);
+  return new Remark(['needs a "script" or a "path" to run, not applied'], dropped);
 };
 
 const SCHEDULING_FIELDS = ['intervalSeconds', 'timeOfDay', 'noParentTimeOfDay', 'manual', 'cron', 'runMissed'] as const;
@@ -335,10 +335,11 @@ function buildDocumentSchema() {
       ),
     )
     .transform(({ global, others }) => {
+      const settled = settle(global, []);
       const warnings = others.map(
         (key) => `${key}: only the global policy "${GLOBAL_POLICY_KEY}" is applied from this file, not applied`,
       );
-      return { policy: settle(global, [], warnings) ?? {}, warnings };
+      return { policy: settled.value ?? {}, warnings: [...warnings, ...settled.warnings] };
     })
     .pipe(z.object({ policy: kopiaPolicySchema, warnings: z.array(z.string()) }));
 }
