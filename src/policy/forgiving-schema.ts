@@ -132,20 +132,7 @@ export function forgivingSchema(root: Section, spellings: Spellings, notAnObject
     if (!fits(alias) || !(lookup(split(target)) instanceof Field)) throw new Error(`policy alias ${alias} does not fit the policy shape`);
   }
 
-  // Each alias is parsed where it is written, as its kopia field would be; the rename happens in
-  // the nearest section that holds every spelling of the field, so that one place sees them all.
-  const renamesAt = new Map<string, Rename[]>();
-  const targets = new Map<string, string[]>();
-  for (const [alias, target] of Object.entries(spellings.aliases)) {
-    targets.set(target, [...(targets.get(target) ?? []), alias]);
-  }
-  for (const [target, aliases] of targets) {
-    const common = commonPrefix([target, ...aliases].map(parent));
-    const spelled = (name: string): Spelled => ({ name, parts: name.split('.').slice(common.length) });
-    const here = common.join('.');
-    renamesAt.set(here, [...(renamesAt.get(here) ?? []), { target: spelled(target), aliases: aliases.map(spelled) }]);
-  }
-
+  const renamesAt = renamesBySection(spellings.aliases);
   const asideSchema = z.map(z.string(), z.instanceof(Remark));
   const orderSchema = z.array(z.string());
   // Fields that read their value alike share one schema: fewer schemas to make on each run.
@@ -196,6 +183,27 @@ export function forgivingSchema(root: Section, spellings: Spellings, notAnObject
       });
   };
   return build(root, [], notAnObject);
+}
+
+/**
+ * Each alias is parsed where it is written, as its kopia field would be; the rename happens in
+ * the nearest section that holds every spelling of the field, so that one place sees them all.
+ * The renames by the dot path of that section.
+ */
+function renamesBySection(aliases: Spellings['aliases']): Map<string, Rename[]> {
+  const parent = (path: string) => path.split('.').slice(0, -1);
+  const renamesAt = new Map<string, Rename[]>();
+  const targets = new Map<string, string[]>();
+  for (const [alias, target] of Object.entries(aliases)) {
+    targets.set(target, [...(targets.get(target) ?? []), alias]);
+  }
+  for (const [target, spellings] of targets) {
+    const common = commonPrefix([target, ...spellings].map(parent));
+    const spelled = (name: string): Spelled => ({ name, parts: name.split('.').slice(common.length) });
+    const here = common.join('.');
+    renamesAt.set(here, [...(renamesAt.get(here) ?? []), { target: spelled(target), aliases: spellings.map(spelled) }]);
+  }
+  return renamesAt;
 }
 
 const mustBeObject = (input: unknown) => `must be an object, not ${describeType(input)}`;
