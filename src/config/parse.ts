@@ -334,7 +334,7 @@ export function parseConfig(envMap: EnvMap, options: ParseOptions) {
   if (errors.length > 0 || operation.value === undefined) throw new ConfigError(errors.map((e) => ({ ...e, source: inputName(options.inputs, e.source) })));
   const warnings = [
     ...findings.filter((f) => f.severity === 'warning'),
-    ...unknownVariableWarnings(envMap, configVariableNames()).map((w) => warningFinding(w.name, w.message)),
+    ...unknownVariableWarnings(envMap, configVariableNames()),
   ];
   const common = commonConfig(env, values.value, options, {
     connection: connection.value,

@@ -43,7 +43,7 @@ export function validate(env: EnvMap, operation: Operation | undefined, system: 
   findings.push(...(config?.configWarnings ?? []));
   findings.push(...(config ? shortSecretWarnings(config, env) : []));
   if (config === undefined) {
-    for (const w of unknownVariableWarnings(env, configVariableNames())) findings.push(warningFinding(w.name, w.message));
+    findings.push(...unknownVariableWarnings(env, configVariableNames()));
   } else if (config.operation === 'backup') {
     const path = { target: pathTarget(config), policy: pathPolicy(config, settings.globalPolicy) };
     for (const message of settingsWarnings(config, settings, path)) findings.push(warningFinding('policy', message));
