@@ -214,38 +214,29 @@ function repositoryPart(path: string, last: LastInputs | undefined): InputPart<R
   };
   const part = (value: RepositoryConfig | undefined, findings: Finding[]): InputPart<RepositoryConfig> => ({ value, findings, ...(held === undefined ? {} : { held }) });
   const doc = readMounted(path);
-  let parsed: RepositoryConfig | undefined;
+  let parsed: Found<RepositoryConfig> | undefined;
   try {
     parsed = doc.value === undefined ? undefined : parseRepositoryConfig(doc.value, path);
   } catch (error) {
     doc.findings.push(...readErrors(path, error));
   }
-  if (parsed === undefined) {
-    const kept = fromRecord();
-    return part(kept && { notApplied: [], warnings: [], ...kept }, doc.findings);
+  if (parsed === undefined) return part(fromRecord(), doc.findings);
+  const findings = parsed.findings.map((f) => misspelling(f, doc.value as Record<string, unknown>));
+  for (const { field } of findings) {
+    if (field !== undefined && Object.hasOwn(REPOSITORY_FIELD_KEYS, field)) Object.assign(parsed.value, fromRecord(REPOSITORY_FIELD_KEYS[field]));
   }
-  const findings: Finding[] = [];
-  for (const { message, field } of repositoryFindings(parsed, doc.value as Record<string, unknown>)) {
-    findings.push({ source: path, message, severity: 'warning', ...(field === undefined ? {} : { field }) });
-    if (field !== undefined && Object.hasOwn(REPOSITORY_FIELD_KEYS, field)) Object.assign(parsed, fromRecord(REPOSITORY_FIELD_KEYS[field]));
-  }
-  return part(parsed, findings);
+  return part(parsed.value, findings);
 }
 
 /**
- * What the repository config file gives that is not applied, each with the field that keeps its
- * last value: a value that cannot be used, or a key misspelt so that a field is missing (`uplodSpeed`).
+ * An unknown key of the repository config file that is a field misspelt so that the field is
+ * missing (`uplodSpeed`): said so, with the field it was meant to be, which keeps its last value.
  */
-function repositoryFindings(parsed: RepositoryConfig, given: Record<string, unknown>): { message: string; field?: string }[] {
-  const out: { message: string; field?: string }[] = [];
-  for (const n of parsed.notApplied) {
-    const key = n.endsWith(': unknown field') ? n.slice(0, -': unknown field'.length) : undefined;
-    const meant = key === undefined ? undefined : closest(key, Object.keys(REPOSITORY_FIELD_KEYS));
-    if (meant === undefined || given[meant] !== undefined) out.push({ message: n });
-    else out.push({ message: `${n} (read as a misspelling of ${meant})`, field: meant });
-  }
-  for (const w of parsed.warnings) out.push({ message: w, field: w.slice(0, Math.max(0, w.indexOf(': '))) });
-  return out;
+function misspelling(finding: Finding, given: Record<string, unknown>): Finding {
+  const key = finding.message.endsWith(': unknown field') ? finding.message.slice(0, -': unknown field'.length) : undefined;
+  const meant = key === undefined ? undefined : closest(key, Object.keys(REPOSITORY_FIELD_KEYS));
+  if (meant === undefined || given[meant] !== undefined) return finding;
+  return { ...finding, message: `${finding.message} (read as a misspelling of ${meant})`, field: meant };
 }
 
 /** The repository config file's field names, and the names they are kept under. */
