@@ -53,6 +53,12 @@ export interface PolicySettings {
   sourceFields: Record<string, Record<string, string>>;
 }
 
+/** The file of an input this run reads: one named explicitly, or the default one when it is there. */
+function readInput(config: PolicyInputs, name: string | undefined, fallback: string): string | undefined {
+  const file = locate(config, name, fallback);
+  return file && (file.required || existsSync(file.path)) ? file.path : undefined;
+}
+
 /**
  * The file a variable names, inside KOPIA_CONFIG_PATH unless absolute. A file
  * named explicitly must exist; the default name is optional.
@@ -268,27 +274,23 @@ export function loadPolicySettings(config: PolicyInputs, last?: LastInputs): Pol
   add(config.manual?.policy, 'KOPIA_MANUAL_CONFIG');
   add(config.structuredPolicy, 'KOPIA_STRUCTURED_REPOSITORY_CONFIG');
 
-  const policyFile = locate(config, config.files.globalPolicyFile, DEFAULT_GLOBAL_POLICY_FILE);
-  if (policyFile && (policyFile.required || existsSync(policyFile.path))) {
-    settings.files.globalPolicy = policyFile.path;
-    const part = globalFilePart(policyFile.path, last);
+  settings.files.globalPolicy = readInput(config, config.files.globalPolicyFile, DEFAULT_GLOBAL_POLICY_FILE);
+  if (settings.files.globalPolicy !== undefined) {
+    const part = globalFilePart(settings.files.globalPolicy, last);
     settings.findings.push(...part.findings);
-    if (part.held !== undefined) settings.globalHeld = part.held;
-    add(part.value, policyFile.path);
+    settings.globalHeld = part.held;
+    add(part.value, settings.files.globalPolicy);
     settings.sourceFields[GLOBAL_POLICY_INPUT] = fragmentFields(part.value ?? {});
   }
   settings.globalPolicy = global;
 
-  const repoFile = locate(config, config.files.repositoryConfigFile, DEFAULT_REPOSITORY_CONFIG_FILE);
-  if (repoFile && (repoFile.required || existsSync(repoFile.path))) {
-    settings.files.repositoryConfig = repoFile.path;
-    const part = repositoryPart(repoFile.path, last);
-    settings.findings.push(...part.findings);
-    if (part.held !== undefined) settings.throttleHeld = part.held;
-    if (part.value) {
-      settings.repository = { ...part.value, source: repoFile.path };
-      settings.sourceFields[REPOSITORY_CONFIG_INPUT] = repositoryFields(part.value);
-    }
+  settings.files.repositoryConfig = readInput(config, config.files.repositoryConfigFile, DEFAULT_REPOSITORY_CONFIG_FILE);
+  const repository = settings.files.repositoryConfig === undefined ? undefined : repositoryPart(settings.files.repositoryConfig, last);
+  settings.findings.push(...(repository?.findings ?? []));
+  settings.throttleHeld = repository?.held;
+  if (repository?.value && settings.files.repositoryConfig !== undefined) {
+    settings.repository = { ...repository.value, source: settings.files.repositoryConfig };
+    settings.sourceFields[REPOSITORY_CONFIG_INPUT] = repositoryFields(repository.value);
   }
   return settings;
 }
