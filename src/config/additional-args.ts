@@ -29,13 +29,13 @@ export interface AdditionalArgs {
 }
 
 /** The kopia command the additional args go to: `snapshot restore` for a restore, `snapshot create` otherwise. */
-type Command = 'create' | 'restore';
+export type Command = 'create' | 'restore';
 
 /** How a mover setting read from a flag that is not kopia's turned out: set in the args, or why not. */
-type Translation = { apply: (args: AdditionalArgs) => void; warning: string } | { error: string };
+export type Translation = { apply: (args: AdditionalArgs) => void; warning: string } | { error: string };
 
 /** What becomes of a flag. */
-type Disposition =
+export type Disposition =
   /** Given to kopia as written; `incomplete` says which spellings would make a restore write less than the snapshot. */
   | { kind: 'passed'; incomplete?: IncompleteRestore }
   /** A kopia policy setting: set in the snapshot path's policy instead. */
@@ -50,7 +50,7 @@ type Disposition =
   | { kind: 'dropped'; reason: string };
 
 /** One flag: where it applies, how it is written, and what becomes of it. */
-interface FlagRule {
+export interface FlagRule {
   /** The commands that know the flag; on another it is a flag kopia does not have. */
   commands: readonly Command[];
   /** It takes a value: `--flag=v`, `--flag v` in one argument, or `v` as the next argument. */
@@ -61,7 +61,7 @@ interface FlagRule {
 }
 
 /** A restore flag and the spellings of it that leave every entry written. */
-interface IncompleteRestore {
+export interface IncompleteRestore {
   does: string;
   allowed: (negated: boolean, value: string | undefined) => boolean;
 }
@@ -129,7 +129,7 @@ const onlyNegated = (negated: boolean, value: string | undefined) => negated && 
  * (`--skip-existing=false` is not read as false). So a refused flag is refused in every spelling
  * but the plain default one.
  */
-const FLAGS: Readonly<Record<string, FlagRule>> = {
+export const ADDITIONAL_ARG_FLAGS: Readonly<Record<string, FlagRule>> = {
   // snapshot create
   '--all': pass(CREATE, false),
   '--upload-limit-mb': pass(CREATE, true),
@@ -241,7 +241,7 @@ const SHORT_FLAGS: Readonly<Record<string, string>> = { '-p': '--password' };
 
 /** The rule of a flag on a command; undefined when kopia has no such flag there. */
 function ruleOf(base: string, command: Command): FlagRule | undefined {
-  const rule = Object.hasOwn(FLAGS, base) ? FLAGS[base] : undefined;
+  const rule = Object.hasOwn(ADDITIONAL_ARG_FLAGS, base) ? ADDITIONAL_ARG_FLAGS[base] : undefined;
   return rule?.commands.includes(command) ? rule : undefined;
 }
 
@@ -466,7 +466,7 @@ export function repeatedFlags(argv: readonly string[]): string[] {
   const repeated = new Set<string>();
   for (const arg of argv) {
     const name = flagName(arg);
-    if (name === undefined || (Object.hasOwn(FLAGS, name) && FLAGS[name]!.repeatable)) continue;
+    if (name === undefined || (Object.hasOwn(ADDITIONAL_ARG_FLAGS, name) && ADDITIONAL_ARG_FLAGS[name]!.repeatable)) continue;
     if (seen.has(name)) repeated.add(name);
     seen.add(name);
   }
