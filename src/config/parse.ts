@@ -455,7 +455,7 @@ function operationConfig(common: ReturnType<typeof commonConfig>, operation: Ope
   if (operation === 'maintenance') return { ...common, operation };
   const dataDir = values.DATA_DIR;
   // Required for backup and restore: reported by missingInputs when missing.
-  if (dataDir === undefined) throw new ConfigError({ source: 'DATA_DIR', message: `is required for ${operation}` });
+  if (dataDir === undefined) throw new ConfigError(errorFinding('DATA_DIR', `is required for ${operation}`));
   if (operation === 'restore') {
     return {
       ...common,

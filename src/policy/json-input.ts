@@ -1,5 +1,6 @@
 import { readRegularFile } from '../files.js';
 import { ConfigError } from '../errors.js';
+import { errorFinding } from '../findings.js';
 
 /** Hard ceiling for every JSON input, files and env values alike. */
 export const JSON_INPUT_LIMIT_BYTES = 1_048_576;
@@ -58,10 +59,7 @@ export function numberOutOfRange(value: unknown, path = ''): string | undefined 
 }
 
 function tooLarge(source: string, size: number): ConfigError {
-  return new ConfigError({
-    source,
-    message: `JSON input is ${size} bytes, larger than the limit of ${JSON_INPUT_LIMIT_BYTES} bytes`,
-  });
+  return new ConfigError(errorFinding(source, `JSON input is ${size} bytes, larger than the limit of ${JSON_INPUT_LIMIT_BYTES} bytes`));
 }
 
 /**
@@ -72,7 +70,7 @@ export function readJsonFileSync(path: string): unknown {
   const read = readRegularFile(path, JSON_INPUT_LIMIT_BYTES);
   if ('problem' in read) {
     if (read.problem.kind === 'too-large') throw tooLarge(path, read.problem.size);
-    throw new ConfigError({ source: path, message: `cannot read JSON file: ${read.problem.reason}` });
+    throw new ConfigError(errorFinding(path, `cannot read JSON file: ${read.problem.reason}`));
   }
   return parseDecoded(read.data.toString('utf8'), path);
 }
@@ -88,20 +86,20 @@ function parseDecoded(raw: string, source: string): unknown {
   // Editors on Windows save a BOM; JSON.parse would call it an unexpected token.
   const text = raw.charCodeAt(0) === 0xfeff ? raw.slice(1) : raw;
   if (text.trim() === '') {
-    throw new ConfigError({ source, message: 'invalid JSON: the input is empty' });
+    throw new ConfigError(errorFinding(source, 'invalid JSON: the input is empty'));
   }
   if (jsonTooDeep(text)) {
-    throw new ConfigError({ source, message: `JSON input nests objects or arrays deeper than ${MAX_JSON_DEPTH} levels, the limit` });
+    throw new ConfigError(errorFinding(source, `JSON input nests objects or arrays deeper than ${MAX_JSON_DEPTH} levels, the limit`));
   }
   let value: unknown;
   try {
     value = JSON.parse(text) as unknown;
   } catch (err) {
-    throw new ConfigError({ source, message: describeJsonError(text, err) });
+    throw new ConfigError(errorFinding(source, describeJsonError(text, err)));
   }
   const field = numberOutOfRange(value);
   if (field !== undefined) {
-    throw new ConfigError({ source, message: `${field}: a number outside the range -${MAX_JSON_NUMBER} to ${MAX_JSON_NUMBER} (2^53-1)` });
+    throw new ConfigError(errorFinding(source, `${field}: a number outside the range -${MAX_JSON_NUMBER} to ${MAX_JSON_NUMBER} (2^53-1)`));
   }
   return value;
 }

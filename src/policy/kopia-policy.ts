@@ -15,6 +15,7 @@ import {
   type SectionCheck,
 } from './forgiving-schema.js';
 import { isPlainObject } from '../values.js';
+import { errorFinding } from '../findings.js';
 
 /**
  * kopia's policy JSON as `kopia policy export` prints it and `kopia policy
@@ -364,7 +365,7 @@ export function mapPolicyDocument(input: unknown, source: string): PolicyMapping
       // Every part was checked as it was read, so this means the mapping itself is wrong.
       throw new Error(`policy mapping produced a document kopia would refuse: ${z.prettifyError(parsed.error)}`);
     }
-    throw new ConfigError(issues.map((issue) => ({ source, message: issue.message })));
+    throw new ConfigError(issues.map((issue) => errorFinding(source, issue.message)));
   }
   const { policy, warnings } = parsed.data;
   return { policy, warnings, applied: leafPaths(policy) };

@@ -1,7 +1,7 @@
 import * as z from 'zod';
 import { ConfigError } from '../errors.js';
 import { parseGoDurationMs } from '../text.js';
-import { warningFinding, type Finding, type Found } from '../findings.js';
+import { errorFinding, warningFinding, type Finding, type Found } from '../findings.js';
 
 /**
  * The repository config file VolSync mounts beside the global policy
@@ -79,7 +79,7 @@ const NOT_APPLIED_REASONS: Readonly<Record<string, string>> = {
 export function parseRepositoryConfig(input: unknown, source: string): Found<RepositoryConfig> {
   if (typeof input !== 'object' || input === null || Array.isArray(input)) {
     const kind = input === null ? 'null' : Array.isArray(input) ? 'an array' : `a ${typeof input}`;
-    throw new ConfigError({ source, message: `repository config must be a JSON object, not ${kind}` });
+    throw new ConfigError(errorFinding(source, `repository config must be a JSON object, not ${kind}`));
   }
 
   const result: RepositoryConfig = {};
