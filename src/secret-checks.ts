@@ -1,9 +1,9 @@
 import { inputName, type MoverConfig } from './config/parse.js';
 import { SECRET_VARIABLES, type EnvMap } from './env.js';
 import { ConfigError } from './errors.js';
-import type { Finding } from './findings.js';
 import { MIN_LENGTH } from './report/redact.js';
 import { Secret } from './secret.js';
+import { errorFinding, warningFinding, type Finding } from './findings.js';
 
 // Checks of secret inputs: what cannot be redacted, and password files that are not plain text.
 
@@ -25,11 +25,9 @@ export function shortSecretWarnings(config: Pick<MoverConfig, 'password' | 'stor
   }
   return [...named]
     .filter(([, value]) => value.trim() !== '' && value.length < MIN_LENGTH)
-    .map(([name]) => ({
-      source: name,
-      severity: 'warning',
-      message: `is shorter than ${MIN_LENGTH} characters: it cannot be kept out of logs (so short a value is never redacted); use a longer secret`,
-    }));
+    .map(([name]) =>
+      warningFinding(name, `is shorter than ${MIN_LENGTH} characters: it cannot be kept out of logs (so short a value is never redacted); use a longer secret`),
+    );
 }
 
 /**
@@ -41,7 +39,7 @@ export function shortSecretWarnings(config: Pick<MoverConfig, 'password' | 'stor
  * same file by another tool would hold the BOM in its password; the message says how to fix it.
  */
 export function passwordFromFile(source: string, path: string, data: Buffer): string {
-  const refuse = (why: string) => new ConfigError({ source, message: `${path} cannot be used: ${why}` });
+  const refuse = (why: string) => new ConfigError(errorFinding(source, `${path} cannot be used: ${why}`));
   if (data.subarray(0, 3).equals(Buffer.from([0xef, 0xbb, 0xbf]))) {
     throw refuse('it starts with a UTF-8 byte-order mark (an editor added it); save the file as UTF-8 without BOM');
   }

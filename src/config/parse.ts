@@ -4,16 +4,16 @@ import { unknownVariableWarnings } from './unknown-variables.js';
 import { posix } from 'node:path';
 import * as z from 'zod';
 import { resolveStorage } from '../backends/index.js';
-import { ConfigError, type ConfigIssue } from '../errors.js';
-import { checkAdditionalArgs, classifyAdditionalArgs, splitAdditionalArgs } from './additional-args.js';
+import { ConfigError } from '../errors.js';
+import { readAdditionalArgs, splitAdditionalArgs, type AdditionalArgs } from './additional-args.js';
 import { EnvSource, type EnvMap } from '../env.js';
 import { Secret } from '../secret.js';
 import type { Identity, Operation } from './types.js';
-import type { Finding } from '../findings.js';
+import { errorFinding, errorsOf, warningFinding, type Finding, type Found } from '../findings.js';
 import type { StorageTarget } from '../backends/types.js';
 import { parseJsonText, readJsonFileSync } from '../policy/json-input.js';
-import { parseManualConfig } from '../policy/manual-config.js';
-import { legacyConfigTarget, parseStructuredConfig } from '../policy/structured-config.js';
+import { parseManualConfig, type ManualConfig } from '../policy/manual-config.js';
+import { legacyConfigTarget, parseStructuredConfig, type StructuredConfig } from '../policy/structured-config.js';
 import {
   absolutePath,
   booleanFlag,
@@ -81,9 +81,9 @@ export function inputName(inputs: InputNames | undefined, variable: string): str
 }
 
 /** "is required", with the flag that would give it on this command. */
-function required(inputs: InputNames | undefined, variable: string, what = ''): ConfigIssue {
+function required(inputs: InputNames | undefined, variable: string, what = ''): Finding {
   const flag = inputs?.offered?.[variable];
-  return { source: variable, message: `is required${what}${flag ? `: give ${flag} or set ${variable}` : ''}` };
+  return errorFinding(variable, `is required${what}${flag ? `: give ${flag} or set ${variable}` : ''}`);
 }
 
 const MAX_INT = 2_147_483_647;
@@ -162,33 +162,32 @@ export function configVariableNames(): string[] {
 }
 
 /** Each variable is parsed on its own, so one bad value neither hides nor invents other problems. */
-function readValues(env: EnvSource, issues: ConfigIssue[]): Values {
+function readValues(env: EnvSource): Found<Values> {
   const values: Record<string, unknown> = {};
+  const findings: Finding[] = [];
   for (const [key, schema] of Object.entries(valueSchema.shape)) {
     const parsed = (schema as z.ZodType).safeParse(env.get(key));
     if (parsed.success) values[key] = parsed.data;
-    else issues.push({ source: key, message: parsed.error.issues[0]?.message ?? 'is invalid' });
+    else findings.push(errorFinding(key, parsed.error.issues[0]?.message ?? 'is invalid'));
   }
-  return values as Values;
+  return { value: values as Values, findings };
 }
 
-function maintenanceIdentity(raw: string | undefined, issues: ConfigIssue[]): Identity {
+function maintenanceIdentity(raw: string | undefined): Found<Identity> {
   const value = raw ?? 'maintenance';
   const [user, host, ...rest] = value.split('@');
   const identity = { username: user ?? '', hostname: host ?? 'volsync' };
   const source = 'KOPIA_OVERRIDE_MAINTENANCE_USERNAME';
-  if (rest.length > 0) {
-    issues.push({ source, message: 'must be "user" or "user@host"' });
-    return identity;
-  }
+  if (rest.length > 0) return { value: identity, findings: [errorFinding(source, 'must be "user" or "user@host"')] };
+  const findings: Finding[] = [];
   for (const [part, schema] of [
     [identity.username, identityPart('username')],
     [identity.hostname, identityPart('hostname')],
   ] as const) {
     const result = schema.safeParse(part);
-    if (!result.success) issues.push({ source, message: result.error.issues[0]?.message ?? 'is invalid' });
+    if (!result.success) findings.push(errorFinding(source, result.error.issues[0]?.message ?? 'is invalid'));
   }
-  return identity;
+  return { value: identity, findings };
 }
 
 /** kopia accepts lower-case host names best; a machine's name can carry a domain and capitals. */
@@ -208,95 +207,156 @@ function defaultCacheDir(env: EnvSource, system: SystemFacts): string {
   return posix.join(base, 'kopia-mover');
 }
 
-/** JSON from an env value, size-checked; a problem becomes an issue naming the variable. */
-function jsonValue(text: string, source: string, issues: ConfigIssue[]): unknown {
+/** The findings a ConfigError carries, or one naming `source` for any other failure to read. */
+function readFailure(error: unknown, source: string, message: string): Finding[] {
+  if (error instanceof ConfigError) return error.issues.map((i) => errorFinding(i.source, i.message));
+  return [errorFinding(source, message)];
+}
+
+/** JSON from an env value, size-checked; a problem is a finding naming the variable. */
+function jsonValue(text: string, source: string): Found<unknown> {
   try {
-    return parseJsonText(text, source);
+    return { value: parseJsonText(text, source), findings: [] };
   } catch (error) {
-    if (error instanceof ConfigError) issues.push(...error.issues);
-    else issues.push({ source, message: 'could not be read as JSON' });
-    return undefined;
+    return { value: undefined, findings: readFailure(error, source, 'could not be read as JSON') };
   }
 }
 
-function jsonFile(path: string, issues: ConfigIssue[]): unknown {
+function jsonFile(path: string): Found<unknown> {
   try {
-    return readJsonFileSync(path);
+    return { value: readJsonFileSync(path), findings: [] };
   } catch (error) {
-    if (error instanceof ConfigError) issues.push(...error.issues);
-    else issues.push({ source: path, message: 'could not be read' });
-    return undefined;
+    return { value: undefined, findings: readFailure(error, path, 'could not be read') };
   }
+}
+
+/** A JSON input read, then parsed by `parse`; a value that is not readable JSON is reported once, its shape not judged again. */
+function jsonInput<T>(read: Found<unknown>, parse: (json: unknown) => Found<T | undefined>): Found<T | undefined> {
+  if (read.value === undefined) return { value: undefined, findings: read.findings };
+  const parsed = parse(read.value);
+  return { value: parsed.value, findings: [...read.findings, ...parsed.findings] };
+}
+
+/** The operation a subcommand chose, else the one DIRECTION names. */
+function operationOf(env: EnvSource, options: ParseOptions): Found<Operation | undefined> {
+  if (options.operation !== undefined) return { value: options.operation, findings: [] };
+  const direction = env.get('DIRECTION');
+  if (direction === undefined) return { value: undefined, findings: [errorFinding('DIRECTION', 'is required: source, destination or maintenance')] };
+  const operation = DIRECTIONS[direction.trim()];
+  if (operation === undefined) return { value: undefined, findings: [errorFinding('DIRECTION', 'must be source, destination or maintenance')] };
+  return { value: operation, findings: [] };
+}
+
+/** The inputs an operation cannot run without. */
+function missingInputs(env: EnvSource, operation: Operation | undefined, options: ParseOptions): Finding[] {
+  const missing: Finding[] = [];
+  if (env.get('KOPIA_PASSWORD') === undefined && !options.passwordOptional) missing.push(required(options.inputs, 'KOPIA_PASSWORD'));
+  if (operation !== 'maintenance' && operation !== undefined && env.get('DATA_DIR') === undefined) {
+    missing.push(required(options.inputs, 'DATA_DIR', ` for ${operation}`));
+  }
+  return missing;
+}
+
+/** The CA file: the KopiaMaintenance CronJob names it KOPIA_CUSTOM_CA, movers name it CUSTOM_CA. */
+function customCaOf(values: Values, readMounts: boolean): Found<string | undefined> {
+  const source = values.CUSTOM_CA !== undefined ? 'CUSTOM_CA' : 'KOPIA_CUSTOM_CA';
+  const customCa = values.CUSTOM_CA ?? values.KOPIA_CUSTOM_CA;
+  const findings: Finding[] = [];
+  if (values.CUSTOM_CA !== undefined && values.KOPIA_CUSTOM_CA !== undefined && values.CUSTOM_CA !== values.KOPIA_CUSTOM_CA) {
+    findings.push(errorFinding('KOPIA_CUSTOM_CA', `names ${values.KOPIA_CUSTOM_CA} while CUSTOM_CA names ${values.CUSTOM_CA}; set one, or both to the same file`));
+  }
+  const problem = customCa !== undefined && readMounts ? regularFileProblem(customCa) : undefined;
+  if (problem !== undefined) findings.push(errorFinding(source, `CA file ${customCa}: ${problem}`));
+  return { value: customCa, findings };
+}
+
+/** Where the repository is and how it is made: every source of the connection, and KOPIA_MANUAL_CONFIG. */
+interface Connection {
+  /** The contract's order: structured config, then the legacy mounted config, then KOPIA_REPOSITORY. */
+  candidates: StorageTarget[];
+  structured?: StructuredConfig;
+  manual?: ManualConfig;
+}
+
+/**
+ * Reads every source of the connection. Errors come in the order the sources are read; the
+ * warnings of what each gives but is not applied follow, KOPIA_MANUAL_CONFIG's first.
+ */
+function readConnection(env: EnvSource, values: Values, options: ParseOptions): Found<Connection> {
+  const readMounts = options.readMounts !== false;
+  const ca = customCaOf(values, readMounts);
+  const reported: { source: string; message: string }[] = [];
+  const direct = resolveStorage(env, reported, ca.value);
+  const legacyPath = values.KOPIA_MOVER_LEGACY_REPOSITORY_CONFIG ?? '/credentials/repository.config';
+  const structuredText = env.get('KOPIA_STRUCTURED_REPOSITORY_CONFIG');
+  const structured = structuredText === undefined ? undefined : jsonInput(jsonValue(structuredText, 'KOPIA_STRUCTURED_REPOSITORY_CONFIG'), parseStructuredConfig);
+  const legacy = readMounts && existsSync(legacyPath) ? jsonInput(jsonFile(legacyPath), (json) => legacyConfigTarget(legacyPath, json)) : undefined;
+  const manualText = env.get('KOPIA_MANUAL_CONFIG');
+  const manual = manualText === undefined ? undefined : jsonInput(jsonValue(manualText, 'KOPIA_MANUAL_CONFIG'), parseManualConfig);
+  const candidates = [structured?.value?.storage, legacy?.value, direct].filter((t): t is StorageTarget => t !== undefined);
+  const read = [...ca.findings, ...reported.map((r) => errorFinding(r.source, r.message)), ...(structured?.findings ?? []), ...(legacy?.findings ?? []), ...(manual?.findings ?? [])];
+  if (candidates.length === 0 && structuredText === undefined && reported.length === 0) {
+    const { source, message } = required(options.inputs, 'KOPIA_REPOSITORY', ' (e.g. filesystem:///repository or s3://bucket/prefix)');
+    read.push(errorFinding(source, `${message}, unless KOPIA_STRUCTURED_REPOSITORY_CONFIG or ${legacyPath} provides the connection`));
+  }
+  const findings = [
+    ...errorsOf(read),
+    ...(manual?.findings ?? []).filter((f) => f.severity === 'warning'),
+    ...(structured?.findings ?? []).filter((f) => f.severity === 'warning'),
+    ...candidates.flatMap((c) => c.warnings.map((w) => warningFinding(c.backend, w))),
+  ];
+  return { value: { candidates, structured: structured?.value, manual: manual?.value }, findings };
 }
 
 /**
  * Turns the environment into one validated config, typed by what it builds: a union keyed by the
- * operation. Throws a ConfigError listing every problem found, each naming its variable.
+ * operation. Throws a ConfigError listing every problem found, each naming its variable (or the
+ * flag it was typed as); what is found but does not stop the run is in `configWarnings`.
  */
 export function parseConfig(envMap: EnvMap, options: ParseOptions) {
   const env = new EnvSource(envMap);
-  const issues: ConfigIssue[] = [];
-
-  let operation = options.operation;
-  if (operation === undefined) {
-    const direction = env.get('DIRECTION');
-    if (direction === undefined) {
-      issues.push({ source: 'DIRECTION', message: 'is required: source, destination or maintenance' });
-    } else if (DIRECTIONS[direction.trim()] === undefined) {
-      issues.push({ source: 'DIRECTION', message: 'must be source, destination or maintenance' });
-    } else {
-      operation = DIRECTIONS[direction.trim()];
-    }
-  }
-
-  const values = readValues(env, issues);
-
-  if (env.get('KOPIA_PASSWORD') === undefined && !options.passwordOptional) {
-    issues.push(required(options.inputs, 'KOPIA_PASSWORD'));
-  }
-  if (operation !== 'maintenance' && operation !== undefined && env.get('DATA_DIR') === undefined) {
-    issues.push(required(options.inputs, 'DATA_DIR', ` for ${operation}`));
-  }
-
-  // The KopiaMaintenance CronJob names the CA file KOPIA_CUSTOM_CA; movers name it CUSTOM_CA.
-  const caSource = values.CUSTOM_CA !== undefined ? 'CUSTOM_CA' : 'KOPIA_CUSTOM_CA';
-  const customCa = values.CUSTOM_CA ?? values.KOPIA_CUSTOM_CA;
-  if (values.CUSTOM_CA !== undefined && values.KOPIA_CUSTOM_CA !== undefined && values.CUSTOM_CA !== values.KOPIA_CUSTOM_CA) {
-    issues.push({ source: 'KOPIA_CUSTOM_CA', message: `names ${values.KOPIA_CUSTOM_CA} while CUSTOM_CA names ${values.CUSTOM_CA}; set one, or both to the same file` });
-  }
-  const caProblem = customCa !== undefined && options.readMounts !== false ? regularFileProblem(customCa) : undefined;
-  if (caProblem !== undefined) issues.push({ source: caSource, message: `CA file ${customCa}: ${caProblem}` });
-
-  const issuesBefore = issues.length;
-  const direct = resolveStorage(env, issues, customCa);
-  const backendReported = issues.length > issuesBefore;
-  const legacyConfig = values.KOPIA_MOVER_LEGACY_REPOSITORY_CONFIG ?? '/credentials/repository.config';
-  const structuredText = env.get('KOPIA_STRUCTURED_REPOSITORY_CONFIG');
-  // A value that is not readable JSON was reported once already; its shape is not judged again.
-  const structuredJson = structuredText === undefined ? undefined : jsonValue(structuredText, 'KOPIA_STRUCTURED_REPOSITORY_CONFIG', issues);
-  const structured = structuredJson === undefined ? undefined : parseStructuredConfig(structuredJson, issues);
-  const legacy = options.readMounts !== false && existsSync(legacyConfig) ? legacyConfigTarget(legacyConfig, jsonFile(legacyConfig, issues), issues) : undefined;
-  const manualText = env.get('KOPIA_MANUAL_CONFIG');
-  const manualJson = manualText === undefined ? undefined : jsonValue(manualText, 'KOPIA_MANUAL_CONFIG', issues);
-  const manual = manualJson === undefined ? undefined : parseManualConfig(manualJson, issues);
-  // The contract's order: structured config, then the legacy mounted config, then KOPIA_REPOSITORY.
-  const candidates = [structured?.storage, legacy, direct].filter((t): t is StorageTarget => t !== undefined);
-  if (candidates.length === 0 && structuredText === undefined && !backendReported) {
-    const { source, message } = required(options.inputs, 'KOPIA_REPOSITORY', ' (e.g. filesystem:///repository or s3://bucket/prefix)');
-    issues.push({ source, message: `${message}, unless KOPIA_STRUCTURED_REPOSITORY_CONFIG or ${legacyConfig} provides the connection` });
-  }
-
-  const rawArgs = splitAdditionalArgs(env.get('KOPIA_ADDITIONAL_ARGS'));
-  checkAdditionalArgs(rawArgs, issues);
-  const additional = classifyAdditionalArgs(rawArgs, operation, issues);
-
-  const maintenance = maintenanceIdentity(values.KOPIA_OVERRIDE_MAINTENANCE_USERNAME, issues);
-  if (operation === 'restore') issues.push(...snapshotChoiceIssues(values));
-
+  const operation = operationOf(env, options);
+  const values = readValues(env);
+  const connection = readConnection(env, values.value, options);
+  const additional = readAdditionalArgs(splitAdditionalArgs(env.get('KOPIA_ADDITIONAL_ARGS')), operation.value);
+  const maintenance = maintenanceIdentity(values.value.KOPIA_OVERRIDE_MAINTENANCE_USERNAME);
+  const findings = [
+    ...operation.findings,
+    ...values.findings,
+    ...missingInputs(env, operation.value, options),
+    ...connection.findings,
+    ...additional.findings,
+    ...maintenance.findings,
+    ...(operation.value === 'restore' ? snapshotChoiceFindings(values.value) : []),
+  ];
+  const errors = errorsOf(findings);
   // The one place a problem gets the name it is reported under: the flag when the value was typed.
-  if (issues.length > 0 || operation === undefined) throw new ConfigError(issues.map((i) => ({ ...i, source: inputName(options.inputs, i.source) })));
+  if (errors.length > 0 || operation.value === undefined) throw new ConfigError(errors.map((e) => ({ ...e, source: inputName(options.inputs, e.source) })));
+  const warnings = [
+    ...findings.filter((f) => f.severity === 'warning'),
+    ...unknownVariableWarnings(envMap, configVariableNames()),
+  ];
+  const common = commonConfig(env, values.value, options, {
+    connection: connection.value,
+    additional: additional.value,
+    maintenanceIdentity: maintenance.value,
+    warnings,
+  });
+  return operationConfig(common, operation.value, values.value, additional.value);
+}
 
-  const common = {
+/** What parseConfig read besides the values, for the config every operation shares. */
+interface ReadInputs {
+  connection: Connection;
+  additional: AdditionalArgs;
+  maintenanceIdentity: Identity;
+  warnings: Finding[];
+}
+
+/** The settings every operation shares. */
+function commonConfig(env: EnvSource, values: Values, options: ParseOptions, read: ReadInputs) {
+  const { candidates, structured, manual } = read.connection;
+  return {
     /**
      * Started with a subcommand, as a person types it: settings not given stay as the last run
      * applied them. Without one (the container contract) the environment is the whole desired state.
@@ -323,12 +383,12 @@ export function parseConfig(envMap: EnvMap, options: ParseOptions) {
       username: values.KOPIA_OVERRIDE_USERNAME ?? defaultUsername(options.system),
       hostname: values.KOPIA_OVERRIDE_HOSTNAME ?? defaultHostname(options.system),
     },
-    maintenanceIdentity: maintenance,
+    maintenanceIdentity: read.maintenanceIdentity,
     parallelism: values.KOPIA_PARALLELISM,
     /** KOPIA_ADDITIONAL_ARGS that go to `snapshot create` / `snapshot restore`. */
-    additionalArgs: additional.passThrough,
+    additionalArgs: read.additional.passThrough,
     /** The docs' --upload-speed / --download-speed from KOPIA_ADDITIONAL_ARGS, as the repository throttle. */
-    throttleArgs: additional.throttle,
+    throttleArgs: read.additional.throttle,
     files: {
       configPath: values.KOPIA_CONFIG_PATH,
       globalPolicyFile: values.KOPIA_GLOBAL_POLICY_FILE,
@@ -339,13 +399,7 @@ export function parseConfig(envMap: EnvMap, options: ParseOptions) {
     /** The `policies` section of KOPIA_STRUCTURED_REPOSITORY_CONFIG, in kopia's spelling. */
     structuredPolicy: structured?.policy,
     /** What the environment says that is not used, with the reason: logged and in the summary. */
-    configWarnings: [
-      ...(manual?.warnings ?? []).map((w) => warning('KOPIA_MANUAL_CONFIG', w)),
-      ...(structured?.warnings ?? []).map((w) => warning('KOPIA_STRUCTURED_REPOSITORY_CONFIG', w)),
-      ...candidates.flatMap((c) => c.warnings.map((w) => warning(c.backend, w))),
-      ...additional.warnings.map((w) => warning('KOPIA_ADDITIONAL_ARGS', w)),
-      ...unknownVariableWarnings(envMap, configVariableNames()).map((w) => warning(w.name, w.message)),
-    ],
+    configWarnings: read.warnings,
     cache: {
       metadataLimitMb: values.KOPIA_METADATA_CACHE_SIZE_LIMIT_MB,
       contentLimitMb: values.KOPIA_CONTENT_CACHE_SIZE_LIMIT_MB,
@@ -356,6 +410,13 @@ export function parseConfig(envMap: EnvMap, options: ParseOptions) {
       metadataSoftMb: structured?.metadataCacheMb,
       forceRebuild: values.KOPIA_FORCE_CACHE_REBUILD ?? false,
     },
+    ...runtimeConfig(values, read.additional),
+  };
+}
+
+/** How the run logs, reports and paces itself. */
+function runtimeConfig(values: Values, additional: AdditionalArgs) {
+  return {
     kopiaLogging: {
       level: values.KOPIA_LOG_LEVEL,
       fileLevel: values.KOPIA_FILE_LOG_LEVEL,
@@ -387,11 +448,14 @@ export function parseConfig(envMap: EnvMap, options: ParseOptions) {
       settleMs: (values.KOPIA_MOVER_CREATE_SETTLE_SECONDS ?? 3) * 1000,
     },
   };
+}
 
+/** The config of one operation: the common settings and what only that operation reads. */
+function operationConfig(common: ReturnType<typeof commonConfig>, operation: Operation, values: Values, additional: AdditionalArgs) {
   if (operation === 'maintenance') return { ...common, operation };
   const dataDir = values.DATA_DIR;
-  // Required for backup and restore: reported above when missing.
-  if (dataDir === undefined) throw new ConfigError({ source: 'DATA_DIR', message: `is required for ${operation}` });
+  // Required for backup and restore: reported by missingInputs when missing.
+  if (dataDir === undefined) throw new ConfigError(errorFinding('DATA_DIR', `is required for ${operation}`));
   if (operation === 'restore') {
     return {
       ...common,
@@ -457,11 +521,11 @@ export function listingSourcePath(envMap: EnvMap): string | undefined {
 }
 
 /** A named snapshot is restored as it is: rules that select one by time cannot apply, and --any-source needs a name. */
-function snapshotChoiceIssues(values: Values): ConfigIssue[] {
+function snapshotChoiceFindings(values: Values): Finding[] {
   const chosen = '--snapshot (KOPIA_RESTORE_SNAPSHOT_ID)';
   if (values.KOPIA_RESTORE_SNAPSHOT_ID === undefined) {
     if (values.KOPIA_RESTORE_ANY_SOURCE !== true) return [];
-    return [{ source: 'KOPIA_RESTORE_ANY_SOURCE', message: `--any-source (KOPIA_RESTORE_ANY_SOURCE) applies only to a snapshot named with ${chosen}` }];
+    return [errorFinding('KOPIA_RESTORE_ANY_SOURCE', `--any-source (KOPIA_RESTORE_ANY_SOURCE) applies only to a snapshot named with ${chosen}`)];
   }
   const selectors = [
     ['KOPIA_PREVIOUS', '--previous'],
@@ -470,14 +534,12 @@ function snapshotChoiceIssues(values: Values): ConfigIssue[] {
   ] as const;
   return selectors
     .filter(([name]) => values[name] !== undefined)
-    .map(([name, flag]) => ({
-      source: 'KOPIA_RESTORE_SNAPSHOT_ID',
-      message: `${chosen} cannot be combined with ${flag} (${name}): one names the snapshot, the other selects one by time; give one of them`,
-    }));
-}
-
-function warning(source: string, message: string): Finding {
-  return { source, message, severity: 'warning' };
+    .map(([name, flag]) =>
+      errorFinding(
+        'KOPIA_RESTORE_SNAPSHOT_ID',
+        `${chosen} cannot be combined with ${flag} (${name}): one names the snapshot, the other selects one by time; give one of them`,
+      ),
+    );
 }
 
 /** Everything the program needs, validated once at the edge; nothing below config/ reads process.env. */

@@ -1,5 +1,6 @@
 import { closest } from '../text.js';
 import type { EnvMap } from '../env.js';
+import { warningFinding, type Finding } from '../findings.js';
 
 /** The namespaces whose variables are meant for the mover, kopia or the storage SDKs kopia uses. */
 const NAMESPACE = /^(KOPIA|AWS|AZURE|B2|GCS|SFTP|WEBDAV|RCLONE)_/;
@@ -35,19 +36,16 @@ const KOPIA_READS = [
  * a misspelled KOPIA_RETAIN_DAYLY would otherwise be ignored without a word, and the retention
  * the user asked for silently missing. The closest name the mover reads is suggested.
  */
-export function unknownVariableWarnings(env: EnvMap, schemaNames: readonly string[]): { name: string; message: string }[] {
+export function unknownVariableWarnings(env: EnvMap, schemaNames: readonly string[]): Finding[] {
   const mine = [...new Set([...schemaNames, ...READ_ELSEWHERE])];
   const known = new Set([...mine, ...KOPIA_READS]);
-  const warnings: { name: string; message: string }[] = [];
+  const warnings: Finding[] = [];
   for (const name of Object.keys(env).sort()) {
     if (!NAMESPACE.test(name) || known.has(name) || env[name] === undefined) continue;
     const near = closest(name, mine);
     // rclone reads RCLONE_CONFIG_<REMOTE>_* and RCLONE_<FLAG> itself: only a near miss of the mover's own is worth a word.
     if (name.startsWith('RCLONE_') && near === undefined) continue;
-    warnings.push({
-      name,
-      message: `is not a variable kopia-mover or kopia reads, so it has no effect${near ? `; did you mean ${near}?` : ''}`,
-    });
+    warnings.push(warningFinding(name, `is not a variable kopia-mover or kopia reads, so it has no effect${near ? `; did you mean ${near}?` : ''}`));
   }
   return warnings;
 }

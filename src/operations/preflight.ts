@@ -1,12 +1,13 @@
 import { accessSync, constants, statSync } from 'node:fs';
 import { dirname, posix } from 'node:path';
 import { inputName, type MoverConfig } from '../config/parse.js';
-import { ConfigError, RepositoryError, type ConfigIssue } from '../errors.js';
+import { ConfigError, RepositoryError } from '../errors.js';
+import { errorFinding, type Finding } from '../findings.js';
 import { failureOfClass, KNOWN_FAILURES, repositoryParentFailure, type Failure } from '../kopia/failures.js';
 import type { Facts } from '../facts.js';
 
 /** A reason the run must not start. `repository`: the repository's location is unusable (exit 3, not 2), with its failure class. */
-export interface PreflightProblem extends ConfigIssue {
+export interface PreflightProblem extends Finding {
   repository?: Failure;
 }
 
@@ -47,16 +48,16 @@ function repositoryProblems(config: MoverConfig, facts: Facts): PreflightProblem
     if (dir.exists) return [];
     if (!mayCreate) {
       const message = `repository volume is not mounted at ${dir.path}: the filesystem repository's directory does not exist`;
-      return [{ source, repository: failureOfClass('NotInitialized') ?? KNOWN_FAILURES.Unknown, message }];
+      return [{ ...errorFinding(source, message), repository: failureOfClass('NotInitialized') ?? KNOWN_FAILURES.Unknown }];
     }
     const parent = dirname(dir.path);
     if (!dir.parentExists) {
       const message = `repository volume is probably not mounted, or the path is mistyped: ${parent} does not exist, so no repository is created at ${dir.path}`;
-      return [{ source, repository: repositoryParentFailure(dir.path, parent, 'missing'), message }];
+      return [{ ...errorFinding(source, message), repository: repositoryParentFailure(dir.path, parent, 'missing') }];
     }
     if (writable(parent)) return [];
     const message = `${parent} is not writable for this user, so no repository can be created at ${dir.path}`;
-    return [{ source, repository: repositoryParentFailure(dir.path, parent, 'not writable'), message }];
+    return [{ ...errorFinding(source, message), repository: repositoryParentFailure(dir.path, parent, 'not writable') }];
   });
 }
 
@@ -69,17 +70,16 @@ export function preflightProblems(config: MoverConfig, facts: Facts): PreflightP
   const problems: PreflightProblem[] = [];
   const named = (variable: string) => inputName(config.inputs, variable);
   const cache = writableDirectoryProblem(config.cacheDir, true);
-  if (cache) problems.push({ source: named('KOPIA_CACHE_DIR'), message: cache });
+  if (cache) problems.push(errorFinding(named('KOPIA_CACHE_DIR'), cache));
   const tmp = writableDirectoryProblem(config.tmpDir, false);
-  if (tmp) problems.push({ source: 'TMPDIR', message: `${tmp}; the mover keeps its temp files there` });
-  if (facts.dataDirProblem) problems.push({ source: named('DATA_DIR'), message: facts.dataDirProblem });
+  if (tmp) problems.push(errorFinding('TMPDIR', `${tmp}; the mover keeps its temp files there`));
+  if (facts.dataDirProblem) problems.push(errorFinding(named('DATA_DIR'), facts.dataDirProblem));
   if (facts.deletionRefusal !== undefined) {
-    problems.push({
-      source: named('DATA_DIR'),
-      message: `file deletion (${named('KOPIA_ENABLE_FILE_DELETION')}) refused: ${facts.deletionRefusal}; restore into a dedicated directory`,
-    });
+    problems.push(
+      errorFinding(named('DATA_DIR'), `file deletion (${named('KOPIA_ENABLE_FILE_DELETION')}) refused: ${facts.deletionRefusal}; restore into a dedicated directory`),
+    );
   }
-  for (const f of facts.settings.findings.filter((f) => f.blocksRun)) problems.push({ source: f.source, message: f.message });
+  for (const f of facts.settings.findings.filter((f) => f.blocksRun)) problems.push(errorFinding(f.source, f.message));
   problems.push(...repositoryProblems(config, facts));
   return problems;
 }
@@ -87,6 +87,6 @@ export function preflightProblems(config: MoverConfig, facts: Facts): PreflightP
 /** Stops the run on preflight problems: exit 2 listing them all, or exit 3 when only the repository's location is unusable. */
 export function refuseOnProblems(problems: PreflightProblem[]): void {
   if (problems.length === 0) return;
-  if (problems.some((p) => !p.repository)) throw new ConfigError(problems.map(({ source, message }) => ({ source, message })));
+  if (problems.some((p) => !p.repository)) throw new ConfigError(problems.map(({ source, message }) => errorFinding(source, message)));
   throw new RepositoryError(problems.map((p) => p.message).join('; '), undefined, problems[0]?.repository);
 }

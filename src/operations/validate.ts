@@ -8,7 +8,8 @@ import { shortSecretWarnings } from '../secret-checks.js';
 import { settingsWarnings } from './settings.js';
 import type { Operation } from '../config/types.js';
 import { ConfigError, ExitCode } from '../errors.js';
-import { loadPolicySettings, type PolicyFinding } from '../policy/mounted.js';
+import { loadPolicySettings } from '../policy/mounted.js';
+import { errorFinding, errorsOf, warningFinding, type Finding } from '../findings.js';
 import type { Output } from '../report/output.js';
 
 /**
@@ -17,18 +18,18 @@ import type { Output } from '../report/output.js';
  * writing anything, and prints every finding, not just the first. Exit 0 when nothing is wrong.
  */
 export function validate(env: EnvMap, operation: Operation | undefined, system: SystemFacts, output: Output, inputs?: InputNames): number {
-  const findings: PolicyFinding[] = [];
+  const findings: Finding[] = [];
   let config;
   try {
     config = parseConfig(env, { operation, system, inputs });
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
-    for (const issue of error.issues) findings.push({ ...issue, severity: 'error' });
+    for (const issue of error.issues) findings.push(errorFinding(issue.source, issue.message));
   }
   // The run's own preflight, on the same facts the run reads: what it refuses, validate reports.
   const facts = config === undefined ? undefined : loadFacts(config);
   const preflight = config === undefined || facts === undefined ? [] : preflightProblems(config, facts);
-  for (const p of preflight) findings.push({ source: p.source, message: p.message, severity: 'error' });
+  for (const p of preflight) findings.push(errorFinding(p.source, p.message));
   // The policy files are checked even when the environment has errors, so one run shows everything.
   const settings = facts?.settings ?? loadPolicySettings(
     config ?? {
@@ -42,15 +43,15 @@ export function validate(env: EnvMap, operation: Operation | undefined, system: 
   findings.push(...(config?.configWarnings ?? []));
   findings.push(...(config ? shortSecretWarnings(config, env) : []));
   if (config === undefined) {
-    for (const w of unknownVariableWarnings(env, configVariableNames())) findings.push({ source: w.name, message: w.message, severity: 'warning' });
+    findings.push(...unknownVariableWarnings(env, configVariableNames()));
   } else if (config.operation === 'backup') {
     const path = { target: pathTarget(config), policy: pathPolicy(config, settings.globalPolicy) };
-    for (const message of settingsWarnings(config, settings, path)) findings.push({ source: 'policy', message, severity: 'warning' });
+    for (const message of settingsWarnings(config, settings, path)) findings.push(warningFinding('policy', message));
   }
   // A policy file that blocks the run is in the preflight's list already.
   findings.push(...settings.findings.filter((f) => !(f.blocksRun && facts !== undefined)));
 
-  const errors = findings.filter((f) => f.severity === 'error');
+  const errors = errorsOf(findings);
   const warnings = findings.filter((f) => f.severity === 'warning');
   for (const f of errors) output.text(`ERROR   ${f.source}: ${f.message}`);
   for (const f of warnings) output.text(`WARNING ${f.source}: ${f.message}`);

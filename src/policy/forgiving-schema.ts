@@ -5,21 +5,21 @@ import * as z from 'zod';
  * A policy shape declared once as data (`section`s of `field`s), from which two zod schemas are
  * derived: the strict one of kopia's JSON, and a forgiving one that reads a document written in
  * other spellings, normalises it, and never fails for a part of it. Where the forgiving schema
- * finds something to say, it leaves a `Finding` in its output, and `settle` turns the output into
- * kopia's JSON plus one warning per finding, at the JSON path where the document says it.
+ * finds something to say, it leaves a `Remark` in its output, and `settle` turns the output into
+ * kopia's JSON plus one warning per remark, at the JSON path where the document says it.
  */
 
 /** What the mapping says about one place in a document, and what still applies there, if anything. */
-export class Finding {
+export class Remark {
   constructor(
     readonly messages: readonly string[],
     readonly value?: unknown,
   ) {}
 }
 
-/** A finding for something that does not reach kopia. */
-export function notApplied(...messages: string[]): Finding {
-  return new Finding(messages.map((m) => `${m}, not applied`));
+/** A remark for something that does not reach kopia. */
+export function notApplied(...messages: string[]): Remark {
+  return new Remark(messages.map((m) => `${m}, not applied`));
 }
 
 /**
@@ -49,19 +49,19 @@ type KopiaShape<F extends Fields> = { -readonly [Key in keyof F]: z.ZodOptional<
 
 /**
  * A section as the forgiving schema parsed it: each field holds a value, a nested section or a
- * finding, `aside` holds what the document gave that is not a field here (unknown or unsupported
+ * remark, `aside` holds what the document gave that is not a field here (unknown or unsupported
  * keys), and `order` the document's keys as it wrote them, so that warnings follow the document.
  */
 export class Parsed {
   constructor(
     readonly fields: Record<string, unknown>,
-    readonly aside: ReadonlyMap<string, Finding> = new Map(),
+    readonly aside: ReadonlyMap<string, Remark> = new Map(),
     readonly order: readonly string[] = [],
   ) {}
 }
 
-/** A rule across a section's fields: returns the section, changed where the rule is broken, or a finding in its place. */
-export type SectionCheck = (section: Parsed, path: string) => Parsed | Finding;
+/** A rule across a section's fields: returns the section, changed where the rule is broken, or a remark in its place. */
+export type SectionCheck = (section: Parsed, path: string) => Parsed | Remark;
 
 /** An object of fields; kopia refuses fields it does not know, so its JSON object is strict. */
 export class Section<F extends Fields = Fields> {
@@ -113,8 +113,8 @@ interface Spelled {
 
 /**
  * The forgiving schema of `root`: takes a JSON object in kopia's spelling or the docs', and gives
- * a `Parsed` tree in kopia's spelling with findings in it. It fails only for a document that is
- * not an object (with `notAnObject`'s words); everything inside becomes a finding.
+ * a `Parsed` tree in kopia's spelling with remarks in it. It fails only for a document that is
+ * not an object (with `notAnObject`'s words); everything inside becomes a remark.
  */
 export function forgivingSchema(root: Section, spellings: Spellings, notAnObject: (input: unknown) => string): z.ZodType {
   const split = (path: string) => path.split('.');
@@ -132,21 +132,8 @@ export function forgivingSchema(root: Section, spellings: Spellings, notAnObject
     if (!fits(alias) || !(lookup(split(target)) instanceof Field)) throw new Error(`policy alias ${alias} does not fit the policy shape`);
   }
 
-  // Each alias is parsed where it is written, as its kopia field would be; the rename happens in
-  // the nearest section that holds every spelling of the field, so that one place sees them all.
-  const renamesAt = new Map<string, Rename[]>();
-  const targets = new Map<string, string[]>();
-  for (const [alias, target] of Object.entries(spellings.aliases)) {
-    targets.set(target, [...(targets.get(target) ?? []), alias]);
-  }
-  for (const [target, aliases] of targets) {
-    const common = commonPrefix([target, ...aliases].map(parent));
-    const spelled = (name: string): Spelled => ({ name, parts: name.split('.').slice(common.length) });
-    const here = common.join('.');
-    renamesAt.set(here, [...(renamesAt.get(here) ?? []), { target: spelled(target), aliases: aliases.map(spelled) }]);
-  }
-
-  const asideSchema = z.map(z.string(), z.instanceof(Finding));
+  const renamesAt = renamesBySection(spellings.aliases);
+  const asideSchema = z.map(z.string(), z.instanceof(Remark));
   const orderSchema = z.array(z.string());
   // Fields that read their value alike share one schema: fewer schemas to make on each run.
   const droppables = new Map<z.ZodType, z.ZodType>();
@@ -174,7 +161,7 @@ export function forgivingSchema(root: Section, spellings: Spellings, notAnObject
         (raw) => {
           if (!isPlainObject(raw)) return raw;
           const fields: Record<string, unknown> = {};
-          const aside = new Map<string, Finding>();
+          const aside = new Map<string, Remark>();
           for (const [key, value] of Object.entries(raw)) {
             // null is how kopia's own JSON says "not set": there is nothing to apply.
             if (value === null) continue;
@@ -198,10 +185,31 @@ export function forgivingSchema(root: Section, spellings: Spellings, notAnObject
   return build(root, [], notAnObject);
 }
 
+/**
+ * Each alias is parsed where it is written, as its kopia field would be; the rename happens in
+ * the nearest section that holds every spelling of the field, so that one place sees them all.
+ * The renames by the dot path of that section.
+ */
+function renamesBySection(aliases: Spellings['aliases']): Map<string, Rename[]> {
+  const parent = (path: string) => path.split('.').slice(0, -1);
+  const renamesAt = new Map<string, Rename[]>();
+  const targets = new Map<string, string[]>();
+  for (const [alias, target] of Object.entries(aliases)) {
+    targets.set(target, [...(targets.get(target) ?? []), alias]);
+  }
+  for (const [target, spellings] of targets) {
+    const common = commonPrefix([target, ...spellings].map(parent));
+    const spelled = (name: string): Spelled => ({ name, parts: name.split('.').slice(common.length) });
+    const here = common.join('.');
+    renamesAt.set(here, [...(renamesAt.get(here) ?? []), { target: spelled(target), aliases: spellings.map(spelled) }]);
+  }
+  return renamesAt;
+}
+
 const mustBeObject = (input: unknown) => `must be an object, not ${describeType(input)}`;
 
 /**
- * A field whose every issue becomes a finding in its place, so that the rest of the document still
+ * A field whose every issue becomes a remark in its place, so that the rest of the document still
  * applies. The issues are reported at the field, not inside it: the field's whole value is left out.
  */
 function droppable(schema: z.ZodType): z.ZodType {
@@ -221,10 +229,10 @@ function applyRename(section: Parsed, { target, aliases }: Rename): void {
   }
   if (winner === target) return;
   const value = valueAt(section, winner.parts);
-  if (value instanceof Finding) {
+  if (value instanceof Remark) {
     // What is said about the value stays where the document wrote it; only the value moves.
     if (value.value === undefined) return;
-    place(section, winner.parts, new Finding(value.messages));
+    place(section, winner.parts, new Remark(value.messages));
     place(section, target.parts, value.value);
   } else {
     place(section, winner.parts, undefined);
@@ -235,7 +243,7 @@ function applyRename(section: Parsed, { target, aliases }: Rename): void {
 function valueAt(section: Parsed, parts: readonly string[]): unknown {
   let node: unknown = section;
   for (const key of parts) {
-    const inner = node instanceof Finding ? node.value : node;
+    const inner = node instanceof Remark ? node.value : node;
     if (!(inner instanceof Parsed) || !Object.hasOwn(inner.fields, key)) return undefined;
     node = inner.fields[key];
   }
@@ -254,12 +262,12 @@ function place(section: Parsed, parts: readonly string[], value: unknown): void 
     const child = Object.hasOwn(node.fields, key) ? node.fields[key] : undefined;
     if (child instanceof Parsed) {
       node = child;
-    } else if (child instanceof Finding && child.value instanceof Parsed) {
+    } else if (child instanceof Remark && child.value instanceof Parsed) {
       node = child.value;
     } else {
       const made = new Parsed({});
       // A section that was not an object stays reported; what another section moves into it still applies.
-      node.fields[key] = child instanceof Finding ? new Finding(child.messages, made) : made;
+      node.fields[key] = child instanceof Remark ? new Remark(child.messages, made) : made;
       node = made;
     }
   }
@@ -267,42 +275,44 @@ function place(section: Parsed, parts: readonly string[], value: unknown): void 
 
 /** Whether something reaches kopia at this place. */
 export function applies(value: unknown): boolean {
-  return value instanceof Finding ? value.value !== undefined : value !== undefined;
+  return value instanceof Remark ? value.value !== undefined : value !== undefined;
 }
 
-/** The same tree with every value taken out and every finding kept: for a section that is dropped whole. */
-export function findingsOnly(node: unknown): unknown {
-  if (node instanceof Finding) return new Finding(node.messages, findingsOnly(node.value));
+/** The same tree with every value taken out and every remark kept: for a section that is dropped whole. */
+export function remarksOnly(node: unknown): unknown {
+  if (node instanceof Remark) return new Remark(node.messages, remarksOnly(node.value));
   if (!(node instanceof Parsed)) return undefined;
   const fields: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(node.fields)) {
-    const kept = findingsOnly(value);
+    const kept = remarksOnly(value);
     if (kept !== undefined) fields[key] = kept;
   }
   return new Parsed(fields, node.aside, node.order);
 }
 
 /**
- * Turns the forgiving schema's output into plain JSON, pushing one warning per finding message as
- * `path: message`, in the document's order. Empty sections are left out; returns undefined when
- * nothing at all applies.
+ * Turns the forgiving schema's output into plain JSON, with one warning per remark message as
+ * `path: message`, in the document's order. Empty sections are left out; the value is undefined
+ * when nothing at all applies.
  */
-export function settle(node: unknown, path: readonly string[], warnings: string[]): unknown {
-  if (node instanceof Finding) {
-    for (const message of node.messages) warnings.push(`${path.join('.')}: ${message}`);
-    return settle(node.value, path, warnings);
+export function settle(node: unknown, path: readonly string[]): { value: unknown; warnings: string[] } {
+  if (node instanceof Remark) {
+    const inner = settle(node.value, path);
+    return { value: inner.value, warnings: [...node.messages.map((message) => `${path.join('.')}: ${message}`), ...inner.warnings] };
   }
-  if (!(node instanceof Parsed)) return node;
+  if (!(node instanceof Parsed)) return { value: node, warnings: [] };
   const out: Record<string, unknown> = {};
+  const warnings: string[] = [];
   // Keys a rename moved here come after the document's own.
   for (const key of new Set([...node.order, ...Object.keys(node.fields)])) {
-    const finding = node.aside.get(key);
-    if (finding) settle(finding, [...path, key], warnings);
+    const remark = node.aside.get(key);
+    if (remark) warnings.push(...settle(remark, [...path, key]).warnings);
     if (!Object.hasOwn(node.fields, key)) continue;
-    const settled = settle(node.fields[key], [...path, key], warnings);
-    if (settled !== undefined) out[key] = settled;
+    const settled = settle(node.fields[key], [...path, key]);
+    warnings.push(...settled.warnings);
+    if (settled.value !== undefined) out[key] = settled.value;
   }
-  return Object.keys(out).length > 0 ? out : undefined;
+  return { value: Object.keys(out).length > 0 ? out : undefined, warnings };
 }
 
 function commonPrefix(paths: string[][]): string[] {

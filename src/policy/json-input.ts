@@ -1,5 +1,6 @@
 import { readRegularFile } from '../files.js';
 import { ConfigError } from '../errors.js';
+import { errorFinding } from '../findings.js';
 
 /** Hard ceiling for every JSON input, files and env values alike. */
 export const JSON_INPUT_LIMIT_BYTES = 1_048_576;
@@ -58,10 +59,7 @@ export function numberOutOfRange(value: unknown, path = ''): string | undefined 
 }
 
 function tooLarge(source: string, size: number): ConfigError {
-  return new ConfigError({
-    source,
-    message: `JSON input is ${size} bytes, larger than the limit of ${JSON_INPUT_LIMIT_BYTES} bytes`,
-  });
+  return new ConfigError(errorFinding(source, `JSON input is ${size} bytes, larger than the limit of ${JSON_INPUT_LIMIT_BYTES} bytes`));
 }
 
 /**
@@ -72,7 +70,7 @@ export function readJsonFileSync(path: string): unknown {
   const read = readRegularFile(path, JSON_INPUT_LIMIT_BYTES);
   if ('problem' in read) {
     if (read.problem.kind === 'too-large') throw tooLarge(path, read.problem.size);
-    throw new ConfigError({ source: path, message: `cannot read JSON file: ${read.problem.reason}` });
+    throw new ConfigError(errorFinding(path, `cannot read JSON file: ${read.problem.reason}`));
   }
   return parseDecoded(read.data.toString('utf8'), path);
 }
@@ -88,20 +86,20 @@ function parseDecoded(raw: string, source: string): unknown {
   // Editors on Windows save a BOM; JSON.parse would call it an unexpected token.
   const text = raw.charCodeAt(0) === 0xfeff ? raw.slice(1) : raw;
   if (text.trim() === '') {
-    throw new ConfigError({ source, message: 'invalid JSON: the input is empty' });
+    throw new ConfigError(errorFinding(source, 'invalid JSON: the input is empty'));
   }
   if (jsonTooDeep(text)) {
-    throw new ConfigError({ source, message: `JSON input nests objects or arrays deeper than ${MAX_JSON_DEPTH} levels, the limit` });
+    throw new ConfigError(errorFinding(source, `JSON input nests objects or arrays deeper than ${MAX_JSON_DEPTH} levels, the limit`));
   }
   let value: unknown;
   try {
     value = JSON.parse(text) as unknown;
   } catch (err) {
-    throw new ConfigError({ source, message: describeJsonError(text, err) });
+    throw new ConfigError(errorFinding(source, describeJsonError(text, err)));
   }
   const field = numberOutOfRange(value);
   if (field !== undefined) {
-    throw new ConfigError({ source, message: `${field}: a number outside the range -${MAX_JSON_NUMBER} to ${MAX_JSON_NUMBER} (2^53-1)` });
+    throw new ConfigError(errorFinding(source, `${field}: a number outside the range -${MAX_JSON_NUMBER} to ${MAX_JSON_NUMBER} (2^53-1)`));
   }
   return value;
 }
@@ -177,136 +175,140 @@ interface ScanFailure {
   reason: string;
 }
 
+/** Where and why a scan stopped. */
+class ScanStop extends Error {
+  constructor(
+    readonly at: number,
+    readonly why: string,
+  ) {
+    super(why);
+  }
+}
+
 /**
  * A strict JSON recogniser that reports where and why the text stops being
  * JSON, in words that never quote the input. Only used once JSON.parse has
  * already failed.
  */
 export function scanJson(text: string): ScanFailure | undefined {
-  let i = 0;
-  const n = text.length;
-
-  class Stop extends Error {
-    constructor(readonly at: number, readonly why: string) {
-      super(why);
-    }
-  }
-  const fail = (why: string, at = i): never => {
-    throw new Stop(at, at >= n ? 'unexpected end of input' : why);
-  };
-  const ws = () => {
-    while (i < n) {
-      const c = text[i];
-      if (c === ' ' || c === '\t' || c === '\n' || c === '\r') i++;
-      else break;
-    }
-  };
-  const literal = (word: string) => {
-    for (let k = 0; k < word.length; k++) {
-      if (text[i] !== word[k]) fail('unknown literal (the literals are true, false and null)');
-      i++;
-    }
-  };
-  const string = () => {
-    i++; // opening quote
-    for (;;) {
-      if (i >= n) fail('unterminated string');
-      const c = text.charCodeAt(i);
-      if (c === 0x22) {
-        i++;
-        return;
-      }
-      if (c < 0x20) fail('control character in string (escape it)');
-      if (c === 0x5c) {
-        const e = text[i + 1];
-        if (e === undefined) fail('unterminated string', i + 1);
-        if (e === 'u') {
-          if (!/^[0-9a-fA-F]{4}$/.test(text.slice(i + 2, i + 6))) fail('bad \\u escape in string');
-          i += 6;
-        } else if (e !== undefined && '"\\/bfnrt'.includes(e)) {
-          i += 2;
-        } else {
-          fail('bad escape in string', i + 1);
-        }
-      } else {
-        i++;
-      }
-    }
-  };
-  const number = () => {
-    const m = /^-?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?/.exec(text.slice(i, i + 400));
-    if (!m || m[0] === '-' || m[0] === '') fail('malformed number');
-    i += m ? m[0].length : 0;
-    const next = text[i];
-    if (next !== undefined && /[0-9.eE+-]/.test(next)) fail('malformed number');
-  };
-  const value = (depth: number): void => {
-    if (depth > 10_000) fail('nesting too deep');
-    ws();
-    const c = text[i];
-    if (c === '{') {
-      i++;
-      ws();
-      if (text[i] === '}') {
-        i++;
-        return;
-      }
-      for (;;) {
-        ws();
-        if (text[i] !== '"') fail("a property name in double quotes must come here");
-        string();
-        ws();
-        if (text[i] !== ':') fail("a ':' must follow the property name");
-        i++;
-        value(depth + 1);
-        ws();
-        if (text[i] === ',') {
-          i++;
-          continue;
-        }
-        if (text[i] === '}') {
-          i++;
-          return;
-        }
-        fail("a ',' or '}' must follow the property value");
-      }
-    }
-    if (c === '[') {
-      i++;
-      ws();
-      if (text[i] === ']') {
-        i++;
-        return;
-      }
-      for (;;) {
-        value(depth + 1);
-        ws();
-        if (text[i] === ',') {
-          i++;
-          continue;
-        }
-        if (text[i] === ']') {
-          i++;
-          return;
-        }
-        fail("a ',' or ']' must follow the array element");
-      }
-    }
-    if (c === '"') return string();
-    if (c === 't') return literal('true');
-    if (c === 'f') return literal('false');
-    if (c === 'n') return literal('null');
-    if (c === '-' || (c !== undefined && c >= '0' && c <= '9')) return number();
-    fail('a value must come here (object, array, string, number, true, false or null)');
-  };
-
+  const scanner = new JsonScanner(text);
   try {
-    value(0);
-    ws();
-    if (i < n) fail('unexpected text after the JSON value');
+    scanner.document();
     return undefined;
   } catch (e) {
-    if (e instanceof Stop) return { offset: e.at, reason: e.why };
+    if (e instanceof ScanStop) return { offset: e.at, reason: e.why };
     throw e;
+  }
+}
+
+/** Reads one JSON text from the start, throwing a ScanStop where it stops being JSON. */
+class JsonScanner {
+  private i = 0;
+
+  constructor(private readonly text: string) {}
+
+  document(): void {
+    this.value(0);
+    this.ws();
+    if (this.i < this.text.length) this.fail('unexpected text after the JSON value');
+  }
+
+  private fail(why: string, at = this.i): never {
+    throw new ScanStop(at, at >= this.text.length ? 'unexpected end of input' : why);
+  }
+
+  private ws(): void {
+    while (this.i < this.text.length && ' \t\n\r'.includes(this.text[this.i]!)) this.i++;
+  }
+
+  /** Steps over `c` when it comes next (after blanks). */
+  private take(c: string): boolean {
+    this.ws();
+    if (this.text[this.i] !== c) return false;
+    this.i++;
+    return true;
+  }
+
+  private literal(word: string): void {
+    for (const c of word) {
+      if (this.text[this.i] !== c) this.fail('unknown literal (the literals are true, false and null)');
+      this.i++;
+    }
+  }
+
+  private string(): void {
+    const { text } = this;
+    this.i++; // opening quote
+    for (;;) {
+      if (this.i >= text.length) this.fail('unterminated string');
+      const c = text.charCodeAt(this.i);
+      if (c === 0x22) {
+        this.i++;
+        return;
+      }
+      if (c < 0x20) this.fail('control character in string (escape it)');
+      if (c !== 0x5c) {
+        this.i++;
+        continue;
+      }
+      const e = text[this.i + 1];
+      if (e === undefined) this.fail('unterminated string', this.i + 1);
+      if (e === 'u') {
+        if (!/^[0-9a-fA-F]{4}$/.test(text.slice(this.i + 2, this.i + 6))) this.fail('bad \\u escape in string');
+        this.i += 6;
+      } else if ('"\\/bfnrt'.includes(e!)) {
+        this.i += 2;
+      } else {
+        this.fail('bad escape in string', this.i + 1);
+      }
+    }
+  }
+
+  private number(): void {
+    const m = /^-?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?/.exec(this.text.slice(this.i, this.i + 400));
+    if (!m || m[0] === '-' || m[0] === '') this.fail('malformed number');
+    this.i += m ? m[0].length : 0;
+    const next = this.text[this.i];
+    if (next !== undefined && /[0-9.eE+-]/.test(next)) this.fail('malformed number');
+  }
+
+  private object(depth: number): void {
+    this.i++;
+    if (this.take('}')) return;
+    for (;;) {
+      this.ws();
+      if (this.text[this.i] !== '"') this.fail('a property name in double quotes must come here');
+      this.string();
+      if (!this.take(':')) this.fail("a ':' must follow the property name");
+      this.value(depth + 1);
+      if (this.take(',')) continue;
+      if (this.take('}')) return;
+      this.fail("a ',' or '}' must follow the property value");
+    }
+  }
+
+  private array(depth: number): void {
+    this.i++;
+    if (this.take(']')) return;
+    for (;;) {
+      this.value(depth + 1);
+      if (this.take(',')) continue;
+      if (this.take(']')) return;
+      this.fail("a ',' or ']' must follow the array element");
+    }
+  }
+
+  private value(depth: number): void {
+    if (depth > 10_000) this.fail('nesting too deep');
+    this.ws();
+    const c = this.text[this.i];
+    if (c === '{') return this.object(depth);
+    if (c === '[') return this.array(depth);
+    if (c === '"') return this.string();
+    if (c === 't') return this.literal('true');
+    if (c === 'f') return this.literal('false');
+    if (c === 'n') return this.literal('null');
+    if (c === '-' || (c !== undefined && c >= '0' && c <= '9')) return this.number();
+    this.fail('a value must come here (object, array, string, number, true, false or null)');
   }
 }

@@ -6,8 +6,8 @@ import {
   applies,
   describeType,
   field,
-  findingsOnly,
-  Finding,
+  remarksOnly,
+  Remark,
   forgivingSchema,
   notApplied,
   section,
@@ -15,6 +15,7 @@ import {
   type SectionCheck,
 } from './forgiving-schema.js';
 import { isPlainObject } from '../values.js';
+import { errorFinding } from '../findings.js';
 
 /**
  * kopia's policy JSON as `kopia policy export` prints it and `kopia policy
@@ -61,7 +62,7 @@ const compressorName = field(z.enum(KOPIA_COMPRESSORS, compressorWords), () =>
       return z.NEVER;
     }
     if (!known.alias) return known.name;
-    return new Finding([`${quote(name)} is not a kopia compressor name, using ${quote(known.name)}`], known.name);
+    return new Remark([`${quote(name)} is not a kopia compressor name, using ${quote(known.name)}`], known.name);
   }),
 );
 
@@ -91,7 +92,7 @@ const actionTimeout = field(count, () => {
     .pipe(z.number(durationWords).max(Number.MAX_SAFE_INTEGER * 1000, 'is too large'))
     .transform((ms) => {
       const seconds = Math.ceil(ms / 1000);
-      return seconds * 1000 === ms ? seconds : new Finding([`kopia counts whole seconds, rounded up to ${seconds}s`], seconds);
+      return seconds * 1000 === ms ? seconds : new Remark([`kopia counts whole seconds, rounded up to ${seconds}s`], seconds);
     });
   return z.union([count, durationText], {
     // Each reading fails for the other's type: the reason to give is the one for the type given.
@@ -158,8 +159,8 @@ const cronEntry = z.string('must be a list of cron expressions').refine((v) => {
 const needsSomethingToRun: SectionCheck = (action) => {
   if (!Object.values(action.fields).some(applies)) return action;
   if (typeof action.fields['script'] === 'string' || typeof action.fields['path'] === 'string') return action;
-  const dropped = findingsOnly(action);
-  return new Finding(['needs a "script" or a "path" to run, not applied'], dropped);
+  const dropped = remarksOnly(action);
+  return new Remark(['needs a "script" or a "path" to run, not applied'], dropped);
 };
 
 const SCHEDULING_FIELDS = ['intervalSeconds', 'timeOfDay', 'noParentTimeOfDay', 'manual', 'cron', 'runMissed'] as const;
@@ -335,10 +336,11 @@ function buildDocumentSchema() {
       ),
     )
     .transform(({ global, others }) => {
+      const settled = settle(global, []);
       const warnings = others.map(
         (key) => `${key}: only the global policy "${GLOBAL_POLICY_KEY}" is applied from this file, not applied`,
       );
-      return { policy: settle(global, [], warnings) ?? {}, warnings };
+      return { policy: settled.value ?? {}, warnings: [...warnings, ...settled.warnings] };
     })
     .pipe(z.object({ policy: kopiaPolicySchema, warnings: z.array(z.string()) }));
 }
@@ -363,7 +365,7 @@ export function mapPolicyDocument(input: unknown, source: string): PolicyMapping
       // Every part was checked as it was read, so this means the mapping itself is wrong.
       throw new Error(`policy mapping produced a document kopia would refuse: ${z.prettifyError(parsed.error)}`);
     }
-    throw new ConfigError(issues.map((issue) => ({ source, message: issue.message })));
+    throw new ConfigError(issues.map((issue) => errorFinding(source, issue.message)));
   }
   const { policy, warnings } = parsed.data;
   return { policy, warnings, applied: leafPaths(policy) };

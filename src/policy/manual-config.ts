@@ -1,5 +1,5 @@
 import * as z from 'zod';
-import type { ConfigIssue } from '../errors.js';
+import { errorFinding, warningFinding, type Finding, type Found } from '../findings.js';
 import { mapPolicyDocument } from './kopia-policy.js';
 import { unusableValues } from './mounted.js';
 
@@ -40,19 +40,20 @@ export interface ManualConfig {
   policy?: Record<string, unknown>;
   /** Content cache soft limit in MB. */
   contentCacheMb?: number;
-  warnings: string[];
 }
 
 const SOURCE = 'KOPIA_MANUAL_CONFIG';
 
-export function parseManualConfig(input: unknown, issues: ConfigIssue[]): ManualConfig | undefined {
+/**
+ * KOPIA_MANUAL_CONFIG, split by when kopia can take it; undefined, with the errors, when it cannot
+ * be used. What it gives that is not applied is a warning.
+ */
+export function parseManualConfig(input: unknown): Found<ManualConfig | undefined> {
   const parsed = manualSchema.safeParse(input);
-  if (!parsed.success) {
-    for (const issue of parsed.error.issues) issues.push({ source: SOURCE, message: issue.message });
-    return undefined;
-  }
+  if (!parsed.success) return { value: undefined, findings: parsed.error.issues.map((issue) => errorFinding(SOURCE, issue.message)) };
   const m = parsed.data;
-  const result: ManualConfig = { createFlags: [], warnings: [] };
+  const result: ManualConfig = { createFlags: [] };
+  const findings: Finding[] = [];
   if (m.encryption) result.createFlags.push(`--encryption=${m.encryption.algorithm}`);
   if (m.splitter) result.createFlags.push(`--object-splitter=${m.splitter.algorithm}`);
   const hash = m.hashing ?? m.hash;
@@ -63,13 +64,12 @@ export function parseManualConfig(input: unknown, issues: ConfigIssue[]): Manual
     // `repository create` has no compression flags: compression is a global policy.
     const mapped = mapPolicyDocument({ compression: m.compression }, SOURCE);
     const unusable = unusableValues(mapped);
-    for (const message of unusable) issues.push({ source: SOURCE, message });
-    if (unusable.length > 0) return undefined;
+    if (unusable.length > 0) return { value: undefined, findings: unusable.map((message) => errorFinding(SOURCE, message)) };
     result.policy = mapped.policy;
-    result.warnings.push(...mapped.warnings);
+    findings.push(...mapped.warnings.map((w) => warningFinding(SOURCE, w)));
   }
   if (m.caching?.maxCacheSize !== undefined) result.contentCacheMb = Math.max(1, Math.round(m.caching.maxCacheSize / 1_000_000));
   const known = new Set(['encryption', 'splitter', 'hashing', 'hash', 'ecc', 'compression', 'caching']);
-  for (const key of Object.keys(m)) if (!known.has(key)) result.warnings.push(`${key}: not a create-time setting, not applied`);
-  return result;
+  for (const key of Object.keys(m)) if (!known.has(key)) findings.push(warningFinding(SOURCE, `${key}: not a create-time setting, not applied`));
+  return { value: result, findings };
 }

@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs';
 import { closest } from '../text.js';
 import { isAbsolute, join } from 'node:path';
 import { ConfigError } from '../errors.js';
+import { errorFinding, type Finding, type Found } from '../findings.js';
 import { regularFileProblem } from '../files.js';
 import { readJsonFileSync } from './json-input.js';
 import { kopiaPolicySchema, mapPolicyDocument, POLICY_ALIASES } from './kopia-policy.js';
@@ -18,20 +19,6 @@ export interface PolicyInputs {
   files: { configPath?: string; globalPolicyFile?: string; repositoryConfigFile?: string };
   manual?: { policy?: Record<string, unknown> };
   structuredPolicy?: Record<string, unknown>;
-}
-
-/** One thing found about a policy input: an error means that input is not applied at all. */
-export interface PolicyFinding {
-  source: string;
-  message: string;
-  severity: 'error' | 'warning';
-  /**
-   * The input is not a file at all (a FIFO, a device, a directory): a broken mount, not a policy
-   * with a mistake in it, so the run stops before the repository is touched.
-   */
-  blocksRun?: boolean;
-  /** The value of this field (a kopia policy path, or the repository config's field) could not be used. */
-  field?: string;
 }
 
 /** The names the record keeps each input's fields under: they stay the same when a path changes. */
@@ -51,7 +38,8 @@ export interface PolicySettings {
   /** Where the global policy's parts came from, lowest precedence first. */
   globalSources: string[];
   repository?: RepositoryConfig & { source: string };
-  findings: PolicyFinding[];
+  /** What the inputs gave that is wrong or not applied: an error means that input is not applied at all. */
+  findings: Finding[];
   /**
    * Why the global policy must be left as kopia holds it: an input could not be read and what it
    * applied last is not known (no record, or it held actions, which the record keeps only as digests).
@@ -63,6 +51,12 @@ export interface PolicySettings {
   files: { globalPolicy?: string; repositoryConfig?: string };
   /** What each input stands for in this run, last applied values included: the next record. */
   sourceFields: Record<string, Record<string, string>>;
+}
+
+/** The file of an input this run reads: one named explicitly, or the default one when it is there. */
+function readInput(config: PolicyInputs, name: string | undefined, fallback: string): string | undefined {
+  const file = locate(config, name, fallback);
+  return file && (file.required || existsSync(file.path)) ? file.path : undefined;
 }
 
 /**
@@ -87,17 +81,13 @@ export function mergePolicies(base: Record<string, unknown>, top: Record<string,
   return out;
 }
 
-function readMounted(path: string, findings: PolicyFinding[]): unknown {
+function readMounted(path: string): Found<unknown> {
   const problem = existsSync(path) ? regularFileProblem(path) : undefined;
-  if (problem !== undefined) {
-    findings.push({ source: path, message: `cannot be used: ${problem}`, severity: 'error', blocksRun: true });
-    return undefined;
-  }
+  if (problem !== undefined) return { value: undefined, findings: [{ ...errorFinding(path, `cannot be used: ${problem}`), blocksRun: true }] };
   try {
-    return readJsonFileSync(path);
+    return { value: readJsonFileSync(path), findings: [] };
   } catch (error) {
-    reportError(findings, path, error);
-    return undefined;
+    return { value: undefined, findings: readErrors(path, error) };
   }
 }
 
@@ -173,91 +163,86 @@ export function unusableValues(mapping: { warnings: readonly string[]; applied: 
     .map((d) => `${d.warning.replace(/, not applied$/, '')}: nothing is applied until it is fixed, so the last applied value stays`);
 }
 
-function reportError(findings: PolicyFinding[], source: string, error: unknown): void {
+/** The errors of an input that could not be read or mapped. */
+function readErrors(source: string, error: unknown): Finding[] {
   const issues = error instanceof ConfigError ? error.issues : [{ source, message: String(error) }];
-  for (const issue of issues) findings.push({ source: issue.source, message: issue.message, severity: 'error' });
+  return issues.map((issue) => errorFinding(issue.source, issue.message));
+}
+
+/** One input's part of the settings: what it gives, the findings about it, and why it must be held as kopia has it, if it must. */
+interface InputPart<T> extends Found<T | undefined> {
+  held?: string;
 }
 
 /**
  * The global policy file's part: what it maps to, with every field it cannot give now taken
- * from what it applied last. Sets `settings.globalHeld` when that is not known.
+ * from what it applied last; `held` when that is not known.
  */
-function globalFilePart(path: string, findings: PolicyFinding[], settings: PolicySettings, last: LastInputs | undefined): Record<string, unknown> | undefined {
-  const keepAll = () => {
-    const kept = recorded(last, GLOBAL_POLICY_INPUT);
-    const fragment = 'fields' in kept ? fragmentOf(kept.fields) : undefined;
-    if (fragment === undefined) settings.globalHeld ??= 'unknown' in kept ? kept.unknown : 'the file set policy actions last time';
-    return fragment;
-  };
-  const doc = readMounted(path, findings);
-  if (doc === undefined) return keepAll();
+function globalFilePart(path: string, last: LastInputs | undefined): InputPart<Record<string, unknown>> {
+  const doc = readMounted(path);
   let mapped;
   try {
-    mapped = mapPolicyDocument(doc, path);
+    mapped = doc.value === undefined ? undefined : mapPolicyDocument(doc.value, path);
   } catch (error) {
-    reportError(findings, path, error);
-    return keepAll();
+    doc.findings.push(...readErrors(path, error));
+  }
+  if (mapped === undefined) {
+    const kept = recorded(last, GLOBAL_POLICY_INPUT);
+    const value = 'fields' in kept ? fragmentOf(kept.fields) : undefined;
+    const held = value === undefined ? ('unknown' in kept ? kept.unknown : 'the file set policy actions last time') : undefined;
+    return { value, findings: doc.findings, ...(held === undefined ? {} : { held }) };
   }
   const dropped = droppedFields(mapped.warnings, mapped.applied);
-  for (const w of mapped.warnings) {
+  const findings = mapped.warnings.map((w): Finding => {
     const drop = dropped.find((d) => d.warning === w);
     const message = drop?.meant ? `${w} (read as a misspelling of ${drop.path})` : w;
-    findings.push({ source: path, message, severity: 'warning', ...(drop ? { field: drop.path } : {}) });
-  }
+    return { source: path, message, severity: 'warning', ...(drop ? { field: drop.path } : {}) };
+  });
   let policy = mapped.policy;
+  let held: string | undefined;
   for (const { path: field } of dropped) {
     const kept = recorded(last, GLOBAL_POLICY_INPUT, field);
     const fragment = 'fields' in kept ? fragmentOf(kept.fields) : undefined;
-    if (fragment === undefined) settings.globalHeld ??= 'unknown' in kept ? kept.unknown : `${field} held policy actions last time`;
+    if (fragment === undefined) held ??= 'unknown' in kept ? kept.unknown : `${field} held policy actions last time`;
     else policy = mergePolicies(policy, fragment);
   }
-  return policy;
+  return { value: policy, findings, ...(held === undefined ? {} : { held }) };
 }
 
 /** The repository config file's settings, each unusable one (or all, for an unusable file) as applied last. */
-function repositoryPart(path: string, findings: PolicyFinding[], settings: PolicySettings, last: LastInputs | undefined): RepositoryConfig | undefined {
+function repositoryPart(path: string, last: LastInputs | undefined): InputPart<RepositoryConfig> {
+  let held: string | undefined;
   const fromRecord = (field?: string): Partial<RepositoryConfig> | undefined => {
     const kept = recorded(last, REPOSITORY_CONFIG_INPUT, field);
-    if ('unknown' in kept) {
-      settings.throttleHeld ??= kept.unknown;
-      return undefined;
-    }
-    return fragmentOf(kept.fields) as Partial<RepositoryConfig>;
+    if ('fields' in kept) return fragmentOf(kept.fields) as Partial<RepositoryConfig>;
+    held ??= kept.unknown;
+    return undefined;
   };
-  const doc = readMounted(path, findings);
-  let parsed: RepositoryConfig | undefined;
-  if (doc !== undefined) {
-    try {
-      parsed = parseRepositoryConfig(doc, path);
-    } catch (error) {
-      reportError(findings, path, error);
-    }
+  const part = (value: RepositoryConfig | undefined, findings: Finding[]): InputPart<RepositoryConfig> => ({ value, findings, ...(held === undefined ? {} : { held }) });
+  const doc = readMounted(path);
+  let parsed: Found<RepositoryConfig> | undefined;
+  try {
+    parsed = doc.value === undefined ? undefined : parseRepositoryConfig(doc.value, path);
+  } catch (error) {
+    doc.findings.push(...readErrors(path, error));
   }
-  if (parsed === undefined) {
-    const kept = fromRecord();
-    return kept && { notApplied: [], warnings: [], ...kept };
+  if (parsed === undefined) return part(fromRecord(), doc.findings);
+  const findings = parsed.findings.map((f) => misspelling(f, doc.value as Record<string, unknown>));
+  for (const { field } of findings) {
+    if (field !== undefined && Object.hasOwn(REPOSITORY_FIELD_KEYS, field)) Object.assign(parsed.value, fromRecord(REPOSITORY_FIELD_KEYS[field]));
   }
-  const given = doc as Record<string, unknown>;
-  const keep = (field: string) => {
-    if (Object.hasOwn(REPOSITORY_FIELD_KEYS, field)) Object.assign(parsed, fromRecord(REPOSITORY_FIELD_KEYS[field]));
-  };
-  for (const n of parsed.notApplied) {
-    // A key misspelt so that a field is missing (`uplodSpeed`): that field keeps its last value.
-    const key = n.endsWith(': unknown field') ? n.slice(0, -': unknown field'.length) : undefined;
-    const meant = key === undefined ? undefined : closest(key, Object.keys(REPOSITORY_FIELD_KEYS));
-    if (meant === undefined || given[meant] !== undefined) {
-      findings.push({ source: path, message: n, severity: 'warning' });
-      continue;
-    }
-    findings.push({ source: path, message: `${n} (read as a misspelling of ${meant})`, severity: 'warning', field: meant });
-    keep(meant);
-  }
-  for (const w of parsed.warnings) {
-    const field = w.slice(0, Math.max(0, w.indexOf(': ')));
-    findings.push({ source: path, message: w, severity: 'warning', field });
-    keep(field);
-  }
-  return parsed;
+  return part(parsed.value, findings);
+}
+
+/**
+ * An unknown key of the repository config file that is a field misspelt so that the field is
+ * missing (`uplodSpeed`): said so, with the field it was meant to be, which keeps its last value.
+ */
+function misspelling(finding: Finding, given: Record<string, unknown>): Finding {
+  const key = finding.message.endsWith(': unknown field') ? finding.message.slice(0, -': unknown field'.length) : undefined;
+  const meant = key === undefined ? undefined : closest(key, Object.keys(REPOSITORY_FIELD_KEYS));
+  if (meant === undefined || given[meant] !== undefined) return finding;
+  return { ...finding, message: `${finding.message} (read as a misspelling of ${meant})`, field: meant };
 }
 
 /** The repository config file's field names, and the names they are kept under. */
@@ -279,8 +264,7 @@ function repositoryFields(repository: RepositoryConfig): Record<string, string> 
  * last (`last`), so that nothing it set drops back to kopia's defaults because of it.
  */
 export function loadPolicySettings(config: PolicyInputs, last?: LastInputs): PolicySettings {
-  const findings: PolicyFinding[] = [];
-  const settings: PolicySettings = { globalSources: [], findings, sourceFields: {}, files: {} };
+  const settings: PolicySettings = { globalSources: [], findings: [], sourceFields: {}, files: {} };
   let global: Record<string, unknown> | undefined;
   const add = (policy: Record<string, unknown> | undefined, source: string) => {
     if (!policy || Object.keys(policy).length === 0) return;
@@ -290,23 +274,23 @@ export function loadPolicySettings(config: PolicyInputs, last?: LastInputs): Pol
   add(config.manual?.policy, 'KOPIA_MANUAL_CONFIG');
   add(config.structuredPolicy, 'KOPIA_STRUCTURED_REPOSITORY_CONFIG');
 
-  const policyFile = locate(config, config.files.globalPolicyFile, DEFAULT_GLOBAL_POLICY_FILE);
-  if (policyFile && (policyFile.required || existsSync(policyFile.path))) {
-    settings.files.globalPolicy = policyFile.path;
-    const part = globalFilePart(policyFile.path, findings, settings, last);
-    add(part, policyFile.path);
-    settings.sourceFields[GLOBAL_POLICY_INPUT] = fragmentFields(part ?? {});
+  settings.files.globalPolicy = readInput(config, config.files.globalPolicyFile, DEFAULT_GLOBAL_POLICY_FILE);
+  if (settings.files.globalPolicy !== undefined) {
+    const part = globalFilePart(settings.files.globalPolicy, last);
+    settings.findings.push(...part.findings);
+    settings.globalHeld = part.held;
+    add(part.value, settings.files.globalPolicy);
+    settings.sourceFields[GLOBAL_POLICY_INPUT] = fragmentFields(part.value ?? {});
   }
   settings.globalPolicy = global;
 
-  const repoFile = locate(config, config.files.repositoryConfigFile, DEFAULT_REPOSITORY_CONFIG_FILE);
-  if (repoFile && (repoFile.required || existsSync(repoFile.path))) {
-    settings.files.repositoryConfig = repoFile.path;
-    const repository = repositoryPart(repoFile.path, findings, settings, last);
-    if (repository) {
-      settings.repository = { ...repository, source: repoFile.path };
-      settings.sourceFields[REPOSITORY_CONFIG_INPUT] = repositoryFields(repository);
-    }
+  settings.files.repositoryConfig = readInput(config, config.files.repositoryConfigFile, DEFAULT_REPOSITORY_CONFIG_FILE);
+  const repository = settings.files.repositoryConfig === undefined ? undefined : repositoryPart(settings.files.repositoryConfig, last);
+  settings.findings.push(...(repository?.findings ?? []));
+  settings.throttleHeld = repository?.held;
+  if (repository?.value && settings.files.repositoryConfig !== undefined) {
+    settings.repository = { ...repository.value, source: settings.files.repositoryConfig };
+    settings.sourceFields[REPOSITORY_CONFIG_INPUT] = repositoryFields(repository.value);
   }
   return settings;
 }

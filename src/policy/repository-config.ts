@@ -1,6 +1,7 @@
 import * as z from 'zod';
 import { ConfigError } from '../errors.js';
 import { parseGoDurationMs } from '../text.js';
+import { errorFinding, warningFinding, type Finding, type Found } from '../findings.js';
 
 /**
  * The repository config file VolSync mounts beside the global policy
@@ -15,10 +16,6 @@ export interface RepositoryConfig {
   uploadBytesPerSecond?: number;
   /** For `kopia repository throttle set --download-bytes-per-second`. */
   downloadBytesPerSecond?: number;
-  /** Fields recognised or not, that this program does not act on: "field: reason". */
-  notApplied: string[];
-  /** Fields it would act on, but whose value is unusable: "field: problem". */
-  warnings: string[];
 }
 
 const bytesPerSecond = z
@@ -74,24 +71,31 @@ const NOT_APPLIED_REASONS: Readonly<Record<string, string>> = {
   requireTwoFactorAuth: 'kopia has no two-factor authentication setting',
 };
 
-export function parseRepositoryConfig(input: unknown, source: string): RepositoryConfig {
+/**
+ * The settings of the file, and a warning for each field it gives that is not applied: first the
+ * fields this program does not act on ("field: reason"), then those it would act on whose value is
+ * unusable ("field: problem, not applied", with the field named in `field`).
+ */
+export function parseRepositoryConfig(input: unknown, source: string): Found<RepositoryConfig> {
   if (typeof input !== 'object' || input === null || Array.isArray(input)) {
     const kind = input === null ? 'null' : Array.isArray(input) ? 'an array' : `a ${typeof input}`;
-    throw new ConfigError({ source, message: `repository config must be a JSON object, not ${kind}` });
+    throw new ConfigError(errorFinding(source, `repository config must be a JSON object, not ${kind}`));
   }
 
-  const result: RepositoryConfig = { notApplied: [], warnings: [] };
+  const result: RepositoryConfig = {};
+  const notApplied: Finding[] = [];
+  const unusable: Finding[] = [];
   for (const [key, value] of Object.entries(input as Record<string, unknown>)) {
     // null says "not set", as in the policy file.
     if (value === null) continue;
     if (!Object.hasOwn(FIELDS, key)) {
       const reason = Object.hasOwn(NOT_APPLIED_REASONS, key) ? NOT_APPLIED_REASONS[key] : 'unknown field';
-      result.notApplied.push(`${key}: ${reason}`);
+      notApplied.push(warningFinding(source, `${key}: ${reason}`));
       continue;
     }
     const parsed = FIELDS[key as keyof typeof FIELDS].safeParse(value);
     if (!parsed.success) {
-      result.warnings.push(`${key}: ${parsed.error.issues[0]?.message ?? 'invalid value'}, not applied`);
+      unusable.push({ ...warningFinding(source, `${key}: ${parsed.error.issues[0]?.message ?? 'invalid value'}, not applied`), field: key });
       continue;
     }
     const v = parsed.data;
@@ -100,5 +104,5 @@ export function parseRepositoryConfig(input: unknown, source: string): Repositor
     else if (key === 'uploadSpeed' && typeof v === 'number') result.uploadBytesPerSecond = v;
     else if (key === 'downloadSpeed' && typeof v === 'number') result.downloadBytesPerSecond = v;
   }
-  return result;
+  return { value: result, findings: [...notApplied, ...unusable] };
 }

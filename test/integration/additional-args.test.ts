@@ -1,7 +1,9 @@
 // KOPIA_ADDITIONAL_ARGS reaching the real kopia: split, placed on snapshot create, refused when forbidden.
-import { writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { ADDITIONAL_ARG_FLAGS, type Command } from '../../src/config/additional-args.js';
 import { ARGS_SEPARATOR } from '../support/fixtures.js';
 import { kopiaJson, kopiaText, policyScenario, runMover } from '../support/mover.js';
 
@@ -56,6 +58,35 @@ describe('KOPIA_ADDITIONAL_ARGS', () => {
       expect(result.exitCode).toBe(2);
       expect(result.kopiaCalls).toEqual([]);
       expect(result.stdout).toContain(`${forbidden.split(/[= ]/)[0]} is not allowed`);
+    });
+  }
+});
+
+/** The flags kopia's help lists for a command: `--[no-]x` is a switch, `--x=V` takes a value, `...` repeats. */
+function kopiaFlags(command: Command): Map<string, { takesValue: boolean; repeatable: boolean }> {
+  const help = kopiaText(mkdtempSync(join(tmpdir(), 'km-help-')), '', ['snapshot', command, '--help']);
+  const flags = new Map<string, { takesValue: boolean; repeatable: boolean }>();
+  for (const line of help.split('\n')) {
+    const m = /^\s+--(\[no-\])?([a-z0-9-]+)(=("[^"]*"|\S+))?(\s\.\.\.)?/.exec(line);
+    if (m) flags.set(`--${m[2]}`, { takesValue: m[3] !== undefined, repeatable: m[5] !== undefined });
+  }
+  return flags;
+}
+
+describe('the additional-args flag table, read against kopia 0.22.3\'s own help', () => {
+  for (const command of ['create', 'restore'] as const) {
+    it(`every flag it gives to snapshot ${command}, and every kopia flag it refuses or drops there, is written as kopia takes it`, () => {
+      const kopia = kopiaFlags(command);
+      const passed = Object.entries(ADDITIONAL_ARG_FLAGS).filter(([, r]) => r.commands.includes(command) && r.disposition.kind === 'passed');
+      expect(passed.length).toBeGreaterThan(10);
+      for (const [name, rule] of passed) {
+        expect(kopia.get(name), `${name} on snapshot ${command}`).toEqual({ takesValue: rule.takesValue, repeatable: rule.repeatable ?? false });
+      }
+      // A flag kopia has that the mover refuses or drops still reads its value the way kopia would.
+      for (const [name, rule] of Object.entries(ADDITIONAL_ARG_FLAGS)) {
+        const known = kopia.get(name);
+        if (known !== undefined && rule.disposition.kind !== 'passed') expect(known.takesValue, name).toBe(rule.takesValue);
+      }
     });
   }
 });

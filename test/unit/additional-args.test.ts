@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { ADDITIONAL_ARGS_SEPARATOR, checkAdditionalArgs, splitAdditionalArgs, repeatedFlags, withAdditionalArgs } from '../../src/config/additional-args.js';
+import { ADDITIONAL_ARGS_SEPARATOR, readAdditionalArgs, splitAdditionalArgs, repeatedFlags, withAdditionalArgs } from '../../src/config/additional-args.js';
 import { parseConfig } from '../../src/config/parse.js';
-import { ConfigError, type ConfigIssue } from '../../src/errors.js';
+import { ConfigError } from '../../src/errors.js';
+import { errorsOf, type Finding } from '../../src/findings.js';
 import { ARGS_SEPARATOR, SYSTEM } from '../support/fixtures.js';
 
 const SEP = ARGS_SEPARATOR;
@@ -31,10 +32,9 @@ const FORBIDDEN = [
   '--keyfile',
 ];
 
-function check(raw: string): ConfigIssue[] {
-  const issues: ConfigIssue[] = [];
-  checkAdditionalArgs(splitAdditionalArgs(raw), issues);
-  return issues;
+/** The errors the additional args of a backup give. */
+function check(raw: string): Finding[] {
+  return errorsOf(readAdditionalArgs(splitAdditionalArgs(raw), 'backup').findings);
 }
 
 describe('splitAdditionalArgs', () => {
@@ -71,7 +71,7 @@ describe('splitAdditionalArgs', () => {
   });
 });
 
-describe('checkAdditionalArgs', () => {
+describe('forbidden flags and unreadable arguments', () => {
   for (const flag of FORBIDDEN) {
     describe(flag, () => {
       const forms = {
@@ -107,16 +107,18 @@ describe('checkAdditionalArgs', () => {
     expect(issues.map((i) => i.message.split(' ')[0])).toEqual(['--password', '--access-key']);
   });
 
-  it('accepts snapshot flags, including ones whose name starts like a forbidden one', () => {
-    const raw = [
-      '--parallel=4',
-      '--keep-latest=3',
-      '--password-hint-is-not-a-flag',
-      '--config-ish',
-      '--description=rotate --password weekly',
-      '--tags=key:value',
-    ].join(SEP);
-    expect(check(raw)).toEqual([]);
+  it('accepts snapshot flags, also with a forbidden flag\'s name in their value', () => {
+    expect(check(['--parallel=4', '--description=rotate --password weekly', '--tags=key:value'].join(SEP))).toEqual([]);
+  });
+
+  it('a flag whose name only starts like a forbidden one is refused as a flag kopia does not have, not as forbidden', () => {
+    for (const arg of ['--password-hint-is-not-a-flag', '--config-ish', '--keyfile2']) {
+      expect(check(arg).map((i) => i.message)).toEqual([`kopia snapshot create has no ${arg} flag`]);
+    }
+  });
+
+  it('refuses a forbidden flag turned off (--no-password) instead of dropping it without a word', () => {
+    expect(check('--no-password').map((i) => i.message)).toEqual(['--password is not allowed: VolSync manages it or it carries credentials']);
   });
 
   it('rejects an argument with a newline or control character', () => {
@@ -167,5 +169,54 @@ describe('the program flags and the additional args together', () => {
   it('finds flags kopia refuses to take twice, not the repeatable ones nor values', () => {
     expect(repeatedFlags(['snapshot', 'create', '--tags=a:b', '--tags=c:d', '--pin=x', '--pin=y'])).toEqual([]);
     expect(repeatedFlags(['snapshot', 'create', '--json', '--no-json', '--description', '--description'])).toEqual(['--json', '--description']);
+  });
+});
+
+describe('one record per flag, read in one pass', () => {
+  const read = (args: string[], operation: 'backup' | 'restore' = 'backup') => readAdditionalArgs(args, operation);
+
+  it('a flag kopia takes is passed as written, a value given as the next argument with it', () => {
+    const { value, findings } = read(['--parallel=4', '--description', 'nightly', '--fail-fast']);
+    expect(findings).toEqual([]);
+    expect(value.passThrough).toEqual(['--parallel=4', '--description', 'nightly', '--fail-fast']);
+  });
+
+  it('a policy flag becomes the path policy, lists adding up, in every spelling', () => {
+    const { value, findings } = read(['--ignore=*.tmp', '--add-ignore', 'cache/', '--one-file-system', '--no-ignore-dir-errors', '--max-file-size 1000']);
+    expect(findings).toEqual([]);
+    expect(value.passThrough).toEqual([]);
+    expect(value.pathPolicy).toEqual({
+      files: { ignore: ['*.tmp', 'cache/'], oneFileSystem: true, maxFileSize: 1000 },
+      errorHandling: { ignoreDirectoryErrors: false },
+    });
+  });
+
+  it('a flag the docs show that is the mover\'s own setting is translated with a warning, its value also as the next argument', () => {
+    const { value, findings } = read(['--upload-speed', '10MB', '--download-speed=1KiB', '--progress-interval', '30s']);
+    expect(errorsOf(findings)).toEqual([]);
+    expect(value.throttle).toEqual({ uploadBytesPerSecond: 10_000_000, downloadBytesPerSecond: 1024 });
+    expect(value.progressIntervalMs).toBe(30_000);
+    expect(findings.map((f) => f.message.split(' ')[0])).toEqual(['--upload-speed=10MB', '--download-speed=1KiB', '--progress-interval=30s']);
+  });
+
+  it('a flag the mover manages is refused saying what to use instead', () => {
+    const { findings } = read(['--delete-extra'], 'restore');
+    expect(findings).toEqual([{ source: 'KOPIA_ADDITIONAL_ARGS', severity: 'error', message: expect.stringContaining('use KOPIA_ENABLE_FILE_DELETION') }]);
+  });
+
+  it('a flag that means nothing to kopia is dropped with one warning, its value with it', () => {
+    const { value, findings } = read(['--block-size', '4096', '--json']);
+    expect(findings.map((f) => [f.severity, f.message.split(':')[0]])).toEqual([
+      ['warning', '--block-size left out'],
+      ['warning', '--json left out'],
+    ]);
+    expect(value.passThrough).toEqual([]);
+  });
+
+  it('a flag of the other command is one kopia does not have, and its value is not taken for it', () => {
+    const restoreFlag = read(['--skip-owners'], 'backup').findings.map((f) => f.message);
+    expect(restoreFlag).toEqual(['kopia snapshot create has no --skip-owners flag']);
+    const policyOnRestore = read(['--ignore', '*.tmp'], 'restore').findings.map((f) => f.message);
+    expect(policyOnRestore).toEqual(['kopia snapshot restore has no --ignore flag', expect.stringMatching(/^argument 2 is not a --flag/)]);
   });
 });

@@ -542,6 +542,6 @@ describe('unknown-variable warnings and the backends', () => {
     const names = backends.flatMap(variableNames);
     expect(names.length).toBeGreaterThan(40);
     const env = Object.fromEntries(names.map((name) => [name, 'x']));
-    expect(unknownVariableWarnings(env, configVariableNames()).map((w) => w.name)).toEqual([]);
+    expect(unknownVariableWarnings(env, configVariableNames()).map((w) => w.source)).toEqual([]);
   });
 });

@@ -1,17 +1,17 @@
 // Restore flags that would leave a restore incomplete are refused in every spelling kopia parses.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { classifyAdditionalArgs } from '../../src/config/additional-args.js';
+import { readAdditionalArgs } from '../../src/config/additional-args.js';
 import { parseConfig } from '../../src/config/parse.js';
-import { ConfigError, type ConfigIssue } from '../../src/errors.js';
+import { ConfigError } from '../../src/errors.js';
+import { errorsOf, type Finding } from '../../src/findings.js';
 import { ARGS_SEPARATOR, SYSTEM } from '../support/fixtures.js';
 
 const SEED = Number(process.env['FC_SEED'] ?? 17);
 
-function restoreIssues(args: string[]): { issues: ConfigIssue[]; passThrough: string[] } {
-  const issues: ConfigIssue[] = [];
-  const { passThrough } = classifyAdditionalArgs(args, 'restore', issues);
-  return { issues, passThrough };
+function restoreIssues(args: string[]): { issues: Finding[]; passThrough: string[] } {
+  const { value, findings } = readAdditionalArgs(args, 'restore');
+  return { issues: errorsOf(findings), passThrough: value.passThrough };
 }
 
 /** How kopia's parser reads an integer: Go's base prefixes and a sign are all the same number. */

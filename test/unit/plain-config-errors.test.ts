@@ -72,7 +72,7 @@ describe('JSON inputs, numbers and dates are refused in plain words', () => {
       fc.property(deepJson, fc.constantFrom(...JSON_VARIABLES), (text, variable) => {
         const error = configError({ [variable]: text });
         expect(error.exitCode).toBe(2);
-        expect(error.issues).toEqual([{ source: variable, message: `JSON input nests objects or arrays deeper than ${MAX_JSON_DEPTH} levels, the limit` }]);
+        expect(error.issues).toEqual([{ source: variable, message: `JSON input nests objects or arrays deeper than ${MAX_JSON_DEPTH} levels, the limit`, severity: 'error' }]);
         expect(error.message).not.toMatch(ENGINE_WORDS);
       }),
       { numRuns: 60, seed: SEED },
@@ -84,7 +84,7 @@ describe('JSON inputs, numbers and dates are refused in plain words', () => {
       fc.property(hugeNumber, fc.constantFrom(...JSON_VARIABLES), (number, variable) => {
         const error = configError({ [variable]: `{"caching":{"maxCacheSize":${number}}}` });
         expect(error.issues).toEqual([
-          { source: variable, message: 'caching.maxCacheSize: a number outside the range -9007199254740991 to 9007199254740991 (2^53-1)' },
+          { source: variable, message: 'caching.maxCacheSize: a number outside the range -9007199254740991 to 9007199254740991 (2^53-1)', severity: 'error' },
         ]);
         expect(error.message).not.toMatch(ENGINE_WORDS);
       }),
@@ -194,12 +194,12 @@ describe('a problem is named the way its value was given', () => {
   });
 
   it('a path problem does not repeat the variable behind the flag', () => {
-    expect(issuesOf({ DATA_DIR: '/data/../etc' }, typed)).toEqual([{ source: '--data-dir', message: 'must not contain ".." segments' }]);
+    expect(issuesOf({ DATA_DIR: '/data/../etc' }, typed)).toEqual([{ source: '--data-dir', message: 'must not contain ".." segments', severity: 'error' }]);
   });
 
   it('a password read from a file is named by the flag and its file', () => {
     const issues = issuesOf({ KOPIA_PASSWORD: 'x'.repeat(4097) }, typed);
-    expect(issues).toEqual([{ source: '--password-file /home/u/.kopia-pw', message: 'must be at most 4096 characters' }]);
+    expect(issues).toEqual([{ source: '--password-file /home/u/.kopia-pw', message: 'must be at most 4096 characters', severity: 'error' }]);
   });
 
   it('a missing required value names the flag this command offers for it, and the variable', () => {

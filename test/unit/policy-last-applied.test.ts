@@ -3,7 +3,6 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import type { ConfigIssue } from '../../src/errors.js';
 import { parseManualConfig } from '../../src/policy/manual-config.js';
 import { parseStructuredConfig } from '../../src/policy/structured-config.js';
 import { GLOBAL_POLICY_INPUT, loadPolicySettings, REPOSITORY_CONFIG_INPUT, type LastInputs } from '../../src/policy/mounted.js';
@@ -114,29 +113,30 @@ describe('a key misspelt so that a field it set last time is missing', () => {
 
 describe('policies given in the environment', () => {
   it('a compressor kopia does not have in KOPIA_MANUAL_CONFIG stops the run naming the variable and the field', () => {
-    const issues: ConfigIssue[] = [];
-    expect(parseManualConfig({ compression: { compressor: 'zstd-extreme' } }, issues)).toBeUndefined();
-    expect(issues).toEqual([expect.objectContaining({ source: 'KOPIA_MANUAL_CONFIG', message: expect.stringMatching(/^compression\.compressor: .*the last applied value stays$/) })]);
+    const { value, findings } = parseManualConfig({ compression: { compressor: 'zstd-extreme' } });
+    expect(value).toBeUndefined();
+    expect(findings).toEqual([
+      { source: 'KOPIA_MANUAL_CONFIG', severity: 'error', message: expect.stringMatching(/^compression\.compressor: .*the last applied value stays$/) },
+    ]);
   });
 
   it.each(['-1', '5.5', '1e309', '"20"'])('keepLatest %s in the structured config policies stops the run', (bad) => {
-    const issues: ConfigIssue[] = [];
     const input = JSON.parse(`{"storage": {"type": "filesystem", "config": {"path": "/r"}}, "policies": {"retention": {"keepLatest": ${bad}}}}`) as unknown;
-    expect(parseStructuredConfig(input, issues)).toBeUndefined();
-    expect(issues[0]).toMatchObject({ source: 'KOPIA_STRUCTURED_REPOSITORY_CONFIG', message: expect.stringContaining('policies.retention.keepLatest') });
+    const { value, findings } = parseStructuredConfig(input);
+    expect(value).toBeUndefined();
+    expect(findings[0]).toMatchObject({ source: 'KOPIA_STRUCTURED_REPOSITORY_CONFIG', severity: 'error', message: expect.stringContaining('policies.retention.keepLatest') });
   });
 
   it('structured config policies that are not an object stop the run', () => {
-    const issues: ConfigIssue[] = [];
-    expect(parseStructuredConfig({ storage: { type: 'filesystem', config: { path: '/r' } }, policies: 'keep' }, issues)).toBeUndefined();
-    expect(issues[0]?.message).toMatch(/^policies: policy must be a JSON object/);
+    const { value, findings } = parseStructuredConfig({ storage: { type: 'filesystem', config: { path: '/r' } }, policies: 'keep' });
+    expect(value).toBeUndefined();
+    expect(findings[0]?.message).toMatch(/^policies: policy must be a JSON object/);
   });
 
   it('unknown fields in the structured config policies are still only warnings', () => {
-    const issues: ConfigIssue[] = [];
-    const parsed = parseStructuredConfig({ storage: { type: 'filesystem', config: { path: '/r' } }, policies: { retention: { keepLatest: 3, colour: 1 } } }, issues);
-    expect(issues).toEqual([]);
-    expect(parsed?.policy).toEqual({ retention: { keepLatest: 3 } });
+    const { value, findings } = parseStructuredConfig({ storage: { type: 'filesystem', config: { path: '/r' } }, policies: { retention: { keepLatest: 3, colour: 1 } } });
+    expect(findings.map((f) => f.severity)).toEqual(['warning']);
+    expect(value?.policy).toEqual({ retention: { keepLatest: 3 } });
   });
 });
 

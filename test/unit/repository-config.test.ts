@@ -7,8 +7,17 @@ import { POLICY_FIXTURES } from '../support/fixtures.js';
 
 const SRC = '/kopia-config/repository.config';
 
+/** The settings, with the warnings split as the file gives them: fields not acted on, and fields whose value is unusable. */
 function parse(input: unknown) {
-  return parseRepositoryConfig(input, SRC);
+  const { value, findings } = parseRepositoryConfig(input, SRC);
+  for (const f of findings) expect(f).toMatchObject({ source: SRC, severity: 'warning' });
+  const unusable = findings.filter((f) => f.field !== undefined);
+  for (const f of unusable) expect(f.message.startsWith(`${f.field}: `)).toBe(true);
+  return {
+    ...value,
+    notApplied: findings.filter((f) => f.field === undefined).map((f) => f.message),
+    warnings: unusable.map((f) => f.message),
+  };
 }
 
 function fixture(name: string): unknown {
