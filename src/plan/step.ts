@@ -3,11 +3,10 @@ import type { KopiaResult, RunOptions } from '../kopia/runner.js';
 import type { MoverError } from '../errors.js';
 import type { RunContext } from './context.js';
 
-/**
- * What a kopia step ended as, in the words conditions use. Anything else kopia reports is `failed`
- * (and kopia's words go to the error).
- */
-export type Outcome = 'ok' | 'not-initialized' | 'creation-in-flight' | 'create-lost' | 'failed';
+import type { Outcome } from '../kopia/failures.js';
+
+/** What a kopia step ended as, in the words conditions use: kopia's output read by the one classifier. */
+export type { Outcome };
 
 /** When a step runs, as data: printed by `plan`, evaluated by the executor. */
 export type Condition =
