@@ -2,7 +2,6 @@ import type { KopiaCommand } from '../kopia/command.js';
 import type { KopiaResult, RunOptions } from '../kopia/runner.js';
 import type { MoverError } from '../errors.js';
 import type { RunContext } from './context.js';
-
 import type { Outcome } from '../kopia/failures.js';
 
 /** What a kopia step ended as, in the words conditions use: kopia's output read by the one classifier. */
