@@ -63,45 +63,6 @@ export function formatFor(env: EnvMap): 'json' | 'pretty' {
   return process.stdout.isTTY ? 'pretty' : 'json';
 }
 
-/**
- * Before any kopia process: the cache volume must be writable (kopia keeps its config and caches
- * there) and TMPDIR must take this run's private folder; folders that killed runs left in TMPDIR
- * go first. A problem here is the operator's to fix, so it is a configuration error naming the variable.
- */
-export async function prepareDirectories(config: MoverConfig): Promise<RunDir> {
-  await removeStaleRunDirs(config.tmpDir);
-  try {
-    mkdirSync(config.cacheDir, { recursive: true, mode: 0o700 });
-    accessSync(config.cacheDir, constants.W_OK | constants.X_OK);
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code ?? 'error';
-    throw new ConfigError({ source: 'KOPIA_CACHE_DIR', message: `${config.cacheDir} is not a writable directory (${code})` });
-  }
-  return claimRunDir(config.tmpDir);
-}
-
-/** kopia's log files of this run, redacted, onto the cache volume, within the log retention settings. */
-export async function finishLogs(config: MoverConfig, from: string, output: Output): Promise<void> {
-  const to = join(config.cacheDir, 'logs');
-  await publishLogs(from, to, (line) => output.redact(line));
-  const log = config.kopiaLogging;
-  applyLogRetention(to, {
-    cli: { maxFiles: log.maxFiles, maxAgeMs: parseGoDurationMs(log.maxAge) ?? 0 },
-    content: { maxFiles: log.contentMaxFiles, maxAgeMs: parseGoDurationMs(log.contentMaxAge) ?? 0 },
-  });
-}
-
-/** Blocks until the marker file is removed, so someone can exec into the pod and run kopia by hand. */
-async function debugPause(output: Output, config: MoverConfig, binary: string, configFile: string): Promise<void> {
-  const marker = join(config.cacheDir, 'debug-mover-wait');
-  writeFileSync(marker, 'remove this file to let kopia-mover continue\n');
-  output.line('DEBUG_MOVER is set: kopia-mover is paused.');
-  output.line(`  run kopia by hand: ${binary} --config-file=${configFile} <command>`);
-  output.line('  (KOPIA_PASSWORD is in the pod environment)');
-  output.line(`  to continue: rm ${marker}`);
-  while (existsSync(marker)) await new Promise((r) => setTimeout(r, 2000));
-}
-
 /** Where a run reports: its log, its summary, and the termination message file (named by the config once read). */
 interface Report {
   output: Output;
@@ -201,6 +162,7 @@ function notPrepared(options: RunOptions, report: Report, caught: unknown): numb
   return summary.exitCode;
 }
 
+/** The runner of this run's kopia processes; a plan's has no stop signal, as it starts none. */
 function runnerFor(p: Prepared, stop?: AbortSignal): KopiaRunner {
   const { config } = p;
   return new KopiaRunner({
@@ -217,6 +179,7 @@ function runnerFor(p: Prepared, stop?: AbortSignal): KopiaRunner {
   });
 }
 
+/** The operation's steps, the same for `plan` and the run. */
 function planOf({ config, facts, problems }: Prepared): Plan {
   // Left only when the repository's volume is missing: exit 3, classified like a failed connect.
   refuseOnProblems(problems);
@@ -316,4 +279,43 @@ async function executePlan(p: Prepared, { runner, stop }: RunResources): Promise
     Object.assign(summary, summaryOf(error));
     logFailure(output, error);
   }
+}
+
+/**
+ * Before any kopia process: the cache volume must be writable (kopia keeps its config and caches
+ * there) and TMPDIR must take this run's private folder; folders that killed runs left in TMPDIR
+ * go first. A problem here is the operator's to fix, so it is a configuration error naming the variable.
+ */
+export async function prepareDirectories(config: MoverConfig): Promise<RunDir> {
+  await removeStaleRunDirs(config.tmpDir);
+  try {
+    mkdirSync(config.cacheDir, { recursive: true, mode: 0o700 });
+    accessSync(config.cacheDir, constants.W_OK | constants.X_OK);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? 'error';
+    throw new ConfigError({ source: 'KOPIA_CACHE_DIR', message: `${config.cacheDir} is not a writable directory (${code})` });
+  }
+  return claimRunDir(config.tmpDir);
+}
+
+/** kopia's log files of this run, redacted, onto the cache volume, within the log retention settings. */
+export async function finishLogs(config: MoverConfig, from: string, output: Output): Promise<void> {
+  const to = join(config.cacheDir, 'logs');
+  await publishLogs(from, to, (line) => output.redact(line));
+  const log = config.kopiaLogging;
+  applyLogRetention(to, {
+    cli: { maxFiles: log.maxFiles, maxAgeMs: parseGoDurationMs(log.maxAge) ?? 0 },
+    content: { maxFiles: log.contentMaxFiles, maxAgeMs: parseGoDurationMs(log.contentMaxAge) ?? 0 },
+  });
+}
+
+/** Blocks until the marker file is removed, so someone can exec into the pod and run kopia by hand. */
+async function debugPause(output: Output, config: MoverConfig, binary: string, configFile: string): Promise<void> {
+  const marker = join(config.cacheDir, 'debug-mover-wait');
+  writeFileSync(marker, 'remove this file to let kopia-mover continue\n');
+  output.line('DEBUG_MOVER is set: kopia-mover is paused.');
+  output.line(`  run kopia by hand: ${binary} --config-file=${configFile} <command>`);
+  output.line('  (KOPIA_PASSWORD is in the pod environment)');
+  output.line(`  to continue: rm ${marker}`);
+  while (existsSync(marker)) await new Promise((r) => setTimeout(r, 2000));
 }
