@@ -278,8 +278,8 @@ async function entry(program: Command, io: CliIO, word: string | undefined, vers
   if (version) return printVersions(io);
   if (new EnvSource(io.env).get('DIRECTION') === undefined && (io.stdoutIsTTY ?? Boolean(process.stdout.isTTY))) {
     program.outputHelp({ error: true });
-    process.stderr.write('\nkopia-mover: give a command (backup, restore, ...), or set DIRECTION as a pod does\n');
-    return ExitCode.Config;
+    process.stderr.write('\n');
+    throw new UsageError('give a command (backup, restore, ...), or set DIRECTION as a pod does');
   }
   return run({ onSpawn: io.onSpawn, appDir: io.appDir, env: io.env });
 }
@@ -383,14 +383,13 @@ export async function main(argv: string[], io: CliIO): Promise<number> {
   try {
     await program.parseAsync(argv, { from: 'user' });
   } catch (error) {
-    const code = (error as { code?: string; exitCode?: number }).code;
-    // Help asked for (--help, help [command]) ends with commander's exit code 0; its errors are usage errors.
-    if (code?.startsWith('commander.')) return (error as { exitCode?: number }).exitCode === 0 ? ExitCode.Success : ExitCode.Config;
-    if (error instanceof UsageError || error instanceof ConfigError) {
-      process.stderr.write(`kopia-mover: ${error.message}\n`);
-      return exitCodeOf(error);
-    }
-    throw error;
+    const commander = error as { code?: string; exitCode?: number; message?: string };
+    // Help asked for (--help, help [command]) ends with commander's exit code 0; its errors (which
+    // commander has printed) are usage errors.
+    if (commander.code?.startsWith('commander.')) return commander.exitCode === 0 ? ExitCode.Success : exitCodeOf(new UsageError(commander.message ?? 'usage'));
+    if (!(error instanceof UsageError || error instanceof ConfigError)) throw error;
+    process.stderr.write(`kopia-mover: ${error.message}\n`);
+    return exitCodeOf(error);
   }
   return result.exitCode;
 }

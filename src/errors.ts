@@ -1,4 +1,4 @@
-import { errnoFailure, KNOWN_FAILURES, type Failure } from './kopia/failures.js';
+import { classifyKopiaOutput, errnoFailure, failureOnly, KNOWN_FAILURES, shownFailure, type Failure } from './kopia/failures.js';
 
 /**
  * One error hierarchy for the whole program. Each class carries the exit code
@@ -19,16 +19,36 @@ export const ExitCode = {
 export type ExitCodeValue = number;
 
 export abstract class MoverError extends Error {
+  /** The exit code of the error's kind; `exitCodeOf` decides the process's. */
   abstract readonly exitCode: ExitCodeValue;
-  /** kopia's own error output, when the failure came from a kopia process. */
+  /** kopia's own error output (redacted), when the failure came from a kopia process. */
   kopiaOutput?: string;
-  /** The failure's class when the program knows it better than kopia's words would tell. */
-  failure?: Failure;
+  /** The failure's class when the program knows it: from the error's kind, or from kopia's raw words. */
+  private known?: Failure;
   constructor(message: string, kopiaOutput?: string, failure?: Failure) {
     super(message);
     this.name = new.target.name;
     this.kopiaOutput = kopiaOutput;
-    this.failure = failure;
+    this.known = failure && failureOnly(failure);
+  }
+
+  /**
+   * What kind of failure this is, whether a retry can help and what to fix: what the program knows,
+   * else what the words of the message say (a file operation's, in Node's words), else unknown.
+   */
+  get failure(): Failure {
+    const failure = this.known ?? failureOnly(classifyKopiaOutput(this.message));
+    return shownFailure(failure, this.kopiaOutput);
+  }
+
+  /** Takes the class kopia's raw words gave the failed command, unless the error knows its own. */
+  classifiedAs(failure: Failure): void {
+    if (failure.class !== 'Unknown') this.known ??= failureOnly(failure);
+  }
+
+  /** The reason line of the summary. */
+  get reason(): string {
+    return this.message;
   }
 }
 
@@ -44,8 +64,12 @@ export class ConfigError extends MoverError {
   readonly issues: ConfigIssue[];
   constructor(issues: ConfigIssue[] | ConfigIssue) {
     const list = Array.isArray(issues) ? issues : [issues];
-    super(list.map((i) => `${i.source}: ${i.message}`).join('; '));
+    super(list.map((i) => `${i.source}: ${i.message}`).join('; '), undefined, KNOWN_FAILURES.Configuration);
     this.issues = list;
+  }
+
+  override get reason(): string {
+    return `configuration error: ${this.message}`;
   }
 }
 
@@ -59,6 +83,9 @@ export class OperationError extends MoverError {
 
 export class BeforeSnapshotActionError extends MoverError {
   readonly exitCode = ExitCode.BeforeSnapshotAction;
+  constructor(message: string, kopiaOutput?: string) {
+    super(message, kopiaOutput, KNOWN_FAILURES.ActionFailed);
+  }
 }
 
 export class MaintenanceOwnershipError extends MoverError {
@@ -81,7 +108,7 @@ export class MaintenanceRunError extends MoverError {
 export class CacheExhaustedError extends MoverError {
   readonly exitCode = ExitCode.CacheExhausted;
   constructor(message: string, cause: unknown) {
-    super(`${message} (${cause instanceof Error ? cause.message : String(cause)})`, cause instanceof MoverError ? cause.kopiaOutput : undefined);
+    super(`${message} (${cause instanceof Error ? cause.message : String(cause)})`, cause instanceof MoverError ? cause.kopiaOutput : undefined, KNOWN_FAILURES.CacheFull);
   }
 }
 
@@ -101,13 +128,16 @@ export class OutOfMemoryError extends MoverError {
 /** A command line the program cannot make sense of. */
 export class UsageError extends MoverError {
   readonly exitCode = ExitCode.Config;
+  constructor(message: string) {
+    super(message, undefined, KNOWN_FAILURES.Configuration);
+  }
 }
 
 /** The run was stopped by a signal; exit code is 128 + the signal number. */
 export class TerminatedError extends MoverError {
   readonly exitCode: ExitCodeValue;
   constructor(readonly signal: NodeJS.Signals, signalNumber: number) {
-    super(`terminated by ${signal}`);
+    super(`terminated by ${signal}`, undefined, KNOWN_FAILURES.Interrupted);
     this.exitCode = 128 + signalNumber;
   }
 }
@@ -115,7 +145,9 @@ export class TerminatedError extends MoverError {
 
 /** The process exit code for how a run ended: the one place a failure becomes a number. */
 export function exitCodeOf(error: unknown): ExitCodeValue {
-  return error instanceof MoverError ? error.exitCode : ExitCode.OperationFailed;
+  if (!(error instanceof MoverError)) return ExitCode.OperationFailed;
+  // A failing action is exit 4 whether the mover ran it (a hook) or kopia did (an essential policy action).
+  return error.failure.class === 'ActionFailed' ? ExitCode.BeforeSnapshotAction : error.exitCode;
 }
 
 /** What the operating system's errno codes mean, for a reason line in plain words. */

@@ -5,12 +5,12 @@ import { EnvSource, type EnvMap } from './env.js';
 import { directionOperation, parseConfig, type InputNames, type SystemFacts } from './config/parse.js';
 import type { MoverConfig } from './config/parse.js';
 import type { Operation } from './config/types.js';
-import { BeforeSnapshotActionError, CacheExhaustedError, ConfigError, ExitCode, exitCodeOf, MoverError, OutOfMemoryError, TerminatedError, unexpectedFailure } from './errors.js';
+import { CacheExhaustedError, ConfigError, ExitCode, OutOfMemoryError, unexpectedFailure } from './errors.js';
 import { loadFacts, type Facts } from './facts.js';
 import type { SecretFile } from './kopia/command.js';
 import { environmentSecrets, kopiaEnvironment, secretValues } from './kopia/environment.js';
-import { classifyKopiaOutput, KNOWN_FAILURES, shownFailure, type Failure } from './kopia/failures.js';
-import { globalFlags, kopiaPaths } from './kopia/global-flags.js';
+import { KNOWN_FAILURES } from './kopia/failures.js';
+import { globalFlags, kopiaPaths, type KopiaPaths } from './kopia/global-flags.js';
 import { locateKopia } from './kopia/locate.js';
 import { applyLogRetention, publishLogs } from './kopia/logs.js';
 import { claimRunDir, removeStaleRunDirs, RUN_DIR_PREFIX, type RunDir } from './kopia/run-dir.js';
@@ -28,7 +28,7 @@ import type { Plan } from './plan/step.js';
 import { formatFinding } from './findings.js';
 import { mebibytes, memoryFields, watchHeap } from './memory.js';
 import { Output } from './report/output.js';
-import { printSummary, writeTerminationMessage, type RunSummary } from './report/summary.js';
+import { logFailure, printSummary, summaryOf, writeTerminationMessage, type RunSummary } from './report/summary.js';
 import { shortSecretWarnings } from './secret-checks.js';
 import { stopOnSignals } from './signals.js';
 import { parseGoDurationMs } from './text.js';
@@ -63,16 +63,222 @@ export function formatFor(env: EnvMap): 'json' | 'pretty' {
   return process.stdout.isTTY ? 'pretty' : 'json';
 }
 
-/** The class of a failure: what the program knows of it, else what kopia's words say, else unknown. */
-export function failureOf(error: unknown): Failure {
-  if (error instanceof CacheExhaustedError) return KNOWN_FAILURES.CacheFull;
-  if (error instanceof ConfigError) return KNOWN_FAILURES.Configuration;
-  if (error instanceof TerminatedError) return KNOWN_FAILURES.Interrupted;
-  if (error instanceof BeforeSnapshotActionError) return KNOWN_FAILURES.ActionFailed;
-  if (!(error instanceof MoverError)) return unexpectedFailure(error).failure;
-  // kopia's output was classified from its raw words where the error arose (plan/executor.ts);
-  // error.kopiaOutput is redacted and would misclassify a secret that is a common word.
-  return error.failure ?? classifyKopiaOutput(error.message) ?? KNOWN_FAILURES.Unknown;
+/** Where a run reports: its log, its summary, and the termination message file (named by the config once read). */
+interface Report {
+  output: Output;
+  summary: RunSummary;
+  terminationLog: string;
+}
+
+/** What a run knows once its inputs are read and checked, before any kopia process. */
+interface Prepared {
+  options: RunOptions;
+  report: Report;
+  config: MoverConfig;
+  facts: Facts;
+  problems: PreflightProblem[];
+  runDir: string;
+  claimed?: RunDir;
+  paths: KopiaPaths;
+  binary: string;
+}
+
+/** What a run that starts kopia holds while its plan runs. */
+interface RunResources {
+  runner: KopiaRunner;
+  stop: ReturnType<typeof stopOnSignals>;
+}
+
+/** Runs one operation end to end and returns the exit code. Never calls process.exit. */
+export async function run(options: RunOptions): Promise<number> {
+  const started = Date.now();
+  const report = startReport(options);
+  let prepared: Prepared;
+  try {
+    prepared = await prepare(options, report);
+  } catch (error) {
+    return notPrepared(options, report, error);
+  }
+  if (options.dryRun) return printThePlan(prepared);
+  await withRunResources(prepared, (resources) => executePlan(prepared, resources));
+  report.summary.durationSeconds = (Date.now() - started) / 1000;
+  printSummary(report.output, report.summary, report.terminationLog);
+  return report.summary.exitCode;
+}
+
+/** The run's output, and its summary as it stands before anything is known: a failure until it succeeds. */
+function startReport(options: RunOptions): Report {
+  // KOPIA_LOG_LEVEL=debug also shows the program's own debug records: the details of an unexpected error.
+  const level = options.env['KOPIA_LOG_LEVEL'] === 'debug' ? 'debug' : 'info';
+  const output = new Output(formatFor(options.env), environmentSecrets(options.env), 1, level);
+  const summary: RunSummary = {
+    operation: options.operation ?? directionOperation(options.env) ?? 'unknown',
+    result: 'FAILURE',
+    exitCode: ExitCode.OperationFailed,
+    warnings: [],
+    notes: [],
+    durationSeconds: 0,
+    kopiaProcesses: 0,
+  };
+  return { output, summary, terminationLog: options.env['KOPIA_MOVER_TERMINATION_LOG'] ?? '/dev/termination-log' };
+}
+
+/**
+ * Reads and checks everything before any kopia process: the configuration, then the same checks as
+ * `validate` (every problem they find is listed before anything is written), then the run's folders.
+ */
+async function prepare(options: RunOptions, report: Report): Promise<Prepared> {
+  const { output, summary } = report;
+  const config = parseConfig(options.env, { operation: options.operation, system: systemFacts(options.env), inputs: options.inputs, passwordOptional: options.dryRun });
+  output.setSecrets(secretValues(config, options.env));
+  for (const warning of shortSecretWarnings(config, options.env)) {
+    output.log.warn({ variable: warning.source }, formatFinding(warning));
+    summary.warnings.push(formatFinding(warning));
+  }
+  report.terminationLog = config.output.terminationLog;
+  summary.operation = config.operation;
+  // Maintenance reports its status whatever ends it, also a failure before any kopia process.
+  if (config.operation === 'maintenance') summary.maintenance = { status: 'FAILURE' };
+  const facts = loadFacts(config);
+  const problems = preflightProblems(config, facts);
+  if (problems.some((p) => !p.repository)) refuseOnProblems(problems);
+  const claimed = options.dryRun ? undefined : await prepareDirectories(config);
+  const runDir = claimed?.path ?? join(config.tmpDir, `${RUN_DIR_PREFIX}<this run>`);
+  const binary = locateKopia(options.env['KOPIA_BIN'], options.env['PATH'], options.appDir);
+  return { options, report, config, facts, problems, runDir, claimed, paths: kopiaPaths(config, runDir), binary };
+}
+
+/**
+ * A run whose inputs are wrong ends before any kopia process as a configuration error naming each
+ * input; anything unexpected while reading them is one too, in plain words. A plan prints no summary.
+ */
+function notPrepared(options: RunOptions, report: Report, caught: unknown): number {
+  const { output, summary } = report;
+  if (!(caught instanceof ConfigError)) output.log.debug({ error: caught instanceof Error ? caught.stack : String(caught) }, 'unexpected error reading the configuration');
+  const error = caught instanceof ConfigError ? caught : new ConfigError({ source: 'environment', message: unexpectedFailure(caught).reason });
+  logFailure(output, error);
+  Object.assign(summary, summaryOf(error));
+  if (!options.dryRun) printSummary(output, summary, report.terminationLog);
+  return summary.exitCode;
+}
+
+/** The runner of this run's kopia processes; a plan's has no stop signal, as it starts none. */
+function runnerFor(p: Prepared, stop?: AbortSignal): KopiaRunner {
+  const { config } = p;
+  return new KopiaRunner({
+    binary: p.binary,
+    globalFlags: globalFlags(config, p.paths),
+    env: kopiaEnvironment(config, p.options.env),
+    output: p.report.output,
+    progressIntervalMs: config.output.progressIntervalMs,
+    progressEveryFiles: config.output.progressEveryFiles,
+    onSpawn: p.options.onSpawn,
+    tempDir: p.runDir,
+    stop,
+    stopGraceMs: p.options.signalGraceMs ?? config.output.signalGraceMs,
+  });
+}
+
+/** The operation's steps, the same for `plan` and the run. */
+function planOf({ config, facts, problems }: Prepared): Plan {
+  // Left only when the repository's volume is missing: exit 3, classified like a failed connect.
+  refuseOnProblems(problems);
+  switch (config.operation) {
+    case 'backup':
+      return planBackup(config, facts);
+    case 'restore':
+      return planRestore(config, facts);
+    case 'maintenance':
+      return planMaintenance(config, facts);
+  }
+}
+
+/** `plan` and `--dry-run`: the kopia commands the run would start, secrets redacted; starts none. */
+function printThePlan(p: Prepared): number {
+  const { output } = p.report;
+  try {
+    const planner = runnerFor(p);
+    printPlan(output, planOf(p), (args, files) => [p.binary, ...planner.argv({ args, purpose: '', secretFiles: [...files] as SecretFile[] })]);
+    // A plan runs nothing and needs no password: it says where the run's would come from, never what it is.
+    const given = new EnvSource(p.options.env).has('KOPIA_PASSWORD') ? 'given' : 'not given: the run needs --password-file or KOPIA_PASSWORD';
+    output.line(`# KOPIA_PASSWORD=<password> in kopia's environment (${given})`);
+    return ExitCode.Success;
+  } catch (error) {
+    const { reason, exitCode } = summaryOf(error);
+    output.log.error(reason);
+    return exitCode;
+  }
+}
+
+/**
+ * Runs `body` with what a run that starts kopia holds, and releases all of it however the body
+ * ends: the termination message says the run did not finish until the summary replaces it (a
+ * process that dies without a word, by the kernel's OOM killer, SIGKILL or a V8 heap abort, leaves
+ * it behind); signals and a heap about to overflow stop the run while there is memory left to
+ * report it; afterwards the stored credentials go and kopia's logs are kept.
+ */
+async function withRunResources(p: Prepared, body: (resources: RunResources) => Promise<void>): Promise<void> {
+  const { config, report } = p;
+  const { output, summary } = report;
+  const unfinished = `${config.operation} did not finish: the mover was killed or crashed before its summary (see the end of the pod log)`;
+  writeTerminationMessage(output, { ...summary, reason: unfinished, failure: KNOWN_FAILURES.Killed }, report.terminationLog);
+  const stop = stopOnSignals(output, p.options.signalGraceMs ?? config.output.signalGraceMs);
+  const runner = runnerFor(p, stop.signal);
+  stop.watch(runner);
+  const heap = watchHeap(({ liveBytes, limitBytes }) => {
+    const message = `out of memory: ${mebibytes(liveBytes)} MiB of the mover's ${mebibytes(limitBytes)} MiB heap still in use after garbage collection; stopped before Node would abort`;
+    output.log.error({ heapLiveMiB: Number(mebibytes(liveBytes)), heapLimitMiB: Number(mebibytes(limitBytes)) }, message);
+    stop.stop(new OutOfMemoryError(message));
+  });
+  try {
+    await body({ runner, stop });
+  } finally {
+    heap.dispose();
+    stop.dispose();
+    runner.cleanup();
+    await releaseRun(p);
+  }
+  summary.kopiaProcesses = runner.spawnCount;
+  output.log.info(memoryFields(heap.peak()), 'memory');
+}
+
+/** After the last kopia process: no storage credentials left in kopia.config, kopia's logs kept, the run's folder given back. */
+async function releaseRun({ config, paths, claimed, report: { output, summary } }: Prepared): Promise<void> {
+  try {
+    scrubSavedSecrets(config);
+  } catch (error) {
+    summary.warnings.push(`could not remove storage credentials from kopia.config: ${(error as Error).message}`);
+  }
+  await finishLogs(config, paths.logDir, output).catch((error: unknown) => {
+    summary.warnings.push(`could not move kopia's log files onto the cache volume: ${(error as Error).message}`);
+  });
+  claimed?.release();
+}
+
+/** Carries out the operation's plan, and records in the summary how it ended. */
+async function executePlan(p: Prepared, { runner, stop }: RunResources): Promise<void> {
+  const { config, paths, report } = p;
+  const { output, summary } = report;
+  const ctx: RunContext = { config, runner, output, summary, parentEnv: p.options.env, paths, stop: stop.signal };
+  try {
+    const identity = `${config.identity.username}@${config.identity.hostname}`;
+    output.log.info({ operation: config.operation, repository: config.storage?.description, identity }, `kopia-mover ${config.operation} starting`);
+    for (const warning of config.configWarnings) {
+      output.log.warn({ variable: warning.source }, formatFinding(warning));
+      summary.warnings.push(formatFinding(warning));
+    }
+    const plan = planOf(p);
+    if (config.debugMover) await debugPause(output, config, p.binary, paths.configFile);
+    await Promise.race([execute(plan, ctx), stop.stopped]);
+    summary.result = 'SUCCESS';
+    summary.exitCode = ExitCode.Success;
+  } catch (caught) {
+    // A run that ends badly may have been killed by a full cache volume: say so, with the fix.
+    const exhausted = cacheExhaustion(config.cacheDir, config.cache.capacityBytes);
+    const error = exhausted ? new CacheExhaustedError(exhausted, caught) : caught;
+    Object.assign(summary, summaryOf(error));
+    logFailure(output, error);
+  }
 }
 
 /**
@@ -112,181 +318,4 @@ async function debugPause(output: Output, config: MoverConfig, binary: string, c
   output.line('  (KOPIA_PASSWORD is in the pod environment)');
   output.line(`  to continue: rm ${marker}`);
   while (existsSync(marker)) await new Promise((r) => setTimeout(r, 2000));
-}
-
-/** Runs one operation end to end and returns the exit code. Never calls process.exit. */
-export async function run(options: RunOptions): Promise<number> {
-  const started = Date.now();
-  // KOPIA_LOG_LEVEL=debug also shows the program's own debug records: the details of an unexpected error.
-  const level = options.env['KOPIA_LOG_LEVEL'] === 'debug' ? 'debug' : 'info';
-  const output = new Output(formatFor(options.env), environmentSecrets(options.env), 1, level);
-  const summary: RunSummary = {
-    operation: options.operation ?? directionOperation(options.env) ?? 'unknown',
-    result: 'FAILURE',
-    exitCode: ExitCode.OperationFailed,
-    warnings: [],
-    notes: [],
-    durationSeconds: 0,
-    kopiaProcesses: 0,
-  };
-  let terminationLog = options.env['KOPIA_MOVER_TERMINATION_LOG'] ?? '/dev/termination-log';
-
-  const configFailure = (error: unknown): number => {
-    if (!(error instanceof ConfigError)) output.log.debug({ error: error instanceof Error ? error.stack : String(error) }, 'unexpected error reading the configuration');
-    const issues = error instanceof ConfigError ? error.issues : [{ source: 'environment', message: unexpectedFailure(error).reason }];
-    for (const issue of issues) output.log.error({ variable: issue.source }, `configuration error: ${issue.source}: ${issue.message}`);
-    summary.exitCode = ExitCode.Config;
-    summary.failure = KNOWN_FAILURES.Configuration;
-    summary.reason = `configuration error: ${issues.map((i) => `${i.source}: ${i.message}`).join('; ')}`;
-    if (!options.dryRun) printSummary(output, summary, terminationLog);
-    return summary.exitCode;
-  };
-
-  let config: MoverConfig;
-  try {
-    config = parseConfig(options.env, { operation: options.operation, system: systemFacts(options.env), inputs: options.inputs, passwordOptional: options.dryRun });
-  } catch (error) {
-    return configFailure(error);
-  }
-  output.setSecrets(secretValues(config, options.env));
-  for (const warning of shortSecretWarnings(config, options.env)) {
-    output.log.warn({ variable: warning.source }, formatFinding(warning));
-    summary.warnings.push(formatFinding(warning));
-  }
-  terminationLog = config.output.terminationLog;
-  const operation = config.operation;
-  summary.operation = operation;
-  // Maintenance reports its status whatever ends it, also a failure before any kopia process.
-  if (operation === 'maintenance') summary.maintenance = { status: 'FAILURE' };
-
-  let runDir: string;
-  let claimed: RunDir | undefined;
-  let facts: Facts;
-  let problems: PreflightProblem[];
-  try {
-    // The same checks as `validate`: every problem they find is listed before anything is written.
-    facts = loadFacts(config);
-    problems = preflightProblems(config, facts);
-    if (problems.some((p) => !p.repository)) refuseOnProblems(problems);
-    claimed = options.dryRun ? undefined : await prepareDirectories(config);
-    runDir = claimed?.path ?? join(config.tmpDir, `${RUN_DIR_PREFIX}<this run>`);
-  } catch (error) {
-    return configFailure(error);
-  }
-  const paths = kopiaPaths(config, runDir);
-  const binary = locateKopia(options.env['KOPIA_BIN'], options.env['PATH'], options.appDir);
-  const makeRunner = (stop?: AbortSignal) =>
-    new KopiaRunner({
-      binary,
-      globalFlags: globalFlags(config, paths),
-      env: kopiaEnvironment(config, options.env),
-      output,
-      progressIntervalMs: config.output.progressIntervalMs,
-      progressEveryFiles: config.output.progressEveryFiles,
-      onSpawn: options.onSpawn,
-      tempDir: runDir,
-      stop,
-      stopGraceMs: options.signalGraceMs ?? config.output.signalGraceMs,
-    });
-
-  const planOf = (): Plan => {
-    // Left only when the repository's volume is missing: exit 3, classified like a failed connect.
-    refuseOnProblems(problems);
-    switch (config.operation) {
-      case 'backup':
-        return planBackup(config, facts);
-      case 'restore':
-        return planRestore(config, facts);
-      case 'maintenance':
-        return planMaintenance(config, facts);
-    }
-  };
-
-  if (options.dryRun) {
-    try {
-      const planner = makeRunner();
-      printPlan(output, planOf(), (args, files) => [binary, ...planner.argv({ args, purpose: '', secretFiles: [...files] as SecretFile[] })]);
-      // A plan runs nothing and needs no password: it says where the run's would come from, never what it is.
-      const given = new EnvSource(options.env).has('KOPIA_PASSWORD') ? 'given' : 'not given: the run needs --password-file or KOPIA_PASSWORD';
-      output.line(`# KOPIA_PASSWORD=<password> in kopia's environment (${given})`);
-      return ExitCode.Success;
-    } catch (error) {
-      output.log.error(error instanceof Error ? error.message : String(error));
-      return exitCodeOf(error);
-    }
-  }
-
-  // Until the summary replaces it, the termination message says the run did not finish: a process
-  // that dies without a word (the kernel's OOM killer, SIGKILL, a V8 heap abort) leaves this behind.
-  writeTerminationMessage(
-    output,
-    { ...summary, reason: `${operation} did not finish: the mover was killed or crashed before its summary (see the end of the pod log)`, failure: KNOWN_FAILURES.Killed },
-    terminationLog,
-  );
-  const stop = stopOnSignals(output, options.signalGraceMs ?? config.output.signalGraceMs);
-  const runner = makeRunner(stop.signal);
-  stop.watch(runner);
-  // A heap about to overflow stops the run like a signal would, while there is memory left to report it.
-  const heap = watchHeap(({ liveBytes, limitBytes }) => {
-    const message = `out of memory: ${mebibytes(liveBytes)} MiB of the mover's ${mebibytes(limitBytes)} MiB heap still in use after garbage collection; stopped before Node would abort`;
-    output.log.error({ heapLiveMiB: Number(mebibytes(liveBytes)), heapLimitMiB: Number(mebibytes(limitBytes)) }, message);
-    stop.stop(new OutOfMemoryError(message));
-  });
-  const ctx: RunContext = { config, runner, output, summary, parentEnv: options.env, paths, stop: stop.signal };
-  try {
-    output.log.info(
-      { operation, repository: config.storage?.description, identity: `${config.identity.username}@${config.identity.hostname}` },
-      `kopia-mover ${operation} starting`,
-    );
-    for (const warning of config.configWarnings) {
-      output.log.warn({ variable: warning.source }, formatFinding(warning));
-      summary.warnings.push(formatFinding(warning));
-    }
-    const plan = planOf();
-    if (config.debugMover) await debugPause(output, config, binary, paths.configFile);
-    await Promise.race([execute(plan, ctx), stop.stopped]);
-    summary.result = 'SUCCESS';
-    summary.exitCode = ExitCode.Success;
-  } catch (caught) {
-    summary.result = 'FAILURE';
-    // A run that ends badly may have been killed by a full cache volume: say so, with the fix.
-    const exhausted = cacheExhaustion(config.cacheDir, config.cache.capacityBytes);
-    const error = exhausted ? new CacheExhaustedError(exhausted, caught) : caught;
-    summary.failure = shownFailure(failureOf(error), error instanceof MoverError ? error.kopiaOutput : undefined);
-    // A failing action is exit 4 whether the mover ran it (a hook) or kopia did (an essential policy action).
-    summary.exitCode = summary.failure.class === 'ActionFailed' ? ExitCode.BeforeSnapshotAction : exitCodeOf(error);
-    if (error instanceof MoverError) {
-      summary.reason = error.message;
-      summary.kopiaErrorOutput = error.kopiaOutput;
-      if (error instanceof ConfigError) {
-        for (const issue of error.issues) output.log.error({ variable: issue.source }, `configuration error: ${issue.source}: ${issue.message}`);
-      }
-    } else {
-      // Never JavaScript's own words as the reason: they mean nothing to an operator.
-      summary.reason = unexpectedFailure(error).reason;
-      output.log.debug({ error: error instanceof Error ? error.stack : String(error) }, 'unexpected error');
-    }
-    output.log.error(
-      { exitCode: summary.exitCode, failureClass: summary.failure.class, retryable: summary.failure.retryable, fix: summary.failure.fix },
-      summary.reason ?? 'failed',
-    );
-  } finally {
-    heap.dispose();
-    stop.dispose();
-    runner.cleanup();
-    try {
-      scrubSavedSecrets(config);
-    } catch (error) {
-      summary.warnings.push(`could not remove storage credentials from kopia.config: ${(error as Error).message}`);
-    }
-    await finishLogs(config, paths.logDir, output).catch((error: unknown) => {
-      summary.warnings.push(`could not move kopia's log files onto the cache volume: ${(error as Error).message}`);
-    });
-    claimed?.release();
-  }
-  summary.durationSeconds = (Date.now() - started) / 1000;
-  summary.kopiaProcesses = runner.spawnCount;
-  output.log.info(memoryFields(heap.peak()), 'memory');
-  printSummary(output, summary, terminationLog);
-  return summary.exitCode;
 }

@@ -32,9 +32,70 @@ export interface Failure {
   fix: string;
 }
 
+/**
+ * What a kopia process ended as, in the words the plan's conditions use. Anything else kopia
+ * reports is `failed` (and kopia's words go to the error).
+ */
+export type Outcome = 'ok' | 'not-initialized' | 'creation-in-flight' | 'create-lost' | 'failed';
+
+/**
+ * What kopia's words say of the local cache (under --cache-dir): one cache folder whose `.shards`
+ * layout file does not parse, files it cannot load (index files, a cached format blob that no longer
+ * parses), or a cached kopia.blobcfg that does not decrypt. The last says the same as a repository
+ * two movers created at once; which it is depends on the command (see cache-recovery.ts).
+ */
+export type CacheDamage = { folder: string } | 'unreadable' | 'blobcfg';
+
+/** Everything kopia's output says about how a command ended: one reading, for the plan and the report alike. */
+export interface Verdict extends Failure {
+  outcome: Outcome;
+  /** kopia could not open the repository at all, as opposed to the operation on it failing. */
+  opening: boolean;
+  cache: CacheDamage | undefined;
+}
+
 interface Rule extends Failure {
   pattern: RegExp;
 }
+
+// kopia's words that more than one reading below looks for.
+const NOT_INITIALIZED = 'repository not initialized';
+const WRONG_PASSWORD = 'invalid repository password';
+const BLOBCFG_UNDECRYPTABLE = 'unable to decrypt repository blobcfg blob';
+const words = (...alternatives: string[]) => new RegExp(alternatives.join('|'), 'i');
+
+/**
+ * kopia's words for the outcomes a plan acts on, in the order they decide. A filesystem repository
+ * whose directory does not exist yet is not initialized either. A create that found the repository
+ * made by someone else in the meantime lost the race. What a connect sees while another mover's
+ * create is half-written (the blob config of one creator beside the format blob of another) passes
+ * within the creator's next second or two.
+ */
+const OUTCOMES: ReadonlyArray<[Exclude<Outcome, 'ok' | 'failed'>, RegExp]> = [
+  ['not-initialized', words(`${NOT_INITIALIZED} in the provided storage`, 'cannot access storage path: stat .*: no such file or directory')],
+  ['create-lost', words('found existing data in storage location', 'repository already initialized', 'blobcfg blob exists, but format blob is not found')],
+  ['creation-in-flight', words(BLOBCFG_UNDECRYPTABLE)],
+];
+
+/** kopia's words for failing to open the repository at all. */
+const OPENING = words(
+  WRONG_PASSWORD,
+  NOT_INITIALIZED,
+  'not connected to a repository',
+  'unable to open repository',
+  'error connecting to repository',
+  'failed to open repository',
+  'unable to connect to storage',
+);
+
+/**
+ * kopia's messages for a local cache it cannot load: corrupt or truncated index files, or a cached
+ * format blob that no longer parses (as after a node crash mid-write). A cache folder's damaged
+ * `.shards` file names the folder; the repository's own `.shards` is named as a blob instead.
+ */
+const CACHE_UNREADABLE = words('error loading indexes', 'unable to open pack index', 'mmap error', 'error opening index from', 'invalid header format', "can't parse format blob", 'invalid format blob');
+const CACHE_LAYOUT = /unable to open (contents|metadata|index-blobs|blob-list|own-writes|indexes): error determining sharded path/i;
+const CACHE_BLOBCFG = words(BLOBCFG_UNDECRYPTABLE);
 
 /**
  * kopia's words (and those of the storage it talks to) for each kind of failure, most specific
@@ -52,7 +113,7 @@ const RULES: readonly Rule[] = [
     fix: 'a policy action with "mode": "essential" (actions.beforeSnapshotRoot or beforeFolder) failed or timed out: check its output above; no snapshot was taken',
   },
   {
-    pattern: /invalid repository password/i,
+    pattern: words(WRONG_PASSWORD),
     class: 'AuthFailure',
     what: 'wrong repository password',
     retryable: false,
@@ -110,7 +171,7 @@ const RULES: readonly Rule[] = [
     fix: 'the storage endpoint could not be reached: check its address (KOPIA_S3_ENDPOINT and the like), DNS, the network and any proxy (HTTPS_PROXY, NO_PROXY)',
   },
   {
-    pattern: /repository not initialized|repository volume is not mounted/i,
+    pattern: words(NOT_INITIALIZED, 'repository volume is not mounted'),
     class: 'NotInitialized',
     what: 'no repository at this location',
     retryable: false,
@@ -143,14 +204,35 @@ const RULES: readonly Rule[] = [
 /** Lines that report a problem: progress lines and file listings are left out, so a number in them decides nothing. */
 const PROBLEM_LINE = /error|unable|fail|denied|refused|invalid|cannot|can't|not initialized|not mounted|forbidden|unreachable|timeout|lock|no space|busy|not found|checksum/i;
 
+/** The cache damage kopia's lines report, if any. */
+function cacheDamage(lines: readonly string[]): CacheDamage | undefined {
+  for (const line of lines) {
+    const folder = CACHE_LAYOUT.exec(line)?.[1];
+    if (folder !== undefined) return { folder };
+  }
+  if (lines.some((l) => CACHE_UNREADABLE.test(l))) return 'unreadable';
+  return lines.some((l) => CACHE_BLOBCFG.test(l)) ? 'blobcfg' : undefined;
+}
+
 /**
- * The class kopia's output points to, if any. Give it kopia's raw words (a result's `rawTail`),
- * never the redacted ones: a secret that is a common word would hide the words that decide.
+ * The one reading of kopia's output: how the command ended (`exitCode`, when known; without it the
+ * words alone decide, as for a message the program passes on), what kind of failure it is, whether
+ * a retry can help and what to fix. Give it kopia's raw words (a result's `rawTail`), never the
+ * redacted ones: a secret that is a common word would hide the words that decide.
  */
-export function classifyKopiaOutput(output: string): Failure | undefined {
-  const lines = output.split('\n').filter((l) => PROBLEM_LINE.test(l));
-  const rule = RULES.find((r) => lines.some((l) => r.pattern.test(l)));
-  return rule && { class: rule.class, what: rule.what, retryable: rule.retryable, fix: rule.fix };
+export function classifyKopiaOutput(output: string | readonly string[], exitCode?: number): Verdict {
+  const all = typeof output === 'string' ? output.split('\n') : output.flatMap((l) => l.split('\n'));
+  const problems = all.filter((l) => PROBLEM_LINE.test(l));
+  const rule = RULES.find((r) => problems.some((l) => r.pattern.test(l)));
+  const failure = failureOnly(rule ?? KNOWN_FAILURES.Unknown);
+  const found = OUTCOMES.find(([, pattern]) => all.some((l) => pattern.test(l)))?.[0];
+  const outcome = exitCode === 0 ? 'ok' : (found ?? 'failed');
+  return { ...failure, outcome, opening: all.some((l) => OPENING.test(l)), cache: cacheDamage(all) };
+}
+
+/** The failure alone (class, what, retryable, fix), as the summary and an error carry it. */
+export function failureOnly({ class: cls, what, retryable, fix }: Failure): Failure {
+  return { class: cls, what, retryable, fix };
 }
 
 /** Failures the program knows by their kind rather than by kopia's words. */
@@ -233,7 +315,7 @@ export function repositoryParentFailure(repository: string, parent: string, prob
 
 /** Every failure this module defines, with a sample of the path-specific ones: for checks that each has a fix. */
 export function definedFailures(): Failure[] {
-  const rules = RULES.map(({ pattern: _, ...failure }) => failure);
+  const rules = RULES.map(failureOnly);
   const parent = ['missing', 'not writable'] as const;
   return [...rules, ...Object.values(KNOWN_FAILURES), ...parent.map((p) => repositoryParentFailure('/backups/repo', '/backups', p))];
 }
@@ -251,7 +333,7 @@ const ERRNO_CLASSES: Readonly<Record<string, FailureClass>> = {
 /** The failure of a class kopia's words decide, for when the program finds the same condition itself. */
 export function failureOfClass(cls: FailureClass): Failure | undefined {
   const rule = RULES.find((r) => r.class === cls);
-  return rule && { class: rule.class, what: rule.what, retryable: rule.retryable, fix: rule.fix };
+  return rule && failureOnly(rule);
 }
 
 /** The class of an error the program's own file operations met (not kopia's), if it has one. */

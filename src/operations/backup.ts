@@ -84,8 +84,9 @@ function snapshotFailure(dataDir: string, result: KopiaResult, purpose: string):
   const fatal = /Found (\d+) fatal error/.exec(kopiaOutput)?.[1];
   const first = /Error when processing "([^"\n]*)": [^\n]*?([^:\n]*)$/m.exec(kopiaOutput);
   if (!fatal) {
-    const failure = classifyKopiaOutput(result.rawTail.join('\n'));
-    return new OperationError(`${purpose} failed (kopia exit code ${result.exitCode})${failure ? `: ${failure.what}` : ''}`, kopiaOutput, failure);
+    const failure = classifyKopiaOutput(result.rawTail);
+    const known = failure.class !== 'Unknown';
+    return new OperationError(`${purpose} failed (kopia exit code ${result.exitCode})${known ? `: ${failure.what}` : ''}`, kopiaOutput, known ? failure : undefined);
   }
   const example = first ? `; first: "${first[1]}" (${first[2]?.trim()})` : '';
   return new OperationError(

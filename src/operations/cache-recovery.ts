@@ -1,6 +1,7 @@
 import { existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { MoverConfig } from '../config/parse.js';
+import { classifyKopiaOutput } from '../kopia/failures.js';
 import { processAlive } from '../processes.js';
 
 /**
@@ -17,12 +18,9 @@ export const MIN_INTERVAL_MS = 5 * 60 * 1000;
 const OWN_WRITES_WINDOW_MS = 15 * 60 * 1000;
 
 /**
- * kopia's messages for a local cache it cannot load: corrupt or truncated index files, a cached
- * format blob that no longer parses (as after a node crash mid-write), or a cache folder's
- * `.shards` layout file that does not parse (kopia names the folder: "unable to open contents:
- * error determining sharded path"; the repository's own `.shards` is named as a blob instead and is
- * not the cache's). The same message from the repository itself fails again after the cache is
- * cleared, so clearing once can only help.
+ * Whether kopia's words say it cannot load the local cache (see `CacheDamage` in kopia/failures.ts).
+ * The same message from the repository itself fails again after the cache is cleared, so clearing
+ * once can only help.
  */
 export function cacheCorruption(tail: readonly string[], args: readonly string[] = []): boolean {
   return cacheToClear(tail, args) !== undefined;
@@ -36,25 +34,18 @@ export function cacheCorruption(tail: readonly string[], args: readonly string[]
  * cached copy), so for those the message stays the creation race's.
  */
 export function cacheToClear(tail: readonly string[], args: readonly string[]): { only?: string[] } | undefined {
-  const folder = corruptLayoutFolder(tail);
-  if (folder !== undefined) return { only: [folder] };
-  if (tail.some((l) => /error loading indexes|unable to open pack index|mmap error|error opening index from|invalid header format|can't parse format blob|invalid format blob/i.test(l))) {
-    return {};
-  }
+  const damage = classifyKopiaOutput(tail).cache;
+  if (damage === undefined) return undefined;
+  if (damage === 'unreadable') return {};
+  if (damage !== 'blobcfg') return { only: [damage.folder] };
   const connecting = args[0] === 'repository' && (args[1] === 'connect' || args[1] === 'create');
-  if (!connecting && tail.some((l) => /unable to decrypt repository blobcfg blob/i.test(l))) return { only: ['kopia.blobcfg', 'kopia.repository'] };
-  return undefined;
+  return connecting ? undefined : { only: ['kopia.blobcfg', 'kopia.repository'] };
 }
-
-const SHARDS_FAILURE = /unable to open (contents|metadata|index-blobs|blob-list|own-writes|indexes): error determining sharded path/i;
 
 /** The cache folder whose `.shards` layout file kopia could not read, if that is what failed. */
 export function corruptLayoutFolder(tail: readonly string[]): string | undefined {
-  for (const line of tail) {
-    const folder = SHARDS_FAILURE.exec(line)?.[1];
-    if (folder !== undefined) return folder;
-  }
-  return undefined;
+  const damage = classifyKopiaOutput(tail).cache;
+  return typeof damage === 'object' ? damage.folder : undefined;
 }
 
 /**

@@ -7,7 +7,6 @@ import type { Identity } from '../config/types.js';
 import { RepositoryError } from '../errors.js';
 import type { Facts, SavedConnection } from '../facts.js';
 import type { KopiaCommand } from '../kopia/command.js';
-import { repositoryMissing, wrongPassword } from '../kopia/errors.js';
 import { classifyKopiaOutput } from '../kopia/failures.js';
 import { savedConfigFile } from '../kopia/global-flags.js';
 import type { KopiaResult } from '../kopia/runner.js';
@@ -106,13 +105,9 @@ export function scrubSavedSecrets(config: MoverConfig): void {
 
 function connectFailure(storage: StorageTarget, result: KopiaResult | undefined): RepositoryError {
   // The reason comes from kopia's raw words: redaction may have changed the ones that decide.
-  const raw = result?.rawTail ?? [];
-  const reason = wrongPassword(raw)
-    ? 'wrong repository password'
-    : /repository not initialized/i.test(raw.join('\n'))
-      ? 'the repository does not exist'
-      : (classifyKopiaOutput(raw.join('\n'))?.what ?? 'connect failed');
-  return new RepositoryError(`could not connect to ${storage.description}: ${reason}`, (result?.tail ?? []).join('\n'), classifyKopiaOutput(raw.join('\n')));
+  const verdict = classifyKopiaOutput(result?.rawTail ?? []);
+  const reason = verdict.class === 'NotInitialized' ? 'the repository does not exist' : verdict.class === 'Unknown' ? 'connect failed' : verdict.what;
+  return new RepositoryError(`could not connect to ${storage.description}: ${reason}`, (result?.tail ?? []).join('\n'), verdict.class === 'Unknown' ? undefined : verdict);
 }
 
 /**
@@ -269,7 +264,7 @@ function creationSteps(config: MoverConfig, last: StorageTarget, lastId: StepId,
     connect,
     create,
     missing: { on: 'outcome', step: lastId, is: ['not-initialized'] },
-    connectFail: (result) => (/unable to decrypt repository blobcfg blob/i.test(result.rawTail.join('\n')) ? mismatch(result) : connectFailure(last, result)),
+    connectFail: (result) => (classifyKopiaOutput(result.rawTail).outcome === 'creation-in-flight' ? mismatch(result) : connectFailure(last, result)),
   };
   return last.localPath === undefined ? sharedCreation(c, config.creation) : lockedCreation(c, last.localPath);
 }
@@ -330,7 +325,7 @@ function lockedCreation(c: CreationContext, dir: string): Step[] {
         state.ctx.output.log.info({ created: false }, 'connected to the repository another mover created');
       },
       fail: (result) =>
-        repositoryMissing(result.rawTail)
+        classifyKopiaOutput(result.rawTail).outcome === 'not-initialized'
           ? new RepositoryError(
               `no repository appeared within ${CREATION_WAIT_MS / 1000} s while another mover held the creation lock ${lockFile}; ` +
                 'remove the lock if no mover is creating the repository',

@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import type { EnvMap } from '../env.js';
 import { listingSourcePath, parseConfig, type InputNames, type MoverConfig } from '../config/parse.js';
-import { ConfigError, exitCodeOf, ExitCode, MoverError, unexpectedFailure } from '../errors.js';
+import { ExitCode } from '../errors.js';
 import { loadFacts, type Facts } from '../facts.js';
 import type { SecretFile } from '../kopia/command.js';
 import { environmentSecrets, kopiaEnvironment, secretValues } from '../kopia/environment.js';
@@ -14,8 +14,8 @@ import { execute } from '../plan/executor.js';
 import { printPlan } from '../plan/print.js';
 import type { Plan } from '../plan/step.js';
 import { Output } from '../report/output.js';
-import type { RunSummary } from '../report/summary.js';
-import { failureOf, finishLogs, formatFor, prepareDirectories, systemFacts } from '../run.js';
+import { logFailure, summaryOf, type RunSummary } from '../report/summary.js';
+import { finishLogs, formatFor, prepareDirectories, systemFacts } from '../run.js';
 import { stopOnSignals } from '../signals.js';
 import { scrubSavedSecrets, connectSteps } from './connect.js';
 import { preflightProblems, refuseOnProblems } from './preflight.js';
@@ -160,14 +160,8 @@ export interface SnapshotsOptions {
 
 /** Says why the listing failed, on the log (stderr), and returns the exit code. */
 function failed(log: Output, error: unknown): number {
-  if (error instanceof ConfigError) {
-    for (const issue of error.issues) log.log.error({ variable: issue.source }, `configuration error: ${issue.source}: ${issue.message}`);
-    return exitCodeOf(error);
-  }
-  const failure = failureOf(error);
-  const reason = error instanceof MoverError ? error.message : unexpectedFailure(error).reason;
-  log.log.error({ exitCode: exitCodeOf(error), failureClass: failure.class, retryable: failure.retryable, fix: failure.fix }, reason);
-  return exitCodeOf(error);
+  logFailure(log, error);
+  return summaryOf(error).exitCode;
 }
 
 /** Prints the listing on stdout: the table, or the JSON document. */

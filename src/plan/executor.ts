@@ -1,42 +1,30 @@
 import { MoverError, OperationError, RepositoryError } from '../errors.js';
-import { createLost, creationInFlight, repositoryMissing, repositoryUnavailable } from '../kopia/errors.js';
-import { classifyKopiaOutput, KNOWN_FAILURES, type Failure } from '../kopia/failures.js';
+import { classifyKopiaOutput, type Verdict } from '../kopia/failures.js';
 import type { KopiaResult } from '../kopia/runner.js';
 import { runKopia, type RunContext } from './context.js';
 import { holds, resolveArgs, type KopiaStep, type Outcome, type Plan, type RunState } from './step.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** What a kopia process ended as, from its raw words. */
-function outcomeOf(result: KopiaResult): Outcome {
-  if (result.exitCode === 0) return 'ok';
-  if (repositoryMissing(result.rawTail)) return 'not-initialized';
-  if (createLost(result.rawTail)) return 'create-lost';
-  if (creationInFlight(result.rawTail)) return 'creation-in-flight';
-  return 'failed';
-}
-
-/** The class kopia's own raw words give a step's failure; the redacted tail is only for printing. */
-function classOf(result: KopiaResult): Failure {
-  return classifyKopiaOutput(result.rawTail.join('\n')) ?? KNOWN_FAILURES.Unknown;
-}
+/** How a kopia process ended, read from its raw words; the redacted tail is only for printing. */
+const verdictOf = (result: KopiaResult): Verdict => classifyKopiaOutput(result.rawTail, result.exitCode);
+const outcomeOf = (result: KopiaResult): Outcome => verdictOf(result).outcome;
 
 /** A step's error with the class of kopia's raw output, unless the step knew the class better. */
 function classified(error: unknown, result: KopiaResult): unknown {
-  if (error instanceof MoverError) error.failure ??= classifyKopiaOutput(result.rawTail.join('\n'));
+  if (error instanceof MoverError) error.classifiedAs(verdictOf(result));
   return error;
 }
 
 /** A failure with no error of its own: the repository when kopia could not open it, else the operation. */
 function defaultFailure(step: KopiaStep, result: KopiaResult): Error {
   const output = result.tail.join('\n');
-  const failure = classOf(result);
-  if (repositoryUnavailable(result.rawTail)) {
-    const what = failure === KNOWN_FAILURES.Unknown ? 'the repository could not be opened' : failure.what;
-    return new RepositoryError(`${step.command.purpose} failed: ${what}`, output, failure);
+  const verdict = verdictOf(result);
+  const known = verdict.class !== 'Unknown';
+  if (verdict.opening) {
+    return new RepositoryError(`${step.command.purpose} failed: ${known ? verdict.what : 'the repository could not be opened'}`, output, verdict);
   }
-  const what = failure === KNOWN_FAILURES.Unknown ? '' : `: ${failure.what}`;
-  return new OperationError(`${step.command.purpose} failed (kopia exit code ${result.exitCode})${what}`, output, failure);
+  return new OperationError(`${step.command.purpose} failed (kopia exit code ${result.exitCode})${known ? `: ${verdict.what}` : ''}`, output, verdict);
 }
 
 async function runKopiaStep(step: KopiaStep, state: RunState): Promise<void> {
@@ -73,7 +61,7 @@ async function runKopiaStep(step: KopiaStep, state: RunState): Promise<void> {
   if (step.continueOn?.includes(outcome)) return;
   // A repository that cannot be opened (wrong password, unreachable) is exit 3, whatever the step.
   const own = step.fail?.(result, state);
-  if (own instanceof RepositoryError || (own !== undefined && !repositoryUnavailable(result.rawTail))) throw classified(own, result);
+  if (own instanceof RepositoryError || (own !== undefined && !verdictOf(result).opening)) throw classified(own, result);
   throw defaultFailure(step, result);
 }
 

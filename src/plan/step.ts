@@ -4,12 +4,10 @@ import type { MoverError } from '../errors.js';
 import type { SnapshotListing } from '../operations/prune.js';
 import type { PolicyOutcome } from '../report/summary.js';
 import type { RunContext } from './context.js';
+import type { Outcome } from '../kopia/failures.js';
 
-/**
- * What a kopia step ended as, in the words conditions use. Anything else kopia reports is `failed`
- * (and kopia's words go to the error).
- */
-export type Outcome = 'ok' | 'not-initialized' | 'creation-in-flight' | 'create-lost' | 'failed';
+/** What a kopia step ended as, in the words conditions use: kopia's output read by the one classifier. */
+export type { Outcome };
 
 /**
  * Every step id a plan may hold. Conditions, and steps that read another step's result, name

@@ -1,5 +1,6 @@
 import { closeSync, ftruncateSync, openSync, writeSync } from 'node:fs';
 import type { Operation } from '../config/types.js';
+import { ConfigError, exitCodeOf, MoverError, unexpectedFailure } from '../errors.js';
 import type { Failure } from '../kopia/failures.js';
 import type { Output } from './output.js';
 
@@ -48,6 +49,37 @@ export interface RunSummary {
   /** What kind of failure this was, whether a retry can help, and what to fix. */
   failure?: Failure;
   kopiaProcesses: number;
+}
+
+/** The part of a summary that says how a run failed. */
+export type FailureSummary = Required<Pick<RunSummary, 'result' | 'exitCode' | 'reason' | 'failure'>> & Pick<RunSummary, 'kopiaErrorOutput'>;
+
+/**
+ * How a run that ended with this error reports it: the reason line, the failure's class and fix,
+ * the exit code and kopia's words. An error the program did not expect is never reported in
+ * JavaScript's words: they mean nothing to an operator.
+ */
+export function summaryOf(error: unknown): FailureSummary {
+  if (!(error instanceof MoverError)) {
+    const { reason, failure } = unexpectedFailure(error);
+    return { result: 'FAILURE', exitCode: exitCodeOf(error), reason, failure };
+  }
+  return { result: 'FAILURE', exitCode: exitCodeOf(error), reason: error.reason, failure: error.failure, kopiaErrorOutput: error.kopiaOutput };
+}
+
+/**
+ * Logs why a run failed: each input a configuration error names on a line of its own (the variable
+ * as a field), anything else as one line with the class, the verdict and the fix. The details of an
+ * unexpected error go to the debug log only.
+ */
+export function logFailure(output: Output, error: unknown): void {
+  if (error instanceof ConfigError) {
+    for (const issue of error.issues) output.log.error({ variable: issue.source }, `configuration error: ${issue.source}: ${issue.message}`);
+    return;
+  }
+  if (!(error instanceof MoverError)) output.log.debug({ error: error instanceof Error ? error.stack : String(error) }, 'unexpected error');
+  const { exitCode, failure, reason } = summaryOf(error);
+  output.log.error({ exitCode, failureClass: failure.class, retryable: failure.retryable, fix: failure.fix }, reason);
 }
 
 /** One summary line per field: a newline inside a value would break the block for the controller. */

@@ -240,7 +240,7 @@ describe('snapshots to choose from', () => {
       writeFileSync(join(target, 'keep.txt'), 'mine');
       const refused = await runMover(['restore', '--data-dir', target, '--source-path', '/data', '--snapshot', ids.partial, '--delete-extra'], s.env);
       expect(refused.exitCode, refused.stdout).toBe(2);
-      expect(summaryValue(refused, 'FAILURE_REASON')).toMatch(/^KOPIA_ENABLE_FILE_DELETION: snapshot \w+ is incomplete \(limit reached\).*restore it without file deletion; nothing was restored$/);
+      expect(summaryValue(refused, 'FAILURE_REASON')).toMatch(/^configuration error: KOPIA_ENABLE_FILE_DELETION: snapshot \w+ is incomplete \(limit reached\).*restore it without file deletion; nothing was restored$/);
       expect(readdirSync(target)).toEqual(['keep.txt']);
       const asked = await runMover(['restore', '--data-dir', target, '--source-path', '/data', '--snapshot', ids.partial], s.env);
       expect(asked.exitCode, asked.stdout).toBe(0);
