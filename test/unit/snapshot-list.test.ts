@@ -44,12 +44,12 @@ describe("kopia's snapshot list, read through its schema", () => {
   it('an element of the wrong shape is an error naming the command, the element and the field', () => {
     const bad = [RECORDED, { ...RECORDED, source: { ...RECORDED.source, userName: 7 } }];
     expect(() => read(JSON.stringify(bad))).toThrow(OperationError);
-    expect(() => read(JSON.stringify(bad))).toThrow(/kopia snapshot list --json printed snapshot 2 with source\.userName that cannot be read: must be text/);
-    expect(() => read(JSON.stringify([{ ...RECORDED, startTime: 'yesterday' }]))).toThrow(/snapshot 1 with startTime that cannot be read: must be a timestamp/);
+    expect(() => read(JSON.stringify(bad))).toThrow(/could not read kopia snapshot list --json: snapshot 2 source\.userName: must be text/);
+    expect(() => read(JSON.stringify([{ ...RECORDED, startTime: 'yesterday' }]))).toThrow(/kopia snapshot list --json: snapshot 1 startTime: must be a timestamp/);
   });
 
   it('a list cut short is an error, not fewer snapshots', () => {
-    expect(() => read(JSON.stringify([RECORDED]).slice(0, -1))).toThrow(/could not read the snapshot list: kopia snapshot list --json: .*ended before its closing bracket/);
+    expect(() => read(JSON.stringify([RECORDED]).slice(0, -1))).toThrow(/could not read kopia snapshot list --json: the list: .*ended before its closing bracket/);
   });
 });
 
