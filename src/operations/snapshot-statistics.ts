@@ -1,12 +1,11 @@
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { z } from 'zod';
 import { forEachLine } from '../kopia/logs.js';
 import type { CreatedSnapshot } from '../kopia/models/snapshot-create.js';
+import { diffLineChange } from '../kopia/models/diff.js';
+import { snapshotLogLine } from '../kopia/models/snapshot-log.js';
 import type { SnapshotStats } from '../report/summary.js';
 import type { AppliedRecord } from './state.js';
-
-const count = z.number().int().nonnegative();
 
 /** What this run's `snapshot create` wrote to the repository, from kopia's debug file log. */
 export interface UploadFacts {
@@ -15,21 +14,6 @@ export interface UploadFacts {
   /** How many earlier snapshots of the source kopia compared the files with. */
   previousSnapshots?: number;
 }
-
-const blobSchema = z.object({ length: count, error: z.unknown().optional() });
-
-function jsonOrUndefined(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
-  }
-}
-
-const PUT_BLOB = /\[STORAGE\] PutBlob\s+(\{.*\})\s*$/;
-const UPLOADING = /\suploader uploading\s+.*"previousManifests":(\d+)/;
-// kopia may run its own maintenance at the end of a snapshot: its writes are not the snapshot's.
-const MAINTENANCE = /^\S+ [A-Z]+ maintenance /;
 
 /**
  * Reads the upload figures from the snapshot's debug log (kopia's progress line rounds them and
@@ -50,17 +34,15 @@ export function uploadFacts(logDir: string): UploadFacts | undefined {
   for (const name of names) {
     let maintenance = false;
     forEachLine(join(dir, name), (line) => {
-      if (maintenance || MAINTENANCE.test(line)) {
-        maintenance = true;
-        return;
+      if (maintenance) return;
+      const said = snapshotLogLine(line);
+      // kopia may run its own maintenance at the end of a snapshot: its writes are not the snapshot's.
+      if (said?.kind === 'maintenance') maintenance = true;
+      else if (said?.kind === 'uploading') previousSnapshots = said.previousManifests;
+      else if (said?.kind === 'stored') {
+        seen = true;
+        uploadedBytes += said.bytes ?? 0;
       }
-      const uploading = UPLOADING.exec(line);
-      if (uploading) previousSnapshots = Number(uploading[1]);
-      const put = PUT_BLOB.exec(line);
-      if (!put) return;
-      seen = true;
-      const blob = blobSchema.safeParse(jsonOrUndefined(put[1]!));
-      if (blob.success && !blob.data.error) uploadedBytes += blob.data.length;
     });
   }
   // A snapshot always stores at least its manifest: no write at all means the log held no debug lines.
@@ -74,13 +56,12 @@ export interface FileChanges {
 }
 
 /**
- * Counts one line of `kopia diff` output: `added file ./x (N bytes)` and
- * `changed ./x at <time> (size A -> B)`, which kopia prints for files whose content differs.
- * Entries whose metadata alone changed are not changed files: kopia stored no new content for them.
+ * Counts one line of `kopia diff` output. Entries whose metadata alone changed are not changed
+ * files: kopia stored no new content for them.
  */
 export function countDiffLine(line: string, changes: FileChanges): void {
-  if (/^added file .* \(\d+ bytes\)$/.test(line)) changes.added++;
-  else if (/^changed .* at .* \(size \d+ -> \d+\)$/.test(line)) changes.changed++;
+  const change = diffLineChange(line);
+  if (change !== undefined) changes[change]++;
 }
 
 /** The last snapshot this cache took of the source. */
