@@ -15,12 +15,12 @@ import { parseMaintenanceInfo } from '../../src/kopia/models/maintenance-info.js
 import { KopiaOutputError } from '../../src/kopia/models/parse.js';
 import { ignoredErrors, parseCreatedSnapshot } from '../../src/kopia/models/snapshot-create.js';
 import { snapshotLogLine } from '../../src/kopia/models/snapshot-log.js';
-import { SnapshotListReader, type SnapshotManifest } from '../../src/kopia/models/snapshot.js';
 import { parseKopiaVersion } from '../../src/kopia/models/version.js';
 import { scrubSavedSecrets } from '../../src/operations/connect.js';
 import { SnapshotListing } from '../../src/operations/prune.js';
 import { uploadFacts } from '../../src/operations/snapshot-statistics.js';
 import { SYSTEM } from '../support/fixtures.js';
+import { readSnapshotList } from '../support/kopia-output.js';
 
 const RECORDED = join(import.meta.dirname, 'recorded');
 const recorded = (name: string): string => readFileSync(join(RECORDED, name), 'utf8');
@@ -84,16 +84,8 @@ describe('kopia snapshot create --json --json-verbose', () => {
 });
 
 describe('kopia snapshot list --json', () => {
-  function read(text: string): SnapshotManifest[] {
-    const kept: SnapshotManifest[] = [];
-    const reader = new SnapshotListReader((s) => kept.push(s));
-    for (const line of text.split('\n')) reader.line(line);
-    reader.end();
-    return kept;
-  }
-
   it('reads both recorded snapshots in order', () => {
-    const snapshots = read(recorded('snapshot-list.json'));
+    const snapshots = readSnapshotList(recorded('snapshot-list.json'));
     expect(snapshots.map((s) => [s.id, s.rootEntry?.summ?.files])).toEqual([
       ['01127dd84100bf6fd01a25f41a0daaba', 2],
       ['ee3c2b68e710294d52c214f70a4f74a0', 3],
@@ -104,10 +96,10 @@ describe('kopia snapshot list --json', () => {
   it('a damaged element is an error naming the command, the element and the field', () => {
     const list = JSON.parse(recorded('snapshot-list.json')) as Record<string, unknown>[];
     const damaged = [list[0], { ...list[1], startTime: 'yesterday' }];
-    const error = refusal(() => read(JSON.stringify(damaged)));
+    const error = refusal(() => readSnapshotList(JSON.stringify(damaged)));
     expect([error.command, error.field]).toEqual(['kopia snapshot list --json', 'snapshot 2 startTime']);
     const noId = [{ ...list[0], id: undefined }];
-    expect(refusal(() => read(JSON.stringify(noId))).field).toBe('snapshot 1 id');
+    expect(refusal(() => readSnapshotList(JSON.stringify(noId))).field).toBe('snapshot 1 id');
   });
 });
 
