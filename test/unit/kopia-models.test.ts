@@ -8,6 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/parse.js';
 import { OperationError } from '../../src/errors.js';
 import { loadFacts } from '../../src/facts.js';
+import { snapshotsExpired } from '../../src/kopia/logs.js';
 import { diffLineChange } from '../../src/kopia/models/diff.js';
 import { kopiaConfigSchema, kopiaConfigStorageSchema, readKopiaConfig } from '../../src/kopia/models/kopia-config.js';
 import { lsEntryLine, lsEntryPath } from '../../src/kopia/models/ls-listing.js';
@@ -250,12 +251,24 @@ describe("kopia diff and the snapshot's debug log", () => {
     expect(diffLineChange('. modification times differ: 2026-12-02 10:59:44 +0000 UTC 2026-12-02 10:59:46 +0000 UTC')).toBeUndefined();
   });
 
-  it("reads the recorded log's blob writes until kopia's own maintenance starts", () => {
+  function logDirWith(log: string): string {
     const dir = tempDir();
     mkdirSync(join(dir, 'cli-logs'));
-    writeFileSync(join(dir, 'cli-logs', 'kopia-20261202-105945-23822-snapshot-create.0.log'), recorded('snapshot-create.log'));
+    writeFileSync(join(dir, 'cli-logs', 'kopia-20261202-105945-23822-snapshot-create.0.log'), recorded(log));
+    return dir;
+  }
+
+  it("reads the recorded log's blob writes until kopia's own maintenance starts", () => {
     // The four PutBlob lines before "maintenance due for full maintenance cycle": 186 + 4364 + 4373 + 379.
-    expect(uploadFacts(dir)).toEqual({ uploadedBytes: 9302, previousSnapshots: 0 });
+    expect(uploadFacts(logDirWith('snapshot-create.log'))).toEqual({ uploadedBytes: 9302, previousSnapshots: 0 });
+    expect(snapshotsExpired(logDirWith('snapshot-create.log'))).toBe(0);
+  });
+
+  it('counts the snapshots retention deleted in the recorded log of a snapshot with --keep-latest=1', () => {
+    const dir = logDirWith('snapshot-create-expiring.log');
+    expect(snapshotsExpired(dir)).toBe(2);
+    // 186 + 4298 + 4339 + 277, compared with the one snapshot before it.
+    expect(uploadFacts(dir)).toEqual({ uploadedBytes: 9100, previousSnapshots: 1 });
   });
 
   it('a PutBlob line whose fields cannot be read, or that failed, stores nothing', () => {
