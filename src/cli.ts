@@ -7,6 +7,8 @@ import type { InputNames } from './config/parse.js';
 import { locateKopia } from './kopia/locate.js';
 import { ConfigError, ExitCode, exitCodeOf, unexpectedFailure, UsageError } from './errors.js';
 import { KopiaRunner } from './kopia/runner.js';
+import { KopiaOutputError } from './kopia/models/parse.js';
+import { parseKopiaVersion } from './kopia/models/version.js';
 import { readRegularFile } from './files.js';
 import { passwordFromFile } from './secret-checks.js';
 import { closest } from './text.js';
@@ -241,9 +243,9 @@ async function kopiaVersion(io: CliIO): Promise<string> {
       onSpawn: io.onSpawn,
     });
     const result = await runner.run({ args: ['--version'], purpose: 'print the kopia version', captureStdout: true });
-    return result.exitCode === 0 ? (result.stdout.split('\n')[0] ?? '') : `not found (${binary})`;
-  } catch {
-    return `not found (${binary})`;
+    return result.exitCode === 0 ? parseKopiaVersion(result.stdout).line : `not found (${binary})`;
+  } catch (error) {
+    return error instanceof KopiaOutputError ? error.message : `not found (${binary})`;
   } finally {
     closeSync(quiet);
   }

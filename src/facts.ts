@@ -1,27 +1,16 @@
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { readdirSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { StorageTarget } from './backends/types.js';
 import { storageCandidates } from './config/candidates.js';
 import type { MoverConfig } from './config/parse.js';
 import { savedConfigFile } from './kopia/global-flags.js';
+import { kopiaConfigSchema, readKopiaConfig, type SavedConnection } from './kopia/models/kopia-config.js';
 import { deletionRefusal } from './operations/deletion-guard.js';
 import { lastSnapshotRecord } from './operations/snapshot-statistics.js';
 import { appliedRecord, type AppliedRecord } from './operations/state.js';
 import { loadPolicySettings, type PolicySettings } from './policy/mounted.js';
 
-/** What the cache dir's kopia.config says about its connection. */
-export interface SavedConnection {
-  storage?: { type?: string; config?: Record<string, unknown> };
-  enableActions?: boolean;
-  username?: string;
-  hostname?: string;
-  caching?: {
-    maxCacheSize?: number;
-    maxMetadataCacheSize?: number;
-    contentCacheSizeLimitBytes?: number;
-    metadataCacheSizeLimitBytes?: number;
-  };
-}
+export type { SavedConnection };
 
 /**
  * Everything a plan depends on besides the configuration, read from disk once, before anything
@@ -55,10 +44,9 @@ function readSavedConnection(config: MoverConfig): SavedConnection | undefined {
   const file = savedConfigFile(config);
   if (file === undefined) return undefined;
   try {
-    const parsed = JSON.parse(readFileSync(file, 'utf8')) as unknown;
-    return parsed !== null && typeof parsed === 'object' ? (parsed as SavedConnection) : undefined;
+    return readKopiaConfig(file, kopiaConfigSchema);
   } catch {
-    // Missing, or garbage after a crash: either way there is no connection to reuse.
+    // Missing, garbage after a crash, or not the shape kopia writes: either way there is no connection to reuse.
     return undefined;
   }
 }

@@ -2,6 +2,7 @@ import { closeSync, createReadStream, createWriteStream, mkdirSync, openSync, re
 import { once } from 'node:events';
 import { join, relative } from 'node:path';
 import { createInterface } from 'node:readline';
+import { snapshotLogLine } from './models/snapshot-log.js';
 
 export interface LogRetention {
   maxFiles: number;
@@ -90,7 +91,7 @@ export function snapshotsExpired(logDir: string): number | undefined {
   if (names.length === 0) return undefined;
   let count = 0;
   for (const name of names) forEachLine(join(dir, name), (line) => {
-    if (/kopia\/snapshot\/policy\s+deleting /.test(line)) count++;
+    if (snapshotLogLine(line)?.kind === 'expired') count++;
   });
   return count;
 }

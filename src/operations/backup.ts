@@ -4,6 +4,7 @@ import { BeforeSnapshotActionError, OperationError } from '../errors.js';
 import type { Facts } from '../facts.js';
 import { classifyKopiaOutput, KNOWN_FAILURES } from '../kopia/failures.js';
 import { snapshotsExpired } from '../kopia/logs.js';
+import { ignoredErrors, parseCreatedSnapshot, type CreatedSnapshot } from '../kopia/models/snapshot-create.js';
 import type { KopiaResult } from '../kopia/runner.js';
 import type { Plan, RunState, Step } from '../plan/step.js';
 import { checkedMainCommand, warningsStep } from './common.js';
@@ -15,14 +16,12 @@ import {
   comparedFigures,
   countDiffLine,
   lastSnapshotRecord,
-  parseManifest,
   previousSnapshot,
   snapshotFigures,
   snapshotRecord,
   uploadFacts,
   type FileChanges,
   type PreviousSnapshot,
-  type SnapshotManifest,
 } from './snapshot-statistics.js';
 import { recordApplied } from './state.js';
 
@@ -99,11 +98,10 @@ function snapshotFailure(dataDir: string, result: KopiaResult, purpose: string):
 /** Reads kopia's manifest of the new snapshot into the summary, and fails a snapshot that holds nothing. */
 async function snapshotTaken(config: BackupConfig, dataDir: string, previous: PreviousSnapshot | undefined, result: KopiaResult, state: RunState): Promise<void> {
   const { output, summary, paths } = state.ctx;
-  const manifest = parseManifest(result.stdout, result.tail.join('\n'));
+  const manifest = parseCreatedSnapshot(result.stdout, result.tail.join('\n'));
   state.found.snapshot = manifest.id;
   const summ = manifest.rootEntry.summ;
-  // The manifest counts only fatal errors; errors the policy ignores appear in kopia's output alone.
-  const ignored = Number(/Ignored (\d+) error\(s\)/.exec(result.tail.join('\n'))?.[1] ?? 0);
+  const ignored = ignoredErrors(result.tail.join('\n'));
   summary.snapshot = {
     id: manifest.id,
     files: summ.files,
@@ -155,7 +153,7 @@ async function snapshotTaken(config: BackupConfig, dataDir: string, previous: Pr
  * them apart, the compare step diffs the new root with the previous snapshot this cache took (a
  * source normally has one writer, its own mover and cache). This snapshot is recorded for the next backup.
  */
-function comparePrevious(config: BackupConfig, manifest: SnapshotManifest, previous: PreviousSnapshot | undefined, state: RunState): void {
+function comparePrevious(config: BackupConfig, manifest: CreatedSnapshot, previous: PreviousSnapshot | undefined, state: RunState): void {
   recordApplied(config, lastSnapshotRecord(config.sourcePath), snapshotRecord(manifest));
   const root = manifest.rootEntry.obj;
   if (previous === undefined || previous.root === root || state.ctx.summary.snapshot?.newOrChangedFiles === undefined) return;

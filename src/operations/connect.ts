@@ -1,4 +1,4 @@
-import { closeSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { StorageTarget } from '../backends/types.js';
 import { storageCandidates } from '../config/candidates.js';
@@ -9,6 +9,7 @@ import type { Facts, SavedConnection } from '../facts.js';
 import type { KopiaCommand } from '../kopia/command.js';
 import { classifyKopiaOutput } from '../kopia/failures.js';
 import { savedConfigFile } from '../kopia/global-flags.js';
+import { kopiaConfigStorageSchema, readKopiaConfig, type KopiaConfigStorage } from '../kopia/models/kopia-config.js';
 import type { KopiaResult } from '../kopia/runner.js';
 import type { Condition, RunState, Step, StepId } from '../plan/step.js';
 import { clearRebuildableCache } from './cache-recovery.js';
@@ -90,14 +91,15 @@ export function scrubSavedSecrets(config: MoverConfig): void {
   const keys = storageCandidates(config).flatMap((c) => c.secretConfigKeys ?? []);
   const path = savedConfigFile(config);
   if (keys.length === 0 || path === undefined) return;
-  let saved: (SavedConnection & Record<string, unknown>) | undefined;
+  let saved: KopiaConfigStorage;
   try {
-    saved = JSON.parse(readFileSync(path, 'utf8')) as SavedConnection & Record<string, unknown>;
+    saved = readKopiaConfig(path, kopiaConfigStorageSchema);
   } catch {
+    // Missing or unreadable, or without a saved storage: kopia has no storage secret there to keep.
     return;
   }
-  const storageConfig = saved?.storage?.config;
-  if (!saved || !storageConfig || !keys.some((k) => k in storageConfig)) return;
+  const storageConfig = saved.storage.config;
+  if (!keys.some((k) => k in storageConfig)) return;
   for (const key of keys) delete storageConfig[key];
   writeFileSync(`${path}.scrub`, JSON.stringify(saved, null, 2), { mode: 0o600 });
   renameSync(`${path}.scrub`, path);

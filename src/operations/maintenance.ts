@@ -1,16 +1,12 @@
 import type { MoverConfig } from '../config/parse.js';
-import { MaintenanceOwnershipError, MaintenanceRunError, OperationError } from '../errors.js';
+import { MaintenanceOwnershipError, MaintenanceRunError } from '../errors.js';
 import type { Facts } from '../facts.js';
+import { parseMaintenanceInfo } from '../kopia/models/maintenance-info.js';
 import type { Condition, Plan } from '../plan/step.js';
 import { connectSteps } from './connect.js';
 
 function owner(config: MoverConfig): string {
   return `${config.maintenanceIdentity.username}@${config.maintenanceIdentity.hostname}`;
-}
-
-interface MaintenanceInfo {
-  owner?: string;
-  quick?: { enabled?: boolean };
 }
 
 const CLAIM: Condition = {
@@ -39,15 +35,10 @@ export function planMaintenance(config: MoverConfig, facts: Facts): Plan {
         kind: 'kopia',
         command: { args: ['maintenance', 'info', '--json'], purpose: 'read maintenance owner', captureStdout: true },
         after: (result, state) => {
-          let info: MaintenanceInfo;
-          try {
-            info = JSON.parse(result.stdout) as MaintenanceInfo;
-          } catch {
-            throw new OperationError('could not read the maintenance info kopia printed', result.tail.join('\n'));
-          }
+          const info = parseMaintenanceInfo(result.stdout, result.tail.join('\n'));
           state.found.previousOwner = info.owner || 'nobody';
           state.ctx.output.log.info({ owner: info.owner || '(none)', me }, 'maintenance owner');
-          state.found.claim = info.owner !== me || info.quick?.enabled !== true;
+          state.found.claim = info.owner !== me || !info.quick.enabled;
         },
       },
       {

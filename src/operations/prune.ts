@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { lstatSync, opendirSync, rmdirSync, unlinkSync, type BigIntStats, type Dirent } from 'node:fs';
+import { lsEntryLine, lsEntryPath, type LsEntryLine } from '../kopia/models/ls-listing.js';
 import { byteKey } from './mounts.js';
 import { identityOfStats, type ProtectedIdentities } from './identity.js';
 
@@ -52,25 +53,6 @@ function hash64(path: Buffer | string): bigint {
 }
 
 /**
- * One entry line of `kopia ls -l -r <id>`, as kopia 0.22.3 formats it (`%v %12d %v %-34v %v`): mode,
- * size, modification time (date, time, zone), object id padded to 34 columns, then the path, read
- * as latin1 so that each character is one byte. A folder's path ends in "/" and may be followed by
- * " (N errors)".
- */
-const ENTRY = /^([-a-zA-Z?]{10,}) +(\d+) (\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} \S+) (\S+) /;
-const ERRORS_SUFFIX = /\/ \(\d+ errors\)$/;
-
-/** The path and type of an entry line, or undefined for a line that continues the one before. */
-function entryOf(line: Buffer): { path: Buffer; mode: string } | undefined {
-  const match = ENTRY.exec(line.toString('latin1'));
-  if (!match) return undefined;
-  const oidStart = match[0].length - match[4]!.length - 1;
-  const pathStart = oidStart + Math.max(34, match[4]!.length) + 1;
-  if (pathStart > line.length) return undefined;
-  return { path: Buffer.from(line.subarray(pathStart)), mode: match[1]! };
-}
-
-/**
  * The snapshot as `kopia ls -l -r <id>` prints it, read as raw bytes. kopia 0.22.3 stores a name that
  * is not UTF-8 with each bad byte replaced by U+FFFD, restores it under that name and lists it so:
  * the listing's bytes are exactly the restored names. A name holding a newline is printed as is, so
@@ -86,13 +68,13 @@ export class SnapshotListing {
   readonly symlinks = new SnapshotPaths();
   /** False once a line could not be understood: nothing is then deleted. */
   understood = true;
-  private pending: { path: Buffer; mode: string } | undefined;
+  private pending: LsEntryLine | undefined;
 
   constructor(readonly snapshotId: string) {}
 
   line(bytes: Buffer): void {
     if (!this.understood) return;
-    const entry = entryOf(bytes);
+    const entry = lsEntryLine(bytes);
     if (entry !== undefined) {
       this.commit();
       this.pending = entry;
@@ -111,7 +93,7 @@ export class SnapshotListing {
   ambiguous(name: Buffer): boolean {
     let at = name.indexOf(0x0a);
     for (; at >= 0; at = name.indexOf(0x0a, at + 1)) {
-      if (entryOf(name.subarray(at + 1)) !== undefined) return true;
+      if (lsEntryLine(name.subarray(at + 1)) !== undefined) return true;
     }
     return false;
   }
@@ -120,13 +102,11 @@ export class SnapshotListing {
     const entry = this.pending;
     this.pending = undefined;
     if (entry === undefined) return;
-    const text = entry.path.toString('latin1');
-    const folder = entry.mode.slice(0, -9).includes('d');
-    const path = folder ? entry.path.subarray(0, ERRORS_SUFFIX.test(text) ? text.lastIndexOf('/ (') : -1) : entry.path;
+    const { kind, path } = lsEntryPath(entry);
     if (path.length === 0) return;
     this.paths.add(path);
-    if (folder) this.directories.add(path);
-    else if (entry.mode.slice(0, -9).includes('L')) this.symlinks.add(path);
+    if (kind === 'directory') this.directories.add(path);
+    else if (kind === 'symlink') this.symlinks.add(path);
   }
 }
 

@@ -1,55 +1,11 @@
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { z } from 'zod';
-import { OperationError } from '../errors.js';
 import { forEachLine } from '../kopia/logs.js';
+import type { CreatedSnapshot } from '../kopia/models/snapshot-create.js';
+import { diffLineChange } from '../kopia/models/diff.js';
+import { snapshotLogLine } from '../kopia/models/snapshot-log.js';
 import type { SnapshotStats } from '../report/summary.js';
 import type { AppliedRecord } from './state.js';
-
-const count = z.number().int().nonnegative();
-
-/** What the program reads of `snapshot create --json --json-verbose`: kopia v0.22.3's snapshot manifest. */
-const manifestSchema = z.object({
-  id: z.string().min(1),
-  rootEntry: z.object({
-    obj: z.string().min(1),
-    summ: z.object({
-      size: count,
-      files: count,
-      dirs: count,
-      symlinks: count.default(0),
-      numFailed: count.default(0),
-    }),
-  }),
-  // Printed with --json-verbose; kopia leaves the object out when every counter in it is zero.
-  // cachedFiles: entries whose metadata matched the previous snapshot, so kopia did not read them;
-  // nonCachedFiles: files kopia read and hashed, because they are new or their metadata changed.
-  stats: z
-    .object({
-      cachedFiles: count.default(0),
-      nonCachedFiles: count.default(0),
-      excludedFileCount: count.default(0),
-      excludedDirCount: count.default(0),
-    })
-    .default({ cachedFiles: 0, nonCachedFiles: 0, excludedFileCount: 0, excludedDirCount: 0 }),
-});
-
-export type SnapshotManifest = z.infer<typeof manifestSchema>;
-
-/** The manifest kopia printed, or an error naming the command and the field that is missing or wrong. */
-export function parseManifest(stdout: string, kopiaOutput: string): SnapshotManifest {
-  let json: unknown;
-  try {
-    json = JSON.parse(stdout);
-  } catch {
-    throw new OperationError('kopia snapshot create reported success but printed no snapshot manifest', kopiaOutput);
-  }
-  const parsed = manifestSchema.safeParse(json);
-  if (parsed.success) return parsed.data;
-  const issue = parsed.error.issues[0];
-  const field = issue?.path.join('.') || 'the manifest';
-  throw new OperationError(`kopia snapshot create printed a snapshot manifest the program cannot read: ${field}: ${issue?.message ?? 'invalid'}`, kopiaOutput);
-}
 
 /** What this run's `snapshot create` wrote to the repository, from kopia's debug file log. */
 export interface UploadFacts {
@@ -58,21 +14,6 @@ export interface UploadFacts {
   /** How many earlier snapshots of the source kopia compared the files with. */
   previousSnapshots?: number;
 }
-
-const blobSchema = z.object({ length: count, error: z.unknown().optional() });
-
-function jsonOrUndefined(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
-  }
-}
-
-const PUT_BLOB = /\[STORAGE\] PutBlob\s+(\{.*\})\s*$/;
-const UPLOADING = /\suploader uploading\s+.*"previousManifests":(\d+)/;
-// kopia may run its own maintenance at the end of a snapshot: its writes are not the snapshot's.
-const MAINTENANCE = /^\S+ [A-Z]+ maintenance /;
 
 /**
  * Reads the upload figures from the snapshot's debug log (kopia's progress line rounds them and
@@ -93,17 +34,15 @@ export function uploadFacts(logDir: string): UploadFacts | undefined {
   for (const name of names) {
     let maintenance = false;
     forEachLine(join(dir, name), (line) => {
-      if (maintenance || MAINTENANCE.test(line)) {
-        maintenance = true;
-        return;
+      if (maintenance) return;
+      const said = snapshotLogLine(line);
+      // kopia may run its own maintenance at the end of a snapshot: its writes are not the snapshot's.
+      if (said?.kind === 'maintenance') maintenance = true;
+      else if (said?.kind === 'uploading') previousSnapshots = said.previousManifests;
+      else if (said?.kind === 'stored') {
+        seen = true;
+        uploadedBytes += said.bytes ?? 0;
       }
-      const uploading = UPLOADING.exec(line);
-      if (uploading) previousSnapshots = Number(uploading[1]);
-      const put = PUT_BLOB.exec(line);
-      if (!put) return;
-      seen = true;
-      const blob = blobSchema.safeParse(jsonOrUndefined(put[1]!));
-      if (blob.success && !blob.data.error) uploadedBytes += blob.data.length;
     });
   }
   // A snapshot always stores at least its manifest: no write at all means the log held no debug lines.
@@ -117,13 +56,12 @@ export interface FileChanges {
 }
 
 /**
- * Counts one line of `kopia diff` output: `added file ./x (N bytes)` and
- * `changed ./x at <time> (size A -> B)`, which kopia prints for files whose content differs.
- * Entries whose metadata alone changed are not changed files: kopia stored no new content for them.
+ * Counts one line of `kopia diff` output. Entries whose metadata alone changed are not changed
+ * files: kopia stored no new content for them.
  */
 export function countDiffLine(line: string, changes: FileChanges): void {
-  if (/^added file .* \(\d+ bytes\)$/.test(line)) changes.added++;
-  else if (/^changed .* at .* \(size \d+ -> \d+\)$/.test(line)) changes.changed++;
+  const change = diffLineChange(line);
+  if (change !== undefined) changes[change]++;
 }
 
 /** The last snapshot this cache took of the source. */
@@ -144,7 +82,7 @@ export function previousSnapshot(record: AppliedRecord | undefined): PreviousSna
 }
 
 /** What to record of a new snapshot for the next backup. */
-export function snapshotRecord(manifest: SnapshotManifest): AppliedRecord {
+export function snapshotRecord(manifest: CreatedSnapshot): AppliedRecord {
   return { digest: manifest.rootEntry.obj, targets: [], fields: { files: String(manifest.rootEntry.summ.files) } };
 }
 
@@ -154,7 +92,7 @@ export function snapshotRecord(manifest: SnapshotManifest): AppliedRecord {
  * as many as the source gained since `previousFiles` (then none changed and none was removed).
  * Otherwise only a comparison with the previous snapshot can.
  */
-export function snapshotFigures(manifest: SnapshotManifest, upload: UploadFacts | undefined, previousFiles?: number): Partial<SnapshotStats> {
+export function snapshotFigures(manifest: CreatedSnapshot, upload: UploadFacts | undefined, previousFiles?: number): Partial<SnapshotStats> {
   const files = manifest.rootEntry.summ.files;
   const hashed = Math.min(manifest.stats.nonCachedFiles, files);
   const figures: Partial<SnapshotStats> = { unchangedFiles: files - hashed, uploadedBytes: upload?.uploadedBytes };

@@ -57,7 +57,7 @@ const stepOf = (plan: Plan | readonly Step[], id: string): Told => {
 
 /** What the cache's kopia.config says after a connect to filesystem:///r as u@h, with the default cache settings. */
 function savedConnection(changes: Partial<NonNullable<Facts['savedConnection']>> = {}): NonNullable<Facts['savedConnection']> {
-  return { storage: { type: 'filesystem', config: { path: '/r' } }, username: 'u', hostname: 'h', ...changes };
+  return { storage: { type: 'filesystem', config: { path: '/r' } }, username: 'u', hostname: 'h', enableActions: false, ...changes };
 }
 
 function occupiedDir(): string {

@@ -1,10 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/parse.js';
 import { ConfigError, OperationError } from '../../src/errors.js';
-import { SnapshotListReader, type SnapshotManifest } from '../../src/kopia/models/snapshot.js';
+import type { SnapshotManifest } from '../../src/kopia/models/snapshot.js';
 import { inScope, listedSnapshot, snapshotJson, snapshotTable } from '../../src/operations/snapshots.js';
 import { sourceSummaries, unrestorableReason } from '../../src/operations/select.js';
 import { SYSTEM } from '../support/fixtures.js';
+import { readSnapshotList } from '../support/kopia-output.js';
 
 /** An element as kopia 0.22.3 prints it in `snapshot list --json` (recorded, with fields the program drops). */
 const RECORDED = {
@@ -19,17 +20,9 @@ const RECORDED = {
   retentionReason: [],
 };
 
-function read(text: string): SnapshotManifest[] {
-  const kept: SnapshotManifest[] = [];
-  const reader = new SnapshotListReader((s) => kept.push(s));
-  for (const line of text.split('\n')) reader.line(line);
-  reader.end();
-  return kept;
-}
-
 describe("kopia's snapshot list, read through its schema", () => {
   it('keeps the fields the program uses and drops the rest', () => {
-    const [snapshot] = read(JSON.stringify([RECORDED], null, 1));
+    const [snapshot] = readSnapshotList(JSON.stringify([RECORDED], null, 1));
     expect(snapshot).toEqual({
       id: RECORDED.id,
       source: RECORDED.source,
@@ -43,13 +36,13 @@ describe("kopia's snapshot list, read through its schema", () => {
 
   it('an element of the wrong shape is an error naming the command, the element and the field', () => {
     const bad = [RECORDED, { ...RECORDED, source: { ...RECORDED.source, userName: 7 } }];
-    expect(() => read(JSON.stringify(bad))).toThrow(OperationError);
-    expect(() => read(JSON.stringify(bad))).toThrow(/kopia snapshot list --json printed snapshot 2 with source\.userName that cannot be read: must be text/);
-    expect(() => read(JSON.stringify([{ ...RECORDED, startTime: 'yesterday' }]))).toThrow(/snapshot 1 with startTime that cannot be read: must be a timestamp/);
+    expect(() => readSnapshotList(JSON.stringify(bad))).toThrow(OperationError);
+    expect(() => readSnapshotList(JSON.stringify(bad))).toThrow(/could not read kopia snapshot list --json: snapshot 2 source\.userName: must be text/);
+    expect(() => readSnapshotList(JSON.stringify([{ ...RECORDED, startTime: 'yesterday' }]))).toThrow(/kopia snapshot list --json: snapshot 1 startTime: must be a timestamp/);
   });
 
   it('a list cut short is an error, not fewer snapshots', () => {
-    expect(() => read(JSON.stringify([RECORDED]).slice(0, -1))).toThrow(/could not read the snapshot list: kopia snapshot list --json: .*ended before its closing bracket/);
+    expect(() => readSnapshotList(JSON.stringify([RECORDED]).slice(0, -1))).toThrow(/could not read kopia snapshot list --json: the list: .*ended before its closing bracket/);
   });
 });
 

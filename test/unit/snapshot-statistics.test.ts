@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/parse.js';
 import { excludedAny, planBackup } from '../../src/operations/backup.js';
-import { comparedFigures, countDiffLine, parseManifest, previousSnapshot, snapshotFigures, snapshotRecord, uploadFacts } from '../../src/operations/snapshot-statistics.js';
+import { parseCreatedSnapshot } from '../../src/kopia/models/snapshot-create.js';
+import { comparedFigures, countDiffLine, previousSnapshot, snapshotFigures, snapshotRecord, uploadFacts } from '../../src/operations/snapshot-statistics.js';
 import { emptyFacts } from '../support/facts.js';
 import { SYSTEM } from '../support/fixtures.js';
 
@@ -60,34 +61,8 @@ const repeatStats = {
   errorCount: 0,
 };
 
-describe("reading kopia's snapshot manifest", () => {
-  it('reads the root, its summary and the cached and hashed file counts', () => {
-    const manifest = parseManifest(JSON.stringify(kopiaManifest(repeatStats)), '');
-    expect(manifest.id).toBe('16f1011f6b4c639071afde6db2b3b0b5');
-    expect(manifest.rootEntry.obj).toBe('k5efc67007e4ba582ee7ddf27aa77970d');
-    expect(manifest.rootEntry.summ).toMatchObject({ files: 20, dirs: 1, size: 383000, numFailed: 0 });
-    expect(manifest.stats).toMatchObject({ cachedFiles: 19, nonCachedFiles: 1 });
-  });
-
-  it('takes a missing stats object as all zero, as kopia leaves it out then', () => {
-    expect(parseManifest(JSON.stringify(kopiaManifest()), '').stats).toEqual({ cachedFiles: 0, nonCachedFiles: 0, excludedFileCount: 0, excludedDirCount: 0 });
-  });
-
-  it('names the command and the field when a field is missing or of the wrong type', () => {
-    const noRoot = kopiaManifest(repeatStats);
-    delete (noRoot['rootEntry'] as Record<string, unknown>)['obj'];
-    expect(() => parseManifest(JSON.stringify(noRoot), '')).toThrow(/kopia snapshot create .*rootEntry\.obj/);
-    const wrongType = { ...kopiaManifest(repeatStats), stats: { ...repeatStats, cachedFiles: 'many' } };
-    expect(() => parseManifest(JSON.stringify(wrongType), '')).toThrow(/kopia snapshot create .*stats\.cachedFiles/);
-  });
-
-  it('says kopia printed no manifest when stdout is not JSON', () => {
-    expect(() => parseManifest('Snapshotting app@ns1:/data ...', '')).toThrow(/kopia snapshot create reported success but printed no snapshot manifest/);
-  });
-});
-
 describe('new, changed and unchanged files', () => {
-  const manifest = (stats: Record<string, number>) => parseManifest(JSON.stringify(kopiaManifest(stats)), '');
+  const manifest = (stats: Record<string, number>) => parseCreatedSnapshot(JSON.stringify(kopiaManifest(stats)), '');
 
   it('a first snapshot of the source (kopia had no previous one): every file kopia read is new', () => {
     const first = manifest({ ...repeatStats, cachedFiles: 0, nonCachedFiles: 20 });
@@ -168,7 +143,7 @@ describe("the bytes a snapshot stored, from kopia's debug log", () => {
 
 describe('the record of the last snapshot this cache took', () => {
   it('round-trips the root and the file count, and refuses a root that is not an object ID', () => {
-    const manifest = parseManifest(JSON.stringify(kopiaManifest(repeatStats)), '');
+    const manifest = parseCreatedSnapshot(JSON.stringify(kopiaManifest(repeatStats)), '');
     expect(previousSnapshot(snapshotRecord(manifest))).toEqual({ root: 'k5efc67007e4ba582ee7ddf27aa77970d', files: 20 });
     expect(previousSnapshot(undefined)).toBeUndefined();
     // Records of other settings (or a damaged state file) are not taken for a snapshot, nor passed to kopia as a flag.

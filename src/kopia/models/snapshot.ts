@@ -1,6 +1,6 @@
 import * as z from 'zod';
-import { OperationError } from '../../errors.js';
 import { JsonArrayElements } from '../json-stream.js';
+import { KopiaOutputError, parseKopiaJson } from './parse.js';
 
 const count = z.number().int().nonnegative();
 
@@ -37,40 +37,30 @@ export const snapshotManifestSchema = z.object({
 
 export type SnapshotManifest = z.infer<typeof snapshotManifestSchema>;
 
-const LIST_COMMAND = 'kopia snapshot list --json';
-
-/** One element checked against the schema; a mismatch names the command, the element and the field. */
-export function parseSnapshotManifest(value: unknown, index: number): SnapshotManifest | { problem: string } {
-  const parsed = snapshotManifestSchema.safeParse(value);
-  if (parsed.success) return parsed.data;
-  const issue = parsed.error.issues[0];
-  const field = issue?.path.map(String).join('.') || 'the element';
-  return { problem: `${LIST_COMMAND} printed snapshot ${index + 1} with ${field} that cannot be read: ${issue?.message ?? 'not valid'}` };
-}
+export const SNAPSHOT_LIST_COMMAND = 'kopia snapshot list --json';
 
 /**
  * Reads kopia's list of snapshots as it streams, one element at a time, each checked against the
  * schema and handed to `onSnapshot`, which keeps what it needs. kopia's output is never held whole.
- * A problem is kept, not thrown (the lines arrive in an event handler): `end` reports it.
+ * A problem is kept, not thrown (the lines arrive in an event handler): `end` throws it.
  */
 export class SnapshotListReader {
-  private problem: string | undefined;
+  private problem: { field: string; reason: string } | undefined;
   private index = 0;
   private readonly elements: JsonArrayElements;
 
   constructor(onSnapshot: (snapshot: SnapshotManifest) => void) {
     this.elements = new JsonArrayElements((text) => {
       if (this.problem !== undefined) return;
-      let value: unknown;
+      let snapshot: SnapshotManifest;
       try {
-        value = JSON.parse(text);
-      } catch {
-        this.problem = `${LIST_COMMAND} printed snapshot ${this.index + 1} that is not JSON`;
+        snapshot = parseKopiaJson(SNAPSHOT_LIST_COMMAND, snapshotManifestSchema, text, { within: `snapshot ${++this.index}` });
+      } catch (error) {
+        if (!(error instanceof KopiaOutputError)) throw error;
+        this.problem = error;
         return;
       }
-      const parsed = parseSnapshotManifest(value, this.index++);
-      if ('problem' in parsed) this.problem = parsed.problem;
-      else onSnapshot(parsed);
+      onSnapshot(snapshot);
     });
   }
 
@@ -80,7 +70,7 @@ export class SnapshotListReader {
     try {
       this.elements.push(`${text}\n`);
     } catch (error) {
-      this.problem = `${LIST_COMMAND}: ${(error as Error).message}`;
+      this.problem = { field: 'the list', reason: errorText(error) };
     }
   }
 
@@ -90,9 +80,13 @@ export class SnapshotListReader {
       try {
         this.elements.end();
       } catch (error) {
-        this.problem = `${LIST_COMMAND}: ${(error as Error).message}`;
+        this.problem = { field: 'the list', reason: errorText(error) };
       }
     }
-    if (this.problem !== undefined) throw new OperationError(`could not read the snapshot list: ${this.problem}`, kopiaOutput);
+    if (this.problem !== undefined) throw new KopiaOutputError(SNAPSHOT_LIST_COMMAND, this.problem.field, this.problem.reason, kopiaOutput);
   }
+}
+
+function errorText(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
 }
