@@ -145,6 +145,50 @@ export class KopiaRunner {
     this.options.onSpawn?.(argv);
     output.log.info({ kopia: command.args.slice(0, 2).join(' ') }, command.purpose);
 
+    const lines = this.kopiaLines(command);
+    const child = execa(this.options.binary, argv, {
+      env: this.options.env,
+      extendEnv: false,
+      stdin: 'ignore',
+      buffer: false,
+      reject: false,
+      cleanup: true,
+      cancelSignal: this.options.stop,
+      killSignal: 'SIGTERM',
+      forceKillAfterDelay: this.options.stopGraceMs ?? 20_000,
+    });
+    this.current = child;
+    const stderrLines = new LineSplitter(lines.onLine);
+    child.stderr?.setEncoding('utf8').on('data', (chunk: string) => stderrLines.push(chunk));
+    const stdout = this.readStdout(child, command, options, lines.onLine);
+    const result = await child;
+    this.current = undefined;
+    stderrLines.end();
+    stdout.end();
+    lines.progress.end();
+    // A stop arrived while kopia ran: whatever it returned, the operation must not go on.
+    this.checkStopped();
+    const overflow = stdout.overflow();
+    if (overflow) throw overflow;
+    if (result.exitCode === undefined && !result.signal) {
+      // kopia never started: a missing or unusable binary is a setup problem, not a repository one.
+      throw new ConfigError({
+        source: 'KOPIA_BIN',
+        message: `kopia could not be started from ${this.options.binary} (${(result as { code?: string }).code ?? 'spawn failed'}); install it (scripts/install-kopia.sh) or set KOPIA_BIN`,
+      });
+    }
+    const exitCode = result.exitCode ?? 128;
+    const outcome: KopiaResult = { exitCode, stdout: stdout.captured(), tail: lines.tail, rawTail: lines.rawTail, signal: result.signal ?? undefined };
+    if (exitCode !== 0) this.logExit(command, options, outcome);
+    return outcome;
+  }
+
+  /**
+   * What happens to each line kopia writes as text: progress to the progress report, the rest to
+   * the log and the tail (redacted for the summary, raw for classification only).
+   */
+  private kopiaLines(command: KopiaCommand) {
+    const { output } = this.options;
     const tail: string[] = [];
     const rawTail: string[] = [];
     const remember = (line: string) => {
@@ -172,22 +216,16 @@ export class KopiaRunner {
       remember(line);
       output.log.info({ kopia: command.args[0] }, line);
     };
+    return { tail, rawTail, progress, onLine };
+  }
 
-    const child = execa(this.options.binary, argv, {
-      env: this.options.env,
-      extendEnv: false,
-      stdin: 'ignore',
-      buffer: false,
-      reject: false,
-      cleanup: true,
-      cancelSignal: this.options.stop,
-      killSignal: 'SIGTERM',
-      forceKillAfterDelay: this.options.stopGraceMs ?? 20_000,
-    });
-    this.current = child;
+  /**
+   * kopia's stdout: captured whole, handed on line by line (as text or raw bytes), or logged as
+   * text. What is held is bounded: past the bound kopia is stopped and the command fails, while
+   * the mover still has the memory to say so.
+   */
+  private readStdout(child: ResultPromise, command: KopiaCommand, options: RunOptions, onLine: (line: string, isProgress: boolean) => void) {
     let stdout = '';
-    // kopia's output is held only up to a bound: past it kopia is stopped and the command fails,
-    // while the mover still has the memory to say so.
     let overflow: OutOfMemoryError | undefined;
     const hold = (chars: number) => {
       if (chars <= this.holdLimit || overflow) return;
@@ -197,12 +235,9 @@ export class KopiaRunner {
       );
       child.kill('SIGTERM');
     };
-    const stderrLines = new LineSplitter(onLine);
     const raw = options.onStdoutRawLine ? rawNewlineSplitter(options.onStdoutRawLine) : undefined;
     const listing = options.onStdoutLine ? newlineSplitter(options.onStdoutLine) : undefined;
     const text = listing ?? new LineSplitter(onLine);
-    const stdoutLines = raw ?? text;
-    child.stderr?.setEncoding('utf8').on('data', (chunk: string) => stderrLines.push(chunk));
     if (raw) child.stdout?.on('data', (chunk: Buffer) => {
       if (overflow) return;
       raw.push(chunk);
@@ -218,30 +253,21 @@ export class KopiaRunner {
         if (listing) hold(listing.held);
       }
     });
-    const result = await child;
-    this.current = undefined;
-    stderrLines.end();
-    if (!overflow) stdoutLines.end();
-    progress.end();
-    // A stop arrived while kopia ran: whatever it returned, the operation must not go on.
-    this.checkStopped();
-    if (overflow) throw overflow;
-    if (result.exitCode === undefined && !result.signal) {
-      // kopia never started: a missing or unusable binary is a setup problem, not a repository one.
-      throw new ConfigError({
-        source: 'KOPIA_BIN',
-        message: `kopia could not be started from ${this.options.binary} (${(result as { code?: string }).code ?? 'spawn failed'}); install it (scripts/install-kopia.sh) or set KOPIA_BIN`,
-      });
-    }
-    const exitCode = result.exitCode ?? 128;
-    const outcome: KopiaResult = { exitCode, stdout, tail, rawTail, signal: result.signal ?? undefined };
-    if (exitCode !== 0) {
-      const fields = { kopia: command.args.slice(0, 2).join(' '), exitCode };
-      const expected = options.expected?.(outcome);
-      if (expected !== undefined) output.log.info(fields, expected);
-      else output.log.warn(fields, `${command.purpose}: kopia ended with exit code ${exitCode}`);
-    }
-    return outcome;
+    return {
+      end: () => {
+        if (!overflow) (raw ?? text).end();
+      },
+      overflow: () => overflow,
+      captured: () => stdout,
+    };
+  }
+
+  /** A non-zero exit: an info line when the step expected it, else a warning. */
+  private logExit(command: KopiaCommand, options: RunOptions, outcome: KopiaResult): void {
+    const fields = { kopia: command.args.slice(0, 2).join(' '), exitCode: outcome.exitCode };
+    const expected = options.expected?.(outcome);
+    if (expected !== undefined) this.options.output.log.info(fields, expected);
+    else this.options.output.log.warn(fields, `${command.purpose}: kopia ended with exit code ${outcome.exitCode}`);
   }
 
   /** Settles once no kopia process of this runner is running (a stopped one has ended). */
