@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Checks that src/ imports flow one way: no module is imported in a cycle (type-only imports
-// included: a cycle of types is a cycle of concepts), and the lower layers (kopia/, backends/,
-// policy/) never reach up into config/. Prints each problem; exit 1 when there is any.
+// included: a cycle of types is a cycle of concepts), the lower layers (kopia/, backends/,
+// policy/) never reach up into config/, and each area imports only the areas AREAS allows it (the
+// README's "Code layout" says why). Prints each problem; exit 1 when there is any.
 // Usage: node scripts/check-imports.mjs [src dir]
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
@@ -25,7 +26,41 @@ for (const file of files(src)) {
   graph.set(file, targets);
 }
 
+// The leaf modules at src/: they import nothing of the program.
+const LEAVES = ['env', 'files', 'findings', 'memory', 'processes', 'secret', 'text', 'values'];
+// What each area (a folder of src/, kopia/models, or a module at src/) may import besides itself.
+const AREAS = {
+  ...Object.fromEntries(LEAVES.map((leaf) => [leaf, []])),
+  errors: ['kopia'],
+  'kopia/models': ['errors', 'kopia'],
+  kopia: [...LEAVES, 'errors', 'kopia/models', 'policy', 'report'],
+  backends: [...LEAVES, 'errors', 'kopia', 'policy'],
+  policy: [...LEAVES, 'errors', 'kopia', 'backends'],
+  config: [...LEAVES, 'errors', 'kopia', 'backends', 'policy'],
+  report: [...LEAVES, 'errors', 'kopia', 'config'],
+  plan: [...LEAVES, 'errors', 'kopia', 'config', 'report', 'operations'],
+  'secret-checks': [...LEAVES, 'errors', 'config', 'report'],
+  signals: [...LEAVES, 'errors', 'kopia', 'report', 'operations'],
+  facts: [...LEAVES, 'errors', 'kopia', 'kopia/models', 'backends', 'policy', 'config', 'operations'],
+  operations: [...LEAVES, 'errors', 'kopia', 'kopia/models', 'backends', 'policy', 'config', 'report', 'plan', 'facts', 'secret-checks', 'signals', 'run'],
+  run: [...LEAVES, 'errors', 'kopia', 'config', 'report', 'plan', 'operations', 'facts', 'secret-checks', 'signals'],
+  cli: [...LEAVES, 'errors', 'kopia', 'kopia/models', 'config', 'report', 'operations', 'secret-checks', 'run'],
+};
+
+function areaOf(file) {
+  const parts = relative(src, file).replace(/\.ts$/, '').split('/');
+  return parts[0] === 'kopia' && parts[1] === 'models' ? 'kopia/models' : parts[0];
+}
+
 const problems = [];
+for (const [file, targets] of graph) {
+  const allowed = AREAS[areaOf(file)];
+  if (allowed === undefined) continue;
+  for (const t of targets) {
+    const area = areaOf(t);
+    if (area !== areaOf(file) && !allowed.includes(area)) problems.push(`${relative(src, file)} imports ${relative(src, t)}: ${areaOf(file)} may not import ${area}`);
+  }
+}
 const lower = ['kopia', 'backends', 'policy'].map((d) => join(src, d));
 for (const [file, targets] of graph) {
   if (!lower.some((d) => file.startsWith(`${d}/`))) continue;
