@@ -230,6 +230,23 @@ export function classifyKopiaOutput(output: string | readonly string[], exitCode
   return { ...failure, outcome, opening: all.some((l) => OPENING.test(l)), cache: cacheDamage(all) };
 }
 
+/** kopia's last lines that report a problem (at most `count`), for a reason line. */
+export function problemLines(lines: readonly string[], count = 2): string[] {
+  return lines.filter((l) => PROBLEM_LINE.test(l)).slice(-count);
+}
+
+/**
+ * The path of the restore's root placeholder kopia could not remove because the folder above the
+ * target is read-only (`error restoring: restore error: finish directory: unlinkat
+ * <path>.kopia-entry: read-only file system`), when that is kopia's one error line; else undefined.
+ */
+export function readOnlyRestoreParent(lines: readonly string[]): string | undefined {
+  const errors = lines.filter((line) => /error/i.test(line));
+  if (errors.length !== 1) return undefined;
+  // kopia may print its last progress update without a line break, right before its error.
+  return /(?:^|[^A-Za-z])error restoring: restore error: finish directory: unlinkat (\S+)\.kopia-entry: read-only file system$/.exec(errors[0]!.trim())?.[1];
+}
+
 /** The failure alone (class, what, retryable, fix), as the summary and an error carry it. */
 export function failureOnly({ class: cls, what, retryable, fix }: Failure): Failure {
   return { class: cls, what, retryable, fix };

@@ -4,7 +4,7 @@ import { BeforeSnapshotActionError, OperationError } from '../errors.js';
 import type { Facts } from '../facts.js';
 import { classifyKopiaOutput, KNOWN_FAILURES } from '../kopia/failures.js';
 import { snapshotsExpired } from '../kopia/logs.js';
-import { ignoredErrors, parseCreatedSnapshot, type CreatedSnapshot } from '../kopia/models/snapshot-create.js';
+import { fatalErrors, ignoredErrors, parseCreatedSnapshot, type CreatedSnapshot } from '../kopia/models/snapshot-create.js';
 import type { KopiaResult } from '../kopia/runner.js';
 import type { Plan, RunState, Step } from '../plan/step.js';
 import { checkedMainCommand, warningsStep } from './common.js';
@@ -80,16 +80,15 @@ export function excludedAny(manifest: { stats?: { excludedFileCount?: number; ex
 /** kopia saves a manifest even when entries could not be read, then exits 1: say what was missed. */
 function snapshotFailure(dataDir: string, result: KopiaResult, purpose: string): OperationError {
   const kopiaOutput = result.tail.join('\n');
-  const fatal = /Found (\d+) fatal error/.exec(kopiaOutput)?.[1];
-  const first = /Error when processing "([^"\n]*)": [^\n]*?([^:\n]*)$/m.exec(kopiaOutput);
+  const fatal = fatalErrors(kopiaOutput);
   if (!fatal) {
     const failure = classifyKopiaOutput(result.rawTail);
     const known = failure.class !== 'Unknown';
     return new OperationError(`${purpose} failed (kopia exit code ${result.exitCode})${known ? `: ${failure.what}` : ''}`, kopiaOutput, known ? failure : undefined);
   }
-  const example = first ? `; first: "${first[1]}" (${first[2]?.trim()})` : '';
+  const example = fatal.first ? `; first: "${fatal.first.path}" (${fatal.first.reason})` : '';
   return new OperationError(
-    `snapshot incomplete: kopia could not read ${fatal} entr${fatal === '1' ? 'y' : 'ies'} of ${dataDir}${example}`,
+    `snapshot incomplete: kopia could not read ${fatal.count} entr${fatal.count === 1 ? 'y' : 'ies'} of ${dataDir}${example}`,
     kopiaOutput,
     KNOWN_FAILURES.SourceError,
   );

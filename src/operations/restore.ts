@@ -26,6 +26,7 @@ import {
   type SnapshotEntry,
 } from './select.js';
 import { settingsSteps } from './settings.js';
+import { readOnlyRestoreParent } from '../kopia/failures.js';
 
 const SELECTED: Placeholder = { ref: 'selectedSnapshot', shown: '<selected snapshot>' };
 
@@ -45,12 +46,9 @@ function restoreArguments(config: RestoreConfig, dataDir: string) {
  * restores shallow. So exactly that failure, and no other line of error, is a completed restore.
  */
 function readOnlyParent(tail: readonly string[], dataDir: string): string | undefined {
-  const errors = tail.filter((line) => /error/i.test(line));
-  // kopia may print its last progress update without a line break, right before its error.
-  const match =
-    errors.length === 1 ? /(?:^|[^A-Za-z])error restoring: restore error: finish directory: unlinkat (\S+)\.kopia-entry: read-only file system$/.exec(errors[0]!.trim()) : null;
+  const placeholder = readOnlyRestoreParent(tail);
   // For /data kopia names //data.kopia-entry: compare normalised paths.
-  if (!match || posix.normalize(match[1]!) !== resolve(dataDir)) return undefined;
+  if (placeholder === undefined || posix.normalize(placeholder) !== resolve(dataDir)) return undefined;
   try {
     if (!statSync(dataDir).isDirectory()) return undefined;
   } catch {

@@ -10,6 +10,7 @@ import { required, type RunState, type Step } from '../plan/step.js';
 import { CREATED } from './connect.js';
 import { digestOf, flattenFields, fragmentOf } from '../policy/fields.js';
 import { describeChanges, recordApplied, type AppliedRecord } from './state.js';
+import { problemLines } from '../kopia/failures.js';
 
 export interface PathPolicy {
   /** `user@host:path` */
@@ -295,7 +296,7 @@ function countSettings(state: RunState, changes: readonly SettingsChange[]): Pol
       outcome.applied++;
     } else {
       outcome.failed++;
-      const reason = result.tail.filter((l) => /error|invalid|unknown/i.test(l)).slice(-2).join(' ') || `kopia exit code ${result.exitCode}`;
+      const reason = problemLines(result.tail).join(' ') || `kopia exit code ${result.exitCode}`;
       outcome.failures.push(`${change.command.purpose}: ${reason}`);
     }
   }

@@ -3,7 +3,8 @@
 // real binary against a filesystem repository and an unreachable S3 endpoint). Each is read raw
 // and as the log prints it, with a value of the run's secrets redacted.
 import { describe, expect, it } from 'vitest';
-import { classifyKopiaOutput, type CacheDamage, type FailureClass, type Outcome } from '../../src/kopia/failures.js';
+import { classifyKopiaOutput, problemLines, readOnlyRestoreParent, type CacheDamage, type FailureClass, type Outcome } from '../../src/kopia/failures.js';
+import { fatalErrors } from '../../src/kopia/models/snapshot-create.js';
 import { Redactor } from '../../src/report/redact.js';
 
 interface Recorded {
@@ -155,5 +156,29 @@ describe('one reading of every kopia message the tests recorded', () => {
     const missing = 'error connecting to repository: repository not initialized in the provided storage';
     expect(classifyKopiaOutput([missing], 1).outcome).toBe('not-initialized');
     expect(classifyKopiaOutput([redacted(missing, 'initialized')], 1).outcome).not.toBe('not-initialized');
+  });
+});
+
+describe("kopia's other words, read where the classifier lives", () => {
+  const placeholder = 'error restoring: restore error: finish directory: unlinkat //data.kopia-entry: read-only file system';
+
+  it("finds the root placeholder a read-only parent kept, only when it is kopia's one error line", () => {
+    expect(readOnlyRestoreParent(['Restored 3 files', placeholder])).toBe('//data');
+    expect(readOnlyRestoreParent([`Processed 3 (1 KB) of 3 (1 KB) 100%${placeholder}`])).toBe('//data');
+    expect(readOnlyRestoreParent(['error restoring x: permission denied', placeholder])).toBeUndefined();
+    expect(readOnlyRestoreParent(['error restoring: restore error: unlinkat /data/x: read-only file system'])).toBeUndefined();
+  });
+
+  it('takes the last lines that report a problem for a reason, not progress or listings', () => {
+    const tail = ['Snapshotting 12 files', 'ERROR unable to set policy: invalid value', 'kopia: error: unknown long flag --x', 'done'];
+    expect(problemLines(tail)).toEqual(['ERROR unable to set policy: invalid value', 'kopia: error: unknown long flag --x']);
+    expect(problemLines(['Snapshotting 12 files'])).toEqual([]);
+  });
+
+  it("reads kopia's count of entries it could not read, and the first it named", () => {
+    const words = 'Error when processing "secret/key.pem": unable to open file: open /data/secret/key.pem: permission denied\nFound 2 fatal error(s) while snapshotting /data.';
+    expect(fatalErrors(words)).toEqual({ count: 2, first: { path: 'secret/key.pem', reason: 'permission denied' } });
+    expect(fatalErrors('Found 1 fatal error(s) while snapshotting /data.')).toEqual({ count: 1 });
+    expect(fatalErrors('Created snapshot with root k123')).toBeUndefined();
   });
 });

@@ -49,3 +49,14 @@ export function parseCreatedSnapshot(stdout: string, kopiaOutput?: string): Crea
 export function ignoredErrors(kopiaOutput: string): number {
   return Number(/Ignored (\d+) error\(s\)/.exec(kopiaOutput)?.[1] ?? 0);
 }
+
+/**
+ * What kopia's closing words say of entries it could not read at all ("Found 2 fatal error(s)"),
+ * with the first it named ("Error when processing \"path\": ... reason"); undefined when none.
+ */
+export function fatalErrors(kopiaOutput: string): { count: number; first?: { path: string; reason: string } } | undefined {
+  const count = /Found (\d+) fatal error/.exec(kopiaOutput)?.[1];
+  if (count === undefined) return undefined;
+  const first = /Error when processing "([^"\n]*)": [^\n]*?([^:\n]*)$/m.exec(kopiaOutput);
+  return { count: Number(count), ...(first ? { first: { path: first[1]!, reason: (first[2] ?? '').trim() } } : {}) };
+}
