@@ -1,0 +1,294 @@
+// Azure Blob Storage (Azurite) and Google Cloud Storage (fake-gcs-server) with the real kopia,
+// through the program: every run's output and kopia argv are scanned for the secrets by runMover,
+// and the cache volume and TMPDIR of every run are searched for them here.
+import { execFileSync } from 'node:child_process';
+import { createHash, generateKeyPairSync, randomBytes } from 'node:crypto';
+import { chmodSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { filesHoldingSecrets, realKopia, runMover, summaryValue, tempDir, type Env, type MoverOptions, type MoverResult } from '../support/mover.js';
+import { startAzurite, type AzuriteServer } from '../support/servers/azurite.js';
+import { startFakeGcs, type FakeGcsServer } from '../support/servers/fake-gcs.js';
+
+const SLOW = 300_000;
+
+let az: AzuriteServer;
+let gcs: FakeGcsServer;
+let work: string;
+/** Runs the program in a mount namespace whose /etc/hosts maps the account's host to 127.0.0.1. */
+let inAzureNamespace: string[];
+/** KOPIA_BIN for GCS runs: the real kopia (through the recorder), with STORAGE_EMULATOR_HOST set. */
+let gcsKopia: (recorderDir: string) => string;
+
+beforeAll(async () => {
+  [az, gcs] = await Promise.all([startAzurite(), startFakeGcs()]);
+  await Promise.all([az.createContainer('km-key'), az.createContainer('km-sas'), gcs.createBucket('km-gcs')]);
+  work = tempDir('km-azgcs-');
+  const hosts = join(work, 'hosts');
+  writeFileSync(hosts, `${readFileSync('/etc/hosts', 'utf8')}\n127.0.0.1 ${az.host}\n`);
+  inAzureNamespace = ['unshare', '--mount', '--propagation', 'private', 'sh', '-c', 'mount --bind "$1" /etc/hosts && shift && exec "$@"', 'sh', hosts];
+  gcsKopia = (recorderDir) => {
+    const shim = join(recorderDir, 'kopia-gcs-emulator.sh');
+    // The program gives kopia no such variable: the emulator's address is added here, in front
+    // of the recorder that runMover puts in front of the real kopia.
+    writeFileSync(shim, `#!/bin/sh\nSTORAGE_EMULATOR_HOST='${gcs.host}' exec '${join(recorderDir, 'kopia-recorder.sh')}' "$@"\n`);
+    chmodSync(shim, 0o755);
+    return shim;
+  };
+}, SLOW);
+
+afterAll(async () => {
+  await Promise.allSettled([az?.stop(), gcs?.stop()]);
+});
+
+function makeData(dir: string): void {
+  mkdirSync(join(dir, 'nested', 'deeper'), { recursive: true });
+  writeFileSync(join(dir, 'hello.txt'), 'hello from a cloud repository\n');
+  writeFileSync(join(dir, 'nested', 'deeper', 'random.bin'), randomBytes(512 * 1024));
+  writeFileSync(join(dir, 'nested', 'empty'), '');
+}
+
+/** Relative path -> sha256 of each file, and 'dir' for each folder. */
+function treeOf(root: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const name of readdirSync(root, { recursive: true, encoding: 'utf8' }).sort()) {
+    const path = join(root, name);
+    out[relative(root, path)] = statSync(path).isDirectory() ? 'dir' : createHash('sha256').update(readFileSync(path)).digest('hex');
+  }
+  return out;
+}
+
+/** `repository create`, `maintenance set`, ... of each kopia process of a run. */
+function verbs(result: MoverResult): string[] {
+  return result.kopiaCalls.map((argv) => argv.slice(0, 2).join(' '));
+}
+
+/** Neither the cache volume nor the run's TMPDIR holds any form of any secret. */
+function expectNoSecretFiles(result: MoverResult, cache: string, secrets: string[]): void {
+  expect(filesHoldingSecrets(cache, secrets)).toEqual([]);
+  expect(filesHoldingSecrets(result.tmpDir, secrets)).toEqual([]);
+}
+
+interface RoundTrip {
+  label: string;
+  backend: 'azure' | 'gcs';
+  env: Env;
+  /** Secret values besides the repository password, in every form that must not show up. */
+  secrets: string[];
+  /** How each run is started (the Azure namespace, or the GCS emulator's KOPIA_BIN). */
+  options: (recorderDir: string) => { env: Env; mover: MoverOptions };
+}
+
+/**
+ * First backup creates the repository, a second one backs up again, a restore on a fresh cache
+ * gives the same bytes, and maintenance runs as the owner the first backup named.
+ */
+async function roundTrip({ label, backend, env, secrets, options }: RoundTrip): Promise<void> {
+  const root = tempDir(`km-${label}-`);
+  const data = join(root, 'data');
+  makeData(data);
+  const password = `pw-${label}-${randomBytes(6).toString('hex')}`;
+  const all = [password, ...secrets];
+  const run = async (op: string, cache: string, extra: Env = {}) => {
+    const recorderDir = tempDir(`km-${label}-run-`);
+    const how = options(recorderDir);
+    const result = await runMover([op], {
+      KOPIA_PASSWORD: password,
+      KOPIA_OVERRIDE_USERNAME: label,
+      KOPIA_OVERRIDE_HOSTNAME: 'ns1',
+      KOPIA_SOURCE_PATH_OVERRIDE: '/data',
+      KOPIA_CACHE_DIR: cache,
+      ...env,
+      ...how.env,
+      ...extra,
+    }, { ...how.mover, recorderDir });
+    expect(result.exitCode, `${op}: ${result.stdout}`).toBe(0);
+    expectNoSecretFiles(result, cache, all);
+    return result;
+  };
+
+  const cache = join(root, 'cache');
+  const first = await run('backup', cache, { DATA_DIR: data });
+  const create = first.kopiaCalls.find((argv) => argv[1] === 'create');
+  expect(create?.[2]).toBe(backend);
+  expect(first.kopiaCalls).toContainEqual(expect.arrayContaining(['maintenance', 'set', '--owner=maintenance@volsync']));
+
+  writeFileSync(join(data, 'second.txt'), 'added before the second backup\n');
+  const second = await run('backup', cache, { DATA_DIR: data });
+  expect(verbs(second)).not.toContain('repository create');
+  expect(summaryValue(second, 'SNAPSHOT_ID')).toMatch(/^k?[0-9a-f]{32,}$/);
+  expect(summaryValue(second, 'SNAPSHOT_ID')).not.toBe(summaryValue(first, 'SNAPSHOT_ID'));
+
+  const restored = join(root, 'restored');
+  mkdirSync(restored);
+  const restore = await run('restore', join(root, 'restore-cache'), { DATA_DIR: restored });
+  expect(verbs(restore)).toContain('repository connect');
+  expect(verbs(restore)).not.toContain('repository create');
+  expect(treeOf(restored)).toEqual(treeOf(data));
+
+  const maintenanceCache = join(root, 'maintenance-cache');
+  const maintenance = await run('maintenance', maintenanceCache);
+  expect(maintenance.plainLines).toContain('MAINTENANCE_STATUS: SUCCESS');
+  expect(verbs(maintenance)).not.toContain('maintenance set');
+  expect(verbs(maintenance)).not.toContain('repository create');
+  // The owner is recorded in the repository: the next run finds itself the owner too.
+  const again = await run('maintenance', maintenanceCache);
+  expect(again.plainLines).toContain('MAINTENANCE_STATUS: SUCCESS');
+  expect(verbs(again)).toContain('maintenance info');
+  expect(verbs(again)).not.toContain('maintenance set');
+}
+
+/**
+ * The token and its telling values (signature, expiry, permissions), raw and as sent: the SAS
+ * scan of the safety tests. The version and "https" are public words, not parts of a secret.
+ */
+function sasForms(token: string): string[] {
+  const params = new URLSearchParams(token);
+  const values = ['sig', 'se', 'sp'].map((name) => params.get(name) ?? '');
+  expect(values.every((v) => v.length >= 4)).toBe(true);
+  return [token, ...values, ...values.map((v) => encodeURIComponent(v))];
+}
+
+const azureRun = () => ({ env: {}, mover: { wrap: inAzureNamespace } });
+
+function azureEnv(container: string, credentials: Env): Env {
+  return {
+    KOPIA_REPOSITORY: `azure://${container}/app`,
+    AZURE_STORAGE_ACCOUNT: az.account,
+    AZURE_ENDPOINT_SUFFIX: az.endpointSuffix,
+    CUSTOM_CA: az.caFile,
+    ...credentials,
+  };
+}
+
+describe('Azure Blob Storage (Azurite, https with a private CA)', () => {
+  it(
+    'account key: create, backup again, restore byte for byte, maintenance as the owner; blobs under app/',
+    async () => {
+      await roundTrip({
+        label: 'azkey',
+        backend: 'azure',
+        env: azureEnv('km-key', { AZURE_STORAGE_KEY: az.key }),
+        secrets: [az.key],
+        options: azureRun,
+      });
+      const blobs = await az.listBlobs('km-key');
+      expect(blobs).toContain('app/kopia.repository');
+      expect(blobs.every((name) => name.startsWith('app/'))).toBe(true);
+      expect(blobs.some((name) => name.startsWith('app/p'))).toBe(true);
+    },
+    SLOW,
+  );
+
+  it(
+    'SAS token as the portal shows it (leading "?"): the same round trip, and no fragment of the token anywhere',
+    async () => {
+      const sas = az.sasToken();
+      await roundTrip({
+        label: 'azsas',
+        backend: 'azure',
+        env: azureEnv('km-sas', { AZURE_STORAGE_SAS_TOKEN: `?${sas}` }),
+        secrets: [...sasForms(sas), az.key],
+        options: azureRun,
+      });
+      expect(await az.listBlobs('km-sas')).toContain('app/kopia.repository');
+    },
+    SLOW,
+  );
+
+  it.each([
+    ['a wrong account key', () => ({ AZURE_STORAGE_KEY: randomBytes(32).toString('base64') })],
+    ['a SAS token signed with another key', () => ({ AZURE_STORAGE_SAS_TOKEN: otherKeySas() })],
+  ])('%s: exit 3, AccessDenied, no create attempted, the credential nowhere', async (_name, credentials) => {
+    const root = tempDir('km-azwrong-');
+    makeData(join(root, 'data'));
+    const given = credentials();
+    const wrong = Object.values(given)[0]!;
+    const cache = join(root, 'cache');
+    const result = await runMover(
+      ['backup'],
+      { ...azureEnv('km-key', given), KOPIA_REPOSITORY: 'azure://km-key/wrong', KOPIA_PASSWORD: 'pw-az-wrong-1', KOPIA_CACHE_DIR: cache, DATA_DIR: join(root, 'data') },
+      { wrap: inAzureNamespace },
+    );
+    expect(result.exitCode, result.stdout).toBe(3);
+    expect(summaryValue(result, 'FAILURE_CLASS')).toMatch(/^AccessDenied /);
+    expect(verbs(result)).toEqual(['repository connect']);
+    expectNoSecretFiles(result, cache, 'AZURE_STORAGE_SAS_TOKEN' in given ? sasForms(wrong) : [wrong]);
+    expect((await az.listBlobs('km-key')).filter((name) => name.startsWith('wrong/'))).toEqual([]);
+  });
+});
+
+/** A well-formed account SAS for the right account, signed with a key Azurite does not know. */
+function otherKeySas(): string {
+  const sig = new URLSearchParams(az.sasToken()).get('sig')!;
+  const forged = randomBytes(32).toString('base64');
+  expect(forged).not.toBe(sig);
+  return az.sasToken().replace(/sig=[^&]*/, `sig=${encodeURIComponent(forged)}`);
+}
+
+/** A service account key file, as the console makes it (the emulator never reads it). */
+function serviceAccount(): string {
+  const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048, privateKeyEncoding: { type: 'pkcs8', format: 'pem' }, publicKeyEncoding: { type: 'spki', format: 'pem' } });
+  return JSON.stringify({
+    type: 'service_account',
+    project_id: 'km-test',
+    private_key_id: randomBytes(20).toString('hex'),
+    private_key: privateKey,
+    client_email: 'backup@km-test.iam.gserviceaccount.com',
+    client_id: '1234567890',
+    token_uri: 'https://oauth2.googleapis.com/token',
+  });
+}
+
+const gcsRun = (recorderDir: string) => ({ env: { KOPIA_BIN: gcsKopia(recorderDir) }, mover: {} });
+
+describe('Google Cloud Storage (fake-gcs-server)', () => {
+  it(
+    'credentials as a file path: create, backup again, restore byte for byte, maintenance as the owner',
+    async () => {
+      const file = join(tempDir('km-gcs-sa-'), 'service-account.json');
+      const content = serviceAccount();
+      writeFileSync(file, content, { mode: 0o600 });
+      await roundTrip({
+        label: 'gcsfile',
+        backend: 'gcs',
+        env: { KOPIA_REPOSITORY: 'gcs://km-gcs/by-file', GOOGLE_APPLICATION_CREDENTIALS: file },
+        secrets: [content, JSON.parse(content).private_key as string],
+        options: gcsRun,
+      });
+      const objects = await gcs.listObjects('km-gcs', 'by-file/');
+      expect(objects).toContain('by-file/kopia.repository');
+      expect(objects.some((name) => name.startsWith('by-file/p'))).toBe(true);
+    },
+    SLOW,
+  );
+
+  it(
+    'credentials as JSON content: the same round trip; the temp file is gone and the content is nowhere',
+    async () => {
+      const content = serviceAccount();
+      await roundTrip({
+        label: 'gcsjson',
+        backend: 'gcs',
+        env: { KOPIA_REPOSITORY: 'gcs://km-gcs/by-json', GOOGLE_APPLICATION_CREDENTIALS: content },
+        secrets: [content, JSON.parse(content).private_key as string],
+        options: gcsRun,
+      });
+      expect(await gcs.listObjects('km-gcs', 'by-json/')).toContain('by-json/kopia.repository');
+    },
+    SLOW,
+  );
+
+  it('limit of the emulator, shown with bare kopia: kopia turns authentication off for it, so a garbage credential is accepted', () => {
+    // Hence no wrong-credential run against fake-gcs-server: nothing there can reject one.
+    const dir = tempDir('km-gcs-limit-');
+    const garbage = join(dir, 'garbage.json');
+    writeFileSync(garbage, JSON.stringify({ type: 'service_account', private_key: 'not a key', client_email: 'x@y' }));
+    const out = execFileSync(
+      realKopia,
+      ['repository', 'create', 'gcs', '--bucket=km-gcs', '--prefix=limit/', `--credentials-file=${garbage}`, `--config-file=${join(dir, 'kopia.config')}`, `--log-dir=${join(dir, 'logs')}`],
+      { env: { PATH: process.env['PATH'], HOME: dir, KOPIA_PASSWORD: 'pw-limit-1', KOPIA_CHECK_FOR_UPDATES: 'false', STORAGE_EMULATOR_HOST: gcs.host }, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    expect(out).toContain('kopia repository validate-provider');
+  });
+});
