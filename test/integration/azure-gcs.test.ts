@@ -218,6 +218,57 @@ describe('Azure Blob Storage (Azurite, https with a private CA)', () => {
   });
 });
 
+describe('Azure endpoint options', () => {
+  it('without CUSTOM_CA the private CA is not trusted: exit 3, RepositoryUnavailable, no create attempted', async () => {
+    const root = tempDir('km-aznoca-');
+    makeData(join(root, 'data'));
+    const { CUSTOM_CA: _ca, ...env } = azureEnv('km-key', { AZURE_STORAGE_KEY: az.key });
+    const result = await runMover(
+      ['backup'],
+      { ...env, KOPIA_REPOSITORY: 'azure://km-key/no-ca', KOPIA_PASSWORD: 'pw-az-noca-1', KOPIA_CACHE_DIR: join(root, 'cache'), DATA_DIR: join(root, 'data') },
+      { wrap: inAzureNamespace },
+    );
+    expect(result.exitCode, result.stdout).toBe(3);
+    expect(summaryValue(result, 'FAILURE_CLASS')).toMatch(/^RepositoryUnavailable /);
+    expect(result.stdout).toMatch(/certificate signed by unknown authority/);
+    expect(verbs(result)).toEqual(['repository connect']);
+  });
+
+  it.each(['azurite.test:0', 'azurite.test:65536', 'azurite.test:port', 'azurite.test:8443/path'])(
+    'AZURE_ENDPOINT_SUFFIX=%s: exit 2 naming the variable, before kopia runs',
+    async (suffix) => {
+      const root = tempDir('km-azsuffix-');
+      makeData(join(root, 'data'));
+      const result = await runMover(['backup'], {
+        ...azureEnv('km-key', { AZURE_STORAGE_KEY: az.key }),
+        AZURE_ENDPOINT_SUFFIX: suffix,
+        KOPIA_PASSWORD: 'pw-az-suffix-1',
+        KOPIA_CACHE_DIR: join(root, 'cache'),
+        DATA_DIR: join(root, 'data'),
+      });
+      expect(result.exitCode, result.stdout).toBe(2);
+      expect(result.stdout).toContain('AZURE_ENDPOINT_SUFFIX');
+      expect(result.kopiaCalls).toEqual([]);
+    },
+  );
+
+  it('AZURE_ENDPOINT_SUFFIX of another cloud with a port: the plan gives kopia --storage-domain=blob.SUFFIX:PORT', async () => {
+    const root = tempDir('km-azplan-');
+    makeData(join(root, 'data'));
+    const result = await runMover(['plan'], {
+      ...azureEnv('km-key', { AZURE_STORAGE_KEY: az.key }),
+      AZURE_ENDPOINT_SUFFIX: 'azs.example.com:8443',
+      DIRECTION: 'source',
+      KOPIA_PASSWORD: 'pw-az-plan-1',
+      KOPIA_CACHE_DIR: join(root, 'cache'),
+      DATA_DIR: join(root, 'data'),
+    });
+    expect(result.exitCode, result.stdout).toBe(0);
+    expect(result.stdout).toContain('--storage-domain=blob.azs.example.com:8443');
+    expect(result.kopiaCalls).toEqual([]);
+  });
+});
+
 /** A well-formed account SAS for the right account, signed with a key Azurite does not know. */
 function otherKeySas(): string {
   const sig = new URLSearchParams(az.sasToken()).get('sig')!;
