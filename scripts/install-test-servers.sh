@@ -17,6 +17,12 @@ minio="$bin_dir/minio"
 
 log() { echo "install-test-servers: $*" >&2; }
 
+# The source folder of module $1 at version $2. `go install module@version` asks the proxy for the
+# version list, which some proxies refuse; downloading the exact version needs only that version.
+module_source() {
+  (cd /tmp && go mod download -json "$1@$2" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+}
+
 # The pseudo-version is baked in as the commit id, which `minio --version` prints;
 # that tells a stale binary from the pinned one without a side file. (No grep -q: with
 # pipefail, grep quitting early could fail the pipeline on SIGPIPE.)
@@ -31,11 +37,8 @@ install_minio() {
   command -v go >/dev/null || { log "go is required to build minio $MINIO_VERSION"; exit 1; }
   log "building minio $MINIO_VERSION (first time takes minutes)"
   export GOTOOLCHAIN=local
-  # `go install module@version` asks the proxy for the version list, which some proxies refuse;
-  # downloading the exact version and building inside it needs only that version.
   local module_dir
-  module_dir="$(cd /tmp && go mod download -json "github.com/minio/minio@$MINIO_VERSION" \
-    | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')"
+  module_dir="$(module_source github.com/minio/minio "$MINIO_VERSION")"
   [ -n "$module_dir" ] || { log "could not download github.com/minio/minio@$MINIO_VERSION"; exit 1; }
   mkdir -p "$bin_dir"
   (cd "$module_dir" && go build -mod=mod -trimpath \
@@ -62,8 +65,7 @@ install_fake_gcs() {
   log "building fake-gcs-server $FAKE_GCS_VERSION"
   export GOTOOLCHAIN=local
   local module_dir partial
-  module_dir="$(cd /tmp && go mod download -json "github.com/fsouza/fake-gcs-server@$FAKE_GCS_VERSION" \
-    | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')"
+  module_dir="$(module_source github.com/fsouza/fake-gcs-server "$FAKE_GCS_VERSION")"
   [ -n "$module_dir" ] || { log "could not download github.com/fsouza/fake-gcs-server@$FAKE_GCS_VERSION"; exit 1; }
   mkdir -p "$bin_dir"
   # A name of its own per build, so two installs at once never write the same file.

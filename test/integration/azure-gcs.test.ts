@@ -3,7 +3,7 @@
 // and the cache volume and TMPDIR of every run are searched for them here.
 import { execFileSync } from 'node:child_process';
 import { createHash, generateKeyPairSync, randomBytes } from 'node:crypto';
-import { chmodSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { filesHoldingSecrets, realKopia, runMover, summaryValue, tempDir, type Env, type MoverOptions, type MoverResult } from '../support/mover.js';
@@ -83,7 +83,7 @@ interface RoundTrip {
  * First backup creates the repository, a second one backs up again, a restore on a fresh cache
  * gives the same bytes, and maintenance runs as the owner the first backup named.
  */
-async function roundTrip({ label, backend, env, secrets, options }: RoundTrip): Promise<void> {
+async function roundTrip({ label, backend, env, secrets, options }: RoundTrip): Promise<MoverResult> {
   const root = tempDir(`km-${label}-`);
   const data = join(root, 'data');
   makeData(data);
@@ -136,6 +136,7 @@ async function roundTrip({ label, backend, env, secrets, options }: RoundTrip): 
   expect(again.plainLines).toContain('MAINTENANCE_STATUS: SUCCESS');
   expect(verbs(again)).toContain('maintenance info');
   expect(verbs(again)).not.toContain('maintenance set');
+  return first;
 }
 
 /**
@@ -200,16 +201,9 @@ describe('Azure Blob Storage (Azurite, https with a private CA)', () => {
     ['a wrong account key', () => ({ AZURE_STORAGE_KEY: randomBytes(32).toString('base64') })],
     ['a SAS token signed with another key', () => ({ AZURE_STORAGE_SAS_TOKEN: otherKeySas() })],
   ])('%s: exit 3, AccessDenied, no create attempted, the credential nowhere', async (_name, credentials) => {
-    const root = tempDir('km-azwrong-');
-    makeData(join(root, 'data'));
     const given = credentials();
     const wrong = Object.values(given)[0]!;
-    const cache = join(root, 'cache');
-    const result = await runMover(
-      ['backup'],
-      { ...azureEnv('km-key', given), KOPIA_REPOSITORY: 'azure://km-key/wrong', KOPIA_PASSWORD: 'pw-az-wrong-1', KOPIA_CACHE_DIR: cache, DATA_DIR: join(root, 'data') },
-      { wrap: inAzureNamespace },
-    );
+    const { result, cache } = await azureOnce('backup', 'azwrong', { ...azureEnv('km-key', given), KOPIA_REPOSITORY: 'azure://km-key/wrong' });
     expect(result.exitCode, result.stdout).toBe(3);
     expect(summaryValue(result, 'FAILURE_CLASS')).toMatch(/^AccessDenied /);
     expect(verbs(result)).toEqual(['repository connect']);
@@ -220,14 +214,8 @@ describe('Azure Blob Storage (Azurite, https with a private CA)', () => {
 
 describe('Azure endpoint options', () => {
   it('without CUSTOM_CA the private CA is not trusted: exit 3, RepositoryUnavailable, no create attempted', async () => {
-    const root = tempDir('km-aznoca-');
-    makeData(join(root, 'data'));
     const { CUSTOM_CA: _ca, ...env } = azureEnv('km-key', { AZURE_STORAGE_KEY: az.key });
-    const result = await runMover(
-      ['backup'],
-      { ...env, KOPIA_REPOSITORY: 'azure://km-key/no-ca', KOPIA_PASSWORD: 'pw-az-noca-1', KOPIA_CACHE_DIR: join(root, 'cache'), DATA_DIR: join(root, 'data') },
-      { wrap: inAzureNamespace },
-    );
+    const { result } = await azureOnce('backup', 'aznoca', { ...env, KOPIA_REPOSITORY: 'azure://km-key/no-ca' });
     expect(result.exitCode, result.stdout).toBe(3);
     expect(summaryValue(result, 'FAILURE_CLASS')).toMatch(/^RepositoryUnavailable /);
     expect(result.stdout).toMatch(/certificate signed by unknown authority/);
@@ -237,15 +225,7 @@ describe('Azure endpoint options', () => {
   it.each(['azurite.test:0', 'azurite.test:65536', 'azurite.test:port', 'azurite.test:8443/path'])(
     'AZURE_ENDPOINT_SUFFIX=%s: exit 2 naming the variable, before kopia runs',
     async (suffix) => {
-      const root = tempDir('km-azsuffix-');
-      makeData(join(root, 'data'));
-      const result = await runMover(['backup'], {
-        ...azureEnv('km-key', { AZURE_STORAGE_KEY: az.key }),
-        AZURE_ENDPOINT_SUFFIX: suffix,
-        KOPIA_PASSWORD: 'pw-az-suffix-1',
-        KOPIA_CACHE_DIR: join(root, 'cache'),
-        DATA_DIR: join(root, 'data'),
-      });
+      const { result } = await azureOnce('backup', 'azsuffix', { ...azureEnv('km-key', { AZURE_STORAGE_KEY: az.key }), AZURE_ENDPOINT_SUFFIX: suffix });
       expect(result.exitCode, result.stdout).toBe(2);
       expect(result.stdout).toContain('AZURE_ENDPOINT_SUFFIX');
       expect(result.kopiaCalls).toEqual([]);
@@ -253,21 +233,25 @@ describe('Azure endpoint options', () => {
   );
 
   it('AZURE_ENDPOINT_SUFFIX of another cloud with a port: the plan gives kopia --storage-domain=blob.SUFFIX:PORT', async () => {
-    const root = tempDir('km-azplan-');
-    makeData(join(root, 'data'));
-    const result = await runMover(['plan'], {
+    const { result } = await azureOnce('plan', 'azplan', {
       ...azureEnv('km-key', { AZURE_STORAGE_KEY: az.key }),
       AZURE_ENDPOINT_SUFFIX: 'azs.example.com:8443',
       DIRECTION: 'source',
-      KOPIA_PASSWORD: 'pw-az-plan-1',
-      KOPIA_CACHE_DIR: join(root, 'cache'),
-      DATA_DIR: join(root, 'data'),
     });
     expect(result.exitCode, result.stdout).toBe(0);
     expect(result.stdout).toContain('--storage-domain=blob.azs.example.com:8443');
     expect(result.kopiaCalls).toEqual([]);
   });
 });
+
+/** One run of `op` on fresh folders (DATA_DIR holding the test files, an empty cache), in the Azure namespace. */
+async function azureOnce(op: string, label: string, env: Env): Promise<{ result: MoverResult; cache: string }> {
+  const root = tempDir(`km-${label}-`);
+  makeData(join(root, 'data'));
+  const cache = join(root, 'cache');
+  const result = await runMover([op], { KOPIA_PASSWORD: `pw-${label}-1`, KOPIA_CACHE_DIR: cache, DATA_DIR: join(root, 'data'), ...env }, { wrap: inAzureNamespace });
+  return { result, cache };
+}
 
 /** A well-formed account SAS for the right account, signed with a key Azurite does not know. */
 function otherKeySas(): string {
@@ -294,38 +278,40 @@ function serviceAccount(): string {
 const gcsRun = (recorderDir: string) => ({ env: { KOPIA_BIN: gcsKopia(recorderDir) }, mover: {} });
 
 describe('Google Cloud Storage (fake-gcs-server)', () => {
+  /** The round trip with these credentials under `prefix`; the first backup's --credentials-file. */
+  async function gcsRoundTrip(label: string, prefix: string, credentials: string, content: string): Promise<string | undefined> {
+    const first = await roundTrip({
+      label,
+      backend: 'gcs',
+      env: { KOPIA_REPOSITORY: `gcs://km-gcs/${prefix}`, GOOGLE_APPLICATION_CREDENTIALS: credentials },
+      secrets: [content, JSON.parse(content).private_key as string],
+      options: gcsRun,
+    });
+    const objects = await gcs.listObjects('km-gcs', `${prefix}/`);
+    expect(objects).toContain(`${prefix}/kopia.repository`);
+    expect(objects.some((name) => name.startsWith(`${prefix}/p`))).toBe(true);
+    const create = first.kopiaCalls.find((argv) => argv[1] === 'create') ?? [];
+    return create.map((arg) => /^--credentials-file=(.+)$/.exec(arg)?.[1]).find((path) => path !== undefined);
+  }
+
   it(
-    'credentials as a file path: create, backup again, restore byte for byte, maintenance as the owner',
+    'credentials as a file path: create, backup again, restore byte for byte, maintenance as the owner; kopia reads that file',
     async () => {
       const file = join(tempDir('km-gcs-sa-'), 'service-account.json');
       const content = serviceAccount();
       writeFileSync(file, content, { mode: 0o600 });
-      await roundTrip({
-        label: 'gcsfile',
-        backend: 'gcs',
-        env: { KOPIA_REPOSITORY: 'gcs://km-gcs/by-file', GOOGLE_APPLICATION_CREDENTIALS: file },
-        secrets: [content, JSON.parse(content).private_key as string],
-        options: gcsRun,
-      });
-      const objects = await gcs.listObjects('km-gcs', 'by-file/');
-      expect(objects).toContain('by-file/kopia.repository');
-      expect(objects.some((name) => name.startsWith('by-file/p'))).toBe(true);
+      expect(await gcsRoundTrip('gcsfile', 'by-file', file, content)).toBe(file);
     },
     SLOW,
   );
 
   it(
-    'credentials as JSON content: the same round trip; the temp file is gone and the content is nowhere',
+    'credentials as JSON content: the same round trip; kopia reads a temp file that is gone after the run',
     async () => {
       const content = serviceAccount();
-      await roundTrip({
-        label: 'gcsjson',
-        backend: 'gcs',
-        env: { KOPIA_REPOSITORY: 'gcs://km-gcs/by-json', GOOGLE_APPLICATION_CREDENTIALS: content },
-        secrets: [content, JSON.parse(content).private_key as string],
-        options: gcsRun,
-      });
-      expect(await gcs.listObjects('km-gcs', 'by-json/')).toContain('by-json/kopia.repository');
+      const file = await gcsRoundTrip('gcsjson', 'by-json', content, content);
+      expect(file).toMatch(/^\//);
+      expect(existsSync(file!)).toBe(false);
     },
     SLOW,
   );
