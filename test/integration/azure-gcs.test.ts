@@ -1,44 +1,37 @@
 // Azure Blob Storage (Azurite) and Google Cloud Storage (fake-gcs-server) with the real kopia,
 // through the program: every run's output and kopia argv are scanned for the secrets by runMover,
 // and the cache volume and TMPDIR of every run are searched for them here.
-import { execFileSync } from 'node:child_process';
 import { createHash, generateKeyPairSync, randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { filesHoldingSecrets, realKopia, runMover, summaryValue, tempDir, type Env, type MoverOptions, type MoverResult } from '../support/mover.js';
+import { filesHoldingSecrets, runMover, summaryValue, tempDir, type Env, type MoverOptions, type MoverResult } from '../support/mover.js';
 import { startAzurite, type AzuriteServer } from '../support/servers/azurite.js';
-import { startFakeGcs, type FakeGcsServer } from '../support/servers/fake-gcs.js';
+import { startConnectProxy, type ConnectProxy } from '../support/proxy.js';
+import { GCS_HOST, startFakeGcs, type FakeGcsServer } from '../support/servers/fake-gcs.js';
 
 const SLOW = 300_000;
 
 let az: AzuriteServer;
 let gcs: FakeGcsServer;
+/** Sends CONNECT storage.googleapis.com:443 to fake-gcs-server's https port. */
+let proxy: ConnectProxy;
 let work: string;
 /** Runs the program in a mount namespace whose /etc/hosts maps the account's host to 127.0.0.1. */
 let inAzureNamespace: string[];
-/** KOPIA_BIN for GCS runs: the real kopia (through the recorder), with STORAGE_EMULATOR_HOST set. */
-let gcsKopia: (recorderDir: string) => string;
 
 beforeAll(async () => {
   [az, gcs] = await Promise.all([startAzurite(), startFakeGcs()]);
+  proxy = await startConnectProxy({ hosts: { [GCS_HOST]: gcs.tlsAddress } });
   await Promise.all([az.createContainer('km-key'), az.createContainer('km-sas'), gcs.createBucket('km-gcs')]);
   work = tempDir('km-azgcs-');
   const hosts = join(work, 'hosts');
   writeFileSync(hosts, `${readFileSync('/etc/hosts', 'utf8')}\n127.0.0.1 ${az.host}\n`);
   inAzureNamespace = ['unshare', '--mount', '--propagation', 'private', 'sh', '-c', 'mount --bind "$1" /etc/hosts && shift && exec "$@"', 'sh', hosts];
-  gcsKopia = (recorderDir) => {
-    const shim = join(recorderDir, 'kopia-gcs-emulator.sh');
-    // The program gives kopia no such variable: the emulator's address is added here, in front
-    // of the recorder that runMover puts in front of the real kopia.
-    writeFileSync(shim, `#!/bin/sh\nSTORAGE_EMULATOR_HOST='${gcs.host}' exec '${join(recorderDir, 'kopia-recorder.sh')}' "$@"\n`);
-    chmodSync(shim, 0o755);
-    return shim;
-  };
 }, SLOW);
 
 afterAll(async () => {
-  await Promise.allSettled([az?.stop(), gcs?.stop()]);
+  await Promise.allSettled([az?.stop(), gcs?.stop(), proxy?.stop()]);
 });
 
 function makeData(dir: string): void {
@@ -75,8 +68,8 @@ interface RoundTrip {
   env: Env;
   /** Secret values besides the repository password, in every form that must not show up. */
   secrets: string[];
-  /** How each run is started (the Azure namespace, or the GCS emulator's KOPIA_BIN). */
-  options: (recorderDir: string) => { env: Env; mover: MoverOptions };
+  /** What each run adds: the Azure namespace, or the proxy and CA for GCS. */
+  options: () => { env: Env; mover: MoverOptions };
 }
 
 /**
@@ -90,8 +83,7 @@ async function roundTrip({ label, backend, env, secrets, options }: RoundTrip): 
   const password = `pw-${label}-${randomBytes(6).toString('hex')}`;
   const all = [password, ...secrets];
   const run = async (op: string, cache: string, extra: Env = {}) => {
-    const recorderDir = tempDir(`km-${label}-run-`);
-    const how = options(recorderDir);
+    const how = options();
     const result = await runMover([op], {
       KOPIA_PASSWORD: password,
       KOPIA_OVERRIDE_USERNAME: label,
@@ -101,7 +93,7 @@ async function roundTrip({ label, backend, env, secrets, options }: RoundTrip): 
       ...env,
       ...how.env,
       ...extra,
-    }, { ...how.mover, recorderDir });
+    }, how.mover);
     expect(result.exitCode, `${op}: ${result.stdout}`).toBe(0);
     expectNoSecretFiles(result, cache, all);
     return result;
@@ -261,8 +253,8 @@ function otherKeySas(): string {
   return az.sasToken().replace(/sig=[^&]*/, `sig=${encodeURIComponent(forged)}`);
 }
 
-/** A service account key file, as the console makes it (the emulator never reads it). */
-function serviceAccount(): string {
+/** A service account key file, as the console makes it, whose tokens come from `tokenUri`. */
+function serviceAccount(tokenUri = 'https://oauth2.googleapis.com/token'): string {
   const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048, privateKeyEncoding: { type: 'pkcs8', format: 'pem' }, publicKeyEncoding: { type: 'spki', format: 'pem' } });
   return JSON.stringify({
     type: 'service_account',
@@ -271,15 +263,16 @@ function serviceAccount(): string {
     private_key: privateKey,
     client_email: 'backup@km-test.iam.gserviceaccount.com',
     client_id: '1234567890',
-    token_uri: 'https://oauth2.googleapis.com/token',
+    token_uri: tokenUri,
   });
 }
 
-const gcsRun = (recorderDir: string) => ({ env: { KOPIA_BIN: gcsKopia(recorderDir) }, mover: {} });
+const gcsRun = () => ({ env: { HTTPS_PROXY: proxy.url, CUSTOM_CA: gcs.caFile }, mover: {} });
 
-describe('Google Cloud Storage (fake-gcs-server)', () => {
+describe('Google Cloud Storage (fake-gcs-server as storage.googleapis.com, through HTTPS_PROXY)', () => {
   /** The round trip with these credentials under `prefix`; the first backup's --credentials-file. */
   async function gcsRoundTrip(label: string, prefix: string, credentials: string, content: string): Promise<string | undefined> {
+    proxy.clear();
     const first = await roundTrip({
       label,
       backend: 'gcs',
@@ -287,6 +280,8 @@ describe('Google Cloud Storage (fake-gcs-server)', () => {
       secrets: [content, JSON.parse(content).private_key as string],
       options: gcsRun,
     });
+    // Every storage request went to Google's name, through the proxy: the program sent nothing else.
+    expect(new Set(proxy.connects())).toEqual(new Set([`${GCS_HOST}:443`]));
     const objects = await gcs.listObjects('km-gcs', `${prefix}/`);
     expect(objects).toContain(`${prefix}/kopia.repository`);
     expect(objects.some((name) => name.startsWith(`${prefix}/p`))).toBe(true);
@@ -294,11 +289,18 @@ describe('Google Cloud Storage (fake-gcs-server)', () => {
     return create.map((arg) => /^--credentials-file=(.+)$/.exec(arg)?.[1]).find((path) => path !== undefined);
   }
 
+  /** Credentials whose key the token endpoint trusts. */
+  function trustedCredentials(): string {
+    const content = serviceAccount(gcs.tokenUri);
+    gcs.trustKey(JSON.parse(content).private_key as string);
+    return content;
+  }
+
   it(
     'credentials as a file path: create, backup again, restore byte for byte, maintenance as the owner; kopia reads that file',
     async () => {
       const file = join(tempDir('km-gcs-sa-'), 'service-account.json');
-      const content = serviceAccount();
+      const content = trustedCredentials();
       writeFileSync(file, content, { mode: 0o600 });
       expect(await gcsRoundTrip('gcsfile', 'by-file', file, content)).toBe(file);
     },
@@ -308,7 +310,7 @@ describe('Google Cloud Storage (fake-gcs-server)', () => {
   it(
     'credentials as JSON content: the same round trip; kopia reads a temp file that is gone after the run',
     async () => {
-      const content = serviceAccount();
+      const content = trustedCredentials();
       const file = await gcsRoundTrip('gcsjson', 'by-json', content, content);
       expect(file).toMatch(/^\//);
       expect(existsSync(file!)).toBe(false);
@@ -316,16 +318,24 @@ describe('Google Cloud Storage (fake-gcs-server)', () => {
     SLOW,
   );
 
-  it('limit of the emulator, shown with bare kopia: kopia turns authentication off for it, so a garbage credential is accepted', () => {
-    // Hence no wrong-credential run against fake-gcs-server: nothing there can reject one.
-    const dir = tempDir('km-gcs-limit-');
-    const garbage = join(dir, 'garbage.json');
-    writeFileSync(garbage, JSON.stringify({ type: 'service_account', private_key: 'not a key', client_email: 'x@y' }));
-    const out = execFileSync(
-      realKopia,
-      ['repository', 'create', 'gcs', '--bucket=km-gcs', '--prefix=limit/', `--credentials-file=${garbage}`, `--config-file=${join(dir, 'kopia.config')}`, `--log-dir=${join(dir, 'logs')}`],
-      { env: { PATH: process.env['PATH'], HOME: dir, KOPIA_PASSWORD: 'pw-limit-1', KOPIA_CHECK_FOR_UPDATES: 'false', STORAGE_EMULATOR_HOST: gcs.host }, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    expect(out).toContain('kopia repository validate-provider');
+  it('a key the token endpoint does not know: exit 3, AccessDenied, no create attempted, the credentials nowhere', async () => {
+    const content = serviceAccount(gcs.tokenUri);
+    const root = tempDir('km-gcswrong-');
+    makeData(join(root, 'data'));
+    const cache = join(root, 'cache');
+    const result = await runMover(['backup'], {
+      ...gcsRun().env,
+      KOPIA_REPOSITORY: 'gcs://km-gcs/wrong',
+      GOOGLE_APPLICATION_CREDENTIALS: content,
+      KOPIA_PASSWORD: 'pw-gcs-wrong-1',
+      KOPIA_CACHE_DIR: cache,
+      DATA_DIR: join(root, 'data'),
+    });
+    expect(result.exitCode, result.stdout).toBe(3);
+    expect(summaryValue(result, 'FAILURE_CLASS')).toMatch(/^AccessDenied /);
+    expect(result.stdout).toContain('invalid_grant');
+    expect(verbs(result)).toEqual(['repository connect']);
+    expectNoSecretFiles(result, cache, [content, JSON.parse(content).private_key as string]);
+    expect(await gcs.listObjects('km-gcs', 'wrong/')).toEqual([]);
   });
 });
