@@ -6,9 +6,8 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSy
 import { join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { filesHoldingSecrets, runMover, summaryValue, tempDir, type Env, type MoverOptions, type MoverResult } from '../support/mover.js';
-import { startAzurite, type AzuriteServer } from '../support/servers/azurite.js';
 import { startConnectProxy, type ConnectProxy } from '../support/proxy.js';
-import { GCS_HOST, startFakeGcs, type FakeGcsServer } from '../support/servers/fake-gcs.js';
+import { GCS_HOST, startAzurite, startFakeGcs, type AzuriteServer, type FakeGcsServer } from '../support/servers.js';
 
 const SLOW = 300_000;
 
