@@ -12,7 +12,8 @@
  *   trusts the private CA through SSL_CERT_FILE (kopia's azure backend has no CA flag).
  *   Credentials: AZURE_STORAGE_KEY or AZURE_STORAGE_SAS_TOKEN in kopia's environment; Azurite
  *   checks both signatures. A wrong key: 403 "AuthenticationFailed" on the first list. The
- *   container must exist.
+ *   container must exist. Azurite is started with --skipApiVersionCheck: it refuses an API
+ *   version newer than its own, and kopia's Azure SDK may send one.
  */
 import { createHmac, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
