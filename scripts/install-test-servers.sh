@@ -3,16 +3,25 @@
 #   - MinIO (S3), built from the pinned module into tools/bin/minio
 #   - OpenSSH sshd (SFTP) and rclone (WebDAV server, kopia's rclone backend, and the S3 client
 #     that makes and lists the test buckets), from apt
+#   - fake-gcs-server (Google Cloud Storage), built from the pinned module into tools/bin
+#   - Azurite (Azure Blob Storage) is the npm devDependency `azurite`: `npm ci` installs it
 # Each part is skipped when already present, so a second run returns at once.
 set -euo pipefail
 
 # MinIO release tags (RELEASE.<date>) are not semver, so the pin is the pseudo-version of a commit.
 MINIO_VERSION="${MINIO_VERSION:-v0.0.0-20260212201848-7aac2a2c5b7c}"
+FAKE_GCS_VERSION="${FAKE_GCS_VERSION:-v1.56.1}"
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 bin_dir="$root/tools/bin"
 minio="$bin_dir/minio"
 
 log() { echo "install-test-servers: $*" >&2; }
+
+# The source folder of module $1 at version $2. `go install module@version` asks the proxy for the
+# version list, which some proxies refuse; downloading the exact version needs only that version.
+module_source() {
+  (cd /tmp && go mod download -json "$1@$2" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+}
 
 # The pseudo-version is baked in as the commit id, which `minio --version` prints;
 # that tells a stale binary from the pinned one without a side file. (No grep -q: with
@@ -28,11 +37,8 @@ install_minio() {
   command -v go >/dev/null || { log "go is required to build minio $MINIO_VERSION"; exit 1; }
   log "building minio $MINIO_VERSION (first time takes minutes)"
   export GOTOOLCHAIN=local
-  # `go install module@version` asks the proxy for the version list, which some proxies refuse;
-  # downloading the exact version and building inside it needs only that version.
   local module_dir
-  module_dir="$(cd /tmp && go mod download -json "github.com/minio/minio@$MINIO_VERSION" \
-    | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')"
+  module_dir="$(module_source github.com/minio/minio "$MINIO_VERSION")"
   [ -n "$module_dir" ] || { log "could not download github.com/minio/minio@$MINIO_VERSION"; exit 1; }
   mkdir -p "$bin_dir"
   (cd "$module_dir" && go build -mod=mod -trimpath \
@@ -41,6 +47,34 @@ install_minio() {
   mv "$minio.partial" "$minio"
   minio_is_pinned || { log "built minio does not report $MINIO_VERSION"; exit 1; }
   log "$("$minio" --version | head -1)"
+}
+
+fake_gcs="$bin_dir/fake-gcs-server"
+fake_gcs_stamp="$bin_dir/.fake-gcs-server.version"
+
+# fake-gcs-server has no version flag: a stamp beside the binary names the version it was built from.
+fake_gcs_is_pinned() {
+  [ -x "$fake_gcs" ] && [ -f "$fake_gcs_stamp" ] && [ "$(cat "$fake_gcs_stamp")" = "$FAKE_GCS_VERSION" ]
+}
+
+install_fake_gcs() {
+  if fake_gcs_is_pinned; then
+    return 0
+  fi
+  command -v go >/dev/null || { log "go is required to build fake-gcs-server $FAKE_GCS_VERSION"; exit 1; }
+  log "building fake-gcs-server $FAKE_GCS_VERSION"
+  export GOTOOLCHAIN=local
+  local module_dir partial
+  module_dir="$(module_source github.com/fsouza/fake-gcs-server "$FAKE_GCS_VERSION")"
+  [ -n "$module_dir" ] || { log "could not download github.com/fsouza/fake-gcs-server@$FAKE_GCS_VERSION"; exit 1; }
+  mkdir -p "$bin_dir"
+  # A name of its own per build, so two installs at once never write the same file.
+  partial="$fake_gcs.partial.$$"
+  (cd "$module_dir" && go build -mod=mod -trimpath -ldflags "-s -w" -o "$partial" .)
+  mv "$partial" "$fake_gcs"
+  echo "$FAKE_GCS_VERSION" > "$fake_gcs_stamp.$$"
+  mv "$fake_gcs_stamp.$$" "$fake_gcs_stamp"
+  log "built $fake_gcs"
 }
 
 have_sshd() {
@@ -66,3 +100,4 @@ install_apt_packages() {
 
 install_apt_packages
 install_minio
+install_fake_gcs

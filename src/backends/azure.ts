@@ -1,6 +1,6 @@
 import * as z from 'zod';
 import { Secret } from '../secret.js';
-import type { StorageTarget } from './types.js';
+import type { StorageTarget, TargetContext } from './types.js';
 import { azureContainerRule, bucketName, bucketRequired, chooseLocation, objectStoreUrl } from './location.js';
 import { backendVariables, defineBackend, firstSet, line, storageMatches, trimmedSecret } from './shared.js';
 
@@ -23,14 +23,18 @@ function sasToken() {
 
 /**
  * AZURE_ENDPOINT_SUFFIX follows the Azure SDK convention ("core.windows.net");
- * kopia's --storage-domain is the blob host suffix ("blob.core.windows.net").
+ * kopia's --storage-domain is the blob host suffix ("blob.core.windows.net"). A port may follow
+ * ("azs.example.com:8443"), for an endpoint outside the public cloud that is not on 443: kopia
+ * puts the domain after "ACCOUNT." in https://ACCOUNT.DOMAIN/, so the port lands in the URL.
  */
 function storageDomain() {
   return line().transform((suffix, ctx) => {
     const bare = suffix.replace(/^https?:\/\//i, '').replace(/^\.+|\/+$/g, '');
     const domain = bare.startsWith('blob.') ? bare : `blob.${bare}`;
-    if (/^[a-z0-9.-]+$/i.test(domain)) return domain;
-    ctx.addIssue({ code: 'custom', message: 'must be a DNS suffix such as core.windows.net' });
+    const port = /:(\d{1,5})$/.exec(domain)?.[1];
+    const host = port === undefined ? domain : domain.slice(0, -port.length - 1);
+    if (/^[a-z0-9.-]+$/i.test(host) && (port === undefined || (Number(port) > 0 && Number(port) < 65536))) return domain;
+    ctx.addIssue({ code: 'custom', message: 'must be a DNS suffix such as core.windows.net, optionally with a port (:8443)' });
     return z.NEVER;
   });
 }
@@ -71,7 +75,7 @@ function variables() {
 
 type Values = z.output<ReturnType<typeof variables>>;
 
-function target(values: Values): StorageTarget {
+function target(values: Values, context: TargetContext): StorageTarget {
   const warnings: string[] = [];
   const { bucket: container, prefix } = chooseLocation(values, ['KOPIA_AZURE_CONTAINER'], 'container', warnings);
   // The rules made sure one account name is set.
@@ -85,6 +89,9 @@ function target(values: Values): StorageTarget {
   if (domain !== undefined) args.push(`--storage-domain=${domain}`);
   // kopia reads all three from its environment (its flags default to them).
   const env: Record<string, Secret | string> = { AZURE_STORAGE_ACCOUNT: accountName };
+  // kopia's azure backend has no CA option; Go reads the trusted roots from SSL_CERT_FILE, so a
+  // private endpoint (Azure Stack Hub, a TLS-inspecting gateway) is trusted through CUSTOM_CA.
+  if (context.customCa !== undefined) env['SSL_CERT_FILE'] = context.customCa;
   const secretConfigKeys: string[] = [];
   if (sas) {
     // kopia prefers a SAS token over a key; pass only what it will use.

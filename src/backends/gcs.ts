@@ -1,5 +1,5 @@
 import type * as z from 'zod';
-import type { StorageTarget } from './types.js';
+import type { StorageTarget, TargetContext } from './types.js';
 import { bucketName, bucketRequired, chooseLocation, gcsBucketRule, objectStoreUrl } from './location.js';
 import { backendVariables, defineBackend, googleCredentials, storageMatches } from './shared.js';
 
@@ -22,7 +22,7 @@ function variables() {
 
 type Values = z.output<ReturnType<typeof variables>>;
 
-function target(values: Values): StorageTarget {
+function target(values: Values, context: TargetContext): StorageTarget {
   const warnings: string[] = [];
   const { bucket, prefix } = chooseLocation(values, BUCKET_VARIABLES, 'bucket', warnings);
   const credentials = values.GOOGLE_APPLICATION_CREDENTIALS;
@@ -34,7 +34,9 @@ function target(values: Values): StorageTarget {
   return {
     backend: 'gcs',
     args,
-    env: {},
+    // kopia's gcs backend has no CA option; Go reads the trusted roots from SSL_CERT_FILE, so a
+    // proxy that inspects TLS, or a private gateway reached through one, is trusted through CUSTOM_CA.
+    env: context.customCa !== undefined ? { SSL_CERT_FILE: context.customCa } : {},
     secretFiles: viaTempFile ? [credentials.file] : [],
     // kopia.config keeps the credentials file path; a temp file is gone after
     // the run, so the path is dropped and the next run connects with a new one.

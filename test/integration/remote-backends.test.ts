@@ -377,7 +377,7 @@ describe('invalid repository settings: exit 2 before any kopia process', () => {
   });
 });
 
-describe('GOOGLE_APPLICATION_CREDENTIALS given as JSON content (GCS tested by plan: no server here)', () => {
+describe('GOOGLE_APPLICATION_CREDENTIALS given as JSON content (real-server runs: azure-gcs.test.ts)', () => {
   const credentials = JSON.stringify({ type: 'service_account', private_key: `-----BEGIN PRIVATE KEY-----${randomBytes(16).toString('hex')}` });
 
   it('the plan shows a temp file in place of the credentials', async () => {
@@ -399,7 +399,7 @@ describe('GOOGLE_APPLICATION_CREDENTIALS given as JSON content (GCS tested by pl
     expect(result.kopiaCalls).toEqual([]);
   });
 
-  it('with a fake kopia via KOPIA_BIN (real kopia needs a GCS server): the file is 0600 with the JSON while kopia runs, gone after exit', async () => {
+  it('with a fake kopia via KOPIA_BIN (a real one cannot report the file while it runs): the file is 0600 with the JSON while kopia runs, gone after exit', async () => {
     const root = tempDir('km-gcs-file-');
     makeData(join(root, 'data'));
     const tmp = join(root, 'tmp');

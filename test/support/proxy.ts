@@ -7,8 +7,8 @@
  *     { port, url "http://127.0.0.1:PORT", connects() -> ["minio.test:9000", ...],
  *       requests() -> every request line seen, CONNECT or not, clear(), stop() }
  *
- * `hosts` maps names to addresses for the tunnels' own connections (the proxy resolves the
- * target itself, like a real one; a test name such as `minio.test` is only in the pod's
+ * `hosts` maps names to addresses (or `address:port`) for the tunnels' own connections (the proxy
+ * resolves the target itself, like a real one; a test name such as `minio.test` is only in the pod's
  * /etc/hosts). Plain (non-CONNECT) proxy requests are logged and answered 501: the tests only
  * use https endpoints.
  */
@@ -66,7 +66,9 @@ export async function startConnectProxy(options: ConnectProxyOptions = {}): Prom
       client.end('HTTP/1.1 400 Bad Request\r\n\r\n');
       return;
     }
-    const upstream = net.connect({ host: hosts[parsed.host] ?? parsed.host, port: parsed.port });
+    // A mapped address may carry its own port ("127.0.0.1:PORT" for a server that stands in for :443).
+    const mapped = splitTarget(hosts[parsed.host] ?? '');
+    const upstream = net.connect(mapped ?? { host: hosts[parsed.host] ?? parsed.host, port: parsed.port });
     track(upstream);
     upstream.once('connect', () => {
       client.write('HTTP/1.1 200 Connection Established\r\n\r\n');

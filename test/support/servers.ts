@@ -1,11 +1,11 @@
 /**
  * Real storage servers on 127.0.0.1 for integration tests, one module each under servers/:
  * minio.ts (S3), sftp.ts (OpenSSH), webdav.ts (rclone serve webdav), rclone.ts (a local rclone
- * remote), and common.ts (binaries, ports, readiness, cleanup). Each module notes what kopia
+ * remote), azurite.ts (Azure Blob Storage), fake-gcs.ts (Google Cloud Storage), and common.ts (binaries, ports, readiness, cleanup). Each module notes what kopia
  * 0.22.3 did against its server; test/integration/test-servers.test.ts covers the main path of each.
  *
- * Install them with `bash scripts/install-test-servers.sh` (MinIO into tools/bin, sshd and
- * rclone from apt). A missing binary is an Error naming it and that script, never a skip.
+ * Install them with `bash scripts/install-test-servers.sh` (MinIO and fake-gcs-server into
+ * tools/bin, sshd and rclone from apt; Azurite is an npm devDependency). A missing binary is an Error naming it and that script, never a skip.
  *
  * API (every start* picks a free port, waits until the server answers, and returns an async
  * stop() that kills the server and deletes its temp dirs; stop() is safe to call twice.
@@ -26,8 +26,18 @@
  *     { url "http://127.0.0.1:PORT/", username, password, root, stop() }
  *   rcloneLocalRemote(): Promise<RcloneLocalRemote>
  *     { remotePath "kmlocal:/abs/dir", root (the same dir), configFile, rcloneExe, cleanup() }
+ *   startAzurite(): Promise<AzuriteServer>
+ *     { port, account, key, caFile, host "ACCOUNT.blob.azurite.test" (only the test's /etc/hosts
+ *       knows it), endpointSuffix "azurite.test:PORT", sasToken(permissions?), createContainer(name),
+ *       listBlobs(container), stop() }  Over https; the certificate covers `host`.
+ *   startFakeGcs(): Promise<FakeGcsServer>
+ *     { port (http JSON API), tlsAddress "127.0.0.1:PORT" (https as storage.googleapis.com, for a
+ *       CONNECT proxy), caFile, tokenUri, trustKey(pem), createBucket(name), listObjects(bucket,
+ *       prefix?), stop() }
  */
 export { freePort } from './servers/common.js';
+export { startAzurite, type AzuriteServer } from './servers/azurite.js';
+export { GCS_HOST, startFakeGcs, type FakeGcsServer } from './servers/fake-gcs.js';
 export { startS3Server, type S3Server, type S3ServerOptions } from './servers/minio.js';
 export { rcloneLocalRemote, type RcloneLocalRemote } from './servers/rclone.js';
 export { startSftpServer, type SftpServer } from './servers/sftp.js';

@@ -56,7 +56,7 @@ export interface S3ServerOptions {
   secretKey?: string;
 }
 
-function makeTestCa(dir: string, hostnames: readonly string[] = []): { caFile: string; certFile: string; keyFile: string } {
+export function makeTestCa(dir: string, hostnames: readonly string[] = []): { caFile: string; certFile: string; keyFile: string } {
   const openssl = requireBinary('openssl');
   const caKey = path.join(dir, 'ca.key');
   const caFile = path.join(dir, 'ca.pem');
