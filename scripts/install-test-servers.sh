@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs the storage servers the integration tests start on 127.0.0.1:
 #   - MinIO (S3), built from the pinned module into tools/bin/minio
+#   - toxiproxy's server (a TCP proxy whose faults the tests switch on and off), built from the
+#     pinned module into tools/bin/toxiproxy-server
 #   - OpenSSH sshd (SFTP) and rclone (WebDAV server, kopia's rclone backend, and the S3 client
 #     that makes and lists the test buckets), from apt
 # Each part is skipped when already present, so a second run returns at once.
@@ -8,9 +10,11 @@ set -euo pipefail
 
 # MinIO release tags (RELEASE.<date>) are not semver, so the pin is the pseudo-version of a commit.
 MINIO_VERSION="${MINIO_VERSION:-v0.0.0-20260212201848-7aac2a2c5b7c}"
+TOXIPROXY_VERSION="${TOXIPROXY_VERSION:-v2.5.0}"
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 bin_dir="$root/tools/bin"
 minio="$bin_dir/minio"
+toxiproxy="$bin_dir/toxiproxy-server"
 
 log() { echo "install-test-servers: $*" >&2; }
 
@@ -43,6 +47,33 @@ install_minio() {
   log "$("$minio" --version | head -1)"
 }
 
+# The version is baked in through the module's Version variable, which `-version` prints.
+toxiproxy_is_pinned() {
+  [ -x "$toxiproxy" ] && "$toxiproxy" -version 2>/dev/null | grep -F "version $TOXIPROXY_VERSION" >/dev/null
+}
+
+install_toxiproxy() {
+  if toxiproxy_is_pinned; then
+    return 0
+  fi
+  command -v go >/dev/null || { log "go is required to build toxiproxy $TOXIPROXY_VERSION"; exit 1; }
+  log "building toxiproxy-server $TOXIPROXY_VERSION"
+  export GOTOOLCHAIN=local
+  local module_dir
+  module_dir="$(cd /tmp && go mod download -json "github.com/Shopify/toxiproxy/v2@$TOXIPROXY_VERSION" \
+    | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')"
+  [ -n "$module_dir" ] || { log "could not download github.com/Shopify/toxiproxy/v2@$TOXIPROXY_VERSION"; exit 1; }
+  mkdir -p "$bin_dir"
+  # A name of its own per build: another checkout sharing tools/bin may be building it right now.
+  local partial="$toxiproxy.partial.$$"
+  (cd "$module_dir" && go build -mod=mod -trimpath \
+    -ldflags "-s -w -X github.com/Shopify/toxiproxy/v2.Version=$TOXIPROXY_VERSION" \
+    -o "$partial" ./cmd/server)
+  mv -f "$partial" "$toxiproxy"
+  toxiproxy_is_pinned || { log "built toxiproxy-server does not report $TOXIPROXY_VERSION"; exit 1; }
+  log "$("$toxiproxy" -version)"
+}
+
 have_sshd() {
   command -v sshd >/dev/null 2>&1 || [ -x /usr/sbin/sshd ]
 }
@@ -66,3 +97,4 @@ install_apt_packages() {
 
 install_apt_packages
 install_minio
+install_toxiproxy
