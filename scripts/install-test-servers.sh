@@ -18,6 +18,25 @@ toxiproxy="$bin_dir/toxiproxy-server"
 
 log() { echo "install-test-servers: $*" >&2; }
 
+# Builds package `pkg` of module@version into `out`, with `-X var=version`, so the binary reports
+# its own version. `go install module@version` asks the proxy for the version list, which some
+# proxies refuse; downloading the exact version and building inside it needs only that version.
+# The build goes to a name of its own and is renamed: another checkout sharing tools/bin may be
+# building the same binary at the same moment.
+go_build_pinned() {
+  local module="$1" version="$2" pkg="$3" var="$4" out="$5"
+  command -v go >/dev/null || { log "go is required to build $module@$version"; exit 1; }
+  export GOTOOLCHAIN=local
+  local module_dir
+  module_dir="$(cd /tmp && go mod download -json "$module@$version" \
+    | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')"
+  [ -n "$module_dir" ] || { log "could not download $module@$version"; exit 1; }
+  mkdir -p "$bin_dir"
+  local partial="$out.partial.$$"
+  (cd "$module_dir" && go build -mod=mod -trimpath -ldflags "-s -w -X $var=$version" -o "$partial" "$pkg")
+  mv -f "$partial" "$out"
+}
+
 # The pseudo-version is baked in as the commit id, which `minio --version` prints;
 # that tells a stale binary from the pinned one without a side file. (No grep -q: with
 # pipefail, grep quitting early could fail the pipeline on SIGPIPE.)
@@ -26,23 +45,9 @@ minio_is_pinned() {
 }
 
 install_minio() {
-  if minio_is_pinned; then
-    return 0
-  fi
-  command -v go >/dev/null || { log "go is required to build minio $MINIO_VERSION"; exit 1; }
+  minio_is_pinned && return 0
   log "building minio $MINIO_VERSION (first time takes minutes)"
-  export GOTOOLCHAIN=local
-  # `go install module@version` asks the proxy for the version list, which some proxies refuse;
-  # downloading the exact version and building inside it needs only that version.
-  local module_dir
-  module_dir="$(cd /tmp && go mod download -json "github.com/minio/minio@$MINIO_VERSION" \
-    | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')"
-  [ -n "$module_dir" ] || { log "could not download github.com/minio/minio@$MINIO_VERSION"; exit 1; }
-  mkdir -p "$bin_dir"
-  (cd "$module_dir" && go build -mod=mod -trimpath \
-    -ldflags "-s -w -X github.com/minio/minio/cmd.CommitID=$MINIO_VERSION" \
-    -o "$minio.partial" .)
-  mv "$minio.partial" "$minio"
+  go_build_pinned github.com/minio/minio "$MINIO_VERSION" . github.com/minio/minio/cmd.CommitID "$minio"
   minio_is_pinned || { log "built minio does not report $MINIO_VERSION"; exit 1; }
   log "$("$minio" --version | head -1)"
 }
@@ -53,23 +58,9 @@ toxiproxy_is_pinned() {
 }
 
 install_toxiproxy() {
-  if toxiproxy_is_pinned; then
-    return 0
-  fi
-  command -v go >/dev/null || { log "go is required to build toxiproxy $TOXIPROXY_VERSION"; exit 1; }
+  toxiproxy_is_pinned && return 0
   log "building toxiproxy-server $TOXIPROXY_VERSION"
-  export GOTOOLCHAIN=local
-  local module_dir
-  module_dir="$(cd /tmp && go mod download -json "github.com/Shopify/toxiproxy/v2@$TOXIPROXY_VERSION" \
-    | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')"
-  [ -n "$module_dir" ] || { log "could not download github.com/Shopify/toxiproxy/v2@$TOXIPROXY_VERSION"; exit 1; }
-  mkdir -p "$bin_dir"
-  # A name of its own per build: another checkout sharing tools/bin may be building it right now.
-  local partial="$toxiproxy.partial.$$"
-  (cd "$module_dir" && go build -mod=mod -trimpath \
-    -ldflags "-s -w -X github.com/Shopify/toxiproxy/v2.Version=$TOXIPROXY_VERSION" \
-    -o "$partial" ./cmd/server)
-  mv -f "$partial" "$toxiproxy"
+  go_build_pinned github.com/Shopify/toxiproxy/v2 "$TOXIPROXY_VERSION" ./cmd/server github.com/Shopify/toxiproxy/v2.Version "$toxiproxy"
   toxiproxy_is_pinned || { log "built toxiproxy-server does not report $TOXIPROXY_VERSION"; exit 1; }
   log "$("$toxiproxy" -version)"
 }

@@ -174,23 +174,65 @@ async function timed<T>(body: () => Promise<T>): Promise<{ value: T; seconds: nu
   return { value, seconds: (Date.now() - started) / 1000 };
 }
 
+/** A successful run of the program, timed. */
+async function succeeds(args: string[], env: Env): Promise<{ value: MoverResult; seconds: number }> {
+  const run = await timed(() => runMover(args, env));
+  expect(run.value.exitCode, run.value.stdout).toBe(0);
+  return run;
+}
+
+/**
+ * The fault is over: the same run without it succeeds (it is recorded with the faulty run), and
+ * the repository holds what `succeeded` says.
+ */
+async function afterFault(s: Setup, fault: string, faulty: { value: MoverResult; seconds: number }, next: [string[], Env], succeeded: () => Map<string, string>[]): Promise<void> {
+  await proxy.clearToxics();
+  const again = await succeeds(...next);
+  record(fault, faulty.value, faulty.seconds, `exit ${again.value.exitCode}`);
+  checkRepository(s, succeeded());
+}
+
+/** Ends as NetworkStalled with `exitCode`, within the stall limit plus the grace (and the summary's moment). */
+async function stalls(result: Promise<MoverResult>, exitCode: number): Promise<{ value: MoverResult; seconds: number }> {
+  const run = await timed(() => result);
+  expectStalled(run.value, exitCode);
+  expect(run.seconds).toBeLessThan(STALL_SECONDS + GRACE_SECONDS + 6);
+  return run;
+}
+
+/** Starts the program, and once kopia's `first second` is busy on a slow link, the network goes silent. */
+async function silentMidway(args: string[], env: Env, kopia: [string, string], slowLink: Toxic[], settleMs: number): Promise<{ result: Promise<MoverResult> }> {
+  await addToxics(slowLink);
+  const handle = startMover(args, env);
+  await waitForKopia(handle, ...kopia);
+  await pause(settleMs);
+  await addToxics(silence);
+  // Wrapped: an async function would wait for a promise it returns, and the clock starts now.
+  return { result: handle.result };
+}
+
+/** Five new megabytes in DATA_DIR: several seconds of upload on a slow link. */
+function moreData(s: Setup): void {
+  for (let i = 1; i < 6; i++) writeFileSync(join(s.data, 'nested', `part-${i}.bin`), randomBytes(1024 * 1024));
+}
+
 describe('network faults between kopia and MinIO (toxiproxy)', () => {
   it(
     'latency 50 ms each way and 1 MB/s: backup (creating the repository), restore and maintenance succeed',
     async () => {
       const s = setup('slow-link', 3);
       await addToxics([...latency(50), ...bandwidth(1024)]);
-      const backup = await timed(() => runMover(['backup'], s.env));
-      expect(backup.value.exitCode, backup.value.stdout).toBe(0);
-      record('backup, 50 ms each way + 1 MB/s', backup.value, backup.seconds, '-');
       const target = join(s.root, 'restored');
-      const restore = await timed(() => runMover(['restore'], { ...s.env, DATA_DIR: target }));
-      expect(restore.value.exitCode, restore.value.stdout).toBe(0);
+      const runs: [string, [string[], Env]][] = [
+        ['backup', [['backup'], s.env]],
+        ['restore', [['restore'], { ...s.env, DATA_DIR: target }]],
+        ['maintenance', [['maintenance'], s.env]],
+      ];
+      for (const [what, [args, env]] of runs) {
+        const run = await succeeds(args, env);
+        record(`${what}, 50 ms each way + 1 MB/s`, run.value, run.seconds, '-');
+      }
       expect(differences(contents(s.data), contents(target))).toEqual([]);
-      record('restore, 50 ms each way + 1 MB/s', restore.value, restore.seconds, '-');
-      const maintenance = await timed(() => runMover(['maintenance'], s.env));
-      expect(maintenance.value.exitCode, maintenance.value.stdout).toBe(0);
-      record('maintenance, 50 ms each way + 1 MB/s', maintenance.value, maintenance.seconds, '-');
       await proxy.clearToxics();
       checkRepository(s, [contents(s.data)]);
     },
@@ -201,29 +243,25 @@ describe('network faults between kopia and MinIO (toxiproxy)', () => {
     'connections reset in the middle of an upload, three times: the backup succeeds with every byte, or fails retryable; the next backup succeeds',
     async () => {
       const s = setup('resets-backup', 1);
-      const first = await runMover(['backup'], s.env);
-      expect(first.exitCode, first.stdout).toBe(0);
+      await succeeds(['backup'], s.env);
       const before = contents(s.data);
-      // New data that takes several seconds to upload at 1 MB/s, so the resets land in the middle.
-      for (let i = 1; i < 6; i++) writeFileSync(join(s.data, 'nested', `part-${i}.bin`), randomBytes(1024 * 1024));
+      moreData(s);
       await addToxics(bandwidth(1024));
       // A stall limit well above kopia's own retry back-off: the resets, not the limit, decide.
       const handle = startMover(['backup'], { ...s.env, KOPIA_MOVER_STALL_SECONDS: '60' });
       await waitForKopia(handle, 'snapshot', 'create');
       const run = await timed(async () => {
         const bursts = await resetBursts(3, { afterMs: 300, onMs: 1_000, offMs: 1_000 }, () => !handle.ended());
-        const result = await handle.result;
-        return { bursts, result };
+        return { bursts, result: await handle.result };
       });
       expect(run.value.bursts, 'resets while the backup ran').toBeGreaterThanOrEqual(1);
       expectSuccessOrRetryable(run.value.result);
-      await proxy.clearToxics();
-      const next = await runMover(['backup'], s.env);
-      expect(next.exitCode, next.stdout).toBe(0);
-      record(`backup, ${run.value.bursts} reset bursts (reset_peer after 300 ms, 1 s on, 1 s off) at 1 MB/s`, run.value.result, run.seconds, `exit ${next.exitCode}`);
+      const fault = `backup, ${run.value.bursts} reset bursts (reset_peer after 300 ms, 1 s on, 1 s off) at 1 MB/s`;
       // A success holds every byte; a failure left no snapshot behind.
-      const after = contents(s.data);
-      checkRepository(s, run.value.result.exitCode === 0 ? [before, after, after] : [before, after]);
+      await afterFault(s, fault, { value: run.value.result, seconds: run.seconds }, [['backup'], s.env], () => {
+        const after = contents(s.data);
+        return run.value.result.exitCode === 0 ? [before, after, after] : [before, after];
+      });
     },
     SLOW,
   );
@@ -232,8 +270,7 @@ describe('network faults between kopia and MinIO (toxiproxy)', () => {
     'connections cut after 256 KB in the middle of a restore, three times: the restore is complete, or fails retryable; the next restore is complete',
     async () => {
       const s = setup('resets-restore', 4);
-      const backup = await runMover(['backup'], s.env);
-      expect(backup.exitCode, backup.stdout).toBe(0);
+      await succeeds(['backup'], s.env);
       await addToxics(bandwidth(1024));
       const target = join(s.root, 'restored');
       const handle = startMover(['restore'], { ...s.env, DATA_DIR: target, KOPIA_MOVER_STALL_SECONDS: '60' });
@@ -251,12 +288,9 @@ describe('network faults between kopia and MinIO (toxiproxy)', () => {
       });
       expectSuccessOrRetryable(run.value.result);
       if (run.value.result.exitCode === 0) expect(differences(contents(s.data), contents(target))).toEqual([]);
-      await proxy.clearToxics();
-      const next = await runMover(['restore'], { ...s.env, DATA_DIR: target });
-      expect(next.exitCode, next.stdout).toBe(0);
+      const fault = `restore, ${run.value.bursts} cuts (limit_data 256 KB, 0.8 s on, 0.8 s off) at 1 MB/s`;
+      await afterFault(s, fault, { value: run.value.result, seconds: run.seconds }, [['restore'], { ...s.env, DATA_DIR: target }], () => [contents(s.data)]);
       expect(differences(contents(s.data), contents(target))).toEqual([]);
-      record(`restore, ${run.value.bursts} cuts (limit_data 256 KB, 0.8 s on, 0.8 s off) at 1 MB/s`, run.value.result, run.seconds, `exit ${next.exitCode}`);
-      checkRepository(s, [contents(s.data)]);
     },
     SLOW,
   );
@@ -265,24 +299,12 @@ describe('network faults between kopia and MinIO (toxiproxy)', () => {
     `the network goes silent in the middle of an upload: the backup stops within KOPIA_MOVER_STALL_SECONDS (${STALL_SECONDS}) plus the grace, NetworkStalled, exit 1; the next backup succeeds`,
     async () => {
       const s = setup('silent-backup', 1);
-      const first = await runMover(['backup'], s.env);
-      expect(first.exitCode, first.stdout).toBe(0);
+      await succeeds(['backup'], s.env);
       const before = contents(s.data);
-      for (let i = 1; i < 6; i++) writeFileSync(join(s.data, 'nested', `part-${i}.bin`), randomBytes(1024 * 1024));
-      await addToxics(bandwidth(512));
-      const handle = startMover(['backup'], s.env);
-      await waitForKopia(handle, 'snapshot', 'create');
-      await pause(1_500);
-      await addToxics(silence);
-      const run = await timed(() => handle.result);
-      expectStalled(run.value, 1);
-      // The stall limit, then SIGTERM and at most the grace, plus the summary: nothing else waits.
-      expect(run.seconds).toBeLessThan(STALL_SECONDS + GRACE_SECONDS + 6);
-      await proxy.clearToxics();
-      const next = await runMover(['backup'], s.env);
-      expect(next.exitCode, next.stdout).toBe(0);
-      record(`backup, silent (timeout 0 both ways) mid-upload, stall limit ${STALL_SECONDS} s, grace ${GRACE_SECONDS} s`, run.value, run.seconds, `exit ${next.exitCode}`);
-      checkRepository(s, [before, contents(s.data)]);
+      moreData(s);
+      const run = await stalls((await silentMidway(['backup'], s.env, ['snapshot', 'create'], bandwidth(512), 1_500)).result, 1);
+      const fault = `backup, silent (timeout 0 both ways) mid-upload, stall limit ${STALL_SECONDS} s, grace ${GRACE_SECONDS} s`;
+      await afterFault(s, fault, run, [['backup'], s.env], () => [before, contents(s.data)]);
     },
     SLOW,
   );
@@ -291,23 +313,12 @@ describe('network faults between kopia and MinIO (toxiproxy)', () => {
     'the network goes silent in the middle of a restore: NetworkStalled, exit 1, within the limit plus the grace; the next restore is complete',
     async () => {
       const s = setup('silent-restore', 4);
-      const backup = await runMover(['backup'], s.env);
-      expect(backup.exitCode, backup.stdout).toBe(0);
-      await addToxics(bandwidth(512));
-      const target = join(s.root, 'restored');
-      const handle = startMover(['restore'], { ...s.env, DATA_DIR: target });
-      await waitForKopia(handle, 'snapshot', 'restore');
-      await pause(1_500);
-      await addToxics(silence);
-      const run = await timed(() => handle.result);
-      expectStalled(run.value, 1);
-      expect(run.seconds).toBeLessThan(STALL_SECONDS + GRACE_SECONDS + 6);
-      await proxy.clearToxics();
-      const next = await runMover(['restore'], { ...s.env, DATA_DIR: target });
-      expect(next.exitCode, next.stdout).toBe(0);
-      expect(differences(contents(s.data), contents(target))).toEqual([]);
-      record(`restore, silent mid-download, stall limit ${STALL_SECONDS} s, grace ${GRACE_SECONDS} s`, run.value, run.seconds, `exit ${next.exitCode}`);
-      checkRepository(s, [contents(s.data)]);
+      await succeeds(['backup'], s.env);
+      const env = { ...s.env, DATA_DIR: join(s.root, 'restored') };
+      const run = await stalls((await silentMidway(['restore'], env, ['snapshot', 'restore'], bandwidth(512), 1_500)).result, 1);
+      const fault = `restore, silent mid-download, stall limit ${STALL_SECONDS} s, grace ${GRACE_SECONDS} s`;
+      await afterFault(s, fault, run, [['restore'], env], () => [contents(s.data)]);
+      expect(differences(contents(s.data), contents(env.DATA_DIR))).toEqual([]);
     },
     SLOW,
   );
@@ -316,21 +327,11 @@ describe('network faults between kopia and MinIO (toxiproxy)', () => {
     'the network goes silent while maintenance runs: NetworkStalled, exit 6, within the limit plus the grace; the next maintenance succeeds',
     async () => {
       const s = setup('silent-maintenance', 1);
-      const backup = await runMover(['backup'], s.env);
-      expect(backup.exitCode, backup.stdout).toBe(0);
+      await succeeds(['backup'], s.env);
       // Round trips slow enough that maintenance is still running when the silence comes.
-      await addToxics(latency(150));
-      const handle = startMover(['maintenance'], s.env);
-      await waitForKopia(handle, 'maintenance', 'run');
-      await addToxics(silence);
-      const run = await timed(() => handle.result);
-      expectStalled(run.value, 6);
-      expect(run.seconds).toBeLessThan(STALL_SECONDS + GRACE_SECONDS + 6);
-      await proxy.clearToxics();
-      const next = await runMover(['maintenance'], s.env);
-      expect(next.exitCode, next.stdout).toBe(0);
-      record(`maintenance, silent during maintenance run, stall limit ${STALL_SECONDS} s`, run.value, run.seconds, `exit ${next.exitCode}`);
-      checkRepository(s, [contents(s.data)]);
+      const run = await stalls((await silentMidway(['maintenance'], s.env, ['maintenance', 'run'], latency(150), 0)).result, 6);
+      const fault = `maintenance, silent during maintenance run, stall limit ${STALL_SECONDS} s, grace ${GRACE_SECONDS} s`;
+      await afterFault(s, fault, run, [['maintenance'], s.env], () => [contents(s.data)]);
     },
     SLOW,
   );
@@ -339,19 +340,13 @@ describe('network faults between kopia and MinIO (toxiproxy)', () => {
     'a connect to an endpoint that never answers stops within the limit plus the grace: NetworkStalled, exit 3; the next backup succeeds',
     async () => {
       const s = setup('silent-connect', 1);
-      const first = await runMover(['backup'], s.env);
-      expect(first.exitCode, first.stdout).toBe(0);
+      await succeeds(['backup'], s.env);
       await addToxics(silence);
       // A fresh cache: the run must connect, and the endpoint accepts the connection but never answers.
       const env = { ...s.env, KOPIA_CACHE_DIR: join(s.root, 'fresh-cache') };
-      const run = await timed(() => runMover(['backup'], env));
-      expectStalled(run.value, 3);
-      expect(run.seconds).toBeLessThan(STALL_SECONDS + GRACE_SECONDS + 6);
-      await proxy.clearToxics();
-      const next = await runMover(['backup'], env);
-      expect(next.exitCode, next.stdout).toBe(0);
-      record(`backup with a fresh cache (connect), silent from the start, stall limit ${STALL_SECONDS} s`, run.value, run.seconds, `exit ${next.exitCode}`);
-      checkRepository(s, [contents(s.data), contents(s.data)]);
+      const run = await stalls(runMover(['backup'], env), 3);
+      const fault = `backup with a fresh cache (connect), silent from the start, stall limit ${STALL_SECONDS} s, grace ${GRACE_SECONDS} s`;
+      await afterFault(s, fault, run, [['backup'], env], () => [contents(s.data), contents(s.data)]);
     },
     SLOW,
   );
