@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs the storage servers the integration tests start on 127.0.0.1:
 #   - MinIO (S3), built from the pinned module into tools/bin/minio
+#   - toxiproxy's server (a TCP proxy whose faults the tests switch on and off), built from the
+#     pinned module into tools/bin/toxiproxy-server
 #   - OpenSSH sshd (SFTP) and rclone (WebDAV server, kopia's rclone backend, and the S3 client
 #     that makes and lists the test buckets), from apt
 #   - fake-gcs-server (Google Cloud Storage), built from the pinned module into tools/bin
@@ -11,16 +13,31 @@ set -euo pipefail
 # MinIO release tags (RELEASE.<date>) are not semver, so the pin is the pseudo-version of a commit.
 MINIO_VERSION="${MINIO_VERSION:-v0.0.0-20260212201848-7aac2a2c5b7c}"
 FAKE_GCS_VERSION="${FAKE_GCS_VERSION:-v1.56.1}"
+TOXIPROXY_VERSION="${TOXIPROXY_VERSION:-v2.5.0}"
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 bin_dir="$root/tools/bin"
 minio="$bin_dir/minio"
+toxiproxy="$bin_dir/toxiproxy-server"
 
 log() { echo "install-test-servers: $*" >&2; }
 
-# The source folder of module $1 at version $2. `go install module@version` asks the proxy for the
-# version list, which some proxies refuse; downloading the exact version needs only that version.
-module_source() {
-  (cd /tmp && go mod download -json "$1@$2" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+# Builds package `pkg` of module@version into `out`, with `-X var=version`, so the binary reports
+# its own version. `go install module@version` asks the proxy for the version list, which some
+# proxies refuse; downloading the exact version and building inside it needs only that version.
+# The build goes to a name of its own and is renamed: another checkout sharing tools/bin may be
+# building the same binary at the same moment.
+go_build_pinned() {
+  local module="$1" version="$2" pkg="$3" var="$4" out="$5"
+  command -v go >/dev/null || { log "go is required to build $module@$version"; exit 1; }
+  export GOTOOLCHAIN=local
+  local module_dir
+  module_dir="$(cd /tmp && go mod download -json "$module@$version" \
+    | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')"
+  [ -n "$module_dir" ] || { log "could not download $module@$version"; exit 1; }
+  mkdir -p "$bin_dir"
+  local partial="$out.partial.$$"
+  (cd "$module_dir" && go build -mod=mod -trimpath -ldflags "-s -w -X $var=$version" -o "$partial" "$pkg")
+  mv -f "$partial" "$out"
 }
 
 # The pseudo-version is baked in as the commit id, which `minio --version` prints;
@@ -31,20 +48,9 @@ minio_is_pinned() {
 }
 
 install_minio() {
-  if minio_is_pinned; then
-    return 0
-  fi
-  command -v go >/dev/null || { log "go is required to build minio $MINIO_VERSION"; exit 1; }
+  minio_is_pinned && return 0
   log "building minio $MINIO_VERSION (first time takes minutes)"
-  export GOTOOLCHAIN=local
-  local module_dir
-  module_dir="$(module_source github.com/minio/minio "$MINIO_VERSION")"
-  [ -n "$module_dir" ] || { log "could not download github.com/minio/minio@$MINIO_VERSION"; exit 1; }
-  mkdir -p "$bin_dir"
-  (cd "$module_dir" && go build -mod=mod -trimpath \
-    -ldflags "-s -w -X github.com/minio/minio/cmd.CommitID=$MINIO_VERSION" \
-    -o "$minio.partial" .)
-  mv "$minio.partial" "$minio"
+  go_build_pinned github.com/minio/minio "$MINIO_VERSION" . github.com/minio/minio/cmd.CommitID "$minio"
   minio_is_pinned || { log "built minio does not report $MINIO_VERSION"; exit 1; }
   log "$("$minio" --version | head -1)"
 }
@@ -58,23 +64,26 @@ fake_gcs_is_pinned() {
 }
 
 install_fake_gcs() {
-  if fake_gcs_is_pinned; then
-    return 0
-  fi
-  command -v go >/dev/null || { log "go is required to build fake-gcs-server $FAKE_GCS_VERSION"; exit 1; }
+  fake_gcs_is_pinned && return 0
   log "building fake-gcs-server $FAKE_GCS_VERSION"
-  export GOTOOLCHAIN=local
-  local module_dir partial
-  module_dir="$(module_source github.com/fsouza/fake-gcs-server "$FAKE_GCS_VERSION")"
-  [ -n "$module_dir" ] || { log "could not download github.com/fsouza/fake-gcs-server@$FAKE_GCS_VERSION"; exit 1; }
-  mkdir -p "$bin_dir"
-  # A name of its own per build, so two installs at once never write the same file.
-  partial="$fake_gcs.partial.$$"
-  (cd "$module_dir" && go build -mod=mod -trimpath -ldflags "-s -w" -o "$partial" .)
-  mv "$partial" "$fake_gcs"
+  # main.version does not exist there: the linker ignores it, and the stamp names the version.
+  go_build_pinned github.com/fsouza/fake-gcs-server "$FAKE_GCS_VERSION" . main.version "$fake_gcs"
   echo "$FAKE_GCS_VERSION" > "$fake_gcs_stamp.$$"
   mv "$fake_gcs_stamp.$$" "$fake_gcs_stamp"
   log "built $fake_gcs"
+}
+
+# The version is baked in through the module's Version variable, which `-version` prints.
+toxiproxy_is_pinned() {
+  [ -x "$toxiproxy" ] && "$toxiproxy" -version 2>/dev/null | grep -F "version $TOXIPROXY_VERSION" >/dev/null
+}
+
+install_toxiproxy() {
+  toxiproxy_is_pinned && return 0
+  log "building toxiproxy-server $TOXIPROXY_VERSION"
+  go_build_pinned github.com/Shopify/toxiproxy/v2 "$TOXIPROXY_VERSION" ./cmd/server github.com/Shopify/toxiproxy/v2.Version "$toxiproxy"
+  toxiproxy_is_pinned || { log "built toxiproxy-server does not report $TOXIPROXY_VERSION"; exit 1; }
+  log "$("$toxiproxy" -version)"
 }
 
 have_sshd() {
@@ -101,3 +110,4 @@ install_apt_packages() {
 install_apt_packages
 install_minio
 install_fake_gcs
+install_toxiproxy

@@ -176,6 +176,7 @@ function runnerFor(p: Prepared, stop?: AbortSignal): KopiaRunner {
     tempDir: p.runDir,
     stop,
     stopGraceMs: p.options.signalGraceMs ?? config.output.signalGraceMs,
+    stallMs: config.output.stallMs,
   });
 }
 

@@ -147,6 +147,7 @@ const valueSchema = z.object({
   KOPIA_MOVER_TERMINATION_LOG: absolutePath().optional(),
   KOPIA_MOVER_PROGRESS_INTERVAL_SECONDS: wholeNumber(0, 3600).optional(),
   KOPIA_MOVER_SIGNAL_GRACE_SECONDS: wholeNumber(0, 3600).optional(),
+  KOPIA_MOVER_STALL_SECONDS: wholeNumber(0, 86_400).optional(),
   KOPIA_MOVER_LEGACY_REPOSITORY_CONFIG: absolutePath().optional(),
   DEBUG_MOVER: z.string().optional(),
   PRIVILEGED_MOVER: booleanFlag.optional(),
@@ -431,6 +432,9 @@ function runtimeConfig(values: Values, additional: AdditionalArgs) {
       progressEveryFiles: additional.progressEveryFiles,
       // Kubernetes kills 30 s after SIGTERM; kopia gets most of that to checkpoint.
       signalGraceMs: (values.KOPIA_MOVER_SIGNAL_GRACE_SECONDS ?? 20) * 1000,
+      // Long enough for a slow link that still moves (kopia reports progress about every 300 ms)
+      // and for a quiet maintenance step; short against a Job's backoff. 0: never.
+      stallMs: (values.KOPIA_MOVER_STALL_SECONDS ?? 300) * 1000,
     },
     debugMover: values.DEBUG_MOVER === '1' || values.DEBUG_MOVER?.toLowerCase() === 'true',
     /** PRIVILEGED_MOVER=1: the controller runs the mover as root with CHOWN/FOWNER, so owners can be restored. */

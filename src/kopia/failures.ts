@@ -22,6 +22,7 @@ export type FailureClass =
   | 'Configuration'
   | 'Interrupted'
   | 'OutOfMemory'
+  | 'NetworkStalled'
   | 'Unknown';
 
 export interface Failure {
@@ -97,11 +98,26 @@ const CACHE_UNREADABLE = words('error loading indexes', 'unable to open pack ind
 const CACHE_LAYOUT = /unable to open (contents|metadata|index-blobs|blob-list|own-writes|indexes): error determining sharded path/i;
 const CACHE_BLOBCFG = words(BLOBCFG_UNDECRYPTABLE);
 
+const NETWORK_STALLED: Failure = {
+  class: 'NetworkStalled',
+  what: 'kopia made no progress for the stall limit and was stopped',
+  retryable: true,
+  fix: 'kopia waited on the storage with nothing moving (no output, no change in its counts) for KOPIA_MOVER_STALL_SECONDS: check the network path to the endpoint (a firewall or proxy dropping packets, a hung endpoint); raise KOPIA_MOVER_STALL_SECONDS if a step is silent that long on its own (a slow policy action, maintenance of a very large repository)',
+};
+
+/** The line the runner adds to a command's output when it stopped kopia for making no progress. */
+export function stallLine(seconds: number): string {
+  return `stall timeout: no progress from kopia for ${seconds} s (KOPIA_MOVER_STALL_SECONDS), it was stopped`;
+}
+const STALL_LINE = /^stall timeout: no progress from kopia for \d+ s \(KOPIA_MOVER_STALL_SECONDS\), it was stopped$/;
+
 /**
  * kopia's words (and those of the storage it talks to) for each kind of failure, most specific
  * first: the first rule whose pattern matches any line of kopia's output decides.
  */
 const RULES: readonly Rule[] = [
+  // Only the runner writes this line, last: kopia was stopped for it, whatever else it printed.
+  { pattern: STALL_LINE, ...NETWORK_STALLED },
   {
     // The only programs kopia runs during an upload are policy actions; an essential one that fails
     // or times out ends the snapshot with Go's words for the command. Before the other rules: the
@@ -254,7 +270,7 @@ export function failureOnly({ class: cls, what, retryable, fix }: Failure): Fail
 
 /** Failures the program knows by their kind rather than by kopia's words. */
 export const KNOWN_FAILURES: Readonly<
-  Record<'Configuration' | 'SourceError' | 'CacheError' | 'CacheFull' | 'ActionFailed' | 'Killed' | 'Interrupted' | 'Unknown' | 'UnknownWithoutOutput', Failure>
+  Record<'Configuration' | 'SourceError' | 'CacheError' | 'CacheFull' | 'ActionFailed' | 'NetworkStalled' | 'Killed' | 'Interrupted' | 'Unknown' | 'UnknownWithoutOutput', Failure>
 > = {
   Configuration: {
     class: 'Configuration',
@@ -286,6 +302,7 @@ export const KNOWN_FAILURES: Readonly<
     retryable: true,
     fix: 'KOPIA_BEFORE_SNAPSHOT failed or timed out, so no snapshot was taken: fix the command (its exit code or timeout is in the reason, its output in the log), or raise actionCommandTimeout',
   },
+  NetworkStalled: NETWORK_STALLED,
   Killed: {
     class: 'Interrupted',
     what: 'the mover ended without finishing',

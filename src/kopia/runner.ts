@@ -8,6 +8,8 @@ import type { Output } from '../report/output.js';
 import type { KopiaCommand } from './command.js';
 import { LineSplitter } from './lines.js';
 import { progressReport } from '../report/progress.js';
+import { parseProgressLine } from './progress-line.js';
+import { stallLine } from './failures.js';
 
 export interface KopiaResult {
   exitCode: number;
@@ -42,6 +44,11 @@ export interface RunnerOptions {
    */
   stop?: AbortSignal;
   stopGraceMs?: number;
+  /**
+   * kopia is stopped (SIGTERM, SIGKILL after `stopGraceMs`) once it made no progress for this long:
+   * no new line, no stdout and no change in its progress counts. 0 or unset: never.
+   */
+  stallMs?: number;
 }
 
 const TAIL_LINES = 40;
@@ -112,6 +119,48 @@ function newlineSplitter(each: (line: string) => void) {
   };
 }
 
+/**
+ * What a progress line says has moved: its counts, without the spinner and kopia's time estimate,
+ * which change while nothing moves. A line that does not parse counts as itself.
+ */
+function progressKey(line: string): string {
+  const parsed = parseProgressLine(line);
+  if (parsed === undefined) return line.trim().replace(/^[|/\\*-] /, '');
+  const { estimate, ...counts } = parsed;
+  return JSON.stringify({ ...counts, finished: false, total: estimate && ('totalBytes' in estimate ? estimate.totalBytes : undefined) });
+}
+
+/**
+ * Watches one kopia process for progress: `moved` on every sign of it; `onStall` once none came for
+ * `limitMs`. A silent network (packets dropped, nothing reset) leaves kopia waiting with no timeout.
+ */
+function stallWatch(limitMs: number, onStall: () => void) {
+  let last = Date.now();
+  let lastKey = '';
+  let stalled = false;
+  const timer = setInterval(() => {
+    if (stalled || Date.now() - last < limitMs) return;
+    stalled = true;
+    onStall();
+  }, Math.max(50, Math.min(1_000, limitMs / 5)));
+  timer.unref();
+  return {
+    moved: () => {
+      last = Date.now();
+    },
+    progress: (line: string) => {
+      const key = progressKey(line);
+      if (key === lastKey) return;
+      lastKey = key;
+      last = Date.now();
+    },
+    get stalled() {
+      return stalled;
+    },
+    dispose: () => clearInterval(timer),
+  };
+}
+
 /** The only place that starts kopia processes. */
 export class KopiaRunner {
   spawnCount = 0;
@@ -145,7 +194,8 @@ export class KopiaRunner {
     this.options.onSpawn?.(argv);
     output.log.info({ kopia: command.args.slice(0, 2).join(' ') }, command.purpose);
 
-    const lines = this.kopiaLines(command);
+    const watch = this.watchFor(command);
+    const lines = this.kopiaLines(command, watch);
     const child = execa(this.options.binary, argv, {
       env: this.options.env,
       extendEnv: false,
@@ -158,10 +208,11 @@ export class KopiaRunner {
       forceKillAfterDelay: this.options.stopGraceMs ?? 20_000,
     });
     this.current = child;
+    watch.start(child);
     const stderrLines = new LineSplitter(lines.onLine);
     child.stderr?.setEncoding('utf8').on('data', (chunk: string) => stderrLines.push(chunk));
-    const stdout = this.readStdout(child, command, options, lines.onLine);
-    const result = await child;
+    const stdout = this.readStdout(child, command, options, lines.onLine, watch.moved);
+    const result = await child.finally(watch.dispose);
     this.current = undefined;
     stderrLines.end();
     stdout.end();
@@ -177,7 +228,10 @@ export class KopiaRunner {
         message: `kopia could not be started from ${this.options.binary} (${(result as { code?: string }).code ?? 'spawn failed'}); install it (scripts/install-kopia.sh) or set KOPIA_BIN`,
       });
     }
-    const exitCode = result.exitCode ?? 128;
+    // A stopped kopia never counts as a success, even if it managed to exit 0 while stopping. The
+    // stall's own line decides the class: whatever kopia said before, it was stopped for this.
+    const exitCode = watch.stalled && !result.exitCode ? 128 : (result.exitCode ?? 128);
+    if (watch.stalled) lines.remember(stallLine(this.stallSeconds()));
     const outcome: KopiaResult = { exitCode, stdout: stdout.captured(), tail: lines.tail, rawTail: lines.rawTail, signal: result.signal ?? undefined };
     if (exitCode !== 0) this.logExit(command, options, outcome);
     return outcome;
@@ -187,7 +241,7 @@ export class KopiaRunner {
    * What happens to each line kopia writes as text: progress to the progress report, the rest to
    * the log and the tail (redacted for the summary, raw for classification only).
    */
-  private kopiaLines(command: KopiaCommand) {
+  private kopiaLines(command: KopiaCommand, watch: { moved(): void; progress(line: string): void }) {
     const { output } = this.options;
     const tail: string[] = [];
     const rawTail: string[] = [];
@@ -202,9 +256,11 @@ export class KopiaRunner {
     const progress = progressReport(output, { intervalMs: this.options.progressIntervalMs, everyFiles: this.options.progressEveryFiles });
     const onLine = (line: string, isProgress: boolean) => {
       if (isProgress) {
+        watch.progress(line);
         progress.update(line);
         return;
       }
+      watch.moved();
       // On a terminal kopia's last progress line became the display's final line.
       if (progress.takeFinal(line)) {
         remember(line);
@@ -216,7 +272,7 @@ export class KopiaRunner {
       remember(line);
       output.log.info({ kopia: command.args[0] }, line);
     };
-    return { tail, rawTail, progress, onLine };
+    return { tail, rawTail, progress, onLine, remember };
   }
 
   /**
@@ -224,7 +280,13 @@ export class KopiaRunner {
    * text. What is held is bounded: past the bound kopia is stopped and the command fails, while
    * the mover still has the memory to say so.
    */
-  private readStdout(child: ResultPromise, command: KopiaCommand, options: RunOptions, onLine: (line: string, isProgress: boolean) => void) {
+  private readStdout(
+    child: ResultPromise,
+    command: KopiaCommand,
+    options: RunOptions,
+    onLine: (line: string, isProgress: boolean) => void,
+    moved: () => void,
+  ) {
     let stdout = '';
     let overflow: OutOfMemoryError | undefined;
     const hold = (chars: number) => {
@@ -239,11 +301,13 @@ export class KopiaRunner {
     const listing = options.onStdoutLine ? newlineSplitter(options.onStdoutLine) : undefined;
     const text = listing ?? new LineSplitter(onLine);
     if (raw) child.stdout?.on('data', (chunk: Buffer) => {
+      moved();
       if (overflow) return;
       raw.push(chunk);
       hold(raw.held);
     });
     else child.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
+      moved();
       if (overflow) return;
       if (command.captureStdout) {
         stdout += chunk;
@@ -259,6 +323,37 @@ export class KopiaRunner {
       },
       overflow: () => overflow,
       captured: () => stdout,
+    };
+  }
+
+  private stallSeconds(): number {
+    return Math.round((this.options.stallMs ?? 0) / 1000);
+  }
+
+  /**
+   * The stall watch of one command: kopia is stopped once it made no progress for the limit. Every
+   * command is watched, as any of them waits on the storage; without a limit nothing is.
+   */
+  private watchFor(command: KopiaCommand) {
+    const limitMs = this.options.stallMs ?? 0;
+    let child: ResultPromise | undefined;
+    const watch = limitMs > 0 ? stallWatch(limitMs, () => {
+      this.options.output.log.warn(
+        { kopia: command.args.slice(0, 2).join(' '), stallSeconds: this.stallSeconds() },
+        `${command.purpose}: kopia made no progress for ${this.stallSeconds()} s (no output, no change in its counts); stopping it`,
+      );
+      child?.kill('SIGTERM');
+    }) : undefined;
+    return {
+      start: (started: ResultPromise) => {
+        child = started;
+      },
+      moved: () => watch?.moved(),
+      progress: (line: string) => watch?.progress(line),
+      get stalled() {
+        return watch?.stalled ?? false;
+      },
+      dispose: () => watch?.dispose(),
     };
   }
 

@@ -218,6 +218,7 @@ export async function listSnapshots(options: SnapshotsOptions): Promise<number> 
       tempDir: runDir,
       stop,
       stopGraceMs: config.output.signalGraceMs,
+      stallMs: config.output.stallMs,
     });
   if (options.dryRun) {
     const planner = runnerFor(join(config.tmpDir, `${RUN_DIR_PREFIX}<this run>`));
