@@ -11,6 +11,7 @@ export type FailureClass =
   | 'RepositoryPath'
   | 'PermissionDenied'
   | 'NoSpace'
+  | 'StorageFull'
   | 'MountBusy'
   | 'TargetConflict'
   | 'RepositoryCorrupt'
@@ -146,6 +147,17 @@ const RULES: readonly Rule[] = [
     what: 'a volume is full',
     retryable: false,
     fix: 'the volume of the path the error names is full (the repository storage, the cache under --cache-dir or KOPIA_CACHE_DIR, or the restore target): free space or grow that volume; a retry fails the same way',
+  },
+  {
+    // The object store itself refuses new data. MinIO answers 507 XMinioStorageFull once a drive
+    // is past its free-space threshold, and kopia, after its retries, prints only the description;
+    // other stores say InsufficientStorage (507) or QuotaExceeded. After NoSpace, so a full local
+    // volume ("disk quota exceeded") stays a volume.
+    pattern: /XMinioStorageFull|minimum free drive threshold|InsufficientStorage|Insufficient Storage|QuotaExceeded/i,
+    class: 'StorageFull',
+    what: 'the object store holding the repository is full',
+    retryable: false,
+    fix: 'the object store behind the repository (the bucket in KOPIA_REPOSITORY, at KOPIA_S3_ENDPOINT or the like) refuses new data: its drives are full or a quota is reached. Free space or grow the drives on that server, raise the bucket quota, or delete old snapshots there; a retry fails the same way until then',
   },
   {
     // kopia's (Go's) words, and Node's for the program's own file operations (deletion).

@@ -1,0 +1,294 @@
+// The object store fails while the mover works: MinIO killed halfway through an upload and started
+// again, MinIO refusing requests beyond its limit, MinIO's disk full. Real kopia, real MinIO started
+// by each test. After every fault: the repository verifies clean, every snapshot of a run reported
+// as a success restores byte-identical, a later restore never picks what a failed run left, and the
+// next run without the fault succeeds.
+import { execFileSync } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { realKopia, runMover, startMover, summaryValue, tempDir, waitForKopia, type Env, type MoverResult } from '../support/mover.js';
+import { startFaultyS3Server, type FaultyS3Server } from '../support/servers/minio-faults.js';
+
+const SLOW = 240_000;
+const MiB = 1024 * 1024;
+
+/** One row of the table in docs/failure-modes.md, printed when the file ends. */
+const rows: string[] = [];
+afterAll(() => {
+  console.log(['| fault | operation | exit | class | time to end | next run |', ...rows].join('\n'));
+});
+
+/** Relative path -> sha256 of each file (and a marker for each dir). */
+function treeOf(root: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  const walk = (dir: string) => {
+    for (const name of readdirSync(dir).sort()) {
+      const path = join(dir, name);
+      if (statSync(path).isDirectory()) {
+        out[relative(root, path)] = 'dir';
+        walk(path);
+      } else out[relative(root, path)] = createHash('sha256').update(readFileSync(path)).digest('hex');
+    }
+  };
+  walk(root);
+  return out;
+}
+
+interface Backup {
+  result: MoverResult;
+  seconds: number;
+  /** The source as it was during the run (nothing changes it while the run lasts). */
+  tree: Record<string, string>;
+  snapshotId: string | undefined;
+}
+
+/** A repository in one bucket of a faulty MinIO, and the snapshots its runs reported. */
+class Tenant {
+  readonly root = tempDir('km-fault-');
+  readonly data = join(this.root, 'data');
+  readonly password = `pw-${randomBytes(6).toString('hex')}`;
+  /** Snapshot id -> the source it was taken of, for every backup reported as a success. */
+  readonly succeeded = new Map<string, Record<string, string>>();
+  private runs = 0;
+
+  constructor(
+    readonly server: FaultyS3Server,
+    readonly bucket: string,
+  ) {
+    mkdirSync(this.data);
+  }
+
+  env(extra: Env = {}): Env {
+    return {
+      KOPIA_PASSWORD: this.password,
+      KOPIA_REPOSITORY: `s3://${this.bucket}`,
+      KOPIA_S3_ENDPOINT: this.server.url,
+      AWS_ACCESS_KEY_ID: this.server.accessKey,
+      AWS_SECRET_ACCESS_KEY: this.server.secretKey,
+      AWS_REGION: this.server.region,
+      KOPIA_CACHE_DIR: join(this.root, 'cache'),
+      KOPIA_OVERRIDE_USERNAME: this.bucket,
+      KOPIA_OVERRIDE_HOSTNAME: 'ns1',
+      KOPIA_SOURCE_PATH_OVERRIDE: '/data',
+      DATA_DIR: this.data,
+      ...extra,
+    };
+  }
+
+  /** Adds a file of `bytes` random bytes (in files of at most 16 MiB) to the source. */
+  grow(bytes: number): void {
+    const dir = join(this.data, `round-${++this.runs}`);
+    mkdirSync(dir);
+    for (let i = 0; bytes > 0; i++, bytes -= 16 * MiB) writeFileSync(join(dir, `part-${i}.bin`), randomBytes(Math.min(bytes, 16 * MiB)));
+  }
+
+  /** Notes a finished backup: a success must name its snapshot. */
+  record(result: MoverResult, started: number, tree: Record<string, string>): Backup {
+    const seconds = (Date.now() - started) / 1000;
+    const snapshotId = summaryValue(result, 'SNAPSHOT_ID');
+    if (result.exitCode === 0) {
+      expect(snapshotId, result.stdout).toMatch(/^[0-9a-f]{16,}$/);
+      this.succeeded.set(snapshotId!, tree);
+    }
+    return { result, seconds, tree, snapshotId };
+  }
+
+  async backup(): Promise<Backup> {
+    const tree = treeOf(this.data);
+    const started = Date.now();
+    return this.record(await runMover(['backup'], this.env()), started, tree);
+  }
+
+  /** The mover's restore into a fresh folder with a fresh cache: what it picks, and what it wrote. */
+  async restore(): Promise<{ result: MoverResult; id: string | undefined; tree: Record<string, string> }> {
+    const target = tempDir('km-fault-restore-');
+    const result = await runMover(['restore'], this.env({ DATA_DIR: target, KOPIA_CACHE_DIR: tempDir('km-fault-cache-') }));
+    return { result, id: summaryValue(result, 'RESTORED_SNAPSHOT_ID'), tree: treeOf(target) };
+  }
+
+  /** kopia itself, on a connection of its own (never the mover's cache). */
+  kopia(args: string[]): string {
+    const config = join(this.root, 'check', 'kopia.config');
+    const env = {
+      PATH: process.env['PATH'],
+      HOME: this.root,
+      KOPIA_PASSWORD: this.password,
+      KOPIA_CHECK_FOR_UPDATES: 'false',
+      AWS_ACCESS_KEY_ID: this.server.accessKey,
+      AWS_SECRET_ACCESS_KEY: this.server.secretKey,
+    };
+    const common = [`--config-file=${config}`, `--log-dir=${join(this.root, 'check', 'logs')}`];
+    if (!existsSync(config)) {
+      const connect = ['repository', 'connect', 's3', `--bucket=${this.bucket}`, `--endpoint=${this.server.endpoint}`, '--disable-tls'];
+      execFileSync(realKopia, [...connect, `--cache-directory=${join(this.root, 'check', 'cache')}`, ...common], { env, stdio: 'pipe' });
+    }
+    return execFileSync(realKopia, [...args, ...common], { env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  }
+}
+
+/** What a run that met a fault may end as: success, or a failure a retry can mend. */
+function expectSuccessOrRetryable(result: MoverResult): void {
+  if (result.exitCode === 0) return;
+  expect(summaryValue(result, 'FAILURE_CLASS'), result.stdout).toMatch(/\(retryable: yes\)$/);
+  expect(summaryValue(result, 'FAILURE_FIX'), result.stdout).toBeTruthy();
+}
+
+/**
+ * What must hold once the fault is gone: a restore picks a snapshot of a successful run and writes
+ * it exactly, the next backup succeeds, the repository verifies clean, and every successful run's
+ * snapshot restores byte-identical.
+ */
+async function expectRecovered(tenant: Tenant): Promise<Backup> {
+  const picked = await tenant.restore();
+  expect(picked.result.exitCode, picked.result.stdout).toBe(0);
+  expect([...tenant.succeeded.keys()], picked.result.stdout).toContain(picked.id);
+  expect(picked.tree).toEqual(tenant.succeeded.get(picked.id!));
+
+  tenant.grow(MiB);
+  const next = await tenant.backup();
+  expect(next.result.exitCode, next.result.stdout).toBe(0);
+
+  const verify = tenant.kopia(['snapshot', 'verify', '--verify-files-percent=100', '--file-parallelism=2']);
+  expect(verify).not.toMatch(/error/i);
+  const listed = (JSON.parse(tenant.kopia(['snapshot', 'list', '--all', '--json'])) as Array<{ id: string }>).map((s) => s.id);
+  for (const [id, tree] of tenant.succeeded) {
+    expect(listed).toContain(id);
+    const target = tempDir('km-fault-check-');
+    tenant.kopia(['snapshot', 'restore', id, target]);
+    expect(treeOf(target), `snapshot ${id}`).toEqual(tree);
+  }
+  return next;
+}
+
+function row(fault: string, operation: string, run: { result: MoverResult; seconds: number }, next: MoverResult): void {
+  const cls = run.result.exitCode === 0 ? '—' : summaryValue(run.result, 'FAILURE_CLASS') ?? '(none)';
+  rows.push(`| ${fault} | ${operation} | ${run.result.exitCode} | ${cls} | ${run.seconds.toFixed(1)} s | exit ${next.exitCode} |`);
+}
+
+/** Object folders MinIO has written for pack blobs (p*) of the bucket: each is a whole upload. */
+function packsStored(server: FaultyS3Server, bucket: string): number {
+  const dir = join(server.dataDir, bucket);
+  return existsSync(dir) ? readdirSync(dir).filter((name) => name.startsWith('p')).length : 0;
+}
+
+describe('MinIO killed in the middle of a backup', () => {
+  it(
+    'SIGKILL once the upload is under way, started again on the same port and data: the run succeeds or fails retryable, the next one succeeds',
+    async () => {
+      const server = await startFaultyS3Server();
+      try {
+        await server.createBucket('killed');
+        const tenant = new Tenant(server, 'killed');
+        tenant.grow(MiB);
+        expect((await tenant.backup()).result.exitCode).toBe(0);
+
+        tenant.grow(160 * MiB);
+        const packsBefore = packsStored(server, 'killed');
+        const tree = treeOf(tenant.data);
+        const started = Date.now();
+        const handle = startMover(['backup'], tenant.env());
+        await waitForKopia(handle, 'snapshot', 'create');
+        // Under way: kopia has stored a pack of this run, and more are coming.
+        while (packsStored(server, 'killed') === packsBefore) {
+          expect(handle.ended(), handle.output()).toBe(false);
+          await new Promise((resolve) => setTimeout(resolve, 20));
+        }
+        await server.kill();
+        await new Promise((resolve) => setTimeout(resolve, 3_000));
+        await server.restart();
+        const faulted = tenant.record(await handle.result, started, tree);
+        expectSuccessOrRetryable(faulted.result);
+
+        const next = await expectRecovered(tenant);
+        row('MinIO SIGKILLed mid-upload, back after 3 s', 'backup', faulted, next.result);
+      } finally {
+        await server.stop();
+      }
+    },
+    SLOW,
+  );
+});
+
+describe('MinIO refusing requests beyond its limit', () => {
+  it(
+    'MINIO_API_REQUESTS_MAX=1 with its one slot held for 15 s: a backup, then a restore, succeed or fail retryable; the next run succeeds',
+    async () => {
+      const server = await startFaultyS3Server({ settings: { MINIO_API_REQUESTS_MAX: '1' } });
+      try {
+        await server.createBucket('throttled');
+        await server.createBucket('holder');
+        const tenant = new Tenant(server, 'throttled');
+        tenant.grow(MiB);
+        expect((await tenant.backup()).result.exitCode).toBe(0);
+
+        const refusedFor = async <T>(ms: number, work: () => Promise<T>): Promise<T> => {
+          const slots = await server.holdRequestSlots('holder', 1);
+          const timer = setTimeout(() => slots.release(), ms);
+          try {
+            return await work();
+          } finally {
+            clearTimeout(timer);
+            slots.release();
+          }
+        };
+        tenant.grow(8 * MiB);
+        const faulted = await refusedFor(15_000, () => tenant.backup());
+        expectSuccessOrRetryable(faulted.result);
+
+        const restoreStarted = Date.now();
+        const restored = await refusedFor(15_000, () => tenant.restore());
+        const restoreSeconds = (Date.now() - restoreStarted) / 1000;
+        expectSuccessOrRetryable(restored.result);
+        if (restored.result.exitCode === 0) {
+          expect([...tenant.succeeded.keys()]).toContain(restored.id);
+          expect(restored.tree).toEqual(tenant.succeeded.get(restored.id!));
+        }
+
+        await server.restart();
+        const next = await expectRecovered(tenant);
+        row('MinIO refusing every request (429 TooManyRequests) for 15 s', 'backup', faulted, next.result);
+        row('MinIO refusing every request (429 TooManyRequests) for 15 s', 'restore', { result: restored.result, seconds: restoreSeconds }, next.result);
+      } finally {
+        await server.stop();
+      }
+    },
+    SLOW,
+  );
+});
+
+describe("MinIO's disk full", () => {
+  it(
+    'data dir on a 48 MiB tmpfs: the backup fails StorageFull (not retryable, a fix naming the bucket), maintenance too; grown again, the next run succeeds',
+    async () => {
+      const server = await startFaultyS3Server({ diskBytes: 48 * MiB });
+      try {
+        await server.createBucket('full');
+        const tenant = new Tenant(server, 'full');
+        tenant.grow(MiB);
+        expect((await tenant.backup()).result.exitCode).toBe(0);
+
+        tenant.grow(64 * MiB);
+        const faulted = await tenant.backup();
+        expect(faulted.result.exitCode, faulted.result.stdout).not.toBe(0);
+        expect(summaryValue(faulted.result, 'FAILURE_CLASS')).toBe('StorageFull (retryable: no)');
+        expect(summaryValue(faulted.result, 'FAILURE_FIX')).toMatch(/bucket in KOPIA_REPOSITORY.*KOPIA_S3_ENDPOINT.*Free space/);
+        expect(faulted.result.terminationMessage).toMatchObject({ result: 'FAILURE', failure: { class: 'StorageFull', retryable: false } });
+
+        const maintenanceStarted = Date.now();
+        const maintenance = await runMover(['maintenance'], tenant.env());
+        const maintenanceSeconds = (Date.now() - maintenanceStarted) / 1000;
+        if (maintenance.exitCode !== 0) expect(summaryValue(maintenance, 'FAILURE_CLASS'), maintenance.stdout).toBe('StorageFull (retryable: no)');
+
+        server.resizeDisk(1024 * MiB);
+        const next = await expectRecovered(tenant);
+        row('MinIO disk full (48 MiB tmpfs)', 'backup', faulted, next.result);
+        row('MinIO disk full (48 MiB tmpfs)', 'maintenance', { result: maintenance, seconds: maintenanceSeconds }, next.result);
+      } finally {
+        await server.stop();
+      }
+    },
+    SLOW,
+  );
+});
