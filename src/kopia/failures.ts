@@ -176,6 +176,15 @@ const RULES: readonly Rule[] = [
     fix: 'the restore target (--data-dir or DATA_DIR) holds an entry of another type (a file, symlink or mount) where the snapshot has a directory, or the other way round, at the path the error names: move it away and restore again',
   },
   {
+    // The store is up but turns requests away for now: MinIO past MINIO_API_REQUESTS_MAX answers 429
+    // "Please reduce your request rate" (older MinIO and S3 say 503 SlowDown), and kopia prints that.
+    pattern: /reduce your request rate|TooManyRequests|Too Many Requests|SlowDown/i,
+    class: 'RepositoryUnavailable',
+    what: 'the storage endpoint turned requests away (too many at once)',
+    retryable: true,
+    fix: 'the object store asked for fewer requests (429 TooManyRequests or 503 SlowDown): the next attempt usually succeeds; if it keeps happening, raise its request limit (MinIO: MINIO_API_REQUESTS_MAX) or spread the schedules of the movers that share it',
+  },
+  {
     pattern: /no such host|connection refused|i\/o timeout|context deadline exceeded|TLS handshake timeout|network is unreachable|connection reset|server misbehaving|Service Unavailable|Bad Gateway|Gateway Timeout|SlowDown|unexpected EOF|proxyconnect/i,
     class: 'RepositoryUnavailable',
     what: 'the storage endpoint could not be reached',
