@@ -8,7 +8,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { realKopia, runMover, startMover, summaryValue, tempDir, waitForKopia, type Env, type MoverResult } from '../support/mover.js';
+import { realKopia, runMover, startMover, summaryValue, tempDir, waitForKopia, type Env, type MoverHandle, type MoverResult } from '../support/mover.js';
 import { startFaultyS3Server, type FaultyS3Server } from '../support/servers/minio-faults.js';
 
 const SLOW = 240_000;
@@ -174,6 +174,14 @@ function packsStored(server: FaultyS3Server, bucket: string): number {
   return existsSync(dir) ? readdirSync(dir).filter((name) => name.startsWith('p')).length : 0;
 }
 
+/** Waits until MinIO holds a pack more than `before`: kopia's upload is under way, and more is coming. */
+async function untilPackStored(handle: MoverHandle, server: FaultyS3Server, bucket: string, before: number): Promise<void> {
+  while (packsStored(server, bucket) === before) {
+    expect(handle.ended(), handle.output()).toBe(false);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
 describe('MinIO killed in the middle of a backup', () => {
   it(
     'SIGKILL once the upload is under way, started again on the same port and data: the run succeeds or fails retryable, the next one succeeds',
@@ -192,10 +200,7 @@ describe('MinIO killed in the middle of a backup', () => {
         const handle = startMover(['backup'], tenant.env());
         await waitForKopia(handle, 'snapshot', 'create');
         // Under way: kopia has stored a pack of this run, and more are coming.
-        while (packsStored(server, 'killed') === packsBefore) {
-          expect(handle.ended(), handle.output()).toBe(false);
-          await new Promise((resolve) => setTimeout(resolve, 20));
-        }
+        await untilPackStored(handle, server, 'killed', packsBefore);
         await server.kill();
         const packsAtKill = packsStored(server, 'killed');
         await new Promise((resolve) => setTimeout(resolve, 3_000));
@@ -217,7 +222,7 @@ describe('MinIO killed in the middle of a backup', () => {
 
 describe('MinIO refusing requests beyond its limit', () => {
   it(
-    'MINIO_API_REQUESTS_MAX=1 with its one slot held for 15 s: a backup, then a restore, succeed or fail retryable; the next run succeeds',
+    'MINIO_API_REQUESTS_MAX=1 with its one slot held: a backup (15 s from its start, 5 s in mid-upload), then a restore (15 s), succeed or fail retryable; the next run succeeds',
     async () => {
       const server = await startFaultyS3Server({ settings: { MINIO_API_REQUESTS_MAX: '1' } });
       try {
@@ -241,6 +246,21 @@ describe('MinIO refusing requests beyond its limit', () => {
         const faulted = await refusedFor(15_000, () => tenant.backup());
         expectSuccessOrRetryable(faulted.result);
 
+        // Refused again once kopia's upload is under way, for 5 s.
+        tenant.grow(96 * MiB);
+        const packsBefore = packsStored(server, 'throttled');
+        const midTree = treeOf(tenant.data);
+        const midStarted = Date.now();
+        const handle = startMover(['backup'], tenant.env());
+        await waitForKopia(handle, 'snapshot', 'create');
+        await untilPackStored(handle, server, 'throttled', packsBefore);
+        const slots = await server.holdRequestSlots('holder', 1);
+        expect(handle.ended(), 'the backup was still running when MinIO began refusing').toBe(false);
+        await new Promise((resolve) => setTimeout(resolve, 5_000));
+        slots.release();
+        const midUpload = tenant.record(await handle.result, midStarted, midTree);
+        expectSuccessOrRetryable(midUpload.result);
+
         const restoreStarted = Date.now();
         const restored = await refusedFor(15_000, () => tenant.restore());
         const restoreSeconds = (Date.now() - restoreStarted) / 1000;
@@ -253,6 +273,7 @@ describe('MinIO refusing requests beyond its limit', () => {
         await server.restart();
         const next = await expectRecovered(tenant);
         row('MinIO refusing every request (429 TooManyRequests) for 15 s', 'backup', faulted, next.result);
+        row('MinIO refusing every request (429 TooManyRequests) for 5 s, once the upload is under way', 'backup', midUpload, next.result);
         row('MinIO refusing every request (429 TooManyRequests) for 15 s', 'restore', { result: restored.result, seconds: restoreSeconds }, next.result);
       } finally {
         await server.stop();
@@ -264,7 +285,7 @@ describe('MinIO refusing requests beyond its limit', () => {
 
 describe("MinIO's disk full", () => {
   it(
-    'data dir on a 16 MiB tmpfs: the backup fails StorageFull (not retryable, a fix naming the bucket), maintenance too; grown again, the next run succeeds',
+    'data dir on a 16 MiB tmpfs: the backup fails StorageFull (not retryable, a fix naming the bucket), maintenance on a disk with no byte left fails StorageFull or succeeds; grown again, the next run succeeds',
     async () => {
       const server = await startFaultyS3Server({ diskBytes: 16 * MiB });
       try {
@@ -280,6 +301,8 @@ describe("MinIO's disk full", () => {
         expect(summaryValue(faulted.result, 'FAILURE_FIX')).toMatch(/bucket in KOPIA_REPOSITORY.*KOPIA_S3_ENDPOINT.*Free space/);
         expect(faulted.result.terminationMessage).toMatchObject({ result: 'FAILURE', failure: { class: 'StorageFull', retryable: false } });
 
+        // MinIO still takes small blobs below its threshold: the disk now has no byte left at all.
+        server.fillDisk();
         const maintenanceStarted = Date.now();
         const maintenance = await runMover(['maintenance'], tenant.env());
         const maintenanceSeconds = (Date.now() - maintenanceStarted) / 1000;

@@ -28,7 +28,7 @@ import {
   startOnFreePort,
   type Running,
 } from './common.js';
-import { REMOTE, s3Client } from './minio.js';
+import { REMOTE, s3Client, type S3Client } from './minio.js';
 
 export interface FaultyS3Options {
   /** Puts MinIO's data dir on a tmpfs of this many bytes, in a mount namespace of its own. */
@@ -54,9 +54,12 @@ export interface FaultyS3Server {
   restart(settings?: Record<string, string>): Promise<void>;
   /** Remounts the tmpfs (diskBytes) at this size, in MinIO's own mount namespace. */
   resizeDisk(bytes: number): void;
+  /** Fills the tmpfs (diskBytes) to the last byte with a file beside MinIO's buckets. */
+  fillDisk(): void;
   /**
    * Holds `count` of MinIO's request slots with downloads of a large object that read nothing,
-   * so requests beyond its MINIO_API_REQUESTS_MAX are refused; release() lets them go.
+   * so requests beyond its MINIO_API_REQUESTS_MAX are refused; release() lets them go. The first
+   * call for a bucket uploads that object (64 MiB): make it before the requests it would compete with.
    */
   holdRequestSlots(bucket: string, count: number): Promise<{ release(): void }>;
   stop(): Promise<void>;
@@ -102,6 +105,15 @@ function stalledDownload(url: string): Promise<() => void> {
   });
 }
 
+/** A presigned URL of an object larger than the socket buffers on both sides, so MinIO cannot finish sending it. */
+async function slotHolderLink(client: S3Client, dir: string, bucket: string): Promise<string> {
+  const key = 'slot-holder.bin';
+  const file = path.join(dir, key);
+  writeFileSync(file, Buffer.alloc(64 * 1024 * 1024));
+  await client.run(['copyto', file, `${REMOTE}:${bucket}/${key}`]);
+  return (await client.run(['link', '--expire', '1h', `${REMOTE}:${bucket}/${key}`])).trim();
+}
+
 export async function startFaultyS3Server(options: FaultyS3Options = {}): Promise<FaultyS3Server> {
   const exe = minioPath();
   const dir = makeTempDir('s3-faults');
@@ -137,6 +149,7 @@ export async function startFaultyS3Server(options: FaultyS3Options = {}): Promis
       if (running === undefined) throw new Error('minio is not running');
       return running;
     };
+    const links: Record<string, string> = {};
     let stopped: Promise<void> | undefined;
     return {
       endpoint: `${LOOPBACK}:${port}`,
@@ -164,16 +177,24 @@ export async function startFaultyS3Server(options: FaultyS3Options = {}): Promis
         if (options.diskBytes === undefined) throw new Error('resizeDisk needs a server started with diskBytes');
         runSync(requireBinary('nsenter'), ['-t', String(current().child.pid), '-m', 'mount', '-o', `remount,size=${bytes}`, dataDir]);
       },
+      fillDisk: () => {
+        if (options.diskBytes === undefined) throw new Error('fillDisk needs a server started with diskBytes');
+        // dd stops when the tmpfs has no byte left; that is the point, so its exit status is not.
+        const fill = 'dd if=/dev/zero of="$1/kmfiller" bs=64k 2>/dev/null; [ -s "$1/kmfiller" ]';
+        runSync(requireBinary('nsenter'), ['-t', String(current().child.pid), '-m', 'sh', '-c', fill, 'sh', dataDir]);
+      },
       holdRequestSlots: async (bucket, count) => {
-        const key = 'slot-holder.bin';
-        // Larger than the socket buffers on both sides, so MinIO cannot finish writing it.
-        const file = path.join(dir, key);
-        writeFileSync(file, Buffer.alloc(64 * 1024 * 1024));
-        await client.run(['copyto', file, `${REMOTE}:${bucket}/${key}`]);
-        const link = (await client.run(['link', '--expire', '1h', `${REMOTE}:${bucket}/${key}`])).trim();
+        links[bucket] ??= await slotHolderLink(client, dir, bucket);
+        const link = links[bucket];
         const releases: Array<() => void> = [];
         try {
-          for (let i = 0; i < count; i++) releases.push(await stalledDownload(link));
+          for (let i = 0; i < count; i++) {
+            // A slot taken by someone else's request answers 429: ask again until one is free.
+            await pollUntil('no MinIO request slot came free', async () => {
+              releases.push(await stalledDownload(link));
+              return true;
+            }, { timeoutMs: 10_000, intervalMs: 10 });
+          }
         } catch (err) {
           releases.forEach((release) => release());
           throw err;
