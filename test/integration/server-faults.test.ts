@@ -4,14 +4,17 @@
 // as a success restores byte-identical, a later restore never picks what a failed run left, and the
 // next run without the fault succeeds.
 import { execFileSync } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { realKopia, runMover, startMover, summaryValue, tempDir, waitForKopia, type Env, type MoverHandle, type MoverResult } from '../support/mover.js';
 import { startFaultyS3Server, type FaultyS3Server } from '../support/servers/minio-faults.js';
+import { contents } from '../support/trees.js';
 
-const SLOW = 240_000;
+const SLOW = 300_000;
+// The three tests run at once: each has its own MinIO and repository, and the full disk spends
+// most of its time in kopia's retries, not on the CPU.
 const MiB = 1024 * 1024;
 
 /** One row of the table in docs/failure-modes.md, printed when the file ends. */
@@ -20,27 +23,11 @@ afterAll(() => {
   console.log(['| fault | operation | exit | class | time to end | next run |', ...rows].join('\n'));
 });
 
-/** Relative path -> sha256 of each file (and a marker for each dir). */
-function treeOf(root: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  const walk = (dir: string) => {
-    for (const name of readdirSync(dir).sort()) {
-      const path = join(dir, name);
-      if (statSync(path).isDirectory()) {
-        out[relative(root, path)] = 'dir';
-        walk(path);
-      } else out[relative(root, path)] = createHash('sha256').update(readFileSync(path)).digest('hex');
-    }
-  };
-  walk(root);
-  return out;
-}
-
 interface Backup {
   result: MoverResult;
   seconds: number;
   /** The source as it was during the run (nothing changes it while the run lasts). */
-  tree: Record<string, string>;
+  tree: Map<string, string>;
   snapshotId: string | undefined;
 }
 
@@ -50,7 +37,7 @@ class Tenant {
   readonly data = join(this.root, 'data');
   readonly password = `pw-${randomBytes(6).toString('hex')}`;
   /** Snapshot id -> the source it was taken of, for every backup reported as a success. */
-  readonly succeeded = new Map<string, Record<string, string>>();
+  readonly succeeded = new Map<string, Map<string, string>>();
   private runs = 0;
 
   constructor(
@@ -85,7 +72,7 @@ class Tenant {
   }
 
   /** Notes a finished backup: a success must name its snapshot. */
-  record(result: MoverResult, started: number, tree: Record<string, string>): Backup {
+  record(result: MoverResult, started: number, tree: Map<string, string>): Backup {
     const seconds = (Date.now() - started) / 1000;
     const snapshotId = summaryValue(result, 'SNAPSHOT_ID');
     if (result.exitCode === 0) {
@@ -96,16 +83,16 @@ class Tenant {
   }
 
   async backup(): Promise<Backup> {
-    const tree = treeOf(this.data);
+    const tree = contents(this.data);
     const started = Date.now();
     return this.record(await runMover(['backup'], this.env()), started, tree);
   }
 
   /** The mover's restore into a fresh folder with a fresh cache: what it picks, and what it wrote. */
-  async restore(): Promise<{ result: MoverResult; id: string | undefined; tree: Record<string, string> }> {
+  async restore(): Promise<{ result: MoverResult; id: string | undefined; tree: Map<string, string> }> {
     const target = tempDir('km-fault-restore-');
     const result = await runMover(['restore'], this.env({ DATA_DIR: target, KOPIA_CACHE_DIR: tempDir('km-fault-cache-') }));
-    return { result, id: summaryValue(result, 'RESTORED_SNAPSHOT_ID'), tree: treeOf(target) };
+    return { result, id: summaryValue(result, 'RESTORED_SNAPSHOT_ID'), tree: contents(target) };
   }
 
   /** kopia itself, on a connection of its own (never the mover's cache). */
@@ -159,7 +146,7 @@ async function expectRecovered(tenant: Tenant): Promise<Backup> {
   for (const [id, tree] of tenant.succeeded) {
     const target = tempDir('km-fault-check-');
     tenant.kopia(['snapshot', 'restore', id, target]);
-    expect(treeOf(target), `snapshot ${id}`).toEqual(tree);
+    expect(contents(target), `snapshot ${id}`).toEqual(tree);
   }
   return next;
 }
@@ -183,9 +170,9 @@ async function untilPackStored(handle: MoverHandle, server: FaultyS3Server, buck
   }
 }
 
-describe('MinIO killed in the middle of a backup', () => {
-  it(
-    'SIGKILL once a backup\'s upload, then a restore, is under way, started again on the same port and data: each run succeeds or fails retryable, the next one succeeds',
+describe('the object store failing under the mover', () => {
+  it.concurrent(
+    "MinIO killed: SIGKILL once a backup's upload, then a restore, is under way, started again on the same port and data: each run succeeds or fails retryable, the next one succeeds",
     async () => {
       const server = await startFaultyS3Server();
       try {
@@ -196,7 +183,7 @@ describe('MinIO killed in the middle of a backup', () => {
 
         tenant.grow(96 * MiB);
         const packsBefore = packsStored(server, 'killed');
-        const tree = treeOf(tenant.data);
+        const tree = contents(tenant.data);
         const started = Date.now();
         const handle = startMover(['backup'], tenant.env());
         await waitForKopia(handle, 'snapshot', 'create');
@@ -232,7 +219,7 @@ describe('MinIO killed in the middle of a backup', () => {
         if (restored.exitCode === 0) {
           const id = summaryValue(restored, 'RESTORED_SNAPSHOT_ID');
           expect(id).toBe(next.snapshotId);
-          expect(treeOf(target)).toEqual(next.tree);
+          expect(contents(target)).toEqual(next.tree);
         }
         const after = await expectRecovered(tenant);
         row('MinIO SIGKILLed mid-restore, back after 3 s', 'restore', { result: restored, seconds: restoreSeconds }, after.result);
@@ -242,11 +229,9 @@ describe('MinIO killed in the middle of a backup', () => {
     },
     SLOW,
   );
-});
 
-describe('MinIO refusing requests beyond its limit', () => {
-  it(
-    'MINIO_API_REQUESTS_MAX=1 with its one slot held: a backup (15 s from its start, 5 s in mid-upload), then a restore (15 s), succeed or fail retryable; the next run succeeds',
+  it.concurrent(
+    'MinIO refusing requests: MINIO_API_REQUESTS_MAX=1 with its one slot held: a backup (15 s from its start, 5 s in mid-upload), then a restore (15 s), succeed or fail retryable; the next run succeeds',
     async () => {
       const server = await startFaultyS3Server({ settings: { MINIO_API_REQUESTS_MAX: '1' } });
       try {
@@ -273,7 +258,7 @@ describe('MinIO refusing requests beyond its limit', () => {
         // Refused again once kopia's upload is under way, for 5 s.
         tenant.grow(96 * MiB);
         const packsBefore = packsStored(server, 'throttled');
-        const midTree = treeOf(tenant.data);
+        const midTree = contents(tenant.data);
         const midStarted = Date.now();
         const handle = startMover(['backup'], tenant.env());
         await waitForKopia(handle, 'snapshot', 'create');
@@ -305,11 +290,9 @@ describe('MinIO refusing requests beyond its limit', () => {
     },
     SLOW,
   );
-});
 
-describe("MinIO's disk full", () => {
-  it(
-    'data dir on a 16 MiB tmpfs: the backup fails StorageFull (not retryable, a fix naming the bucket), maintenance on a disk with no byte left fails StorageFull or succeeds; grown again, the next run succeeds',
+  it.concurrent(
+    "MinIO's disk full: data dir on a 16 MiB tmpfs: the backup fails StorageFull (not retryable, a fix naming the bucket), maintenance on a disk with no byte left fails StorageFull or succeeds; grown again, the next run succeeds",
     async () => {
       const server = await startFaultyS3Server({ diskBytes: 16 * MiB });
       try {
