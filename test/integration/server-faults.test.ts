@@ -3,7 +3,7 @@
 // by each test. After every fault: the repository verifies clean, every snapshot of a run reported
 // as a success restores byte-identical, a later restore never picks what a failed run left, and the
 // next run without the fault succeeds.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -96,7 +96,7 @@ class Tenant {
   }
 
   /** kopia itself, on a connection of its own (never the mover's cache). */
-  kopia(args: string[]): string {
+  kopia(args: string[]): { stdout: string; stderr: string } {
     const config = join(this.root, 'check', 'kopia.config');
     const env = {
       PATH: process.env['PATH'],
@@ -111,7 +111,9 @@ class Tenant {
       const connect = ['repository', 'connect', 's3', `--bucket=${this.bucket}`, `--endpoint=${this.server.endpoint}`, '--disable-tls'];
       execFileSync(realKopia, [...connect, `--cache-directory=${join(this.root, 'check', 'cache')}`, ...common], { env, stdio: 'pipe' });
     }
-    return execFileSync(realKopia, [...args, ...common], { env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    const run = spawnSync(realKopia, [...args, ...common], { env, encoding: 'utf8', maxBuffer: 64 * MiB });
+    if (run.status !== 0) throw new Error(`kopia ${args.join(' ')} exited ${run.status}: ${run.stderr}`);
+    return { stdout: run.stdout, stderr: run.stderr };
   }
 }
 
@@ -138,9 +140,11 @@ async function expectRecovered(tenant: Tenant): Promise<Backup> {
   const next = await tenant.backup();
   expect(next.result.exitCode, next.result.stdout).toBe(0);
 
-  const verify = tenant.kopia(['snapshot', 'verify', '--verify-files-percent=100', '--file-parallelism=2']);
+  // kopia verify exits non-zero on any error; what it read is on stderr.
+  const verify = tenant.kopia(['snapshot', 'verify', '--verify-files-percent=100', '--file-parallelism=2']).stderr;
+  expect(verify).toMatch(/Finished processing \d+ objects .*Read [1-9]\d* files/);
   expect(verify).not.toMatch(/error/i);
-  const listed = (JSON.parse(tenant.kopia(['snapshot', 'list', '--all', '--json'])) as Array<{ id: string }>).map((s) => s.id);
+  const listed = (JSON.parse(tenant.kopia(['snapshot', 'list', '--all', '--json']).stdout) as Array<{ id: string }>).map((s) => s.id);
   // The repository's complete snapshots are exactly those of the runs reported as successes.
   expect([...listed].sort()).toEqual([...tenant.succeeded.keys()].sort());
   for (const [id, tree] of tenant.succeeded) {
