@@ -88,6 +88,24 @@ class Tenant {
     return this.record(await runMover(['backup'], this.env()), started, tree);
   }
 
+  /**
+   * Adds `bytes` to the source and starts a backup; resolves once its upload is under way (MinIO
+   * holds a pack of this run, and more are coming).
+   */
+  async backupUnderWay(bytes: number): Promise<{ handle: MoverHandle; finished(): Promise<Backup> }> {
+    this.grow(bytes);
+    const before = packsStored(this.server, this.bucket);
+    const tree = contents(this.data);
+    const started = Date.now();
+    const handle = startMover(['backup'], this.env());
+    await waitForKopia(handle, 'snapshot', 'create');
+    while (packsStored(this.server, this.bucket) === before) {
+      expect(handle.ended(), handle.output()).toBe(false);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    return { handle, finished: async () => this.record(await handle.result, started, tree) };
+  }
+
   /** The mover's restore into a fresh folder with a fresh cache: what it picks, and what it wrote. */
   async restore(): Promise<{ result: MoverResult; id: string | undefined; tree: Map<string, string> }> {
     const target = tempDir('km-fault-restore-');
@@ -166,14 +184,6 @@ function packsStored(server: FaultyS3Server, bucket: string): number {
   return existsSync(dir) ? readdirSync(dir).filter((name) => name.startsWith('p')).length : 0;
 }
 
-/** Waits until MinIO holds a pack more than `before`: kopia's upload is under way, and more is coming. */
-async function untilPackStored(handle: MoverHandle, server: FaultyS3Server, bucket: string, before: number): Promise<void> {
-  while (packsStored(server, bucket) === before) {
-    expect(handle.ended(), handle.output()).toBe(false);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
-
 describe('the object store failing under the mover', () => {
   it.concurrent(
     "MinIO killed: SIGKILL once a backup's upload, then a restore, is under way, started again on the same port and data: each run succeeds or fails retryable, the next one succeeds",
@@ -185,19 +195,12 @@ describe('the object store failing under the mover', () => {
         tenant.grow(MiB);
         expect((await tenant.backup()).result.exitCode).toBe(0);
 
-        tenant.grow(96 * MiB);
-        const packsBefore = packsStored(server, 'killed');
-        const tree = contents(tenant.data);
-        const started = Date.now();
-        const handle = startMover(['backup'], tenant.env());
-        await waitForKopia(handle, 'snapshot', 'create');
-        // Under way: kopia has stored a pack of this run, and more are coming.
-        await untilPackStored(handle, server, 'killed', packsBefore);
+        const running = await tenant.backupUnderWay(96 * MiB);
         await server.kill();
         const packsAtKill = packsStored(server, 'killed');
         await new Promise((resolve) => setTimeout(resolve, 3_000));
         await server.restart();
-        const faulted = tenant.record(await handle.result, started, tree);
+        const faulted = await running.finished();
         expectSuccessOrRetryable(faulted.result);
         // A success stored the rest of its packs after the restart: the kill did land mid-upload.
         if (faulted.result.exitCode === 0) expect(packsStored(server, 'killed')).toBeGreaterThan(packsAtKill);
@@ -260,18 +263,12 @@ describe('the object store failing under the mover', () => {
         expectSuccessOrRetryable(faulted.result);
 
         // Refused again once kopia's upload is under way, for 5 s.
-        tenant.grow(96 * MiB);
-        const packsBefore = packsStored(server, 'throttled');
-        const midTree = contents(tenant.data);
-        const midStarted = Date.now();
-        const handle = startMover(['backup'], tenant.env());
-        await waitForKopia(handle, 'snapshot', 'create');
-        await untilPackStored(handle, server, 'throttled', packsBefore);
+        const running = await tenant.backupUnderWay(96 * MiB);
         const slots = await server.holdRequestSlots('holder', 1);
-        expect(handle.ended(), 'the backup was still running when MinIO began refusing').toBe(false);
+        expect(running.handle.ended(), 'the backup was still running when MinIO began refusing').toBe(false);
         await new Promise((resolve) => setTimeout(resolve, 5_000));
         slots.release();
-        const midUpload = tenant.record(await handle.result, midStarted, midTree);
+        const midUpload = await running.finished();
         expectSuccessOrRetryable(midUpload.result);
 
         const restoreStarted = Date.now();
