@@ -11,6 +11,7 @@ export type FailureClass =
   | 'RepositoryPath'
   | 'PermissionDenied'
   | 'NoSpace'
+  | 'StorageFull'
   | 'MountBusy'
   | 'TargetConflict'
   | 'RepositoryCorrupt'
@@ -164,6 +165,17 @@ const RULES: readonly Rule[] = [
     fix: 'the volume of the path the error names is full (the repository storage, the cache under --cache-dir or KOPIA_CACHE_DIR, or the restore target): free space or grow that volume; a retry fails the same way',
   },
   {
+    // The object store itself refuses new data. MinIO answers 507 XMinioStorageFull once a drive
+    // is past its free-space threshold, and kopia, after its retries, prints only the description;
+    // other stores say InsufficientStorage (507) or QuotaExceeded. After NoSpace, so a full local
+    // volume ("disk quota exceeded") stays a volume.
+    pattern: /XMinioStorageFull|minimum free drive threshold|InsufficientStorage|Insufficient Storage|QuotaExceeded/i,
+    class: 'StorageFull',
+    what: 'the object store holding the repository is full',
+    retryable: false,
+    fix: 'the object store behind the repository (the bucket in KOPIA_REPOSITORY, at KOPIA_S3_ENDPOINT or the like) refuses new data: its drives are full or a quota is reached. Free space or grow the drives on that server, raise the bucket quota, or delete old snapshots there; a retry fails the same way until then',
+  },
+  {
     // kopia's (Go's) words, and Node's for the program's own file operations (deletion).
     pattern: /device or resource busy|EBUSY: resource busy/i,
     class: 'MountBusy',
@@ -178,6 +190,15 @@ const RULES: readonly Rule[] = [
     what: 'an entry in DATA_DIR has another type than in the snapshot',
     retryable: false,
     fix: 'the restore target (--data-dir or DATA_DIR) holds an entry of another type (a file, symlink or mount) where the snapshot has a directory, or the other way round, at the path the error names: move it away and restore again',
+  },
+  {
+    // The store is up but turns requests away for now: MinIO past MINIO_API_REQUESTS_MAX answers 429
+    // "Please reduce your request rate" (older MinIO and S3 say 503 SlowDown), and kopia prints that.
+    pattern: /reduce your request rate|TooManyRequests|Too Many Requests|SlowDown/i,
+    class: 'RepositoryUnavailable',
+    what: 'the storage endpoint turned requests away (too many at once)',
+    retryable: true,
+    fix: 'the object store asked for fewer requests (429 TooManyRequests or 503 SlowDown): the next attempt usually succeeds; if it keeps happening, raise its request limit (MinIO: MINIO_API_REQUESTS_MAX) or spread the schedules of the movers that share it',
   },
   {
     pattern: /no such host|connection refused|i\/o timeout|context deadline exceeded|TLS handshake timeout|network is unreachable|connection reset|server misbehaving|Service Unavailable|Bad Gateway|Gateway Timeout|SlowDown|unexpected EOF|proxyconnect/i,

@@ -84,14 +84,14 @@ export function makeTestCa(dir: string, hostnames: readonly string[] = []): { ca
 }
 
 /** The rclone remote that stands for this server; it exists only in rclone's environment. */
-const REMOTE = 'kms3';
+export const REMOTE = 'kms3';
 
-interface S3Client {
+export interface S3Client {
   /** rclone with the remote `kms3:` configured for the server; each call fails fast, without retries. */
   run(args: string[]): Promise<string>;
 }
 
-function s3Client(dir: string, url: string, accessKey: string, secretKey: string, region: string, caFile?: string): S3Client {
+export function s3Client(dir: string, url: string, accessKey: string, secretKey: string, region: string, caFile?: string): S3Client {
   const rclone = rclonePath();
   // An empty config keeps rclone away from the user's own; the remote comes from the environment.
   const configFile = path.join(dir, 'rclone-client.conf');
