@@ -4,19 +4,17 @@
 // commands) run in alternation at each delay. What a variant's time grows by from one delay to
 // the next, divided by the round trip it added, is how many round trips it waits for one after
 // another. See docs/performance.md.
-import { spawnSync } from 'node:child_process';
-import { accessSync, constants, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { ensureSmallFiles } from './dataset.mjs';
-import { killActiveRuns, median } from './measure.mjs';
+import { preflight } from './load.mjs';
+import { median, stopOnSignals } from './measure.mjs';
 import { benchFlags } from './options.mjs';
 import { SCENARIOS, createRepository, machine, runScenario, s3Backend } from './run.mjs';
 import { loadServers, repoRoot } from './servers.mjs';
 import { requireToxiproxy, startToxiproxy } from './toxiproxy.mjs';
 
-const KOPIA = join(repoRoot, 'tools', 'bin', 'kopia');
-const MINIO = join(repoRoot, 'tools', 'bin', 'minio');
 const BUCKET = 'latency';
 const S3_SCENARIOS = ['backup-empty-cache', 'backup-repeat', 'restore-empty-cache', 'maintenance-empty-cache', 'maintenance-repeat'];
 // The issue's targets at the largest delay.
@@ -46,19 +44,6 @@ function readOptions(argv, env) {
     results: resolve(pick('results', 'BENCH_LATENCY_RESULTS') ?? join(dir, 'latency-results.json')),
     timeoutMs: int(pick('timeout', 'BENCH_RUN_TIMEOUT_SECONDS'), 'BENCH_RUN_TIMEOUT_SECONDS', 600) * 1000,
   };
-}
-
-function preflight() {
-  for (const [file, hint] of [[KOPIA, 'bash scripts/install-kopia.sh'], [MINIO, 'bash scripts/install-test-servers.sh']]) {
-    try {
-      accessSync(file, constants.X_OK);
-    } catch {
-      throw new Error(`${file} not found: run \`${hint}\``);
-    }
-  }
-  requireToxiproxy();
-  if (!existsSync(join(repoRoot, 'dist', 'kopia-mover.mjs'))) throw new Error('dist/ is missing: run `npm run build` (npm run bench does it)');
-  return spawnSync(KOPIA, ['--version'], { encoding: 'utf8' }).stdout?.split(/\s/)[0] ?? '';
 }
 
 /** Median time of an unsigned HTTP request to MinIO through the proxy, on a new connection each. */
@@ -134,15 +119,10 @@ function markdown(rows) {
 }
 
 export async function main(argv = process.argv.slice(2)) {
-  for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143]]) {
-    process.once(signal, () => {
-      killActiveRuns();
-      process.stderr.write(`bench --latency: stopped by ${signal}\n`);
-      process.exit(code);
-    });
-  }
+  stopOnSignals('bench --latency');
   const options = readOptions(argv, process.env);
   const kopiaVersion = preflight();
+  requireToxiproxy();
   const started = Date.now();
   const log = (s) => process.stderr.write(`bench --latency: ${s}\n`);
   const work = join(options.dir, 'latency');

@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { accessSync, constants, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
-import { killActiveRuns, readShimLog, runMeasured, writeShim } from './measure.mjs';
+import { readShimLog, runMeasured, stopOnSignals, writeShim } from './measure.mjs';
 import { benchFlags } from './options.mjs';
 import { loadServers, repoRoot } from './servers.mjs';
 
@@ -35,7 +35,7 @@ function readOptions(argv, env) {
   };
 }
 
-function preflight() {
+export function preflight() {
   for (const [file, hint] of [[KOPIA, 'bash scripts/install-kopia.sh'], [MINIO, 'bash scripts/install-test-servers.sh']]) {
     try {
       accessSync(file, constants.X_OK);
@@ -243,13 +243,7 @@ function phaseSummary(label, rows, wallMs) {
 }
 
 export async function main(argv = process.argv.slice(2)) {
-  for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143]]) {
-    process.once(signal, () => {
-      killActiveRuns();
-      process.stderr.write(`bench --load: stopped by ${signal}\n`);
-      process.exit(code);
-    });
-  }
+  stopOnSignals('bench --load');
   const options = readOptions(argv, process.env);
   const kopiaVersion = preflight();
   const work = join(options.dir, 'load');

@@ -6,12 +6,11 @@
 // restores every snapshot a mover reported and compares it with the tree it was taken from, and
 // verifies every file; the caches are measured against their limits, and the runs' TMPDIRs and
 // the process table are searched for anything left behind. See docs/performance.md.
-import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { changeTree, freshKopia, listFiles, makeTree, runMover } from './load.mjs';
-import { killActiveRuns, median } from './measure.mjs';
+import { changeTree, freshKopia, listFiles, makeTree, preflight, runMover } from './load.mjs';
+import { median, stopOnSignals } from './measure.mjs';
 import { benchFlags } from './options.mjs';
 import { machine } from './run.mjs';
 import { loadServers, repoRoot } from './servers.mjs';
@@ -250,19 +249,10 @@ function setup(options, work) {
 }
 
 export async function main(argv = process.argv.slice(2)) {
-  for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143]]) {
-    process.once(signal, () => {
-      killActiveRuns();
-      process.stderr.write(`bench --soak: stopped by ${signal}\n`);
-      process.exit(code);
-    });
-  }
+  stopOnSignals('bench --soak');
   const options = readOptions(argv, process.env);
+  const kopiaVersion = preflight();
   requireToxiproxy();
-  if (!existsSync(join(repoRoot, 'dist', 'kopia-mover.mjs'))) throw new Error('dist/ is missing: run `npm run build` (npm run bench does it)');
-  const kopia = spawnSync(join(repoRoot, 'tools', 'bin', 'kopia'), ['--version'], { encoding: 'utf8' });
-  if (kopia.status !== 0) throw new Error(`tools/bin/kopia does not run: run \`bash scripts/install-kopia.sh\``);
-  const kopiaVersion = kopia.stdout.split(/\s/)[0];
   const work = join(options.dir, 'soak');
   rmSync(work, { recursive: true, force: true });
   mkdirSync(join(work, 'home'), { recursive: true });
