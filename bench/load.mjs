@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { accessSync, constants, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
-import { killActiveRuns, readShimLog, runMeasured, writeShim } from './measure.mjs';
+import { readShimLog, runMeasured, stopOnSignals, writeShim } from './measure.mjs';
 import { benchFlags } from './options.mjs';
 import { loadServers, repoRoot } from './servers.mjs';
 
@@ -35,7 +35,7 @@ function readOptions(argv, env) {
   };
 }
 
-function preflight() {
+export function preflight() {
   for (const [file, hint] of [[KOPIA, 'bash scripts/install-kopia.sh'], [MINIO, 'bash scripts/install-test-servers.sh']]) {
     try {
       accessSync(file, constants.X_OK);
@@ -51,7 +51,7 @@ function preflight() {
 // ---------------------------------------------------------------------------
 // Data: per identity, `files` files of 1-8 KB of random bytes in directories of 100.
 
-function makeTree(dir, files, seed) {
+export function makeTree(dir, files, seed) {
   rmSync(dir, { recursive: true, force: true });
   for (let i = 0; i < files; i++) {
     const sub = join(dir, `d${Math.floor(i / 100)}`);
@@ -61,7 +61,7 @@ function makeTree(dir, files, seed) {
 }
 
 /** Rewrites every (100/percent)th file with new random content of a new size. */
-function changeTree(dir, files, percent) {
+export function changeTree(dir, files, percent) {
   if (percent === 0) return 0;
   const step = Math.max(1, Math.round(100 / percent));
   let changed = 0;
@@ -72,7 +72,7 @@ function changeTree(dir, files, percent) {
   return changed;
 }
 
-function listFiles(dir) {
+export function listFiles(dir) {
   const out = [];
   const walk = (d) => {
     for (const e of readdirSync(d, { withFileTypes: true })) {
@@ -86,7 +86,7 @@ function listFiles(dir) {
 }
 
 /** Byte-for-byte comparison of two trees: missing, extra and differing files. */
-function compareTrees(expectedDir, actualDir) {
+export function compareTrees(expectedDir, actualDir) {
   const expected = listFiles(expectedDir);
   const actual = existsSync(actualDir) ? listFiles(actualDir) : [];
   const actualSet = new Set(actual);
@@ -100,7 +100,7 @@ function compareTrees(expectedDir, actualDir) {
 // ---------------------------------------------------------------------------
 // Movers: the real program as the image starts it, one cache dir per identity and role.
 
-function moverSpec(ctx, op, run) {
+export function moverSpec(ctx, op, run) {
   const env = {
     PATH: process.env.PATH,
     HOME: ctx.home,
@@ -116,6 +116,8 @@ function moverSpec(ctx, op, run) {
     KOPIA_MOVER_LOG_FORMAT: 'json',
     KOPIA_MOVER_TERMINATION_LOG: run.termination,
     KOPIA_MOVER_LEGACY_REPOSITORY_CONFIG: join(run.dir, 'no-legacy-repository.config'),
+    // Settings of the benchmark that uses these movers (the soak's retention and cache limits).
+    ...ctx.moverEnv,
   };
   if (op !== 'maintenance') {
     Object.assign(env, {
@@ -132,12 +134,13 @@ function moverSpec(ctx, op, run) {
 let runCounter = 0;
 const slug = (label) => label.replace(/[^a-z0-9]+/gi, '-');
 
-async function runMover(ctx, op, identity, { cache, data, label }) {
+export async function runMover(ctx, op, identity, { cache, data, label, tmp }) {
   const dir = join(ctx.work, 'runs', `${slug(label)}-${identity.name}-${runCounter++}`);
   mkdirSync(dir, { recursive: true });
   const run = {
     dir,
-    tmp: join(dir, 'tmp'),
+    // A TMPDIR kept from run to run (the soak's) shows what runs leave behind.
+    tmp: tmp ?? join(dir, 'tmp'),
     cache,
     data,
     user: identity.user,
@@ -146,7 +149,7 @@ async function runMover(ctx, op, identity, { cache, data, label }) {
     shimLog: join(dir, 'kopia-calls.log'),
     termination: join(dir, 'termination-log'),
   };
-  mkdirSync(run.tmp);
+  mkdirSync(run.tmp, { recursive: true });
   writeFileSync(run.termination, '');
   writeShim(run.shim, run.shimLog, KOPIA);
   const spec = moverSpec(ctx, op, run);
@@ -185,7 +188,7 @@ function shortCommand(argv) {
 // ---------------------------------------------------------------------------
 // A fresh look at the repository with bare kopia: its own config file and cache dir.
 
-function freshKopia(ctx) {
+export function freshKopia(ctx) {
   const dir = join(ctx.work, `fresh-${runCounter++}`);
   mkdirSync(dir, { recursive: true });
   const env = {
@@ -240,13 +243,7 @@ function phaseSummary(label, rows, wallMs) {
 }
 
 export async function main(argv = process.argv.slice(2)) {
-  for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143]]) {
-    process.once(signal, () => {
-      killActiveRuns();
-      process.stderr.write(`bench --load: stopped by ${signal}\n`);
-      process.exit(code);
-    });
-  }
+  stopOnSignals('bench --load');
   const options = readOptions(argv, process.env);
   const kopiaVersion = preflight();
   const work = join(options.dir, 'load');

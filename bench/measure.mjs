@@ -35,6 +35,17 @@ const TAIL = 16 * 1024;
 // Process groups of runs in progress, so an interrupted benchmark leaves no kopia behind.
 const active = new Set();
 
+/** On SIGINT or SIGTERM: stop the runs in progress, say so, exit 130 or 143. */
+export function stopOnSignals(name) {
+  for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143]]) {
+    process.once(signal, () => {
+      killActiveRuns();
+      process.stderr.write(`${name}: stopped by ${signal}\n`);
+      process.exit(code);
+    });
+  }
+}
+
 export function killActiveRuns() {
   for (const pid of active) {
     try {

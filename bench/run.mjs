@@ -3,7 +3,9 @@
 // bench/baseline.sh) and the fewest kopia commands for the same work (C, bench/minimal.sh),
 // run in alternation on a filesystem repository and a local MinIO. See docs/performance.md.
 // `npm run bench -- --load` runs the many-tenants load benchmark instead (bench/load.mjs), and
-// `npm run bench -- --first-backup` the first backup of a new repository (bench/first-backup.mjs).
+// `npm run bench -- --first-backup` the first backup of a new repository (bench/first-backup.mjs),
+// `--latency` the S3 scenarios through a delaying proxy (bench/latency.mjs), and `--soak` many
+// cycles of tenants' backups, restores and maintenance with faults on the wire (bench/soak.mjs).
 import { spawnSync } from 'node:child_process';
 import { accessSync, constants, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -75,7 +77,7 @@ function readOptions(argv, env) {
 // Scenarios. `cache: 'empty'` deletes the variant's cache dir before each run; `'keep'`
 // keeps it from the variant's previous run (a warm-up run connects it first).
 
-const SCENARIOS = [
+export const SCENARIOS = [
   { id: 'backup-empty-cache', op: 'backup', cache: 'empty', data: 'small', what: 'backup of 1,000 files, one changed; cache dir empty' },
   { id: 'backup-repeat', op: 'backup', cache: 'keep', data: 'small', what: 'repeat backup of 1,000 files, one changed; cache connected' },
   { id: 'restore-empty-cache', op: 'restore', cache: 'empty', data: 'small', what: 'restore of 1,000 files into an empty dir; cache dir empty' },
@@ -173,7 +175,7 @@ function setupKopia(ctx, backend, configDir, args) {
 }
 
 /** A new repository holding the snapshot path's policy (and a first snapshot), owned for maintenance by MAINT. */
-function createRepository(ctx, backend, location, source, { snapshot }) {
+export function createRepository(ctx, backend, location, source, { snapshot }) {
   const configDir = join(ctx.work, `setup-${process.pid}-${ctx.setupCount++}`);
   rmSync(configDir, { recursive: true, force: true });
   try {
@@ -241,7 +243,7 @@ function variantProcess(variant, op, run) {
   return { command: 'bash', args: [variant === 'B' ? BASELINE : MINIMAL, op], env, pollRss: false };
 }
 
-async function runScenario(ctx, backend, scenario, sharedLocation, options) {
+export async function runScenario(ctx, backend, scenario, sharedLocation, options) {
   const dir = join(ctx.work, backend.name, scenario.id);
   rmSync(dir, { recursive: true, force: true });
   const source = { large: ctx.largeDir, many: ctx.manyDir }[scenario.data] ?? ctx.smallDir;
@@ -440,7 +442,7 @@ async function nodeFloor(work, rounds) {
   };
 }
 
-function machine(kopiaVersion) {
+export function machine(kopiaVersion) {
   const git = spawnSync('git', ['-C', repoRoot, 'describe', '--always', '--dirty'], { encoding: 'utf8' });
   const nproc = spawnSync('nproc', [], { encoding: 'utf8' });
   return {
@@ -567,9 +569,10 @@ async function main() {
 }
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  // `--load` and `--first-backup`: benchmarks of their own (bench/load.mjs, bench/first-backup.mjs), with their own flags.
+  // `--load`, `--first-backup`, `--latency` and `--soak`: benchmarks of their own, with their own flags.
   const argv = process.argv.slice(2);
-  const own = argv.includes('--load') ? './load.mjs' : argv.includes('--first-backup') ? './first-backup.mjs' : undefined;
+  const modes = { '--load': './load.mjs', '--first-backup': './first-backup.mjs', '--latency': './latency.mjs', '--soak': './soak.mjs' };
+  const own = Object.entries(modes).find(([flag]) => argv.includes(flag))?.[1];
   const run = own ? import(own).then((m) => m.main(argv)) : main();
   run.catch((err) => {
     process.stderr.write(`bench: ${err instanceof Error ? err.message : String(err)}\n`);
