@@ -60,6 +60,7 @@ const FLAGS: { flags: string; env: string; description: string; on: readonly Sco
   { flags: '--repository <url>', env: 'KOPIA_REPOSITORY', description: 'repository URL (filesystem:///path, s3://bucket/prefix, ...) or an absolute path', on: ['backup', 'restore', 'maintenance'], normalize: repositoryLocation },
   { flags: '--cache-dir <path>', env: 'KOPIA_CACHE_DIR', description: "directory for kopia's config, caches and logs", on: ['backup', 'restore', 'maintenance'], normalize: localPath },
   { flags: '--stall-seconds <n>', env: 'KOPIA_MOVER_STALL_SECONDS', description: 'stop kopia and fail (NetworkStalled, retryable) after this many seconds without progress (default 300; 0: never)', on: ['backup', 'restore', 'maintenance'] },
+  { flags: '--metrics-pushgateway <url>', env: 'KOPIA_MOVER_METRICS_PUSHGATEWAY', description: "push the run's result to this Prometheus Pushgateway (http:// or https://)", on: ['backup', 'restore', 'maintenance'] },
   { flags: '--data-dir <path>', env: 'DATA_DIR', description: 'directory to back up or restore into (or give it as the path argument)', on: ['backup', 'restore'], normalize: localPath },
   { flags: '--username <name>', env: 'KOPIA_OVERRIDE_USERNAME', description: 'snapshot owner user name', on: ['backup', 'restore'] },
   { flags: '--hostname <name>', env: 'KOPIA_OVERRIDE_HOSTNAME', description: 'snapshot owner host name', on: ['backup', 'restore'] },

@@ -2,7 +2,7 @@ import { accessSync, constants, existsSync, mkdirSync, writeFileSync } from 'nod
 import { hostname, homedir, tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { EnvSource, type EnvMap } from './env.js';
-import { directionOperation, parseConfig, type InputNames, type SystemFacts } from './config/parse.js';
+import { directionOperation, metricsPushgateway, parseConfig, reportedIdentity, type InputNames, type SystemFacts } from './config/parse.js';
 import type { MoverConfig } from './config/parse.js';
 import type { Operation } from './config/types.js';
 import { CacheExhaustedError, ConfigError, ExitCode, OutOfMemoryError, unexpectedFailure } from './errors.js';
@@ -27,6 +27,7 @@ import { printPlan } from './plan/print.js';
 import type { Plan } from './plan/step.js';
 import { formatFinding } from './findings.js';
 import { mebibytes, memoryFields, watchHeap } from './memory.js';
+import { gatewayName, pushRunMetrics } from './report/metrics.js';
 import { Output } from './report/output.js';
 import { logFailure, printSummary, summaryOf, writeTerminationMessage, type RunSummary } from './report/summary.js';
 import { shortSecretWarnings } from './secret-checks.js';
@@ -97,13 +98,35 @@ export async function run(options: RunOptions): Promise<number> {
   try {
     prepared = await prepare(options, report);
   } catch (error) {
-    return notPrepared(options, report, error);
+    return await notPrepared(options, report, error);
   }
   if (options.dryRun) return printThePlan(prepared);
   await withRunResources(prepared, (resources) => executePlan(prepared, resources));
   report.summary.durationSeconds = (Date.now() - started) / 1000;
+  await pushMetrics(options, report);
   printSummary(report.output, report.summary, report.terminationLog);
   return report.summary.exitCode;
+}
+
+/**
+ * With KOPIA_MOVER_METRICS_PUSHGATEWAY set (and valid), the run's result goes to the gateway before
+ * the summary is printed, so a push that failed is a warning there; it never changes the result.
+ */
+async function pushMetrics(options: RunOptions, report: Report): Promise<void> {
+  const gateway = metricsPushgateway(options.env);
+  if (gateway === undefined) return;
+  const { output, summary } = report;
+  summary.endedAtMs = Date.now();
+  summary.peakMemoryBytes ??= process.resourceUsage().maxRSS * 1024;
+  const operation = summary.operation === 'unknown' || summary.operation === 'validate' ? undefined : summary.operation;
+  const identity = reportedIdentity(options.env, operation, systemFacts(options.env));
+  const warning = await pushRunMetrics(gateway, { operation: summary.operation, identity, summary });
+  if (warning === undefined) {
+    output.log.info({ gateway: gatewayName(gateway) }, 'metrics pushed');
+    return;
+  }
+  output.log.warn({ gateway: gatewayName(gateway) }, warning);
+  summary.warnings.push(warning);
 }
 
 /** The run's output, and its summary as it stands before anything is known: a failure until it succeeds. */
@@ -112,6 +135,7 @@ function startReport(options: RunOptions): Report {
   const level = options.env['KOPIA_LOG_LEVEL'] === 'debug' ? 'debug' : 'info';
   const output = new Output(formatFor(options.env), environmentSecrets(options.env), 1, level);
   const summary: RunSummary = {
+    startedAtMs: Date.now(),
     operation: options.operation ?? directionOperation(options.env) ?? 'unknown',
     result: 'FAILURE',
     exitCode: ExitCode.OperationFailed,
@@ -152,13 +176,16 @@ async function prepare(options: RunOptions, report: Report): Promise<Prepared> {
  * A run whose inputs are wrong ends before any kopia process as a configuration error naming each
  * input; anything unexpected while reading them is one too, in plain words. A plan prints no summary.
  */
-function notPrepared(options: RunOptions, report: Report, caught: unknown): number {
+async function notPrepared(options: RunOptions, report: Report, caught: unknown): Promise<number> {
   const { output, summary } = report;
   if (!(caught instanceof ConfigError)) output.log.debug({ error: caught instanceof Error ? caught.stack : String(caught) }, 'unexpected error reading the configuration');
   const error = caught instanceof ConfigError ? caught : new ConfigError({ source: 'environment', message: unexpectedFailure(caught).reason });
   logFailure(output, error);
   Object.assign(summary, summaryOf(error));
-  if (!options.dryRun) printSummary(output, summary, report.terminationLog);
+  if (options.dryRun) return summary.exitCode;
+  summary.durationSeconds = (Date.now() - (summary.startedAtMs ?? Date.now())) / 1000;
+  await pushMetrics(options, report);
+  printSummary(output, summary, report.terminationLog);
   return summary.exitCode;
 }
 
@@ -240,6 +267,7 @@ async function withRunResources(p: Prepared, body: (resources: RunResources) => 
     await releaseRun(p);
   }
   summary.kopiaProcesses = runner.spawnCount;
+  summary.peakMemoryBytes = process.resourceUsage().maxRSS * 1024;
   output.log.info(memoryFields(heap.peak()), 'memory');
 }
 

@@ -19,6 +19,7 @@ import {
   booleanFlag,
   compressor,
   duration,
+  httpUrl,
   identityPart,
   logLevel,
   rfc3339,
@@ -153,6 +154,7 @@ const valueSchema = z.object({
   PRIVILEGED_MOVER: booleanFlag.optional(),
   KOPIA_MOVER_CREATE_JITTER_SECONDS: wholeNumber(0, 600).optional(),
   KOPIA_MOVER_CREATE_SETTLE_SECONDS: wholeNumber(0, 600).optional(),
+  KOPIA_MOVER_METRICS_PUSHGATEWAY: httpUrl().optional(),
 });
 
 type Values = z.infer<typeof valueSchema>;
@@ -551,3 +553,46 @@ export type MoverConfig = ReturnType<typeof parseConfig>;
 export type BackupConfig = Extract<MoverConfig, { operation: 'backup' }>;
 export type RestoreConfig = Extract<MoverConfig, { operation: 'restore' }>;
 export type MaintenanceConfig = Extract<MoverConfig, { operation: 'maintenance' }>;
+
+/**
+ * The Pushgateway a run pushes its result to, read on its own before the rest of the configuration:
+ * a run whose other inputs are wrong still reports. Undefined when not set or not a valid URL (the
+ * configuration then refuses it, exit 2, naming the variable).
+ */
+export function metricsPushgateway(envMap: EnvMap): string | undefined {
+  const parsed = valueSchema.shape.KOPIA_MOVER_METRICS_PUSHGATEWAY.safeParse(new EnvSource(envMap).get('KOPIA_MOVER_METRICS_PUSHGATEWAY'));
+  return parsed.success ? parsed.data : undefined;
+}
+
+/** Whose run this is, as the metrics group it: the snapshot owner and path, or maintenance's owner. */
+export interface ReportedIdentity {
+  username: string;
+  hostname: string;
+  /** The snapshot path; empty for maintenance, which owns the repository rather than a path. */
+  sourcePath: string;
+}
+
+/**
+ * The identity a run reports under, as the configuration would resolve it, from each value that
+ * is valid and the defaults otherwise: a run refused for another input still reports under the
+ * identity it would have used.
+ */
+export function reportedIdentity(envMap: EnvMap, operation: Operation | undefined, system: SystemFacts): ReportedIdentity {
+  const env = new EnvSource(envMap);
+  const valid = <K extends keyof Values>(key: K): Values[K] | undefined => {
+    const parsed = (valueSchema.shape[key] as z.ZodType<Values[K]>).safeParse(env.get(key));
+    return parsed.success ? parsed.data : undefined;
+  };
+  if (operation === 'maintenance') {
+    const { username, hostname } = maintenanceIdentity(valid('KOPIA_OVERRIDE_MAINTENANCE_USERNAME')).value;
+    return { username, hostname, sourcePath: '' };
+  }
+  const dataDir = valid('DATA_DIR');
+  const override = valid('KOPIA_SOURCE_PATH_OVERRIDE');
+  const sourcePath = operation === 'restore' && dataDir !== undefined ? restoreSourcePath(dataDir, override) : (override ?? dataDir ?? '');
+  return {
+    username: valid('KOPIA_OVERRIDE_USERNAME') ?? defaultUsername(system),
+    hostname: valid('KOPIA_OVERRIDE_HOSTNAME') ?? defaultHostname(system),
+    sourcePath,
+  };
+}

@@ -157,3 +157,22 @@ export const compressor = z.string().transform((value, ctx) => {
   ctx.addIssue({ code: 'custom', message: `must be one of kopia's compressors: ${COMPRESSORS.join(', ')} (or s2)` });
   return z.NEVER;
 });
+
+/**
+ * An http or https URL with a host, e.g. a Prometheus Pushgateway's address. The message never
+ * repeats the value: it may hold credentials (user:password@).
+ */
+export function httpUrl() {
+  return z
+    .string()
+    .trim()
+    .refine((v) => !hasControlCharacter(v), 'must not contain control characters or newlines')
+    .refine((v) => {
+      try {
+        const url = new URL(v);
+        return (url.protocol === 'http:' || url.protocol === 'https:') && url.hostname !== '' && url.search === '' && url.hash === '';
+      } catch {
+        return false;
+      }
+    }, 'must be an http:// or https:// URL without a query, e.g. http://pushgateway.monitoring:9091');
+}

@@ -109,11 +109,13 @@ async function snapshotTaken(config: BackupConfig, dataDir: string, previous: Pr
     errors: summ.numFailed,
     ignoredErrors: ignored,
     ...snapshotFigures(manifest, uploadFacts(paths.logDir), previous?.files),
+    startTime: manifest.startTime,
   };
   comparePrevious(config, manifest, previous, state);
   output.log.info({ snapshot: summary.snapshot }, 'snapshot created');
   output.line(`Snapshot created successfully: ${summary.snapshot.id}`);
   const expired = snapshotsExpired(paths.logDir);
+  if (expired !== undefined) summary.snapshot.expiredSnapshots = expired;
   if (expired) {
     const note = `retention expired ${expired} older snapshot${expired === 1 ? '' : 's'} of ${pathTarget(config)}`;
     output.log.info({ expired }, note);

@@ -19,6 +19,10 @@ export interface SnapshotStats {
   unchangedFiles?: number;
   /** Bytes kopia stored in the repository for this snapshot. */
   uploadedBytes?: number;
+  /** When kopia started the snapshot (RFC 3339), as its manifest records it. */
+  startTime?: string;
+  /** Older snapshots of the path that retention expired after this one was saved. */
+  expiredSnapshots?: number;
 }
 
 export interface PolicyOutcome {
@@ -49,6 +53,11 @@ export interface RunSummary {
   /** What kind of failure this was, whether a retry can help, and what to fix. */
   failure?: Failure;
   kopiaProcesses: number;
+  /** When the run started and ended (milliseconds since the epoch), for the metrics. */
+  startedAtMs?: number;
+  endedAtMs?: number;
+  /** The mover process's peak resident memory, in bytes. */
+  peakMemoryBytes?: number;
 }
 
 /** The part of a summary that says how a run failed. */

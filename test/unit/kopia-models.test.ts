@@ -45,10 +45,11 @@ function tempDir(): string {
 describe('kopia snapshot create --json --json-verbose', () => {
   const CREATE = 'kopia snapshot create --json';
 
-  it('reads the recorded manifest: id, root object, its summary and the cached and hashed file counts', () => {
+  it('reads the recorded manifest: id, start time, root object, its summary and the cached and hashed file counts', () => {
     const manifest = parseCreatedSnapshot(recorded('snapshot-create.json'));
     expect(manifest).toEqual({
       id: 'ee3c2b68e710294d52c214f70a4f74a0',
+      startTime: '2026-12-02T10:59:46.549509283Z',
       rootEntry: { obj: 'k68f79f5c328cbe56d640f95282bedb36', summ: { size: 17, files: 3, symlinks: 1, dirs: 2, numFailed: 0 } },
       stats: { cachedFiles: 3, nonCachedFiles: 1, excludedFileCount: 0, excludedDirCount: 0 },
     });

@@ -11,6 +11,8 @@ export const SNAPSHOT_CREATE_COMMAND = 'kopia snapshot create --json';
  */
 export const snapshotCreateSchema = z.object({
   id: z.string().min(1),
+  // RFC 3339 with nanoseconds; optional, as the figures of the snapshot do not depend on it.
+  startTime: z.string().refine((v) => !Number.isNaN(Date.parse(v))).optional().catch(undefined),
   rootEntry: z.object({
     obj: z.string().min(1),
     summ: z.object({
