@@ -97,6 +97,9 @@ install_apt_packages() {
   # openssl makes the test CA; ssh-keygen comes with openssh-client.
   command -v openssl >/dev/null 2>&1 || wanted+=(openssl)
   command -v ssh-keygen >/dev/null 2>&1 || wanted+=(openssh-client)
+  # The metrics tests push to a real Pushgateway; htpasswd makes the hash of its basic-auth password.
+  command -v prometheus-pushgateway >/dev/null 2>&1 || wanted+=(prometheus-pushgateway)
+  command -v htpasswd >/dev/null 2>&1 || wanted+=(apache2-utils)
   [ "${#wanted[@]}" -eq 0 ] && return 0
 
   command -v apt-get >/dev/null || { log "apt-get not found; install ${wanted[*]} yourself"; exit 1; }
