@@ -163,21 +163,32 @@ function pushFailure(error: unknown): string {
  * in the gateway's URL go into the Authorization header (fetch refuses a URL that holds them).
  */
 export async function pushRunMetrics(gateway: string, run: RunMetrics): Promise<string | undefined> {
-  const url = new URL(gateway);
-  const headers: Record<string, string> = { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' };
-  if (url.username !== '' || url.password !== '') {
-    const basic = `${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`;
-    headers['authorization'] = `Basic ${Buffer.from(basic).toString('base64')}`;
-  }
-  const target = new URL(groupPath(run), gatewayName(gateway).replace(/\/*$/, '/'));
   const where = `${gatewayName(gateway)} (job ${METRICS_JOB})`;
   try {
+    const target = new URL(groupPath(run), gatewayName(gateway).replace(/\/*$/, '/'));
     const body = await runMetricsText(run);
-    const response = await fetch(target, { method: 'POST', headers, body, signal: AbortSignal.timeout(PUSH_TIMEOUT_MS) });
+    const response = await fetch(target, { method: 'POST', headers: pushHeaders(gateway), body, signal: AbortSignal.timeout(PUSH_TIMEOUT_MS) });
     const answer = (await response.text()).trim().slice(0, 200);
     if (response.ok) return undefined;
     return `metrics not pushed to ${where}: HTTP ${response.status}${answer ? ` ${answer}` : ''}`;
   } catch (error) {
     return `metrics not pushed to ${where}: ${pushFailure(error)}`;
   }
+}
+
+/** The request's headers: the text format, and basic authentication from the URL's user and password. */
+function pushHeaders(gateway: string): Record<string, string> {
+  const url = new URL(gateway);
+  const headers: Record<string, string> = { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' };
+  if (url.username === '' && url.password === '') return headers;
+  // A stray % is taken as it is written rather than failing the push.
+  const decoded = (text: string) => {
+    try {
+      return decodeURIComponent(text);
+    } catch {
+      return text;
+    }
+  };
+  headers['authorization'] = `Basic ${Buffer.from(`${decoded(url.username)}:${decoded(url.password)}`).toString('base64')}`;
+  return headers;
 }

@@ -1,6 +1,7 @@
 // The run's result pushed to a real Prometheus Pushgateway, read back from the gateway's /metrics.
 import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
+import net from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../support/servers/common.js';
@@ -140,6 +141,23 @@ describe('a push that cannot be made', () => {
     expect(warning).toContain(`http://127.0.0.1:${port}/`);
     expect(warning).toContain('ECONNREFUSED');
     expectNoText(result, ['down-pw-4821', 'metrics-user:']);
+  });
+
+  it('a gateway that accepts the connection and never answers is a warning once the push gives up; exit 0', async () => {
+    const sockets = new Set<net.Socket>();
+    const silent = net.createServer((socket) => sockets.add(socket));
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    try {
+      const port = (silent.address() as net.AddressInfo).port;
+      const s = seededScenario('metrics-silent');
+      const result = await runMover(['backup'], { ...s.env, DATA_DIR: s.data, KOPIA_MOVER_METRICS_PUSHGATEWAY: `http://127.0.0.1:${port}/prefix` });
+      expect(result.exitCode, result.stdout).toBe(0);
+      expect(result.plainLines).toContain(`WARNING: metrics not pushed to http://127.0.0.1:${port}/prefix (job kopia_mover): no answer within 5 s`);
+      expect(sockets.size).toBeGreaterThan(0);
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      await new Promise<void>((resolve) => silent.close(() => resolve()));
+    }
   });
 
   it('a URL that is not http(s) is exit 2 naming the variable (or the flag), before any kopia process, and never printed', async () => {
