@@ -193,6 +193,9 @@ describe('a gateway behind basic authentication', () => {
     const samples = await gateway.samples('kopia_mover_');
     expect(valueOf(samples, 'kopia_mover_last_run_success', backupGroup('metrics-auth', s.data))).toBe(1);
     expectNoText(result, [auth.password, encodeURIComponent(auth.password), `${auth.user}:`]);
+    // What was pushed is an output too: neither the repository's password nor the gateway's is in it.
+    const pushed = await gateway.text();
+    for (const secret of [s.password, auth.password, encodeURIComponent(auth.password)]) expect(pushed.includes(secret)).toBe(false);
 
     const wrong = await runMover(['backup'], { ...s.env, DATA_DIR: s.data, KOPIA_MOVER_METRICS_PUSHGATEWAY: `http://${auth.user}:wrong-pw-5531@127.0.0.1:${gateway.port}` });
     expect(wrong.exitCode).toBe(0);
