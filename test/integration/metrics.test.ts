@@ -1,10 +1,11 @@
 // The run's result pushed to a real Prometheus Pushgateway, read back from the gateway's /metrics.
 import { randomBytes } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort } from '../support/servers/common.js';
+import { METRIC_SETS } from '../../src/report/metrics.js';
+import { freePort, repoRoot } from '../support/servers/common.js';
 import { startPushgateway, type Pushgateway, type Sample } from '../support/servers/pushgateway.js';
 import { runMover, seededScenario, startMover, summaryValue, waitForKopia, waitForKopiaProgress, type MoverResult } from '../support/mover.js';
 
@@ -201,5 +202,14 @@ describe('a gateway behind basic authentication', () => {
     expect(wrong.exitCode).toBe(0);
     expect(wrong.plainLines.find((l) => l.startsWith('WARNING: metrics not pushed'))).toContain('HTTP 401');
     expectNoText(wrong, ['wrong-pw-5531']);
+  });
+});
+
+describe("the README's metrics table", () => {
+  it('names every metric a run can push, and no other', () => {
+    const readme = readFileSync(join(repoRoot, 'README.md'), 'utf8');
+    const section = readme.slice(readme.indexOf('### Metrics'), readme.indexOf('## Exit codes'));
+    const documented = [...section.matchAll(/^\| `(kopia_mover_[a-z_]+)` \|/gm)].map((m) => m[1]).sort();
+    expect(documented).toEqual(Object.values(METRIC_SETS).flat().sort());
   });
 });
