@@ -24,6 +24,7 @@ import {
   type PreviousSnapshot,
 } from './snapshot-statistics.js';
 import { recordApplied } from './state.js';
+import { verifySteps } from './verify.js';
 
 /** The snapshot path's kopia policy target, `user@host:path`. */
 export function pathTarget(config: Pick<BackupConfig, 'identity' | 'sourcePath'>): string {
@@ -259,5 +260,6 @@ export function planBackup(config: BackupConfig, facts: Facts): Plan {
     });
   }
   if (previous) steps.push(compareStep(config, previous));
+  steps.push(...verifySteps(config.cacheDir, 'snapshot', config.backup.verifyPercent));
   return { title, steps };
 }

@@ -4,6 +4,7 @@ import type { Facts } from '../facts.js';
 import { parseMaintenanceInfo } from '../kopia/models/maintenance-info.js';
 import type { Condition, Plan } from '../plan/step.js';
 import { connectSteps } from './connect.js';
+import { verifySteps } from './verify.js';
 
 function owner(config: MoverConfig): string {
   return `${config.maintenanceIdentity.username}@${config.maintenanceIdentity.hostname}`;
@@ -83,6 +84,7 @@ export function planMaintenance(config: MoverConfig, facts: Facts): Plan {
         },
         fail: (result) => new MaintenanceRunError('run full maintenance failed (kopia exit code ' + result.exitCode + ')', result.tail.join('\n')),
       },
+      ...verifySteps(config.cacheDir, 'repository', config.operation === 'maintenance' ? config.maintenance.verifyPercent : 0),
     ],
   };
 }
