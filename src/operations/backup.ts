@@ -186,7 +186,8 @@ function compareStep(config: BackupConfig, previous: PreviousSnapshot): Step {
 
 /**
  * A backup as steps: nothing when DATA_DIR is empty; otherwise connect (or create), apply the
- * settings, the before-action, the snapshot, the after-action.
+ * settings, the before-action, the snapshot, the after-action, and with KOPIA_VERIFY_PERCENT the
+ * verify of the new snapshot.
  */
 export function planBackup(config: BackupConfig, facts: Facts): Plan {
   const dataDir = config.dataDir;

@@ -23,7 +23,8 @@ const CLAIM_WAIT_MS = 7_000;
  * Maintenance as steps: connect (never create) as the maintenance identity, read the owner, claim
  * ownership (and the quick cycle) in one `maintenance set` only when needed, with retries since
  * another pod may be claiming at the same moment, then quick maintenance (a failure is a warning)
- * and full maintenance (a failure fails the run).
+ * and full maintenance (a failure fails the run), and with KOPIA_MAINTENANCE_VERIFY_PERCENT the
+ * verify of every snapshot.
  */
 export function planMaintenance(config: MoverConfig, facts: Facts): Plan {
   const me = owner(config);
