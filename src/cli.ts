@@ -73,6 +73,7 @@ const FLAGS: { flags: string; env: string; description: string; on: readonly Sco
   { flags: '--keep-weekly <n>', env: 'KOPIA_RETAIN_WEEKLY', description: 'retention: weekly snapshots', on: ['backup'] },
   { flags: '--keep-monthly <n>', env: 'KOPIA_RETAIN_MONTHLY', description: 'retention: monthly snapshots', on: ['backup'] },
   { flags: '--keep-yearly <n>', env: 'KOPIA_RETAIN_YEARLY', description: 'retention: yearly snapshots', on: ['backup'] },
+  { flags: '--verify-percent <p>', env: 'KOPIA_VERIFY_PERCENT', description: "read back this % of the new snapshot's files from the repository's storage (0 to 100, default 0: no verify)", on: ['backup'] },
   { flags: '--previous <n>', env: 'KOPIA_PREVIOUS', description: 'skip this many of the newest eligible snapshots', on: ['restore'] },
   { flags: '--shallow <n>', env: 'KOPIA_SHALLOW', description: 'consider only the newest n snapshots', on: ['restore'] },
   { flags: '--as-of <time>', env: 'KOPIA_RESTORE_AS_OF', description: 'newest snapshot at or before this RFC 3339 time', on: ['restore'] },

@@ -22,6 +22,7 @@ import {
   httpUrl,
   identityPart,
   logLevel,
+  percentage,
   rfc3339,
   singleLine,
   wholeNumber,
@@ -155,6 +156,8 @@ const valueSchema = z.object({
   KOPIA_MOVER_CREATE_JITTER_SECONDS: wholeNumber(0, 600).optional(),
   KOPIA_MOVER_CREATE_SETTLE_SECONDS: wholeNumber(0, 600).optional(),
   KOPIA_MOVER_METRICS_PUSHGATEWAY: httpUrl().optional(),
+  KOPIA_VERIFY_PERCENT: percentage.optional(),
+  KOPIA_MAINTENANCE_VERIFY_PERCENT: percentage.optional(),
 });
 
 type Values = z.infer<typeof valueSchema>;
@@ -458,7 +461,10 @@ function runtimeConfig(values: Values, additional: AdditionalArgs) {
 
 /** The config of one operation: the common settings and what only that operation reads. */
 function operationConfig(common: ReturnType<typeof commonConfig>, operation: Operation, values: Values, additional: AdditionalArgs) {
-  if (operation === 'maintenance') return { ...common, operation };
+  if (operation === 'maintenance') {
+    /** KOPIA_MAINTENANCE_VERIFY_PERCENT: the share of every snapshot's files read back after maintenance (0: none). */
+    return { ...common, operation, maintenance: { verifyPercent: values.KOPIA_MAINTENANCE_VERIFY_PERCENT ?? 0 } };
+  }
   const dataDir = values.DATA_DIR;
   // Required for backup and restore: reported by missingInputs when missing.
   if (dataDir === undefined) throw new ConfigError(errorFinding('DATA_DIR', `is required for ${operation}`));
@@ -501,6 +507,8 @@ function operationConfig(common: ReturnType<typeof commonConfig>, operation: Ope
       beforeSnapshot: values.KOPIA_BEFORE_SNAPSHOT,
       afterSnapshot: values.KOPIA_AFTER_SNAPSHOT,
       actionTimeoutMs: (values.KOPIA_ACTION_TIMEOUT_SECONDS ?? 300) * 1000,
+      /** KOPIA_VERIFY_PERCENT: the share of the new snapshot's files read back after the backup (0: none). */
+      verifyPercent: values.KOPIA_VERIFY_PERCENT ?? 0,
     },
     /** KOPIA_ADDITIONAL_ARGS that are kopia policy settings: policy JSON sections for the snapshot path. */
     pathPolicyArgs: additional.pathPolicy,

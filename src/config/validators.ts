@@ -63,6 +63,21 @@ export function wholeNumber(min: number, max: number) {
     });
 }
 
+/**
+ * A share in per cent, 0 to 100, in decimal digits with an optional fraction (`2.5`): the values
+ * kopia's float flags take that a person writes. Exponents, `inf` and `nan`, which Go would parse
+ * too, are refused as typing mistakes.
+ */
+export const percentage = z
+  .string()
+  .trim()
+  .transform((v, ctx) => {
+    const n = /^(\d{1,3}(\.\d{1,6})?|\.\d{1,6})$/.test(v) ? Number(v) : Number.NaN;
+    if (Number.isNaN(n) || n > 100) ctx.addIssue({ code: 'custom', message: 'must be a percentage from 0 to 100 (0 turns the verify off; decimals such as 2.5 are allowed)' });
+    else return n;
+    return z.NEVER;
+  });
+
 export const booleanFlag = z.string().transform((v, ctx) => {
   const value = parseBoolean(v);
   if (value !== undefined) return value;

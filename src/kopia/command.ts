@@ -18,6 +18,8 @@ export interface KopiaCommand {
   captureStdout?: boolean;
   /** Secrets written to 0600 temp files for this command; their paths are appended as flags. */
   secretFiles?: SecretFile[];
+  /** Variables this one command adds to kopia's environment (never a secret: those are the runner's). */
+  env?: Readonly<Record<string, string>>;
 }
 
 /** Renders argv for humans; every value is already secret-free, quoting keeps it copy-pasteable. */

@@ -24,6 +24,7 @@ export type FailureClass =
   | 'Interrupted'
   | 'OutOfMemory'
   | 'NetworkStalled'
+  | 'VerifyFailed'
   | 'Unknown';
 
 export interface Failure {
@@ -220,6 +221,15 @@ const RULES: readonly Rule[] = [
     what: 'the repository is locked by another process',
     retryable: true,
     fix: 'another kopia process holds the repository or its maintenance: the next attempt usually succeeds; check for stuck maintenance jobs',
+  },
+  {
+    // Only kopia's snapshot verifier says these words, for each file it could not check or read
+    // back. After the network rules, so a verify cut off from the storage stays retryable.
+    pattern: /verify object: |error reading object \S+: |error verifying content \S+: |object \S+ is backed by missing blob /,
+    class: 'VerifyFailed',
+    what: 'the snapshot verify found damaged or missing data',
+    retryable: false,
+    fix: "data in the repository's storage does not read back as it was written (kopia's errors name the files; a retry reads the same bytes): check the storage for altered or deleted files (a failing disk, a lifecycle rule, another writer), restore from a snapshot that verifies (--previous or KOPIA_PREVIOUS), and drop the unreadable files with 'kopia snapshot fix invalid-files --verify-files-percent=100 --commit': until then new backups reuse the damaged data",
   },
   {
     // A pack blob that is gone (BLOB not found) or does not decrypt (invalid checksum): the repository lost data.

@@ -197,7 +197,7 @@ export class KopiaRunner {
     const watch = this.watchFor(command);
     const lines = this.kopiaLines(command, watch);
     const child = execa(this.options.binary, argv, {
-      env: this.options.env,
+      env: command.env ? { ...this.options.env, ...command.env } : this.options.env,
       extendEnv: false,
       stdin: 'ignore',
       buffer: false,

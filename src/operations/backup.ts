@@ -24,6 +24,7 @@ import {
   type PreviousSnapshot,
 } from './snapshot-statistics.js';
 import { recordApplied } from './state.js';
+import { verifySteps } from './verify.js';
 
 /** The snapshot path's kopia policy target, `user@host:path`. */
 export function pathTarget(config: Pick<BackupConfig, 'identity' | 'sourcePath'>): string {
@@ -187,7 +188,8 @@ function compareStep(config: BackupConfig, previous: PreviousSnapshot): Step {
 
 /**
  * A backup as steps: nothing when DATA_DIR is empty; otherwise connect (or create), apply the
- * settings, the before-action, the snapshot, the after-action.
+ * settings, the before-action, the snapshot, the after-action, and with KOPIA_VERIFY_PERCENT the
+ * verify of the new snapshot.
  */
 export function planBackup(config: BackupConfig, facts: Facts): Plan {
   const dataDir = config.dataDir;
@@ -261,5 +263,6 @@ export function planBackup(config: BackupConfig, facts: Facts): Plan {
     });
   }
   if (previous) steps.push(compareStep(config, previous));
+  steps.push(...verifySteps(config.cacheDir, 'snapshot', config.backup.verifyPercent));
   return { title, steps };
 }

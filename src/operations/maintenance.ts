@@ -4,6 +4,7 @@ import type { Facts } from '../facts.js';
 import { parseMaintenanceInfo } from '../kopia/models/maintenance-info.js';
 import type { Condition, Plan } from '../plan/step.js';
 import { connectSteps } from './connect.js';
+import { verifySteps } from './verify.js';
 
 function owner(config: MoverConfig): string {
   return `${config.maintenanceIdentity.username}@${config.maintenanceIdentity.hostname}`;
@@ -22,7 +23,8 @@ const CLAIM_WAIT_MS = 7_000;
  * Maintenance as steps: connect (never create) as the maintenance identity, read the owner, claim
  * ownership (and the quick cycle) in one `maintenance set` only when needed, with retries since
  * another pod may be claiming at the same moment, then quick maintenance (a failure is a warning)
- * and full maintenance (a failure fails the run).
+ * and full maintenance (a failure fails the run), and with KOPIA_MAINTENANCE_VERIFY_PERCENT the
+ * verify of every snapshot.
  */
 export function planMaintenance(config: MoverConfig, facts: Facts): Plan {
   const me = owner(config);
@@ -83,6 +85,7 @@ export function planMaintenance(config: MoverConfig, facts: Facts): Plan {
         },
         fail: (result) => new MaintenanceRunError('run full maintenance failed (kopia exit code ' + result.exitCode + ')', result.tail.join('\n')),
       },
+      ...verifySteps(config.cacheDir, 'repository', config.operation === 'maintenance' ? config.maintenance.verifyPercent : 0),
     ],
   };
 }

@@ -25,6 +25,15 @@ export interface SnapshotStats {
   expiredSnapshots?: number;
 }
 
+/** What a snapshot verify read back: every file it read whole, and the errors it found. */
+export interface VerifiedFigures {
+  /** One new snapshot (after a backup), or every snapshot in the repository (after maintenance). */
+  scope: 'snapshot' | 'repository';
+  files: number;
+  bytes: number;
+  errors: number;
+}
+
 export interface PolicyOutcome {
   /** Settings sent to kopia in this run. */
   applied: number;
@@ -49,6 +58,8 @@ export interface RunSummary {
   durationSeconds: number;
   maintenance?: { status: 'SUCCESS' | 'FAILURE' | 'SKIPPED'; owner?: string };
   policy?: PolicyOutcome;
+  /** KOPIA_VERIFY_PERCENT, KOPIA_MAINTENANCE_VERIFY_PERCENT: what the verify read back. */
+  verified?: VerifiedFigures;
   kopiaErrorOutput?: string;
   /** What kind of failure this was, whether a retry can help, and what to fix. */
   failure?: Failure;
@@ -169,6 +180,12 @@ function changeLines(snapshot: SnapshotStats): string[] {
   return figures.filter(([, value]) => value !== undefined).map(([key, value]) => `${key}: ${value}`);
 }
 
+/** The verify's figures as read back; the key says whether one snapshot or all of them were verified. */
+function verifiedLine(v: VerifiedFigures): string {
+  const key = v.scope === 'snapshot' ? 'SNAPSHOT_VERIFIED' : 'SNAPSHOTS_VERIFIED';
+  return `${key}: ${v.files} files, ${v.bytes} bytes, ${v.errors} errors`;
+}
+
 /** The controller-facing block, line for line as the contract fixes it, within SUMMARY_BUDGET_BYTES. */
 export function summaryLines(input: RunSummary): string[] {
   const s = withFreeText(input, oneLine);
@@ -184,6 +201,7 @@ export function summaryLines(input: RunSummary): string[] {
       ...changeLines(s.snapshot),
     );
   }
+  if (s.verified) facts.push(verifiedLine(s.verified));
   if (s.restoredSnapshot) {
     facts.push(`RESTORED_SNAPSHOT_ID: ${s.restoredSnapshot.id}`, `RESTORED_SNAPSHOT_TIME: ${s.restoredSnapshot.startTime}`);
   }
@@ -268,6 +286,7 @@ export function terminationMessage(s: RunSummary): string {
       skipped: clip(s.skipped, textBudget),
       durationSeconds: Math.round(s.durationSeconds * 10) / 10,
       maintenance: s.maintenance,
+      verified: s.verified,
       failure: s.result === 'FAILURE' ? s.failure : undefined,
       policy: s.policy && { ...s.policy, failures: s.policy.failures.slice(0, listLength).map((f) => clip(f, textBudget)) },
       warnings: s.warnings.slice(0, listLength).map((w) => clip(w, textBudget)),
