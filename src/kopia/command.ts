@@ -18,6 +18,8 @@ export interface KopiaCommand {
   captureStdout?: boolean;
   /** Secrets written to 0600 temp files for this command; their paths are appended as flags. */
   secretFiles?: SecretFile[];
+  /** This command's stall limit when it differs from the run's (a kopia that runs policy actions is silent while they run). */
+  stallMs?: number;
 }
 
 /** Renders argv for humans; every value is already secret-free, quoting keeps it copy-pasteable. */
