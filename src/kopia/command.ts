@@ -20,6 +20,8 @@ export interface KopiaCommand {
   secretFiles?: SecretFile[];
   /** Variables this one command adds to kopia's environment (never a secret: those are the runner's). */
   env?: Readonly<Record<string, string>>;
+  /** This command's stall limit when it differs from the run's (a kopia that runs policy actions is silent while they run). */
+  stallMs?: number;
 }
 
 /** Renders argv for humans; every value is already secret-free, quoting keeps it copy-pasteable. */

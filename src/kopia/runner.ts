@@ -231,7 +231,7 @@ export class KopiaRunner {
     // A stopped kopia never counts as a success, even if it managed to exit 0 while stopping. The
     // stall's own line decides the class: whatever kopia said before, it was stopped for this.
     const exitCode = watch.stalled && !result.exitCode ? 128 : (result.exitCode ?? 128);
-    if (watch.stalled) lines.remember(stallLine(this.stallSeconds()));
+    if (watch.stalled) lines.remember(stallLine(this.stallSeconds(command)));
     const outcome: KopiaResult = { exitCode, stdout: stdout.captured(), tail: lines.tail, rawTail: lines.rawTail, signal: result.signal ?? undefined };
     if (exitCode !== 0) this.logExit(command, options, outcome);
     return outcome;
@@ -326,8 +326,12 @@ export class KopiaRunner {
     };
   }
 
-  private stallSeconds(): number {
-    return Math.round((this.options.stallMs ?? 0) / 1000);
+  private stallMs(command: KopiaCommand): number {
+    return command.stallMs ?? this.options.stallMs ?? 0;
+  }
+
+  private stallSeconds(command: KopiaCommand): number {
+    return Math.round(this.stallMs(command) / 1000);
   }
 
   /**
@@ -335,12 +339,12 @@ export class KopiaRunner {
    * command is watched, as any of them waits on the storage; without a limit nothing is.
    */
   private watchFor(command: KopiaCommand) {
-    const limitMs = this.options.stallMs ?? 0;
+    const limitMs = this.stallMs(command);
     let child: ResultPromise | undefined;
     const watch = limitMs > 0 ? stallWatch(limitMs, () => {
       this.options.output.log.warn(
-        { kopia: command.args.slice(0, 2).join(' '), stallSeconds: this.stallSeconds() },
-        `${command.purpose}: kopia made no progress for ${this.stallSeconds()} s (no output, no change in its counts); stopping it`,
+        { kopia: command.args.slice(0, 2).join(' '), stallSeconds: this.stallSeconds(command) },
+        `${command.purpose}: kopia made no progress for ${this.stallSeconds(command)} s (no output, no change in its counts); stopping it`,
       );
       child?.kill('SIGTERM');
     }) : undefined;

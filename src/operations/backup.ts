@@ -10,7 +10,7 @@ import type { Plan, RunState, Step } from '../plan/step.js';
 import { checkedMainCommand, warningsStep } from './common.js';
 import { connectSteps } from './connect.js';
 import { runHook } from './hooks.js';
-import { actionsEnabled as kopiaActionsEnabled, settingsSteps, settingsWarnings } from './settings.js';
+import { actionsEnabled as kopiaActionsEnabled, settingsSteps, settingsWarnings, snapshotStallMs } from './settings.js';
 import { farLess, measureTree } from './source-size.js';
 import {
   comparedFigures,
@@ -191,6 +191,11 @@ function compareStep(config: BackupConfig, previous: PreviousSnapshot): Step {
  * settings, the before-action, the snapshot, the after-action, and with KOPIA_VERIFY_PERCENT the
  * verify of the new snapshot.
  */
+/** A command's own stall limit, only where it differs from the run's. */
+function stallOverride(runMs: number, commandMs: number): { stallMs?: number } {
+  return commandMs === runMs ? {} : { stallMs: commandMs };
+}
+
 export function planBackup(config: BackupConfig, facts: Facts): Plan {
   const dataDir = config.dataDir;
   const title = `backup of ${dataDir} as ${pathTarget(config)}`;
@@ -243,7 +248,7 @@ export function planBackup(config: BackupConfig, facts: Facts): Plan {
   steps.push({
     id: 'snapshot',
     kind: 'kopia',
-    command: { args: main.args, purpose, captureStdout: true },
+    command: { args: main.args, purpose, captureStdout: true, ...stallOverride(config.output.stallMs, snapshotStallMs(config.output.stallMs, settings, path)) },
     after: (result, state) => snapshotTaken(config, dataDir, previous, result, state),
     fail: (result) => snapshotFailure(dataDir, result, purpose),
   });

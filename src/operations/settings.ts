@@ -23,6 +23,33 @@ export function actionsEnabled(settings: PolicySettings): boolean {
   return settings.repository?.enableActions === true;
 }
 
+/** How long kopia lets a policy action run when the action names no timeout of its own. */
+export const KOPIA_DEFAULT_ACTION_TIMEOUT_SECONDS = 180;
+/** Room beyond an action's timeout for kopia to stop it and report. */
+const ACTION_STALL_MARGIN_SECONDS = 60;
+
+function actionTimeouts(policy: Record<string, unknown> | undefined): number[] {
+  const actions = policy?.['actions'];
+  if (actions === null || typeof actions !== 'object') return [];
+  return Object.values(actions as Record<string, unknown>).map((action) => {
+    const timeout = action !== null && typeof action === 'object' ? (action as Record<string, unknown>)['timeout'] : undefined;
+    return typeof timeout === 'number' && timeout > 0 ? timeout : KOPIA_DEFAULT_ACTION_TIMEOUT_SECONDS;
+  });
+}
+
+/**
+ * The snapshot's stall limit. kopia prints nothing new while a policy action runs, so where kopia
+ * may run actions the limit is never shorter than the longest action's timeout (the policies' own,
+ * `actionCommandTimeout`, or kopia's default for an action the run cannot see, such as one held
+ * in the repository) plus a margin: a slow action is the action's timeout to judge, not a stall.
+ */
+export function snapshotStallMs(stallMs: number, settings: PolicySettings, path?: PathPolicy): number {
+  if (stallMs === 0 || !actionsEnabled(settings)) return stallMs;
+  const repositorySeconds = Math.ceil((settings.repository?.actionTimeoutMs ?? 0) / 1000);
+  const longest = Math.max(KOPIA_DEFAULT_ACTION_TIMEOUT_SECONDS, repositorySeconds, ...actionTimeouts(settings.globalPolicy), ...actionTimeouts(path?.policy));
+  return Math.max(stallMs, (longest + ACTION_STALL_MARGIN_SECONDS) * 1000);
+}
+
 function hasActions(policy: Record<string, unknown> | undefined): boolean {
   const actions = policy?.['actions'];
   return actions !== null && typeof actions === 'object' && Object.keys(actions).length > 0;

@@ -5,25 +5,16 @@
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { realKopia, runMover, tempDir, type Env, type MoverResult } from '../support/mover.js';
-import { startS3Server, type S3Server } from '../support/servers.js';
+import { minioWithBucket } from '../support/servers.js';
 
 const MOVERS = 8;
 const ROUNDS = 5;
 const BUCKET = 'creation-race';
 const PASSWORD = `race-${Math.random().toString(36).slice(2)}-Secret!`;
 
-let s3: S3Server;
-
-beforeAll(async () => {
-  s3 = await startS3Server();
-  await s3.createBucket(BUCKET);
-}, 60_000);
-
-afterAll(async () => {
-  await s3?.stop();
-});
+const s3 = minioWithBucket(BUCKET);
 
 function tenantData(dir: string, tenant: number, round: number): void {
   mkdirSync(join(dir, 'app'), { recursive: true });
@@ -41,14 +32,14 @@ function freshConnection(prefix: string): { connected: boolean; connectOutput: s
         HOME: dir,
         KOPIA_PASSWORD: PASSWORD,
         KOPIA_CHECK_FOR_UPDATES: 'false',
-        AWS_ACCESS_KEY_ID: s3.accessKey,
-        AWS_SECRET_ACCESS_KEY: s3.secretKey,
+        AWS_ACCESS_KEY_ID: s3().accessKey,
+        AWS_SECRET_ACCESS_KEY: s3().secretKey,
       },
       encoding: 'utf8',
       maxBuffer: 64 * 1024 * 1024,
     });
   const connect = kopia([
-    'repository', 'connect', 's3', `--bucket=${BUCKET}`, `--prefix=${prefix}/`, `--endpoint=${s3.endpoint}`, '--disable-tls',
+    'repository', 'connect', 's3', `--bucket=${BUCKET}`, `--prefix=${prefix}/`, `--endpoint=${s3().endpoint}`, '--disable-tls',
     `--cache-directory=${join(dir, 'cache')}`, '--no-persist-credentials', '--override-username=race-check', '--override-hostname=test',
   ]);
   return { connected: connect.status === 0, connectOutput: connect.stderr.trim(), kopia };
@@ -74,9 +65,9 @@ describe('concurrent first creation', () => {
           const env: Env = {
             KOPIA_PASSWORD: PASSWORD,
             KOPIA_REPOSITORY: `s3://${BUCKET}/${prefix}`,
-            KOPIA_S3_ENDPOINT: s3.url,
-            AWS_ACCESS_KEY_ID: s3.accessKey,
-            AWS_SECRET_ACCESS_KEY: s3.secretKey,
+            KOPIA_S3_ENDPOINT: s3().url,
+            AWS_ACCESS_KEY_ID: s3().accessKey,
+            AWS_SECRET_ACCESS_KEY: s3().secretKey,
             KOPIA_CACHE_DIR: join(root, 'cache'),
             DATA_DIR: data,
             KOPIA_SOURCE_PATH_OVERRIDE: '/data',

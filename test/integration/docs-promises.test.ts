@@ -53,6 +53,23 @@ describe('policy actions', () => {
     expect(JSON.parse(readFileSync(join(s.cache, 'kopia.config'), 'utf8')).enableActions).toBe(true);
   });
 
+  it('an action silent for longer than KOPIA_MOVER_STALL_SECONDS is judged by its own timeout, not stopped as a stall', async () => {
+    const s = seeded('slowaction');
+    // The repository and the connection first, with no limit: on a loaded machine creating it can be silent for seconds.
+    expect((await runMover(['backup'], { ...s.env, DATA_DIR: s.data })).exitCode).toBe(0);
+    const marker = join(s.root, 'slow-action-ran');
+    writeFileSync(
+      join(s.policyDir, 'global-policy.json'),
+      JSON.stringify({ actions: { beforeSnapshotRoot: { script: `#!/bin/sh\nsleep 12\ntouch ${marker}\n`, timeout: 60, mode: 'essential' } } }),
+    );
+    writeFileSync(join(s.policyDir, 'repository.config'), JSON.stringify({ enableActions: true }));
+    const env = { ...s.env, DATA_DIR: s.data, KOPIA_CONFIG_PATH: s.policyDir, KOPIA_MOVER_STALL_SECONDS: '5' };
+    const result = await runMover(['backup'], env);
+    expect(result.exitCode, result.stdout).toBe(0);
+    expect(existsSync(marker)).toBe(true);
+    expect(result.stdout).not.toContain('NetworkStalled');
+  });
+
   it('with enableActions false: a warning that the policy actions will not run, in the log, the summary and validate', async () => {
     const s = seeded('noactions');
     const marker = join(s.root, 'action-ran');

@@ -5,23 +5,14 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { realKopia, recordsSoFar, runMover, seededScenario, startMover, tempDir, waitFor, type Env, type MoverResult } from '../support/mover.js';
-import { startS3Server, type S3Server } from '../support/servers.js';
+import { minioWithBucket } from '../support/servers.js';
 
 const BUCKET = 'first-backup';
 const LOCK = '.kopia-mover-creating';
 
-let s3: S3Server;
-
-beforeAll(async () => {
-  s3 = await startS3Server();
-  await s3.createBucket(BUCKET);
-}, 60_000);
-
-afterAll(async () => {
-  await s3?.stop();
-});
+const s3 = minioWithBucket(BUCKET);
 
 interface MaintenanceInfo {
   owner: string;
@@ -81,11 +72,11 @@ const backends = [
     label: 'MinIO',
     env: (root: string): Env => ({
       KOPIA_REPOSITORY: `s3://${BUCKET}/${root.split('/').at(-1)}`,
-      KOPIA_S3_ENDPOINT: s3.url,
-      AWS_ACCESS_KEY_ID: s3.accessKey,
-      AWS_SECRET_ACCESS_KEY: s3.secretKey,
+      KOPIA_S3_ENDPOINT: s3().url,
+      AWS_ACCESS_KEY_ID: s3().accessKey,
+      AWS_SECRET_ACCESS_KEY: s3().secretKey,
     }),
-    kopiaEnv: (): Env => ({ AWS_ACCESS_KEY_ID: s3.accessKey, AWS_SECRET_ACCESS_KEY: s3.secretKey }),
+    kopiaEnv: (): Env => ({ AWS_ACCESS_KEY_ID: s3().accessKey, AWS_SECRET_ACCESS_KEY: s3().secretKey }),
   },
 ];
 

@@ -35,6 +35,9 @@
  *       CONNECT proxy), caFile, tokenUri, trustKey(pem), createBucket(name), listObjects(bucket,
  *       prefix?), stop() }
  */
+import { afterAll, beforeAll } from 'vitest';
+import { startS3Server as startMinio, type S3Server as Minio } from './servers/minio.js';
+
 export { freePort } from './servers/common.js';
 export { startAzurite, type AzuriteServer } from './servers/azurite.js';
 export { GCS_HOST, startFakeGcs, type FakeGcsServer } from './servers/fake-gcs.js';
@@ -42,3 +45,22 @@ export { startS3Server, type S3Server, type S3ServerOptions } from './servers/mi
 export { rcloneLocalRemote, type RcloneLocalRemote } from './servers/rclone.js';
 export { startSftpServer, type SftpServer } from './servers/sftp.js';
 export { startWebdavServer, type WebdavServer } from './servers/webdav.js';
+
+/**
+ * One MinIO with one bucket for the tests of a file: started before the first, stopped after the
+ * last. Returns the server's getter, to call inside a test or hook.
+ */
+export function minioWithBucket(bucket: string): () => Minio {
+  let server: Minio | undefined;
+  beforeAll(async () => {
+    server = await startMinio();
+    await server.createBucket(bucket);
+  }, 60_000);
+  afterAll(async () => {
+    await server?.stop();
+  });
+  return () => {
+    if (server === undefined) throw new Error(`MinIO for bucket ${bucket} is not started: use it inside a test or a hook`);
+    return server;
+  };
+}

@@ -143,6 +143,28 @@ describe('planBackup', () => {
     });
   });
 
+  it("where kopia may run policy actions, the snapshot's stall limit is the longest action's timeout plus a minute, never less than the run's", () => {
+    const stallOf = (env: Record<string, string>, settings: Partial<Facts['settings']>): number | undefined => {
+      const base = emptyFacts({ savedConnection: savedConnection() });
+      const plan = planBackup(backupConfig(env), { ...base, settings: { ...base.settings, ...settings } });
+      const step = plan.steps.find((s) => s.id === 'snapshot');
+      if (step?.kind !== 'kopia') throw new Error('no snapshot step');
+      return step.command.stallMs;
+    };
+    const enabled = { source: 'repository.config', enableActions: true };
+    const actions = (timeout?: number) => ({ actions: { beforeSnapshotRoot: { script: 'true', ...(timeout === undefined ? {} : { timeout }) } } });
+    // No actions possible: the run's limit, no override.
+    expect(stallOf({ KOPIA_MOVER_STALL_SECONDS: '30' }, {})).toBeUndefined();
+    expect(stallOf({ KOPIA_MOVER_STALL_SECONDS: '30' }, { globalPolicy: actions(900) })).toBeUndefined();
+    // Actions enabled: kopia's default action timeout (180 s) bounds one the run cannot see.
+    expect(stallOf({ KOPIA_MOVER_STALL_SECONDS: '30' }, { repository: enabled })).toBe(240_000);
+    expect(stallOf({ KOPIA_MOVER_STALL_SECONDS: '30' }, { repository: enabled, globalPolicy: actions(900) })).toBe(960_000);
+    expect(stallOf({ KOPIA_MOVER_STALL_SECONDS: '30' }, { repository: { ...enabled, actionTimeoutMs: 1_800_000 } })).toBe(1_860_000);
+    // A run limit already longer stays; 0 (never) stays 0.
+    expect(stallOf({ KOPIA_MOVER_STALL_SECONDS: '3600' }, { repository: enabled, globalPolicy: actions(900) })).toBeUndefined();
+    expect(stallOf({ KOPIA_MOVER_STALL_SECONDS: '0' }, { repository: enabled, globalPolicy: actions(900) })).toBeUndefined();
+  });
+
   it('with hooks: the before-action ahead of the snapshot, the after-action behind it', () => {
     const plan = planBackup(backupConfig({ KOPIA_BEFORE_SNAPSHOT: 'sync', KOPIA_AFTER_SNAPSHOT: 'true' }), emptyFacts({ savedConnection: savedConnection() }));
     expect(ids(plan.steps)).toEqual(['connected', 'policy-inputs', 'before-snapshot', 'snapshot', 'after-snapshot']);
