@@ -30,10 +30,19 @@ import { readOnlyRestoreParent } from '../kopia/failures.js';
 
 const SELECTED: Placeholder = { ref: 'selectedSnapshot', shown: '<selected snapshot>' };
 
+/**
+ * Files restored at once when neither KOPIA_PARALLELISM nor KOPIA_ADDITIONAL_ARGS says. kopia's own
+ * default, 8, leaves a restore from an object store waiting one round trip per 8 small files; at
+ * 32 the same restore waits for a quarter of them (docs/performance.md, the latency table), for a
+ * few more open files and buffers.
+ */
+export const RESTORE_PARALLELISM = 32;
+
 /** The restore's arguments; the snapshot (index 2) is known only once one was selected. */
 function restoreArguments(config: RestoreConfig, dataDir: string) {
   const own = ['snapshot', 'restore', SELECTED.shown, dataDir, '--write-files-atomically', '--ignore-permission-errors', '--flush-files'];
-  if (config.parallelism !== undefined) own.push(`--parallel=${config.parallelism}`);
+  const theirs = config.additionalArgs.some((arg) => arg === '--parallel' || arg.startsWith('--parallel='));
+  if (config.parallelism !== undefined || !theirs) own.push(`--parallel=${config.parallelism ?? RESTORE_PARALLELISM}`);
   return withAdditionalArgs(own, config.additionalArgs);
 }
 

@@ -172,12 +172,21 @@ describe('planBackup', () => {
 });
 
 describe('planRestore', () => {
+  it('restores 32 files at once unless KOPIA_PARALLELISM or KOPIA_ADDITIONAL_ARGS says otherwise, and only the given value reaches kopia', () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'km-planners-'));
+    const parallelFlags = (env: Record<string, string>) =>
+      (stepOf(planRestore(restoreConfig(dataDir, env), emptyFacts()), 'restore').kopia ?? '').split(' ').filter((a) => a.startsWith('--parallel'));
+    expect(parallelFlags({})).toEqual(['--parallel=32']);
+    expect(parallelFlags({ KOPIA_PARALLELISM: '4' })).toEqual(['--parallel=4']);
+    expect(parallelFlags({ KOPIA_ADDITIONAL_ARGS: '--parallel=2' })).toEqual(['--parallel=2']);
+  });
+
   it('into an empty DATA_DIR: connect (never create), list, restore the selected snapshot, report', () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'km-planners-'));
     const plan = planRestore(restoreConfig(dataDir), emptyFacts());
     expect(ids(plan.steps)).toEqual(['connect', 'connected', 'policy-inputs', 'list', 'restore', 'restored']);
     expect(stepOf(plan, 'list').kopia).toBe('snapshot list --all --incomplete --json');
-    expect(stepOf(plan, 'restore').kopia).toBe(`snapshot restore <selected snapshot> ${dataDir} --write-files-atomically --ignore-permission-errors --flush-files`);
+    expect(stepOf(plan, 'restore').kopia).toBe(`snapshot restore <selected snapshot> ${dataDir} --write-files-atomically --ignore-permission-errors --flush-files --parallel=32`);
     expect(plan.steps.some((s) => s.kind === 'kopia' && s.command.args.includes('create'))).toBe(false);
   });
 
