@@ -226,6 +226,7 @@ function withFlags(command: Command, scopes: readonly Scope[]): Command {
   }
   command.option('--password-file <path>', 'read the repository password from this file (KOPIA_PASSWORD)');
   command.option('--dry-run', 'print the kopia commands instead of running them');
+  command.option('--read-repository', 'with --dry-run or plan: read the repository (read-only, a throwaway connection) to show what the run would change');
   return command;
 }
 
@@ -339,7 +340,7 @@ export function buildProgram(io: CliIO, result: { exitCode: number }): Command {
     command.addHelpText('after', `${EXAMPLES[operation]}\n${EXIT_CODES}`).action(async (...args: unknown[]) => {
       const path = operation === 'maintenance' ? undefined : (args[0] as string | undefined);
       const given = envWithFlags(io.env, command, path);
-      result.exitCode = await run({ ...fromEntry, ...given, operation, dryRun: command.opts()['dryRun'] === true });
+      result.exitCode = await run({ ...fromEntry, ...given, operation, dryRun: command.opts()['dryRun'] === true, readRepository: command.opts()['readRepository'] === true });
     });
   }
 
@@ -352,8 +353,8 @@ export function buildProgram(io: CliIO, result: { exitCode: number }): Command {
       .addOption(new Option('--operation <name>', 'operation to plan (default: from DIRECTION)').choices(['backup', 'restore', 'maintenance'])),
     ['backup', 'restore', 'maintenance'],
   );
-  plan.addHelpText('after', `${EXAMPLES.plan}\n${PLAN_EXIT_CODES}`).action(async (flags: { operation?: Operation }) => {
-    result.exitCode = await run({ ...fromEntry, ...envWithFlags(io.env, plan), operation: flags.operation, dryRun: true });
+  plan.addHelpText('after', `${EXAMPLES.plan}\n${PLAN_EXIT_CODES}`).action(async (flags: { operation?: Operation; readRepository?: boolean }) => {
+    result.exitCode = await run({ ...fromEntry, ...envWithFlags(io.env, plan), operation: flags.operation, dryRun: true, readRepository: flags.readRepository === true });
   });
 
   program
