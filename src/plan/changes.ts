@@ -42,6 +42,20 @@ function planned(plan: Plan): { policies?: Policies; policiesUnchanged: boolean;
   };
 }
 
+/** kopia exports a section nothing sets as `{}`: that is no field, so it is no difference either. */
+function withoutEmpty(value: unknown): unknown {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return value;
+  const kept = Object.entries(value)
+    .map(([k, v]) => [k, withoutEmpty(v)] as const)
+    .filter(([, v]) => !(v !== null && typeof v === 'object' && !Array.isArray(v) && Object.keys(v).length === 0));
+  return Object.fromEntries(kept);
+}
+
+/** Every field the policies set, as `target field.path` -> JSON. */
+function fieldsOf(policies: Policies): Record<string, string> {
+  return flattenFields(withoutEmpty(policies) as Policies);
+}
+
 /** Fields that differ, `target field: old → new`; a field the new document drops goes back to what kopia inherits. */
 function differences(before: Record<string, string>, after: Record<string, string>): string[] {
   return [...new Set([...Object.keys(before), ...Object.keys(after)])]
@@ -92,10 +106,13 @@ async function settingsChanges(inputs: ChangeInputs, reader: RepositoryReader | 
     const targets = Object.keys(wanted.policies);
     if (wanted.policiesUnchanged) lines.push(`policies of ${targets.join(', ')}: unchanged since this cache applied them, so not imported (unless the repository is new)`);
     else {
-      const after = flattenFields(wanted.policies);
+      const after = fieldsOf(wanted.policies);
       const before = reader
-        ? { fields: fieldsOfTargets(flattenFields((await reader.json(['policy', 'export'], 'read the policies')) as Policies), targets), from: 'the repository' }
+        ? { fields: fieldsOfTargets(fieldsOf((await reader.json(['policy', 'export'], 'read the policies')) as Policies), targets), from: 'the repository' }
         : inputs.applied.policies && { fields: fieldsOfTargets(inputs.applied.policies.fields, targets), from: recorded };
+      // kopia's snapshot create marks the source it snapshots manual again after the import dropped it: no change in the end.
+      const manual = (t: string) => `${t} scheduling.manual`;
+      for (const t of targets) if (before && t !== GLOBAL_POLICY_KEY && after[manual(t)] === undefined) delete before.fields[manual(t)];
       if (before === undefined) unknown.push(`the policies' old values: this cache has applied none yet, so every field below is shown as new`);
       const changed = differences(before?.fields ?? {}, after);
       lines.push(`policies (old: ${before?.from ?? 'not known'}): ${changed.length === 0 ? 'no field differs' : `${changed.length} field(s) differ`}`);

@@ -2,8 +2,8 @@
 // times (minutes to years apart, across month, ISO week and year boundaries) are snapshotted for
 // real with kopia's --start-time, a generated retention policy is set on the source, and the
 // module's reasons for each snapshot must equal the retention reasons `kopia snapshot list`
-// prints, and its count of expired snapshots the count `kopia snapshot expire` (without --delete)
-// says it would delete. `npm run fuzz` runs many more cases.
+// prints, and its count of expired snapshots (some snapshots pinned) the count `kopia snapshot
+// expire` (without --delete) says it would delete. `npm run fuzz` runs many more cases.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -68,6 +68,7 @@ interface Listed {
   id: string;
   startTime: string;
   retentionReason?: string[];
+  pins?: string[];
 }
 
 describe("kopia's retention rules", () => {
@@ -80,7 +81,7 @@ describe("kopia's retention rules", () => {
   it(`expire the same snapshots, for the same reasons (FUZZ_RUNS=${RUNS}, FUZZ_SEED=${SEED})`, { timeout: 60_000 + RUNS * 30_000 }, async () => {
     let source = 0;
     await fc.assert(
-      fc.property(newest, fc.array(gap, { minLength: 1, maxLength: 9 }), rules, (last, gaps, policy) => {
+      fc.property(newest, fc.array(gap, { minLength: 1, maxLength: 9 }), rules, fc.array(fc.nat(9), { maxLength: 2 }), (last, gaps, policy, pinned) => {
         const dir = join(root, `source-${++source}`);
         mkdirSync(dir);
         writeFileSync(join(dir, 'file'), `${source}\n`);
@@ -88,8 +89,13 @@ describe("kopia's retention rules", () => {
         const times = [at, ...gaps.map((g) => (at -= g))].reverse();
         for (const t of times) kopia(['snapshot', 'create', dir, `--start-time=${kopiaTime(t)}`]);
         kopia(['policy', 'set', dir, ...Object.entries(policy).map(([k, v]) => `--${k.replace('keep', 'keep-').toLowerCase()}=${v}`)]);
+        const unpinned = JSON.parse(kopia(['snapshot', 'list', dir, '--json'])) as Listed[];
+        // A pinned snapshot never expires, whatever its reasons.
+        const pins = [...new Set(pinned.filter((i) => i < unpinned.length).map((i) => unpinned[i]!.id))];
+        if (pins.length > 0) kopia(['snapshot', 'pin', ...pins, '--add=kept-by-hand']);
         const listed = JSON.parse(kopia(['snapshot', 'list', dir, '--json'])) as Listed[];
         expect(listed).toHaveLength(times.length);
+        expect(listed.filter((l) => (l.pins ?? []).length > 0)).toHaveLength(pins.length);
         const ours = applyRetention(listed, policy);
         const theirs = new Map(listed.map((s) => [s.id, [...(s.retentionReason ?? [])].sort()]));
         for (const v of ours) expect([...v.reasons].sort(), `${v.snapshot.startTime} under ${JSON.stringify(policy)}`).toEqual(theirs.get(v.snapshot.id));
