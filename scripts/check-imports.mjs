@@ -38,7 +38,7 @@ const AREAS = {
   policy: [...LEAVES, 'errors', 'kopia', 'backends'],
   config: [...LEAVES, 'errors', 'kopia', 'backends', 'policy'],
   report: [...LEAVES, 'errors', 'kopia', 'config'],
-  plan: [...LEAVES, 'errors', 'kopia', 'config', 'report', 'operations'],
+  plan: [...LEAVES, 'errors', 'kopia', 'kopia/models', 'policy', 'config', 'report', 'operations'],
   'secret-checks': [...LEAVES, 'errors', 'config', 'report'],
   signals: [...LEAVES, 'errors', 'kopia', 'report', 'operations'],
   facts: [...LEAVES, 'errors', 'kopia', 'kopia/models', 'backends', 'policy', 'config', 'operations'],

@@ -140,9 +140,12 @@ Examples:
   DIRECTION=maintenance kopia-mover     # as the KopiaMaintenance job runs it`,
   plan: `
 Runs nothing, so it needs no password: the plan shows KOPIA_PASSWORD=<password>, never the password.
+After the commands it says what the run would change (policy fields old → new, snapshots retention
+would expire, a restore's files); --read-repository reads the repository for it, read-only.
 
 Examples:
   kopia-mover plan --operation backup --repository ~/kopia-repo --data-dir ~/photos
+  kopia-mover plan --operation backup --read-repository --password-file ~/.kopia-password --keep-latest 5 --data-dir ~/photos
   kopia-mover plan --operation restore --repository ~/kopia-repo --data-dir /tmp/photos --source-path /photos
   DIRECTION=source kopia-mover plan     # the plan of a pod, from its environment`,
   validate: `
@@ -229,6 +232,11 @@ function withFlags(command: Command, scopes: readonly Scope[]): Command {
   command.option('--password-file <path>', 'read the repository password from this file (KOPIA_PASSWORD)');
   command.option('--dry-run', 'print the kopia commands instead of running them');
   return command;
+}
+
+/** A plan (`plan`, or an operation's --dry-run) may read the repository to say what the run would change. */
+function withReadRepository(command: Command): Command {
+  return command.option('--read-repository', 'with --dry-run or plan: read the repository (read-only, a throwaway connection) to show what the run would change');
 }
 
 /** kopia's own version line, asked through the runner like every kopia process; its log goes nowhere. */
@@ -335,13 +343,13 @@ export function buildProgram(io: CliIO, result: { exitCode: number }): Command {
     ['maintenance', 'claim maintenance ownership and run quick and full maintenance (DIRECTION=maintenance)'],
   ];
   for (const [operation, description] of operations) {
-    const command = withFlags(program.command(operation).description(description), [operation]);
+    const command = withReadRepository(withFlags(program.command(operation).description(description), [operation]));
     // Maintenance has no data directory: a path there is a mistake, refused as an extra argument.
     if (operation !== 'maintenance') command.argument('[path]', `the directory to ${operation === 'backup' ? 'back up' : 'restore into'} (the same as --data-dir)`);
     command.addHelpText('after', `${EXAMPLES[operation]}\n${EXIT_CODES}`).action(async (...args: unknown[]) => {
       const path = operation === 'maintenance' ? undefined : (args[0] as string | undefined);
       const given = envWithFlags(io.env, command, path);
-      result.exitCode = await run({ ...fromEntry, ...given, operation, dryRun: command.opts()['dryRun'] === true });
+      result.exitCode = await run({ ...fromEntry, ...given, operation, dryRun: command.opts()['dryRun'] === true, readRepository: command.opts()['readRepository'] === true });
     });
   }
 
@@ -354,8 +362,9 @@ export function buildProgram(io: CliIO, result: { exitCode: number }): Command {
       .addOption(new Option('--operation <name>', 'operation to plan (default: from DIRECTION)').choices(['backup', 'restore', 'maintenance'])),
     ['backup', 'restore', 'maintenance'],
   );
-  plan.addHelpText('after', `${EXAMPLES.plan}\n${PLAN_EXIT_CODES}`).action(async (flags: { operation?: Operation }) => {
-    result.exitCode = await run({ ...fromEntry, ...envWithFlags(io.env, plan), operation: flags.operation, dryRun: true });
+  withReadRepository(plan);
+  plan.addHelpText('after', `${EXAMPLES.plan}\n${PLAN_EXIT_CODES}`).action(async (flags: { operation?: Operation; readRepository?: boolean }) => {
+    result.exitCode = await run({ ...fromEntry, ...envWithFlags(io.env, plan), operation: flags.operation, dryRun: true, readRepository: flags.readRepository === true });
   });
 
   program

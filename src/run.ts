@@ -23,6 +23,7 @@ import { preflightProblems, refuseOnProblems, type PreflightProblem } from './op
 import { planRestore } from './operations/restore.js';
 import type { RunContext } from './plan/context.js';
 import { execute } from './plan/executor.js';
+import { printChanges } from './plan/changes.js';
 import { printPlan } from './plan/print.js';
 import type { Plan } from './plan/step.js';
 import { formatFinding } from './findings.js';
@@ -56,6 +57,8 @@ export interface RunOptions {
   appDir?: string;
   /** The flags (and files) the command line gave inputs by, so problems are named as typed. */
   inputs?: InputNames;
+  /** `plan` and `--dry-run`: also read the repository (read-only) to show what the run would change. */
+  readRepository?: boolean;
 }
 
 export function formatFor(env: EnvMap): 'json' | 'pretty' {
@@ -221,15 +224,28 @@ function planOf({ config, facts, problems }: Prepared): Plan {
   }
 }
 
-/** `plan` and `--dry-run`: the kopia commands the run would start, secrets redacted; starts none. */
-function printThePlan(p: Prepared): number {
+/**
+ * `plan` and `--dry-run`: the kopia commands the run would start, secrets redacted; starts none of
+ * them. Then what the run would change: from this cache's record alone, or, with --read-repository
+ * and the password, from the repository read through a throwaway read-only connection.
+ */
+async function printThePlan(p: Prepared): Promise<number> {
   const { output } = p.report;
   try {
     const planner = runnerFor(p);
-    printPlan(output, planOf(p), (args, files) => [p.binary, ...planner.argv({ args, purpose: '', secretFiles: [...files] as SecretFile[] })]);
+    const plan = planOf(p);
+    printPlan(output, plan, (args, files) => [p.binary, ...planner.argv({ args, purpose: '', secretFiles: [...files] as SecretFile[] })]);
     // A plan runs nothing and needs no password: it says where the run's would come from, never what it is.
-    const given = new EnvSource(p.options.env).has('KOPIA_PASSWORD') ? 'given' : 'not given: the run needs --password-file or KOPIA_PASSWORD';
+    const hasPassword = new EnvSource(p.options.env).has('KOPIA_PASSWORD');
+    const given = hasPassword ? 'given' : 'not given: the run needs --password-file or KOPIA_PASSWORD';
     output.line(`# KOPIA_PASSWORD=<password> in kopia's environment (${given})`);
+    const offline = !p.options.readRepository
+      ? 'the plan reads the repository only when asked (--read-repository, with the password)'
+      : !hasPassword
+        ? 'no password was given (--password-file or KOPIA_PASSWORD) to read the repository with'
+        : undefined;
+    const applied = { policies: p.facts.applied.policies, throttle: p.facts.applied.throttle };
+    await printChanges(output, { config: p.config, env: p.options.env, binary: p.binary, output, plan, applied, offline });
     return ExitCode.Success;
   } catch (error) {
     const { reason, exitCode } = summaryOf(error);

@@ -38,6 +38,12 @@ const SELECTED: Placeholder = { ref: 'selectedSnapshot', shown: '<selected snaps
  */
 export const RESTORE_PARALLELISM = 32;
 
+/**
+ * The list a restore chooses from. kopia 0.22.3 prints incomplete snapshots in JSON anyway;
+ * --incomplete asks for them by name, so the selection sees them, and skips them, whatever a later kopia's default.
+ */
+export const RESTORE_LIST_ARGS: readonly string[] = ['snapshot', 'list', '--all', '--incomplete', '--json'];
+
 /** The restore's arguments; the snapshot (index 2) is known only once one was selected. */
 function restoreArguments(config: RestoreConfig, dataDir: string) {
   const own = ['snapshot', 'restore', SELECTED.shown, dataDir, '--write-files-atomically', '--ignore-permission-errors', '--flush-files'];
@@ -77,7 +83,7 @@ function ownersNote(config: RestoreConfig): string | undefined {
 }
 
 /** What a restore keeps of kopia's list of every snapshot. */
-interface RestoreCandidates {
+export interface RestoreCandidates {
   /** The run's own source's snapshots, whole. */
   mine: SnapshotEntry[];
   /** Every other snapshot, as the few fields discovery and the hint print. */
@@ -87,7 +93,7 @@ interface RestoreCandidates {
 }
 
 /** Reads kopia's list one element at a time, keeping whole only what the selection may need. */
-function snapshotReader(source: SnapshotEntry['source'], snapshotId: string | undefined) {
+export function snapshotReader(source: SnapshotEntry['source'], snapshotId: string | undefined) {
   const kept: RestoreCandidates = { mine: [], others: [], named: [] };
   const reader = new SnapshotListReader((s) => {
     if (snapshotId !== undefined && namesSnapshot(s, snapshotId)) kept.named.push(s);
@@ -118,9 +124,7 @@ export function planRestore(config: RestoreConfig, facts: Facts): Plan {
     {
       id: 'list',
       kind: 'kopia',
-      // kopia 0.22.3 prints incomplete snapshots in JSON anyway; --incomplete asks for them by name,
-      // so the selection sees them, and skips them, whatever a later kopia's default.
-      command: { args: ['snapshot', 'list', '--all', '--incomplete', '--json'], purpose: 'list snapshots' },
+      command: { args: [...RESTORE_LIST_ARGS], purpose: 'list snapshots' },
       stream: () => {
         const list = snapshotReader(own, config.restore.snapshotId);
         return {
@@ -205,15 +209,11 @@ function selectByTime(config: RestoreConfig, state: RunState, kept: RestoreCandi
   const { output, summary } = state.ctx;
   const source = sourceName(own);
   const candidates = [...kept.mine].sort(compareNewestFirst);
-  // A snapshot missing data is never chosen on its own: restoring it (worse, with deletion) would lose files.
   for (const s of candidates) {
     const why = unrestorableReason(s);
     if (why !== undefined) output.log.warn({ snapshot: s.id, startTime: s.startTime, reason: why }, 'skipping a snapshot that does not hold everything its source held');
   }
-  const chosen = selectSnapshot(
-    candidates.filter((s) => unrestorableReason(s) === undefined),
-    config.restore,
-  );
+  const chosen = chosenByTime(config, candidates);
   if (chosen) return chosen;
   if (candidates.length === 0) output.line(`No snapshots found for ${source}`);
   output.line('No eligible snapshots found');
@@ -233,6 +233,28 @@ function selectByTime(config: RestoreConfig, state: RunState, kept: RestoreCandi
  * refused unless KOPIA_RESTORE_ANY_SOURCE allows it; one missing data is never a base for deletion.
  */
 function namedSnapshot(config: RestoreConfig, state: RunState, kept: RestoreCandidates, own: SnapshotEntry['source']): SnapshotEntry {
+  const { chosen, warning } = namedChoice(config, kept, own);
+  if (warning !== undefined) {
+    state.ctx.output.log.warn({ snapshot: chosen.id }, warning);
+    state.ctx.summary.warnings.push(warning);
+  }
+  return chosen;
+}
+
+/**
+ * The snapshot the time rules pick among the run's own source's snapshots. A snapshot missing data
+ * is never chosen on its own: restoring it (worse, with deletion) would lose files. The plan's
+ * change report picks with this too, so it names the snapshot the run restores.
+ */
+export function chosenByTime(config: RestoreConfig, mine: readonly SnapshotEntry[]): SnapshotEntry | undefined {
+  return selectSnapshot(
+    [...mine].sort(compareNewestFirst).filter((s) => unrestorableReason(s) === undefined),
+    config.restore,
+  );
+}
+
+/** The snapshot KOPIA_RESTORE_SNAPSHOT_ID names, and the warning restoring it takes; a refusal is thrown. */
+export function namedChoice(config: RestoreConfig, kept: RestoreCandidates, own: SnapshotEntry['source']): { chosen: SnapshotEntry; warning?: string } {
   const id = config.restore.snapshotId ?? '';
   const matches = [...kept.named].sort(compareNewestFirst);
   // Snapshots of unchanged data share their root object: the run's own source's is the one meant.
@@ -251,12 +273,7 @@ function namedSnapshot(config: RestoreConfig, state: RunState, kept: RestoreCand
   if (why !== undefined && config.restore.enableFileDeletion) {
     throw issue('KOPIA_ENABLE_FILE_DELETION', `snapshot ${id} is ${why}, so deleting what it lacks would lose files; restore it without file deletion`);
   }
-  if (why !== undefined) {
-    const warning = `snapshot ${id} is restored as asked, although it is ${why}`;
-    state.ctx.output.log.warn({ snapshot: chosen.id }, warning);
-    state.ctx.summary.warnings.push(warning);
-  }
-  return chosen;
+  return { chosen, warning: why === undefined ? undefined : `snapshot ${id} is restored as asked, although it is ${why}` };
 }
 
 /** Sets the snapshot the later steps restore and report. */
