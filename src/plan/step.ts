@@ -25,7 +25,9 @@ export type StepId =
   // restore, and the snapshot listing
   | 'list' | 'listing' | 'confine' | 'restore' | 'delete-extras' | 'restored'
   // maintenance
-  | 'owner' | 'claim' | 'quick' | 'quick-result' | 'full';
+  | 'owner' | 'claim' | 'quick' | 'quick-result' | 'full'
+  // the repository report
+  | 'report';
 
 /**
  * What a running plan has found out, one typed field each, set by the step that finds it and
