@@ -418,7 +418,8 @@ export function buildProgram(io: CliIO, result: { exitCode: number }): Command {
         given['KOPIA_CONFIG_PATH'] = '--policy-dir';
       }
       const direction = env['DIRECTION'];
-      const operation = flags.operation ?? (direction ? undefined : 'backup');
+      // DIRECTION=status reads its inputs as maintenance does: no DATA_DIR, the repository and identity only.
+      const operation = flags.operation ?? (direction?.trim() === 'status' ? 'maintenance' : direction ? undefined : 'backup');
       result.exitCode = validate(env, operation, systemFacts(env), new Output('pretty', environmentSecrets(env)), { given });
     });
 

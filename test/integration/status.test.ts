@@ -228,6 +228,16 @@ describe('kopia-mover status', () => {
     expect(report(theirs).problems[0]).toMatch(/^other@ns2:\/data: the newest snapshot .* older than KOPIA_MOVER_MAX_AGE 2h$/);
   });
 
+  it('validate takes DIRECTION=status as a reading needs it: no DATA_DIR, no repository touched', async () => {
+    const result = await runMover(['validate'], { ...s.env, DIRECTION: 'status', KOPIA_MOVER_MAX_AGE: '26h' });
+    results.push(result);
+    expect(result.exitCode, result.stdout).toBe(0);
+    expect(result.kopiaCalls).toEqual([]);
+    const bad = await runMover(['validate'], { ...s.env, DIRECTION: 'status', KOPIA_MOVER_MAX_AGE: '26' });
+    expect(bad.exitCode).toBe(2);
+    expect(bad.stdout + bad.stderr).toContain('KOPIA_MOVER_MAX_AGE');
+  });
+
   it('a wrong password is exit 3 (AuthFailure), nothing printed on stdout', async () => {
     const result = await status(['--json'], { ...s.env, KOPIA_PASSWORD: 'not-the-password-at-all' });
     expect(result.exitCode).toBe(3);
