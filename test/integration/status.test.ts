@@ -245,6 +245,18 @@ describe('kopia-mover status', () => {
     expect(result.stderr).toContain('AuthFailure');
   });
 
+  it('a folder without a repository is exit 3 (NotInitialized), and the report never creates one there', async () => {
+    const empty = join(s.root, 'no-repository');
+    mkdirSync(empty);
+    const result = await status([], { ...s.env, KOPIA_REPOSITORY: `filesystem://${empty}`, KOPIA_CACHE_DIR: join(s.root, 'fresh-cache') });
+    expect(result.exitCode).toBe(3);
+    expect(result.stderr).toContain('NotInitialized');
+    // kopia's connect to a filesystem location writes its sharding settings (.shards) there; no
+    // repository blob (kopia.repository.f) is ever written.
+    expect(readdirSync(empty).filter((name) => name !== '.shards')).toEqual([]);
+    expect(result.kopiaCalls.map((argv) => argv.slice(0, 2).join(' '))).toEqual(['repository connect']);
+  });
+
   it('--dry-run prints the plan: the listing, then the three reads at once', async () => {
     const result = await status(['--dry-run', '--all']);
     expect(result.exitCode, result.stderr).toBe(0);
