@@ -16,9 +16,10 @@ import { join, resolve } from 'node:path';
 import { readEnvFile } from './config/env-file.js';
 import { environmentSecrets } from './kopia/environment.js';
 import { listSnapshots } from './operations/snapshots.js';
+import { reportStatus } from './operations/status.js';
 import { validate } from './operations/validate.js';
 import { Output } from './report/output.js';
-import { run, systemFacts } from './run.js';
+import { formatFor, run, systemFacts } from './run.js';
 
 /** Read when asked for, from the installed package.json: nothing is read at load time. */
 function programVersion(appDir: string | undefined): string {
@@ -95,6 +96,7 @@ Exit codes:
   4      the before-snapshot action failed or timed out; no snapshot was taken
   5      maintenance ownership could not be claimed
   6      maintenance run failed
+  7      status: an identity's newest complete snapshot is older than --max-age, or it has none
   128+n  terminated by signal n (143 for SIGTERM); 137 when the cache volume was found exhausted`;
 
 const PLAN_EXIT_CODES = `
@@ -294,7 +296,17 @@ async function entry(program: Command, io: CliIO, word: string | undefined, vers
     process.stderr.write('\n');
     throw new UsageError('give a command (backup, restore, ...), or set DIRECTION as a pod does');
   }
+  // A pod that reports (or probes): its identity's report, as JSON unless the log is read by a person.
+  if (new EnvSource(io.env).get('DIRECTION')?.trim() === 'status') {
+    return reportStatus({ onSpawn: io.onSpawn, appDir: io.appDir, env: io.env, all: false, json: formatFor(io.env) === 'json' });
+  }
   return run({ onSpawn: io.onSpawn, appDir: io.appDir, env: io.env });
+}
+
+/** The flags that choose the repository and the identity, for the commands that only read the repository. */
+function withReadingFlags(command: Command): void {
+  const reading = new Set(['KOPIA_REPOSITORY', 'KOPIA_CACHE_DIR', 'DATA_DIR', 'KOPIA_OVERRIDE_USERNAME', 'KOPIA_OVERRIDE_HOSTNAME', 'KOPIA_SOURCE_PATH_OVERRIDE']);
+  for (const f of FLAGS.filter((f) => reading.has(f.env))) command.addOption(new Option(f.flags, f.description).env(f.env));
 }
 
 /** `snapshots`: connects as a restore does, with the flags that choose the repository and the identity. */
@@ -307,10 +319,42 @@ function addSnapshotsCommand(program: Command, io: CliIO, result: { exitCode: nu
       .option('--json', 'print a JSON array of snapshots (its fields are in the README) instead of a table'),
     [],
   );
-  const listed = new Set(['KOPIA_REPOSITORY', 'KOPIA_CACHE_DIR', 'DATA_DIR', 'KOPIA_OVERRIDE_USERNAME', 'KOPIA_OVERRIDE_HOSTNAME', 'KOPIA_SOURCE_PATH_OVERRIDE']);
-  for (const f of FLAGS.filter((f) => listed.has(f.env))) listing.addOption(new Option(f.flags, f.description).env(f.env));
+  withReadingFlags(listing);
   listing.addHelpText('after', `${SNAPSHOTS_HELP}\n${EXIT_CODES}`).action(async (flags: { all?: boolean; json?: boolean; dryRun?: boolean }) => {
     result.exitCode = await listSnapshots({ onSpawn: io.onSpawn, appDir: io.appDir, ...envWithFlags(io.env, listing), all: flags.all === true, json: flags.json === true, dryRun: flags.dryRun });
+  });
+}
+
+const STATUS_HELP = `
+Per identity (this user@host, or every source with --all): the snapshot count, the newest and the
+oldest, the newest one's size, incomplete snapshots and the retention in force; for the repository:
+its format, free space where the storage tells, the maintenance owner and cycles. Writes nothing.
+
+Examples:
+  kopia-mover status --repository ~/kopia-repo --password-file ~/.kopia-pw
+  kopia-mover status --repository ~/kopia-repo --password-file ~/.kopia-pw --all --max-age 26h --json
+  DIRECTION=status KOPIA_MOVER_MAX_AGE=26h kopia-mover     # as a pod (or a probe) runs it
+
+Exit codes:
+  0      healthy: every identity has a complete snapshot, younger than --max-age when given
+  2      configuration or usage error (a bad --max-age among them), before any repository is touched
+  3      repository connect failed (unreachable, denied, wrong password)
+  7      an identity's newest complete snapshot is older than --max-age, or it has none`;
+
+/** `status`: the repository report, connecting as `snapshots` does. */
+function addStatusCommand(program: Command, io: CliIO, result: { exitCode: number }): void {
+  const status = withFlags(
+    program
+      .command('status')
+      .description('report on the repository and its identities; exit 7 when a newest snapshot is older than --max-age (a probe)')
+      .option('--all', 'every source in the repository, not only this identity')
+      .option('--json', 'print one JSON document (its fields are in the README) instead of text')
+      .addOption(new Option('--max-age <duration>', 'the age a newest snapshot may reach: 26h, 90m, 7d, 1d12h').env('KOPIA_MOVER_MAX_AGE')),
+    [],
+  );
+  withReadingFlags(status);
+  status.addHelpText('after', STATUS_HELP).action(async (flags: { all?: boolean; json?: boolean; dryRun?: boolean }) => {
+    result.exitCode = await reportStatus({ onSpawn: io.onSpawn, appDir: io.appDir, ...envWithFlags(io.env, status), all: flags.all === true, json: flags.json === true, dryRun: flags.dryRun });
   });
 }
 
@@ -320,7 +364,7 @@ export function buildProgram(io: CliIO, result: { exitCode: number }): Command {
   const fromEntry = { onSpawn: io.onSpawn, appDir: io.appDir };
   const program = new Command('kopia-mover')
     .description('Back up, restore and maintain Kopia repositories for VolSync, or from a laptop')
-    .addHelpText('after', `\nWith no command, DIRECTION (source, destination, maintenance) chooses the operation.\n${EXAMPLES.root}\n${EXIT_CODES}`)
+    .addHelpText('after', `\nWith no command, DIRECTION (source, destination, maintenance, status) chooses the operation.\n${EXAMPLES.root}\n${EXIT_CODES}`)
     .usage('[options] [command]')
     .option('-v, --version', "print kopia-mover's and kopia's versions")
     .argument('[command]')
@@ -354,6 +398,7 @@ export function buildProgram(io: CliIO, result: { exitCode: number }): Command {
   }
 
   addSnapshotsCommand(program, io, result);
+  addStatusCommand(program, io, result);
 
   const plan = withFlags(
     program
@@ -384,7 +429,8 @@ export function buildProgram(io: CliIO, result: { exitCode: number }): Command {
         given['KOPIA_CONFIG_PATH'] = '--policy-dir';
       }
       const direction = env['DIRECTION'];
-      const operation = flags.operation ?? (direction ? undefined : 'backup');
+      // DIRECTION=status reads its inputs as maintenance does: no DATA_DIR, the repository and identity only.
+      const operation = flags.operation ?? (direction?.trim() === 'status' ? 'maintenance' : direction ? undefined : 'backup');
       result.exitCode = validate(env, operation, systemFacts(env), new Output('pretty', environmentSecrets(env)), { given });
     });
 

@@ -13,6 +13,8 @@ export const ExitCode = {
   BeforeSnapshotAction: 4,
   MaintenanceOwnership: 5,
   MaintenanceRun: 6,
+  /** `status`: an identity's newest complete snapshot is older than the maximum age, or it has none. */
+  SnapshotTooOld: 7,
   CacheExhausted: 137,
 } as const;
 

@@ -7,6 +7,7 @@ import { resolveStorage } from '../backends/index.js';
 import { ConfigError } from '../errors.js';
 import { readAdditionalArgs, splitAdditionalArgs, type AdditionalArgs } from './additional-args.js';
 import { EnvSource, type EnvMap } from '../env.js';
+import { parseGoDurationMs } from '../text.js';
 import { Secret } from '../secret.js';
 import type { Identity, Operation } from './types.js';
 import { errorFinding, errorsOf, warningFinding, type Finding, type Found } from '../findings.js';
@@ -38,6 +39,22 @@ const DIRECTIONS: Record<string, Operation> = {
 export function directionOperation(env: EnvMap): Operation | undefined {
   const direction = env['DIRECTION']?.trim();
   return direction !== undefined && Object.hasOwn(DIRECTIONS, direction) ? DIRECTIONS[direction] : undefined;
+}
+
+/**
+ * A maximum snapshot age in milliseconds: a Go duration (`26h`, `90m`, `1h30m`) led by whole days if
+ * wanted (`7d`, `1d12h`), as a backup schedule is thought of; undefined when the text is not one or
+ * is no time at all.
+ */
+export function maxAgeMs(text: string): number | undefined {
+  const match = /^(?:(\d+)d)?(.*)$/.exec(text.trim());
+  const days = match?.[1];
+  const rest = match?.[2] ?? '';
+  if (days === undefined && rest === '') return undefined;
+  const more = rest === '' ? 0 : parseGoDurationMs(rest);
+  if (more === undefined) return undefined;
+  const total = Number(days ?? 0) * 86_400_000 + more;
+  return total > 0 && Number.isSafeInteger(total) ? total : undefined;
 }
 
 /** Facts about the machine that supply defaults; passed in so parsing stays pure. */
@@ -158,6 +175,12 @@ const valueSchema = z.object({
   KOPIA_MOVER_METRICS_PUSHGATEWAY: httpUrl().optional(),
   KOPIA_VERIFY_PERCENT: percentage.optional(),
   KOPIA_MAINTENANCE_VERIFY_PERCENT: percentage.optional(),
+  // `status`: the age the newest snapshot of an identity may reach before the report says it is stale.
+  KOPIA_MOVER_MAX_AGE: z
+    .string()
+    .trim()
+    .refine((v) => maxAgeMs(v) !== undefined, 'must be a duration such as 26h, 90m, 7d or 1d12h')
+    .optional(),
 });
 
 type Values = z.infer<typeof valueSchema>;

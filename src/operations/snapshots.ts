@@ -1,24 +1,12 @@
-import { join } from 'node:path';
 import type { EnvMap } from '../env.js';
-import { listingSourcePath, parseConfig, type InputNames, type MoverConfig } from '../config/parse.js';
+import { listingSourcePath, type MoverConfig } from '../config/parse.js';
 import { ExitCode } from '../errors.js';
-import { loadFacts, type Facts } from '../facts.js';
-import type { SecretFile } from '../kopia/command.js';
-import { environmentSecrets, kopiaEnvironment, secretValues } from '../kopia/environment.js';
-import { globalFlags, kopiaPaths } from '../kopia/global-flags.js';
-import { locateKopia } from '../kopia/locate.js';
+import type { Facts } from '../facts.js';
 import { SnapshotListReader } from '../kopia/models/snapshot.js';
-import { RUN_DIR_PREFIX, type RunDir } from '../kopia/run-dir.js';
-import { KopiaRunner } from '../kopia/runner.js';
-import { execute } from '../plan/executor.js';
-import { printPlan } from '../plan/print.js';
 import type { Plan } from '../plan/step.js';
-import { Output } from '../report/output.js';
-import { logFailure, summaryOf, type RunSummary } from '../report/summary.js';
-import { finishLogs, formatFor, prepareDirectories, systemFacts } from '../run.js';
-import { stopOnSignals } from '../signals.js';
-import { scrubSavedSecrets, connectSteps } from './connect.js';
-import { preflightProblems, refuseOnProblems } from './preflight.js';
+import type { Output } from '../report/output.js';
+import { connectSteps } from './connect.js';
+import { readRepository, type ReadingOptions } from './reading.js';
 import { compareNewestFirst, shortTime, sourceName, unrestorableReason, type SnapshotEntry } from './select.js';
 
 /** What a listing shows: every source (`--all`), or the identity's, of one path or of every path. */
@@ -90,7 +78,7 @@ export function listingOrder(snapshots: readonly SnapshotEntry[]): SnapshotEntry
 
 const UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
 
-function sizeText(bytes: number | null): string {
+export function sizeText(bytes: number | null): string {
   if (bytes === null) return '-';
   let value = bytes;
   let unit = 0;
@@ -117,11 +105,16 @@ export function snapshotTable(list: readonly ListedSnapshot[]): string[] {
   return rows.map((row) => row.map((cell, column) => (column === row.length - 1 ? cell : cell.padEnd(widths[column]!))).join('  '));
 }
 
-/** The listing as one JSON document; C1 controls escaped too, so no line of it is altered on the way out. */
-export function snapshotJson(list: readonly ListedSnapshot[]): string[] {
-  return JSON.stringify(list, null, 2)
+/** A value as one indented JSON document; C1 controls escaped too, so no line of it is altered on the way out. */
+export function jsonLines(value: unknown): string[] {
+  return JSON.stringify(value, null, 2)
     .replace(/[\u007f-\u009f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)
     .split('\n');
+}
+
+/** The listing as one JSON document. */
+export function snapshotJson(list: readonly ListedSnapshot[]): string[] {
+  return jsonLines(list);
 }
 
 /** Connect as a restore does (never create), then read kopia's list of every snapshot, keeping those in scope. */
@@ -147,21 +140,9 @@ export function listingPlan(config: MoverConfig, facts: Facts, scope: ListingSco
   };
 }
 
-export interface SnapshotsOptions {
-  env: EnvMap;
-  /** The flags (and files) the command line gave inputs by, so problems are named as typed. */
-  inputs?: InputNames;
+export interface SnapshotsOptions extends ReadingOptions {
   all: boolean;
   json: boolean;
-  dryRun?: boolean;
-  onSpawn?: (argv: string[]) => void;
-  appDir?: string;
-}
-
-/** Says why the listing failed, on the log (stderr), and returns the exit code. */
-function failed(log: Output, error: unknown): number {
-  logFailure(log, error);
-  return summaryOf(error).exitCode;
 }
 
 /** Prints the listing on stdout: the table, or the JSON document. */
@@ -180,78 +161,26 @@ function printListing(out: Output, kept: readonly SnapshotEntry[], scope: Listin
   if (skipped > 0) out.text(`${skipped} snapshot(s) not complete: a restore never selects them by time; --snapshot <ID> restores one as it is.`);
 }
 
+/** The listing's scope: every source, or the run's identity (as a restore resolves user, host and path). */
+export function listingScope(config: MoverConfig, env: EnvMap, all: boolean): ListingScope {
+  const path = listingSourcePath(env);
+  return { all, userName: config.identity.username, host: config.identity.hostname, ...(path === undefined ? {} : { path }) };
+}
+
 /**
  * `kopia-mover snapshots`: the snapshots of the run's identity (as a restore resolves user, host
  * and path), or of every source. The list alone goes to stdout; the log, errors included, to stderr.
  */
-export async function listSnapshots(options: SnapshotsOptions): Promise<number> {
-  // The log goes to stderr, so whether stderr is a terminal decides its form, unless KOPIA_MOVER_LOG_FORMAT does.
-  const format = options.env['KOPIA_MOVER_LOG_FORMAT'] === undefined && process.stderr.isTTY ? 'pretty' : formatFor(options.env);
-  const log = new Output(format, environmentSecrets(options.env), 2);
-  const out = new Output('pretty', environmentSecrets(options.env), 1);
-  // KOPIA_ADDITIONAL_ARGS go to an operation's main command; a listing has none.
-  const env: EnvMap = { ...options.env, KOPIA_ADDITIONAL_ARGS: undefined };
-  let config: MoverConfig;
-  let facts: Facts;
-  try {
-    // Read as for maintenance: the repository, identity, cache and logging every operation shares, and
-    // no DATA_DIR required. DATA_DIR and KOPIA_SOURCE_PATH_OVERRIDE are validated all the same.
-    config = parseConfig(env, { operation: 'maintenance', system: systemFacts(env), inputs: options.inputs });
-    facts = loadFacts(config);
-  } catch (error) {
-    return failed(log, error);
-  }
-  for (const o of [log, out]) o.setSecrets(secretValues(config, env));
-  const path = listingSourcePath(env);
-  const scope: ListingScope = { all: options.all, userName: config.identity.username, host: config.identity.hostname, ...(path === undefined ? {} : { path }) };
-  const kept: SnapshotEntry[] = [];
-  const plan = listingPlan(config, facts, scope, kept);
-  const binary = locateKopia(env['KOPIA_BIN'], env['PATH'], options.appDir);
-  const runnerFor = (runDir: string, stop?: AbortSignal) =>
-    new KopiaRunner({
-      binary,
-      globalFlags: globalFlags(config, kopiaPaths(config, runDir)),
-      env: kopiaEnvironment(config, env),
-      output: log,
-      progressIntervalMs: config.output.progressIntervalMs,
-      onSpawn: options.onSpawn,
-      tempDir: runDir,
-      stop,
-      stopGraceMs: config.output.signalGraceMs,
-      stallMs: config.output.stallMs,
-    });
-  if (options.dryRun) {
-    const planner = runnerFor(join(config.tmpDir, `${RUN_DIR_PREFIX}<this run>`));
-    printPlan(out, plan, (args, files) => [binary, ...planner.argv({ args, purpose: '', secretFiles: [...files] as SecretFile[] })]);
-    return ExitCode.Success;
-  }
-  let claimed: RunDir;
-  try {
-    refuseOnProblems(preflightProblems(config, facts));
-    claimed = await prepareDirectories(config);
-  } catch (error) {
-    return failed(log, error);
-  }
-  const stop = stopOnSignals(log, config.output.signalGraceMs);
-  const runner = runnerFor(claimed.path, stop.signal);
-  stop.watch(runner);
-  // Required by the steps' context; a listing prints no summary, and its steps log their warnings as they arise.
-  const summary: RunSummary = { operation: 'unknown', result: 'FAILURE', exitCode: ExitCode.OperationFailed, warnings: [], notes: [], durationSeconds: 0, kopiaProcesses: 0 };
-  try {
-    await Promise.race([execute(plan, { config, runner, output: log, summary, parentEnv: env, paths: kopiaPaths(config, claimed.path), stop: stop.signal }), stop.stopped]);
-  } catch (error) {
-    return failed(log, error);
-  } finally {
-    stop.dispose();
-    runner.cleanup();
-    try {
-      scrubSavedSecrets(config);
-    } catch (error) {
-      log.log.warn(`could not remove storage credentials from kopia.config: ${(error as Error).message}`);
-    }
-    await finishLogs(config, kopiaPaths(config, claimed.path).logDir, log).catch(() => undefined);
-    claimed.release();
-  }
-  printListing(out, kept, scope, options.json);
-  return ExitCode.Success;
+export function listSnapshots(options: SnapshotsOptions): Promise<number> {
+  return readRepository(options, (config, facts, env) => {
+    const scope = listingScope(config, env, options.all);
+    const kept: SnapshotEntry[] = [];
+    return {
+      plan: listingPlan(config, facts, scope, kept),
+      print: (out) => {
+        printListing(out, kept, scope, options.json);
+        return ExitCode.Success;
+      },
+    };
+  });
 }

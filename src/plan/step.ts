@@ -27,7 +27,9 @@ export type StepId =
   // maintenance
   | 'owner' | 'claim' | 'quick' | 'quick-result' | 'full'
   // the verify after a backup or maintenance (verifySteps)
-  | 'verify-cache' | 'verify';
+  | 'verify-cache' | 'verify'
+  // the repository report
+  | 'report';
 
 /**
  * What a running plan has found out, one typed field each, set by the step that finds it and
