@@ -95,7 +95,7 @@ describe('S3 over http', () => {
   let s3: S3Server;
   beforeAll(async () => {
     s3 = await startS3Server();
-  }, 60_000);
+  }, 120_000);
   afterAll(async () => {
     await s3?.stop();
   });
@@ -141,7 +141,7 @@ describe('S3 over https with a private CA', () => {
   let s3: S3Server;
   beforeAll(async () => {
     s3 = await startS3Server({ tls: true });
-  }, 60_000);
+  }, 120_000);
   afterAll(async () => {
     await s3?.stop();
   });

@@ -55,7 +55,7 @@ export function minioWithBucket(bucket: string): () => Minio {
   beforeAll(async () => {
     server = await startMinio();
     await server.createBucket(bucket);
-  }, 60_000);
+  }, 120_000);
   afterAll(async () => {
     await server?.stop();
   });

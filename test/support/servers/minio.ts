@@ -85,6 +85,7 @@ export function makeTestCa(dir: string, hostnames: readonly string[] = []): { ca
 
 /** The rclone remote that stands for this server; it exists only in rclone's environment. */
 export const REMOTE = 'kms3';
+const MINIO_READY_TIMEOUT_MS = 90_000;
 
 export interface S3Client {
   /** rclone with the remote `kms3:` configured for the server; each call fails fast, without retries. */
@@ -147,11 +148,12 @@ export async function startS3Server(options: S3ServerOptions = {}): Promise<S3Se
     const client = s3Client(dir, url, accessKey, secretKey, region, ca?.caFile);
     // The port opens before MinIO serves requests, and its health probe can pass while the object
     // layer still answers every S3 request with 503 "not initialized" (seen under load): ready
-    // means a signed ListBuckets succeeds.
+    // means a signed ListBuckets succeeds. A first start on a busy machine (the suite's first files,
+    // each starting its servers while the build finishes) has taken over 30 s: wait up to 90.
     await pollUntil(`minio on port ${port} never became ready (ListBuckets)`, async () => {
       await client.run(['lsd', `${REMOTE}:`]);
       return true;
-    }, { intervalMs: 200 });
+    }, { intervalMs: 200, timeoutMs: MINIO_READY_TIMEOUT_MS });
     let stopped: Promise<void> | undefined;
     return {
       endpoint: `${LOOPBACK}:${port}`,
