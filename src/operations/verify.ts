@@ -1,4 +1,4 @@
-import { mkdirSync, rmSync } from 'node:fs';
+import { lstatSync, mkdirSync, realpathSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { MaintenanceRunError, type MoverError, OperationError } from '../errors.js';
 import { classifyKopiaOutput, failureOfClass } from '../kopia/failures.js';
@@ -6,6 +6,7 @@ import { parseSnapshotVerify, type SnapshotVerify } from '../kopia/models/snapsh
 import type { KopiaResult } from '../kopia/runner.js';
 import type { Arg, RunState, Step } from '../plan/step.js';
 import type { VerifiedFigures } from '../report/summary.js';
+import { mountPoints, mountPointsBelow } from './mounts.js';
 
 /** One new snapshot after a backup, or every snapshot in the repository after maintenance. */
 export type VerifyScope = VerifiedFigures['scope'];
@@ -67,11 +68,35 @@ function verifyFailure(scope: VerifyScope, result: KopiaResult, figures: Verifie
  * checks comes from the repository's storage. The folder is removed when the verify ends; one left
  * by a run killed during its verify is emptied by the next.
  */
+/**
+ * Empties the verify's cache folder, which only kopia's verify writes. Invariant: nothing the
+ * program did not put there is deleted through it: a symlink or file at its name is unlinked, never
+ * followed, and a folder that is a mount point, or holds one, is refused and left as it is.
+ */
+function removeVerifyCache(cache: string): void {
+  let isDirectory: boolean;
+  try {
+    isDirectory = lstatSync(cache).isDirectory();
+  } catch {
+    return;
+  }
+  if (!isDirectory) {
+    rmSync(cache, { force: true });
+    return;
+  }
+  const real = realpathSync(cache, { encoding: 'buffer' });
+  const points = mountPoints();
+  if (points.some((point) => point.equals(real)) || mountPointsBelow(real, points).size > 0) {
+    throw new OperationError(`${cache} (the verify's own cache folder) is or holds a mount point: it was not emptied; unmount it or remove it by hand`);
+  }
+  rmSync(cache, { recursive: true, force: true });
+}
+
 export function verifySteps(cacheDir: string, scope: VerifyScope, percent: number): Step[] {
   if (percent <= 0) return [];
   const cache = verifyCacheDir(cacheDir);
   const target: Arg[] = scope === 'snapshot' ? [{ ref: 'snapshot', shown: '<new snapshot>' }] : [];
-  const removeCache = () => rmSync(cache, { recursive: true, force: true });
+  const removeCache = () => removeVerifyCache(cache);
   return [
     {
       id: 'verify-cache',

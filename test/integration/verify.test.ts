@@ -2,7 +2,7 @@
 // maintenance read files back from the repository's storage with the real kopia. A pack file is
 // damaged on disk (bytes flipped in a `p` blob of the filesystem repository) and the verify must
 // find it, also when a restore through the same cache has left its contents in kopia's cache.
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -53,6 +53,29 @@ function snapshotIds(s: Scenario): string[] {
 }
 
 describe('the verify after a backup', () => {
+  it("empties only its own cache folder: a symlink at its name is unlinked, not followed; a mount there is refused and keeps every file", async () => {
+    const s = scenario('verify-own-cache');
+    seedTree(s);
+    expect((await runMover(['backup'], { ...s.env, DATA_DIR: s.data })).exitCode).toBe(0);
+    const elsewhere = join(s.root, 'elsewhere');
+    mkdirSync(elsewhere);
+    writeFileSync(join(elsewhere, 'keep.txt'), 'not the verify cache\n');
+    const env = { ...s.env, DATA_DIR: s.data, KOPIA_VERIFY_PERCENT: '100' };
+
+    symlinkSync(elsewhere, join(s.cache, 'verify-cache'));
+    const linked = await runMover(['backup'], env);
+    expect(linked.exitCode, linked.stdout).toBe(0);
+    expect(readFileSync(join(elsewhere, 'keep.txt'), 'utf8')).toBe('not the verify cache\n');
+
+    // The folder is a bind mount of another (a mount namespace of the run's own).
+    const mounted = await runMover(['backup'], env, {
+      wrap: ['unshare', '--mount', '--propagation', 'private', 'sh', '-c', `mkdir -p "${join(s.cache, 'verify-cache')}" && mount --bind "${elsewhere}" "${join(s.cache, 'verify-cache')}" || exit 99; exec "$@"`, 'sh'],
+    });
+    expect(mounted.exitCode, mounted.stdout).toBe(1);
+    expect(summaryValue(mounted, 'FAILURE_REASON')).toContain('is or holds a mount point: it was not emptied');
+    expect(readFileSync(join(elsewhere, 'keep.txt'), 'utf8')).toBe('not the verify cache\n');
+  });
+
   it('at 100 % reads back every file of the new snapshot: SNAPSHOT_VERIFIED counts the tree, as the plan said', async () => {
     const s = scenario('verify-clean');
     seedTree(s);
