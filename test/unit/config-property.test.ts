@@ -32,6 +32,8 @@ const VARIABLES = [
   'KOPIA_LOG_DIR_MAX_FILES', 'KOPIA_LOG_DIR_MAX_AGE', 'KOPIA_S3_BUCKET', 'KOPIA_S3_ENDPOINT', 'AWS_S3_ENDPOINT',
   'AWS_ACCESS_KEY_ID', 'SFTP_HOST', 'SFTP_PORT', 'SFTP_USERNAME', 'SFTP_PATH', 'WEBDAV_URL', 'RCLONE_REMOTE_PATH',
   'KOPIA_AZURE_CONTAINER', 'KOPIA_GCS_BUCKET', 'KOPIA_B2_BUCKET', 'GOOGLE_DRIVE_FOLDER_ID', 'DEBUG_MOVER',
+  'KOPIA_MOVER_STALL_SECONDS', 'KOPIA_MOVER_METRICS_PUSHGATEWAY', 'KOPIA_VERIFY_PERCENT', 'KOPIA_MAINTENANCE_VERIFY_PERCENT',
+  'KOPIA_MOVER_MAX_AGE',
 ];
 
 /** Values that stress parsing: plausible, hostile and random. */
@@ -41,13 +43,22 @@ const value = fc.oneof(
   fc.constantFrom('', ' ', 'source', 'destination', 'maintenance', 'true', 'false', '-1', '0', '7', '1e9', 'NaN',
     '--password=x', '/data', '/restore/data', 'filesystem:///repo', 'filesystem://relative', 's3://b/p', 'a\nb',
     '2024-01-01T00:00:00Z', '2024-01-01T02:00:00+02:00', 'zstd', '{}', '{"compression":{"compressor":"zstd"}}', '[1,2]',
-    '/x/../y', '\u0000', 'x'.repeat(5000)),
+    '/x/../y', '\u0000', 'x'.repeat(5000), 'status', '26h', '1d12h', '7d', '100', '100.0000001', '0.5', '1e2',
+    'http://gw:9091', 'https://gw/a/b?c', 'ftp://gw', 'http://', 'http://[::1', 'http://u:p@gw:9091/'),
   fc.integer().map(String),
   fc.json(),
 );
 
 /** A distinctive secret, so finding it in a message can only mean a leak. */
 const secret = fc.stringMatching(/^[A-Za-z0-9]{10,30}$/).map((s) => `Zq9${s}`);
+
+/**
+ * A gateway URL whose password is a secret, well formed or not (a refused URL must not be repeated
+ * in the refusal): it must reach no message and no printed config.
+ */
+const gatewayWithPassword = fc
+  .tuple(secret, fc.constantFrom('http://pusher:%s@127.0.0.1:9091/', 'ftp://pusher:%s@gw/', 'http://pusher:%s@[::1', 'pusher:%s@gw:9091', 'https://:%s@gw/x y'))
+  .map(([pw, form]) => ({ pw, url: form.replace('%s', pw) }));
 
 const environment = fc.record({
   plain: fc.dictionary(fc.constantFrom(...VARIABLES), value, { maxKeys: 14 }),
@@ -79,6 +90,25 @@ describe('config parser over random environments', () => {
         }
       }),
       { numRuns: 1500 },
+    );
+  });
+});
+
+describe('the metrics gateway URL over random environments', () => {
+  it('holds its password as a secret: in no ConfigError message and no formatted config', () => {
+    fc.assert(
+      fc.property(environment, gatewayWithPassword, ({ plain, secrets }, { pw, url }) => {
+        const env = { ...plain, ...secrets, KOPIA_MOVER_METRICS_PUSHGATEWAY: url, KOPIA_MOVER_LEGACY_REPOSITORY_CONFIG: '/nonexistent/legacy.config' };
+        let outcome: unknown;
+        try {
+          outcome = parseConfig(env, { system: SYSTEM });
+        } catch (error) {
+          outcome = error;
+        }
+        const shown = outcome instanceof Error ? outcome.message : JSON.stringify(outcome);
+        expect(shown.includes(pw)).toBe(false);
+      }),
+      { numRuns: Number(process.env['FUZZ_RUNS'] ?? 200), seed: 210021 },
     );
   });
 });
