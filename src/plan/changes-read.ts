@@ -71,7 +71,20 @@ export class RepositoryReader {
   }
 
   /** A read command's JSON output; throws naming the command when kopia fails. */
-  async json(args: string[], purpose: string): Promise<unknown> {
+  /** Each read runs once: the parts of the report that need the same document share it. */
+  json(args: string[], purpose: string): Promise<unknown> {
+    const key = JSON.stringify(args);
+    let read = this.reads.get(key);
+    if (read === undefined) {
+      read = this.readJson(args, purpose);
+      this.reads.set(key, read);
+    }
+    return read;
+  }
+
+  private readonly reads = new Map<string, Promise<unknown>>();
+
+  private async readJson(args: string[], purpose: string): Promise<unknown> {
     const result = await this.runner.run({ args, purpose: `plan: ${purpose}`, captureStdout: true });
     if (result.exitCode !== 0) throw new Error(`kopia ${args.slice(0, 2).join(' ')} failed: ${result.tail.at(-1) ?? `exit code ${result.exitCode}`}`);
     return JSON.parse(result.stdout) as unknown;

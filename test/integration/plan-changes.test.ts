@@ -62,6 +62,8 @@ describe('plan shows what the run would change', () => {
     const plan = await runMover(['plan', '--operation', 'backup', '--read-repository'], lowered);
     expect(plan.exitCode, plan.stdout).toBe(0);
     assertNoSecrets(plan, [s.password]);
+    // The policy fields and the retention both need the repository's policies: read once.
+    expect(plan.kopiaCalls.filter((a) => a[0] === 'policy' && a[1] === 'export')).toHaveLength(1);
     const lines = reportLines(plan);
     expect(lines).toContain('# what this run would change (read from the repository just now, read-only):');
     // Only the field that changes: kopia's empty sections are no fields.
