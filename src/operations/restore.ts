@@ -1,6 +1,6 @@
 import { lstatSync, readdirSync, statSync } from 'node:fs';
 import { join, posix, resolve } from 'node:path';
-import { withAdditionalArgs } from '../config/additional-args.js';
+import { flagName, withAdditionalArgs } from '../config/additional-args.js';
 import type { RestoreConfig } from '../config/parse.js';
 import { ConfigError, OperationError } from '../errors.js';
 import type { Facts } from '../facts.js';
@@ -47,7 +47,7 @@ export const RESTORE_LIST_ARGS: readonly string[] = ['snapshot', 'list', '--all'
 /** The restore's arguments; the snapshot (index 2) is known only once one was selected. */
 function restoreArguments(config: RestoreConfig, dataDir: string) {
   const own = ['snapshot', 'restore', SELECTED.shown, dataDir, '--write-files-atomically', '--ignore-permission-errors', '--flush-files'];
-  const theirs = config.additionalArgs.some((arg) => arg === '--parallel' || arg.startsWith('--parallel='));
+  const theirs = config.additionalArgs.some((arg) => flagName(arg) === '--parallel');
   if (config.parallelism !== undefined || !theirs) own.push(`--parallel=${config.parallelism ?? RESTORE_PARALLELISM}`);
   return withAdditionalArgs(own, config.additionalArgs);
 }

@@ -179,6 +179,11 @@ describe('planRestore', () => {
     expect(parallelFlags({})).toEqual(['--parallel=32']);
     expect(parallelFlags({ KOPIA_PARALLELISM: '4' })).toEqual(['--parallel=4']);
     expect(parallelFlags({ KOPIA_ADDITIONAL_ARGS: '--parallel=2' })).toEqual(['--parallel=2']);
+    // The default gives way without a word: only a value someone set is said to be overridden.
+    const told = JSON.stringify(planRestore(restoreConfig(dataDir, { KOPIA_ADDITIONAL_ARGS: '--parallel=2' }), emptyFacts()).steps.map((s) => (s.kind === 'internal' ? s.describe : '')));
+    expect(told).not.toContain('instead of the mover');
+    const overridden = JSON.stringify(planRestore(restoreConfig(dataDir, { KOPIA_ADDITIONAL_ARGS: '--parallel=2', KOPIA_PARALLELISM: '4' }), emptyFacts()).steps.map((s) => (s.kind === 'internal' ? s.describe : '')));
+    expect(overridden).toContain('--parallel=2 used for kopia snapshot restore instead of the mover');
   });
 
   it('into an empty DATA_DIR: connect (never create), list, restore the selected snapshot, report', () => {
